@@ -1,0 +1,13 @@
+/*
+ * cb_bench.h: benchmarks reached through `cachebed bench NAME`.
+ *
+ * Each takes the arguments after its name and returns an exit status (0 ok, 1 failed,
+ * 2 bad usage). They print figures to stdout; they never assert absolute times.
+ */
+#ifndef CB_BENCH_H
+#define CB_BENCH_H
+
+/* `cachebed bench store`: GET/SET ops/s and bytes per item of cb_store (bench/cb_bench_store.c). */
+int cb_bench_store(int argc, char **argv);
+
+#endif

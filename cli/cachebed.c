@@ -1,0 +1,119 @@
+/*
+ * cachebed.c: the `cachebed` command — argument parsing and dispatch, nothing more.
+ *
+ * Each verb has a one-line summary (for `cachebed --help`), a full help text (for
+ * `cachebed VERB --help`) and a handler. Verbs whose machinery is not built yet say so and
+ * exit with status 3, so scripts can tell "not yet" from "failed" (1) and "bad usage" (2).
+ */
+#include "cb_cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char cli_not_built_fmt[] =
+    "cachebed %s: not built yet — this verb arrives with a later milestone (see README.md, "
+    "\"Status\").\n";
+
+static int cli_not_built(const cb_cli_verb *verb, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, cli_not_built_fmt, verb->name);
+    return CB_CLI_EXIT_NOT_BUILT;
+}
+
+static const cb_cli_verb cli_verbs[] = {
+    {"run", "run one scenario and log it to the results database", cb_cli_run_help, cb_cli_run},
+    {"compare", "run a scenario across varied parameters and seeds, compare the results",
+     "usage: cachebed compare SCENARIO --vary SECTION.KEY=V1,V2 [--seeds N] [--jobs J]\n"
+     "\n"
+     "Runs the Cartesian product of the varied parameters and seeds in parallel processes,\n"
+     "all into one results database, and prints a comparison table with 95% confidence\n"
+     "intervals. Needs the SimGrid simulator (not built yet).\n",
+     cli_not_built},
+    {"replay", "replay a scenario's workload over real sockets on loopback",
+     "usage: cachebed replay SCENARIO [-o results.db] [--servers HOST:PORT,...]\n"
+     "\n"
+     "Starts the scenario's servers (and broker) as real processes, replays the same seeded\n"
+     "workload over real TCP/UDP sockets, and logs with mode = 'real'. Not built yet.\n",
+     cli_not_built},
+    {"serve", "run a real cache server (binary frame and memcached protocols)",
+     "usage: cachebed serve [--port P] [--udp-port U] [--memory 64MiB] [--threads N]\n"
+     "\n"
+     "A real cache server over TCP and UDP. Not built yet.\n",
+     cli_not_built},
+    {"broker", "run the queue transport's broker as a real process",
+     "usage: cachebed broker [--port P]\n"
+     "\n"
+     "The message broker of the queue transport. Not built yet.\n",
+     cli_not_built},
+    {"query", "run SQL on a results database",
+     "usage: cachebed query RESULTS.db \"SQL\" [--csv | --json]\n"
+     "\n"
+     "Runs one SQL statement and prints the rows as an aligned table. Not built yet.\n",
+     cli_not_built},
+    {"report", "render tables and plots from a results database",
+     "usage: cachebed report RESULTS.db [--runs ...] [-o report/]\n"
+     "\n"
+     "Writes index.html, Markdown tables and gnuplot plots. Not built yet.\n",
+     cli_not_built},
+    {"bench", "run a benchmark (store, ...) and print its figures", cb_cli_bench_help,
+     cb_cli_bench},
+};
+
+static void cli_print_usage(FILE *out)
+{
+    fprintf(out, "usage: cachebed VERB [ARGS...]\n"
+                 "       cachebed VERB --help\n"
+                 "       cachebed --version\n\n"
+                 "cachebed %s: a simulator and testbed for distributed-cache protocols.\n\n"
+                 "verbs:\n",
+            CB_VERSION);
+    for (size_t i = 0; i < sizeof cli_verbs / sizeof cli_verbs[0]; i++) {
+        fprintf(out, "  %-9s %s\n", cli_verbs[i].name, cli_verbs[i].summary);
+    }
+    fprintf(out, "\nExit status: 0 ok, 1 failed, 2 bad usage, 3 verb not built yet.\n");
+}
+
+static const cb_cli_verb *cli_find_verb(const char *name)
+{
+    for (size_t i = 0; i < sizeof cli_verbs / sizeof cli_verbs[0]; i++) {
+        if (strcmp(cli_verbs[i].name, name) == 0) {
+            return &cli_verbs[i];
+        }
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        cli_print_usage(stderr);
+        return CB_CLI_EXIT_USAGE;
+    }
+    const char *arg = argv[1];
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0 || strcmp(arg, "help") == 0) {
+        cli_print_usage(stdout);
+        return CB_CLI_EXIT_OK;
+    }
+    if (strcmp(arg, "--version") == 0) {
+        printf("cachebed %s\n", CB_VERSION);
+        return CB_CLI_EXIT_OK;
+    }
+    if (arg[0] == '-') {
+        fprintf(stderr, "cachebed: unknown option '%s' (try 'cachebed --help')\n", arg);
+        return CB_CLI_EXIT_USAGE;
+    }
+    const cb_cli_verb *verb = cli_find_verb(arg);
+    if (verb == NULL) {
+        fprintf(stderr, "cachebed: unknown verb '%s' (try 'cachebed --help')\n", arg);
+        return CB_CLI_EXIT_USAGE;
+    }
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(verb->help, stdout);
+            return CB_CLI_EXIT_OK;
+        }
+    }
+    return verb->fn(verb, argc - 2, argv + 2);
+}

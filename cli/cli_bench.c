@@ -1,0 +1,43 @@
+/* cli_bench.c: `cachebed bench NAME` — dispatch to the benchmarks in bench/. */
+#include "cb_cli.h"
+#include "cb_bench.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct cli_bench_entry {
+    const char *name;
+    const char *summary;
+    int (*fn)(int argc, char **argv);
+} cli_bench_entry;
+
+static const cli_bench_entry cli_benches[] = {
+    /* {"store", ...} lands with bench/cb_bench_store.c */
+    {NULL, NULL, NULL},
+};
+
+const char cb_cli_bench_help[] =
+    "usage: cachebed bench NAME [OPTIONS]\n"
+    "\n"
+    "Benchmarks print their figures (and, where they compare, ratios measured in the same\n"
+    "run). They are never part of the test suite. Benchmarks:\n"
+    "  store     GET/SET ops/s on 10^6 keys of 32 B with 100 B values, bytes per item\n"
+    "            options: --keys N (default 1000000) --value-bytes N (default 100)\n"
+    "                     --key-bytes N (default 32) --seed N\n";
+
+int cb_cli_bench(const cb_cli_verb *verb, int argc, char **argv)
+{
+    (void)verb;
+    if (argc < 1) {
+        fputs(cb_cli_bench_help, stderr);
+        return CB_CLI_EXIT_USAGE;
+    }
+    for (size_t i = 0; cli_benches[i].name != NULL; i++) {
+        if (strcmp(cli_benches[i].name, argv[0]) == 0) {
+            return cli_benches[i].fn(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "cachebed bench: unknown benchmark '%s' (try 'cachebed bench --help')\n",
+            argv[0]);
+    return CB_CLI_EXIT_USAGE;
+}
