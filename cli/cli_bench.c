@@ -12,7 +12,7 @@ typedef struct cli_bench_entry {
 } cli_bench_entry;
 
 static const cli_bench_entry cli_benches[] = {
-    /* {"store", ...} lands with bench/cb_bench_store.c */
+    {"store", "GET/SET operations per second and bytes per item of the store", cb_bench_store},
     {NULL, NULL, NULL},
 };
 
