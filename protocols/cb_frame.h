@@ -18,9 +18,10 @@
  * The decoder is incremental in the picohttpparser sense: the caller hands it whatever bytes
  * it has buffered, and it returns either a whole frame (bytes consumed, > 0), or
  * CB_ERR_NEED_MORE when the bytes end mid-frame, or a distinct negative error for a frame
- * that can never become valid. The header is checked as soon as its 40 bytes are there, so a
- * frame announcing a 2 GiB value is rejected after 40 bytes, not after 2 GiB. Nothing is
- * allocated or copied: the decoded frame's key and value point into the caller's buffer.
+ * that can never become valid. Each header field is checked as soon as its bytes are there,
+ * in field order (docs/protocol.md §7.2): a wrong magic byte is rejected after 1 byte, and a
+ * frame announcing a 2 GiB value after 16, not after 2 GiB. Nothing is allocated or copied:
+ * the decoded frame's key and value point into the caller's buffer.
  */
 #ifndef CB_FRAME_H
 #define CB_FRAME_H
@@ -65,11 +66,11 @@ int cb_op_valid(int op);
 /* Flag bits (docs/protocol.md §2.2). Bits not listed here must be zero. */
 #define CB_FLAG_COMPRESSED 0x01u /* value is compressed (algorithm in docs/protocol.md §5) */
 #define CB_FLAG_ENCRYPTED  0x02u /* frame body is sealed (docs/protocol.md §6) */
-#define CB_FLAG_QUIET      0x04u /* request: send no reply on success */
+#define CB_FLAG_QUIET      0x04u /* request: omit the routine reply (docs/protocol.md §2.2) */
 #define CB_FLAG_RESPONSE   0x08u /* set on every reply, clear on every request */
 #define CB_FLAG_MASK       0x0Fu
 
-/* Reply statuses (docs/protocol.md §4). Requests carry status 0. */
+/* Reply statuses (docs/protocol.md §4). Requests carry status 0; other values are reserved. */
 #define CB_STATUS_LIST(X)                                                                          \
     X(OK, 0, "ok")                                                                                 \
     X(NOT_FOUND, 1, "not found")                                                                   \
@@ -111,7 +112,10 @@ typedef struct cb_frame {
     const uint8_t *value;
 } cb_frame;
 
-/* Decoder limits. value_bytes_max must be <= CB_VALUE_BYTES_LIMIT. */
+/*
+ * Decoder limits. value_bytes_max must be <= CB_VALUE_BYTES_LIMIT; the decoder treats a larger
+ * value as CB_VALUE_BYTES_LIMIT, so a bad configuration cannot lift the hard limit.
+ */
 typedef struct cb_frame_limits {
     uint32_t value_bytes_max;
 } cb_frame_limits;
@@ -124,31 +128,45 @@ size_t cb_frame_encoded_len(const cb_frame *f);
 
 /*
  * Encode `f` into out[0..out_cap). `f->version` is ignored (CB_FRAME_VERSION is written).
- * Returns the number of bytes written (cb_frame_encoded_len(f)), or
- *   CB_ERR_FULL         out_cap is smaller than the frame (nothing useful written);
+ * It refuses every frame that cb_frame_decode would reject with value_bytes_max set to
+ * CB_VALUE_BYTES_LIMIT. Returns the number of bytes written (cb_frame_encoded_len(f)), or,
+ * checked in this order:
+ *   CB_ERR_INVALID      `f` is NULL;
  *   CB_ERR_BAD_OPCODE   f->opcode is not a known opcode;
  *   CB_ERR_BAD_FLAGS    f->flags has bits outside CB_FLAG_MASK;
  *   CB_ERR_KEY_TOO_LONG f->key_len > CB_KEY_BYTES_MAX;
+ *   CB_ERR_INVALID      a request (CB_FLAG_RESPONSE clear) with a non-zero status, or a reply
+ *                       whose status is not in CB_STATUS_LIST;
  *   CB_ERR_VALUE_TOO_LARGE f->value_len > CB_VALUE_BYTES_LIMIT;
- *   CB_ERR_INVALID      a NULL key/value with a non-zero length.
+ *   CB_ERR_INVALID      a NULL key/value with a non-zero length;
+ *   CB_ERR_FULL         `out` is NULL or out_cap is smaller than the frame (nothing written).
  */
 long cb_frame_encode(const cb_frame *f, uint8_t *out, size_t out_cap);
 
 /*
  * Write only the 40-byte header of `f` into out (out_cap >= CB_FRAME_HEADER_BYTES), for
  * callers that send the key and value from their own buffers (gather writes).
- * Same checks and errors as cb_frame_encode; returns CB_FRAME_HEADER_BYTES on success.
+ * Same checks and errors as cb_frame_encode, except that f->key and f->value are not read
+ * (so they may be NULL) and CB_ERR_FULL means out_cap < CB_FRAME_HEADER_BYTES.
+ * Returns CB_FRAME_HEADER_BYTES on success.
  */
 long cb_frame_encode_header(const cb_frame *f, uint8_t *out, size_t out_cap);
 
 /*
- * Decode the header at buf[0..buf_len) into `f` (key and value left NULL). Returns
- * CB_FRAME_HEADER_BYTES, or
- *   CB_ERR_NEED_MORE       fewer than 40 bytes, and those present are a valid prefix
- *                          (a wrong magic byte is reported as soon as it arrives);
- *   CB_ERR_BAD_MAGIC, CB_ERR_BAD_VERSION, CB_ERR_BAD_OPCODE, CB_ERR_BAD_FLAGS,
+ * Decode the header at buf[0..buf_len) into `f` (key and value left NULL). `lim` NULL means
+ * cb_frame_limits_default(). Never reads past buf[buf_len - 1]. Returns
+ * CB_FRAME_HEADER_BYTES, or the first of these, in header field order, that the bytes
+ * present already prove (docs/protocol.md §7.2):
+ *   CB_ERR_BAD_MAGIC       byte 0 is not 0xCB, or byte 1 is not 0xED;
+ *   CB_ERR_BAD_VERSION     byte 2 is not CB_FRAME_VERSION;
+ *   CB_ERR_BAD_OPCODE      byte 3 is not a known opcode;
+ *   CB_ERR_BAD_FLAGS       byte 4 has bits outside CB_FLAG_MASK;
  *   CB_ERR_KEY_TOO_LONG    key_len > CB_KEY_BYTES_MAX;
- *   CB_ERR_VALUE_TOO_LARGE value_len > lim->value_bytes_max.
+ *   CB_ERR_MALFORMED       a request with a non-zero status, or a reply whose status is not
+ *                          in CB_STATUS_LIST (checked once both status bytes are there);
+ *   CB_ERR_VALUE_TOO_LARGE value_len > lim->value_bytes_max (once its 4 bytes are there);
+ *   CB_ERR_NEED_MORE       fewer than 40 bytes, all of them a valid prefix;
+ *   CB_ERR_INVALID         `f` is NULL, or `buf` is NULL with buf_len > 0.
  */
 long cb_frame_decode_header(const uint8_t *buf, size_t buf_len, const cb_frame_limits *lim,
                             cb_frame *f);
@@ -159,7 +177,6 @@ long cb_frame_decode_header(const uint8_t *buf, size_t buf_len, const cb_frame_l
  * again with more), or any error of cb_frame_decode_header. On error `f` is unspecified.
  * The returned key/value views point into `buf`.
  */
-long cb_frame_decode(const uint8_t *buf, size_t buf_len, const cb_frame_limits *lim,
-                     cb_frame *f);
+long cb_frame_decode(const uint8_t *buf, size_t buf_len, const cb_frame_limits *lim, cb_frame *f);
 
 #endif
