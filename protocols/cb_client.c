@@ -1,0 +1,515 @@
+/* cb_client.c: the cache client machine; see cb_client.h for the contract. */
+#include "cb_client.h"
+
+#include <assert.h>
+#include <string.h>
+
+#include "cb_err.h"
+#include "cb_framer.h"
+
+#define CLIENT_SLOTS_MAX    65536u
+#define CLIENT_ATTEMPTS_MAX 64u
+
+typedef struct client_slot {
+    uint8_t in_use;
+    uint8_t op;
+    uint8_t last_timed_out; /* how the previous request in this slot ended */
+    uint32_t request_id;    /* current (in_use) or last request id */
+    uint32_t generation;
+    uint32_t peer;
+    uint32_t attempts;
+    uint64_t issue_ns;
+    uint64_t deadline_ns;
+    uint64_t wait_ns; /* this attempt's wait before jitter */
+    uint64_t bytes_sent;
+    uint64_t user_data;
+    uint8_t *frame; /* the encoded request, re-sent as is on retry */
+    size_t frame_len;
+    size_t frame_cap;
+} client_slot;
+
+struct cb_client {
+    cb_client_config cfg;
+    const cb_alloc *alloc;
+    cb_rng *rng;
+    cb_frame_limits limits;
+    client_slot *slots;
+    uint32_t slot_count; /* a power of two >= outstanding_max */
+    uint32_t slot_bits;
+    uint32_t *free_slots; /* stack of free slot indices */
+    uint32_t free_count;
+    cb_framer *framers; /* one per peer */
+    cb_outbox outbox;
+    cb_client_stats stats;
+};
+
+cb_client_config cb_client_config_default(void)
+{
+    cb_client_config c;
+    memset(&c, 0, sizeof c);
+    c.peer_count = 1;
+    c.outstanding_max = 64;
+    c.timeout_ns = 100u * 1000u * 1000u;
+    c.timeout_max_ns = 1000u * 1000u * 1000u;
+    c.attempts_max = 3;
+    c.jitter_ppm = 100000;
+    c.value_bytes_max = CB_VALUE_BYTES_MAX_DEFAULT;
+    return c;
+}
+
+static int client_config_valid(const cb_client_config *c)
+{
+    return c->peer_count >= 1 && c->outstanding_max >= 1 &&
+           c->outstanding_max <= CLIENT_SLOTS_MAX && c->timeout_ns > 0 &&
+           c->timeout_max_ns >= c->timeout_ns && c->attempts_max >= 1 &&
+           c->attempts_max <= CLIENT_ATTEMPTS_MAX && c->jitter_ppm <= 1000000u &&
+           c->value_bytes_max <= CB_VALUE_BYTES_LIMIT;
+}
+
+static int client_alloc_tables(cb_client *cli)
+{
+    const cb_client_config *c = &cli->cfg;
+    cli->slots = cb_alloc_calloc(cli->alloc, cli->slot_count, sizeof cli->slots[0]);
+    cli->free_slots = cb_alloc_calloc(cli->alloc, cli->slot_count, sizeof cli->free_slots[0]);
+    cli->framers = cb_alloc_calloc(cli->alloc, c->peer_count, sizeof cli->framers[0]);
+    if (cli->slots == NULL || cli->free_slots == NULL || cli->framers == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    /* Completions copy GET values into the arena: room for a few maximal ones. */
+    size_t actions = c->outbox_actions ? c->outbox_actions : 2u * c->outstanding_max + 16u;
+    size_t arena = (size_t)c->value_bytes_max + 64u * 1024u;
+    return cb_outbox_init(&cli->outbox, actions, arena, cli->alloc);
+}
+
+int cb_client_new(const cb_client_config *cfg, cb_rng *rng, const cb_alloc *alloc,
+                  cb_client **out)
+{
+    *out = NULL;
+    if (!client_config_valid(cfg) || rng == NULL) {
+        return CB_ERR_INVALID;
+    }
+    cb_client *cli = cb_alloc_calloc(alloc, 1, sizeof *cli);
+    if (cli == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    cli->cfg = *cfg;
+    cli->alloc = alloc;
+    cli->rng = rng;
+    cli->limits.value_bytes_max = cfg->value_bytes_max;
+    cli->slot_count = 1;
+    while (cli->slot_count < cfg->outstanding_max) {
+        cli->slot_count *= 2;
+        cli->slot_bits++;
+    }
+    int rc = client_alloc_tables(cli);
+    if (rc != CB_ERR_OK) {
+        cb_client_del(cli);
+        return rc;
+    }
+    /* Pop order: slot 0 first, so ids are predictable in traces. */
+    for (uint32_t i = 0; i < cfg->outstanding_max; i++) {
+        cli->free_slots[i] = cfg->outstanding_max - 1 - i;
+    }
+    cli->free_count = cfg->outstanding_max;
+    *out = cli;
+    return CB_ERR_OK;
+}
+
+void cb_client_del(cb_client *cli)
+{
+    if (cli == NULL) {
+        return;
+    }
+    const cb_alloc *a = cli->alloc;
+    if (cli->slots != NULL) {
+        for (uint32_t i = 0; i < cli->slot_count; i++) {
+            cb_alloc_free(a, cli->slots[i].frame);
+        }
+    }
+    if (cli->framers != NULL) {
+        for (uint32_t p = 0; p < cli->cfg.peer_count; p++) {
+            cb_framer_free(&cli->framers[p], a);
+        }
+    }
+    cb_outbox_free(&cli->outbox, a);
+    cb_alloc_free(a, cli->framers);
+    cb_alloc_free(a, cli->free_slots);
+    cb_alloc_free(a, cli->slots);
+    cb_alloc_free(a, cli);
+}
+
+static int client_op_is_store(uint8_t op)
+{
+    return op == CB_OP_SET || op == CB_OP_ADD || op == CB_OP_REPLACE || op == CB_OP_APPEND ||
+           op == CB_OP_PREPEND || op == CB_OP_CAS;
+}
+
+static int client_op_needs_key(uint8_t op)
+{
+    return op != CB_OP_FLUSH && op != CB_OP_STATS && op != CB_OP_NOOP;
+}
+
+static int client_check_op(const cb_client *cli, const cb_client_op *op)
+{
+    if (!cb_op_valid(op->op) || op->quiet) {
+        return CB_ERR_INVALID;
+    }
+    if (op->key_len > CB_KEY_BYTES_MAX) {
+        return CB_ERR_KEY_TOO_LONG;
+    }
+    if (client_op_needs_key(op->op) != (op->key_len > 0) || (op->key_len > 0 && !op->key)) {
+        return CB_ERR_INVALID;
+    }
+    if (!client_op_is_store(op->op) && op->value_len > 0) {
+        return CB_ERR_INVALID;
+    }
+    if (op->value_len > cli->cfg.value_bytes_max) {
+        return CB_ERR_VALUE_TOO_LARGE;
+    }
+    if (op->value_len > 0 && op->value == NULL) {
+        return CB_ERR_INVALID;
+    }
+    return CB_ERR_OK;
+}
+
+/* The wait before attempt `attempt` (1-based) times out: exponential, capped, jittered. */
+static uint64_t client_wait_ns(cb_client *cli, uint32_t attempt)
+{
+    uint64_t wait = cli->cfg.timeout_ns;
+    for (uint32_t i = 1; i < attempt && wait < cli->cfg.timeout_max_ns; i++) {
+        wait = wait > cli->cfg.timeout_max_ns / 2 ? cli->cfg.timeout_max_ns : wait * 2;
+    }
+    if (wait > cli->cfg.timeout_max_ns) {
+        wait = cli->cfg.timeout_max_ns;
+    }
+    if (cli->cfg.jitter_ppm > 0) {
+        uint64_t span = wait / 1000000u * cli->cfg.jitter_ppm +
+                        wait % 1000000u * cli->cfg.jitter_ppm / 1000000u;
+        wait += cb_rng_below(cli->rng, span + 1);
+    }
+    return wait;
+}
+
+static int client_encode(cb_client *cli, client_slot *s, const cb_client_op *op)
+{
+    cb_frame f;
+    memset(&f, 0, sizeof f);
+    f.opcode = op->op;
+    f.key_len = op->key_len;
+    f.key = op->key;
+    f.value_len = op->value_len;
+    f.value = op->value;
+    f.ttl_ms = op->ttl_ms;
+    f.cas = op->cas;
+    f.arg = op->delta;
+    f.request_id = s->request_id;
+    size_t len = cb_frame_encoded_len(&f);
+    if (len > s->frame_cap) {
+        uint8_t *buf = cb_alloc_malloc(cli->alloc, len);
+        if (buf == NULL) {
+            return CB_ERR_NOMEM;
+        }
+        cb_alloc_free(cli->alloc, s->frame);
+        s->frame = buf;
+        s->frame_cap = len;
+    }
+    long n = cb_frame_encode(&f, s->frame, s->frame_cap);
+    if (n < 0) {
+        return (int)n;
+    }
+    s->frame_len = (size_t)n;
+    return CB_ERR_OK;
+}
+
+static uint32_t client_next_id(cb_client *cli, uint32_t slot_idx)
+{
+    client_slot *s = &cli->slots[slot_idx];
+    uint32_t gen_mask = UINT32_MAX >> cli->slot_bits;
+    s->generation = (s->generation + 1) & gen_mask;
+    if (s->generation == 0) {
+        s->generation = 1; /* id 0 is never issued */
+    }
+    return (s->generation << cli->slot_bits) | slot_idx;
+}
+
+static int client_send(cb_client *cli, uint32_t slot_idx)
+{
+    client_slot *s = &cli->slots[slot_idx];
+    cb_action a;
+    memset(&a, 0, sizeof a);
+    a.kind = CB_ACTION_SEND;
+    a.peer = s->peer;
+    a.data = s->frame;
+    a.data_len = s->frame_len;
+    int rc = cb_outbox_push(&cli->outbox, &a);
+    if (rc == CB_ERR_OK) {
+        s->bytes_sent += s->frame_len;
+        cli->stats.bytes_sent += s->frame_len;
+    }
+    return rc;
+}
+
+int cb_client_request(cb_client *cli, uint32_t peer, const cb_client_op *op, uint64_t now_ns,
+                      uint32_t *request_id)
+{
+    if (peer >= cli->cfg.peer_count) {
+        return CB_ERR_UNKNOWN_CONN;
+    }
+    int rc = client_check_op(cli, op);
+    if (rc != CB_ERR_OK) {
+        return rc;
+    }
+    if (cli->free_count == 0) {
+        return CB_ERR_BUSY;
+    }
+    if (!cb_outbox_has_room(&cli->outbox, 0)) {
+        return CB_ERR_FULL;
+    }
+    uint32_t idx = cli->free_slots[cli->free_count - 1];
+    client_slot *s = &cli->slots[idx];
+    assert(!s->in_use);
+    s->request_id = client_next_id(cli, idx);
+    rc = client_encode(cli, s, op);
+    if (rc != CB_ERR_OK) {
+        return rc;
+    }
+    cli->free_count--;
+    s->in_use = 1;
+    s->op = op->op;
+    s->peer = peer;
+    s->attempts = 1;
+    s->issue_ns = now_ns;
+    s->wait_ns = client_wait_ns(cli, 1);
+    s->deadline_ns = now_ns + s->wait_ns;
+    s->bytes_sent = 0;
+    s->user_data = op->user_data;
+    rc = client_send(cli, idx);
+    assert(rc == CB_ERR_OK); /* room was checked above */
+    cli->stats.requests++;
+    if (request_id != NULL) {
+        *request_id = s->request_id;
+    }
+    return CB_ERR_OK;
+}
+
+static uint8_t client_outcome(uint8_t op, uint16_t status)
+{
+    switch (status) {
+    case CB_STATUS_OK:
+        if (op == CB_OP_GET) {
+            return CB_OUTCOME_HIT;
+        }
+        if (client_op_is_store(op)) {
+            return CB_OUTCOME_STORED;
+        }
+        return op == CB_OP_DELETE ? CB_OUTCOME_DELETED : CB_OUTCOME_OK;
+    case CB_STATUS_NOT_FOUND:
+        return op == CB_OP_GET ? CB_OUTCOME_MISS : CB_OUTCOME_NOT_FOUND;
+    case CB_STATUS_EXISTS:
+        return CB_OUTCOME_EXISTS;
+    case CB_STATUS_NOT_STORED:
+        return CB_OUTCOME_NOT_STORED;
+    default:
+        return CB_OUTCOME_ERROR;
+    }
+}
+
+/* Emit the one COMPLETE of slot `idx` and free the slot. `reply` is NULL on timeout.
+ * The caller has checked that the outbox has room for the action and the value. */
+static void client_complete(cb_client *cli, uint32_t idx, const cb_frame *reply, uint64_t now_ns,
+                            uint64_t reply_bytes)
+{
+    client_slot *s = &cli->slots[idx];
+    cb_action a;
+    memset(&a, 0, sizeof a);
+    a.kind = CB_ACTION_COMPLETE;
+    a.peer = s->peer;
+    cb_completion *c = &a.completion;
+    c->user_data = s->user_data;
+    c->request_id = s->request_id;
+    c->peer = s->peer;
+    c->op = s->op;
+    c->attempts = s->attempts;
+    c->issue_ns = s->issue_ns;
+    c->complete_ns = now_ns;
+    c->bytes_sent = s->bytes_sent;
+    c->bytes_received = reply_bytes;
+    if (reply == NULL) {
+        c->outcome = CB_OUTCOME_TIMEOUT;
+        cli->stats.timeouts++;
+    } else {
+        c->outcome = client_outcome(s->op, reply->status);
+        c->status = reply->status;
+        c->cas = reply->cas;
+        c->number = reply->arg;
+        if (reply->value_len > 0) {
+            uint8_t *v = cb_outbox_reserve(&cli->outbox, reply->value_len);
+            assert(v != NULL);
+            memcpy(v, reply->value, reply->value_len);
+            c->value = v;
+            c->value_len = reply->value_len;
+        }
+    }
+    int rc = cb_outbox_push(&cli->outbox, &a);
+    assert(rc == CB_ERR_OK);
+    (void)rc;
+    s->in_use = 0;
+    s->last_timed_out = reply == NULL;
+    cli->free_slots[cli->free_count++] = idx;
+    cli->stats.completed++;
+}
+
+static void client_event(cb_client *cli, uint32_t peer, uint8_t kind, int32_t detail,
+                         uint32_t request_id)
+{
+    cb_action a;
+    memset(&a, 0, sizeof a);
+    a.kind = CB_ACTION_EVENT;
+    a.peer = peer;
+    a.event.kind = kind;
+    a.event.detail = detail;
+    a.event.request_id = request_id;
+    /* Events are best effort: a full outbox loses the event, never an outcome. The
+     * matching counter in cb_client_stats is always updated. */
+    (void)cb_outbox_push(&cli->outbox, &a);
+}
+
+/* A reply that matches no request in flight: late, duplicate, or unknown. */
+static void client_on_stray(cb_client *cli, uint32_t peer, const cb_frame *f)
+{
+    uint32_t idx = f->request_id & (cli->slot_count - 1);
+    const client_slot *s = idx < cli->cfg.outstanding_max ? &cli->slots[idx] : NULL;
+    if (s != NULL && !s->in_use && s->request_id == f->request_id && s->generation != 0) {
+        if (s->last_timed_out) {
+            cli->stats.late_replies++;
+            client_event(cli, peer, CB_EVENT_LATE_REPLY, 0, f->request_id);
+        } else {
+            cli->stats.duplicate_replies++;
+            client_event(cli, peer, CB_EVENT_DUPLICATE_REPLY, 0, f->request_id);
+        }
+        return;
+    }
+    cli->stats.unknown_replies++;
+}
+
+static void client_on_reply(cb_client *cli, uint32_t peer, const cb_frame *f, uint64_t now_ns)
+{
+    uint64_t frame_bytes = cb_frame_encoded_len(f);
+    cli->stats.bytes_received += frame_bytes;
+    uint32_t idx = f->request_id & (cli->slot_count - 1);
+    int matches = (f->flags & CB_FLAG_RESPONSE) && idx < cli->cfg.outstanding_max &&
+                  cli->slots[idx].in_use && cli->slots[idx].request_id == f->request_id &&
+                  cli->slots[idx].op == f->opcode;
+    if (!matches) {
+        client_on_stray(cli, peer, f);
+        return;
+    }
+    client_complete(cli, idx, f, now_ns, frame_bytes);
+}
+
+static long client_protocol_error(cb_client *cli, uint32_t peer, int err)
+{
+    cli->stats.protocol_errors++;
+    cb_framer_reset(&cli->framers[peer]);
+    client_event(cli, peer, CB_EVENT_PROTOCOL_ERROR, err, 0);
+    cb_action a;
+    memset(&a, 0, sizeof a);
+    a.kind = CB_ACTION_CLOSE;
+    a.peer = peer;
+    (void)cb_outbox_push(&cli->outbox, &a); /* best effort, like events */
+    return err;
+}
+
+long cb_client_on_bytes(cb_client *cli, uint32_t peer, const uint8_t *buf, size_t buf_len,
+                        uint64_t now_ns)
+{
+    if (peer >= cli->cfg.peer_count) {
+        return CB_ERR_UNKNOWN_CONN;
+    }
+    const uint8_t *in = buf;
+    size_t in_len = buf_len;
+    /* Room for a completion carrying a maximal value, and one event, before each frame. */
+    while (in_len > 0 && cb_outbox_has_room(&cli->outbox, cli->cfg.value_bytes_max) &&
+           cli->outbox.action_cap - cli->outbox.count >= 2) {
+        cb_frame f;
+        int rc = cb_framer_next(&cli->framers[peer], &in, &in_len, &cli->limits, cli->alloc, &f);
+        if (rc < 0 && rc != CB_ERR_NOMEM) {
+            return client_protocol_error(cli, peer, rc);
+        }
+        if (rc <= 0) {
+            break; /* input used up, or out of memory: the rest stays untaken */
+        }
+        client_on_reply(cli, peer, &f, now_ns);
+    }
+    return (long)(buf_len - in_len);
+}
+
+int cb_client_on_reset(cb_client *cli, uint32_t peer)
+{
+    if (peer >= cli->cfg.peer_count) {
+        return CB_ERR_UNKNOWN_CONN;
+    }
+    cb_framer_reset(&cli->framers[peer]);
+    return CB_ERR_OK;
+}
+
+/* Retry or time out slot `idx`, whose deadline has passed. */
+static int client_expire(cb_client *cli, uint32_t idx, uint64_t now_ns)
+{
+    client_slot *s = &cli->slots[idx];
+    if (cli->outbox.action_cap - cli->outbox.count < 2) {
+        return CB_ERR_FULL;
+    }
+    if (s->attempts >= cli->cfg.attempts_max) {
+        client_complete(cli, idx, NULL, now_ns, 0);
+        return CB_ERR_OK;
+    }
+    s->attempts++;
+    s->wait_ns = client_wait_ns(cli, s->attempts);
+    s->deadline_ns = now_ns + s->wait_ns;
+    int rc = client_send(cli, idx);
+    assert(rc == CB_ERR_OK);
+    cli->stats.retries++;
+    client_event(cli, s->peer, CB_EVENT_RETRY, (int32_t)s->attempts, s->request_id);
+    return rc;
+}
+
+int cb_client_on_timer(cb_client *cli, uint64_t now_ns)
+{
+    for (uint32_t i = 0; i < cli->cfg.outstanding_max; i++) {
+        if (!cli->slots[i].in_use || cli->slots[i].deadline_ns > now_ns) {
+            continue;
+        }
+        int rc = client_expire(cli, i, now_ns);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
+    return CB_ERR_OK;
+}
+
+uint64_t cb_client_next_deadline_ns(const cb_client *cli)
+{
+    uint64_t next = UINT64_MAX;
+    for (uint32_t i = 0; i < cli->cfg.outstanding_max; i++) {
+        if (cli->slots[i].in_use && cli->slots[i].deadline_ns < next) {
+            next = cli->slots[i].deadline_ns;
+        }
+    }
+    return next;
+}
+
+size_t cb_client_drain(cb_client *cli, cb_action *out, size_t out_cap)
+{
+    return cb_outbox_drain(&cli->outbox, out, out_cap);
+}
+
+uint32_t cb_client_outstanding(const cb_client *cli)
+{
+    return cli->cfg.outstanding_max - cli->free_count;
+}
+
+void cb_client_get_stats(const cb_client *cli, cb_client_stats *out)
+{
+    *out = cli->stats;
+}

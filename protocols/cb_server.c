@@ -1,0 +1,497 @@
+/* cb_server.c: the cache server machine; see cb_server.h for the contract. */
+#include "cb_server.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cb_err.h"
+#include "cb_frame.h"
+#include "cb_framer.h"
+
+#define SERVER_CONN_MAX        (1u << 20)
+#define SERVER_STATS_BYTES_MAX 4096u /* the STATS reply body always fits in this */
+#define SERVER_NS_PER_MS       1000000ull
+
+#define SERVER_DEDUP_MAX       65536u
+
+/* One remembered reply of the at-most-once window (cb_server_config.dedup_window). */
+typedef struct server_dedup {
+    uint32_t request_id; /* 0: empty (cb_client never issues id 0) */
+    uint8_t opcode;
+    uint16_t status;
+    uint64_t cas;
+    uint64_t arg;
+} server_dedup;
+
+struct cb_server {
+    cb_server_config cfg;
+    const cb_alloc *alloc;
+    cb_store *store;
+    cb_frame_limits limits;
+    cb_framer *framers;  /* one per connection */
+    server_dedup *dedup; /* conn_max * dedup_window entries, or NULL */
+    cb_outbox outbox;
+    size_t reply_bytes_max; /* the largest reply one request can produce */
+    uint64_t next_sweep_ns;
+    cb_server_stats stats;
+};
+
+cb_server_config cb_server_config_default(void)
+{
+    cb_server_config c;
+    memset(&c, 0, sizeof c);
+    c.store.memory_bytes_max = 64u * 1024u * 1024u;
+    c.store.value_bytes_max = CB_VALUE_BYTES_MAX_DEFAULT;
+    c.conn_max = 1024;
+    return c;
+}
+
+int cb_server_new(const cb_server_config *cfg, const cb_alloc *alloc, cb_server **out)
+{
+    *out = NULL;
+    if (cfg->conn_max == 0 || cfg->conn_max > SERVER_CONN_MAX ||
+        cfg->dedup_window > SERVER_DEDUP_MAX ||
+        (cfg->dedup_window & (cfg->dedup_window - 1)) != 0) {
+        return CB_ERR_INVALID;
+    }
+    cb_server *srv = cb_alloc_calloc(alloc, 1, sizeof *srv);
+    if (srv == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    srv->cfg = *cfg;
+    srv->alloc = alloc;
+    if (srv->cfg.outbox_actions == 0) {
+        srv->cfg.outbox_actions = 1024;
+    }
+    if (srv->cfg.sweep_interval_ns == 0) {
+        srv->cfg.sweep_interval_ns = 100u * SERVER_NS_PER_MS;
+    }
+    int rc = cb_store_new(&cfg->store, alloc, &srv->store);
+    if (rc != CB_ERR_OK) {
+        goto out_free_server;
+    }
+    uint32_t value_max = cfg->store.value_bytes_max ? cfg->store.value_bytes_max
+                                                    : CB_VALUE_BYTES_MAX_DEFAULT;
+    srv->limits.value_bytes_max = value_max;
+    srv->reply_bytes_max = CB_FRAME_HEADER_BYTES +
+                           (value_max > SERVER_STATS_BYTES_MAX ? value_max : SERVER_STATS_BYTES_MAX);
+    rc = CB_ERR_NOMEM;
+    srv->framers = cb_alloc_calloc(alloc, cfg->conn_max, sizeof srv->framers[0]);
+    if (srv->framers == NULL) {
+        goto out_del_store;
+    }
+    if (cfg->dedup_window > 0) {
+        srv->dedup = cb_alloc_calloc(alloc, (size_t)cfg->conn_max * cfg->dedup_window,
+                                     sizeof srv->dedup[0]);
+        if (srv->dedup == NULL) {
+            goto out_free_framers;
+        }
+    }
+    /* Room for one maximal reply plus a batch of small ones. */
+    rc = cb_outbox_init(&srv->outbox, srv->cfg.outbox_actions, srv->reply_bytes_max + 256u * 1024u,
+                        alloc);
+    if (rc != CB_ERR_OK) {
+        goto out_free_framers;
+    }
+    srv->next_sweep_ns = srv->cfg.sweep_interval_ns;
+    *out = srv;
+    return CB_ERR_OK;
+
+out_free_framers:
+    cb_alloc_free(alloc, srv->dedup);
+    cb_alloc_free(alloc, srv->framers);
+out_del_store:
+    cb_store_del(srv->store);
+out_free_server:
+    cb_alloc_free(alloc, srv);
+    return rc;
+}
+
+void cb_server_del(cb_server *srv)
+{
+    if (srv == NULL) {
+        return;
+    }
+    for (uint32_t i = 0; i < srv->cfg.conn_max; i++) {
+        cb_framer_free(&srv->framers[i], srv->alloc);
+    }
+    cb_outbox_free(&srv->outbox, srv->alloc);
+    cb_alloc_free(srv->alloc, srv->dedup);
+    cb_alloc_free(srv->alloc, srv->framers);
+    cb_store_del(srv->store);
+    cb_alloc_free(srv->alloc, srv);
+}
+
+/* What executing one request produced: the reply's fields. */
+typedef struct server_reply {
+    uint16_t status;
+    uint64_t cas;
+    uint64_t arg;
+    const uint8_t *value;
+    size_t value_len;
+} server_reply;
+
+static uint16_t server_status_of(int err)
+{
+    switch (err) {
+    case CB_ERR_OK:
+        return CB_STATUS_OK;
+    case CB_ERR_NOT_FOUND:
+        return CB_STATUS_NOT_FOUND;
+    case CB_ERR_EXISTS:
+        return CB_STATUS_EXISTS;
+    case CB_ERR_NOT_STORED:
+        return CB_STATUS_NOT_STORED;
+    case CB_ERR_NOT_NUMBER:
+        return CB_STATUS_NOT_NUMBER;
+    case CB_ERR_VALUE_TOO_LARGE:
+        return CB_STATUS_TOO_LARGE;
+    case CB_ERR_NOMEM:
+        return CB_STATUS_NO_MEMORY;
+    default:
+        return CB_STATUS_BAD_REQUEST;
+    }
+}
+
+static uint64_t server_ttl_ns(uint32_t ttl_ms)
+{
+    return (uint64_t)ttl_ms * SERVER_NS_PER_MS;
+}
+
+/* SET, ADD, REPLACE, CAS, APPEND, PREPEND. */
+static int server_exec_store(cb_server *srv, const cb_frame *f, uint64_t now_ns, uint64_t *cas)
+{
+    cb_store *st = srv->store;
+    uint64_t ttl = server_ttl_ns(f->ttl_ms);
+    switch (f->opcode) {
+    case CB_OP_SET:
+        return cb_store_set(st, f->key, f->key_len, f->value, f->value_len, 0, ttl, now_ns, cas);
+    case CB_OP_ADD:
+        return cb_store_add(st, f->key, f->key_len, f->value, f->value_len, 0, ttl, now_ns, cas);
+    case CB_OP_REPLACE:
+        return cb_store_replace(st, f->key, f->key_len, f->value, f->value_len, 0, ttl, now_ns,
+                                cas);
+    case CB_OP_CAS:
+        return cb_store_cas(st, f->key, f->key_len, f->value, f->value_len, 0, ttl, f->cas,
+                            now_ns, cas);
+    case CB_OP_APPEND:
+        return cb_store_append(st, f->key, f->key_len, f->value, f->value_len, now_ns, cas);
+    default:
+        assert(f->opcode == CB_OP_PREPEND);
+        return cb_store_prepend(st, f->key, f->key_len, f->value, f->value_len, now_ns, cas);
+    }
+}
+
+static int server_exec_get(cb_server *srv, const cb_frame *f, uint64_t now_ns, server_reply *r)
+{
+    cb_store_view v;
+    int rc = cb_store_get(srv->store, f->key, f->key_len, now_ns, &v);
+    if (rc == CB_ERR_OK) {
+        r->value = v.value;
+        r->value_len = v.value_len;
+        r->cas = v.cas;
+    }
+    return rc;
+}
+
+/* Ops on one key that carry no value. */
+static int server_exec_keyed(cb_server *srv, const cb_frame *f, uint64_t now_ns, server_reply *r)
+{
+    switch (f->opcode) {
+    case CB_OP_GET:
+        return server_exec_get(srv, f, now_ns, r);
+    case CB_OP_DELETE:
+        return cb_store_delete(srv->store, f->key, f->key_len, now_ns);
+    case CB_OP_INCR:
+        return cb_store_incr(srv->store, f->key, f->key_len, f->arg, now_ns, &r->arg, &r->cas);
+    case CB_OP_DECR:
+        return cb_store_decr(srv->store, f->key, f->key_len, f->arg, now_ns, &r->arg, &r->cas);
+    default:
+        assert(f->opcode == CB_OP_TOUCH);
+        return cb_store_touch(srv->store, f->key, f->key_len, server_ttl_ns(f->ttl_ms), now_ns);
+    }
+}
+
+/* Is the frame's shape right for its opcode (key present or not, value allowed or not)? */
+static int server_request_well_formed(const cb_frame *f)
+{
+    if ((f->flags & (CB_FLAG_RESPONSE | CB_FLAG_COMPRESSED | CB_FLAG_ENCRYPTED)) != 0) {
+        return 0; /* compression and encryption are not negotiated yet (protocol.md §5, §6) */
+    }
+    switch (f->opcode) {
+    case CB_OP_SET:
+    case CB_OP_ADD:
+    case CB_OP_REPLACE:
+    case CB_OP_CAS:
+    case CB_OP_APPEND:
+    case CB_OP_PREPEND:
+        return f->key_len > 0;
+    case CB_OP_FLUSH:
+    case CB_OP_STATS:
+    case CB_OP_NOOP:
+        return f->key_len == 0 && f->value_len == 0;
+    default:
+        return f->key_len > 0 && f->value_len == 0;
+    }
+}
+
+/* Execute one request; the reply's body (if any) is a view valid until the next store call,
+ * or into `scratch` for STATS. */
+static void server_execute(cb_server *srv, const cb_frame *f, uint64_t now_ns, server_reply *r,
+                           char *scratch)
+{
+    memset(r, 0, sizeof *r);
+    if (!server_request_well_formed(f)) {
+        r->status = CB_STATUS_BAD_REQUEST;
+        return;
+    }
+    int rc = CB_ERR_OK;
+    switch (f->opcode) {
+    case CB_OP_FLUSH:
+        cb_store_flush(srv->store);
+        break;
+    case CB_OP_NOOP:
+        break;
+    case CB_OP_STATS: {
+        long n = cb_server_format_stats(srv, scratch, SERVER_STATS_BYTES_MAX);
+        assert(n >= 0);
+        r->value = (const uint8_t *)scratch;
+        r->value_len = n > 0 ? (size_t)n : 0;
+        break;
+    }
+    case CB_OP_SET:
+    case CB_OP_ADD:
+    case CB_OP_REPLACE:
+    case CB_OP_CAS:
+    case CB_OP_APPEND:
+    case CB_OP_PREPEND:
+        rc = server_exec_store(srv, f, now_ns, &r->cas);
+        break;
+    default:
+        rc = server_exec_keyed(srv, f, now_ns, r);
+        break;
+    }
+    r->status = server_status_of(rc);
+}
+
+/* Quiet requests omit the routine reply: a GET's miss, any other op's success. */
+static int server_reply_suppressed(const cb_frame *f, const server_reply *r)
+{
+    if ((f->flags & CB_FLAG_QUIET) == 0) {
+        return 0;
+    }
+    if (f->opcode == CB_OP_GET) {
+        return r->status == CB_STATUS_NOT_FOUND;
+    }
+    return r->status == CB_STATUS_OK;
+}
+
+static void server_queue_reply(cb_server *srv, uint32_t conn, const cb_frame *req,
+                               const server_reply *r)
+{
+    cb_frame rep;
+    memset(&rep, 0, sizeof rep);
+    rep.opcode = req->opcode;
+    rep.flags = CB_FLAG_RESPONSE;
+    rep.status = r->status;
+    rep.request_id = req->request_id;
+    rep.opaque = req->opaque;
+    rep.cas = r->cas;
+    rep.arg = r->arg;
+    rep.value = r->value;
+    rep.value_len = (uint32_t)r->value_len;
+    size_t len = cb_frame_encoded_len(&rep);
+    uint8_t *out = cb_outbox_reserve(&srv->outbox, len);
+    assert(out != NULL); /* the caller checked for room for reply_bytes_max */
+    long n = cb_frame_encode(&rep, out, len);
+    assert(n == (long)len);
+    (void)n;
+    cb_action a;
+    memset(&a, 0, sizeof a);
+    a.kind = CB_ACTION_SEND;
+    a.peer = conn;
+    a.data = out;
+    a.data_len = len;
+    int rc = cb_outbox_push(&srv->outbox, &a);
+    assert(rc == CB_ERR_OK);
+    (void)rc;
+    srv->stats.replies++;
+    srv->stats.bytes_sent += len;
+}
+
+/* The window entry for request `f` on `conn`, or NULL when the window is off or `f` is
+ * idempotent (GET, STATS, NOOP: running them again is harmless, and GET replies are large). */
+static server_dedup *server_dedup_slot(cb_server *srv, uint32_t conn, const cb_frame *f)
+{
+    if (srv->dedup == NULL || f->opcode == CB_OP_GET || f->opcode == CB_OP_STATS ||
+        f->opcode == CB_OP_NOOP || f->request_id == 0) {
+        return NULL;
+    }
+    uint32_t w = srv->cfg.dedup_window;
+    return &srv->dedup[(size_t)conn * w + (f->request_id & (w - 1))];
+}
+
+static void server_handle(cb_server *srv, uint32_t conn, const cb_frame *f, uint64_t now_ns)
+{
+    char scratch[SERVER_STATS_BYTES_MAX];
+    server_reply r;
+    srv->stats.requests++;
+    srv->stats.bytes_received += cb_frame_encoded_len(f);
+    server_dedup *d = server_dedup_slot(srv, conn, f);
+    if (d != NULL && d->request_id == f->request_id && d->opcode == f->opcode) {
+        memset(&r, 0, sizeof r);
+        r.status = d->status;
+        r.cas = d->cas;
+        r.arg = d->arg;
+        srv->stats.dedup_replays++;
+        server_queue_reply(srv, conn, f, &r);
+        return;
+    }
+    server_execute(srv, f, now_ns, &r, scratch);
+    if (d != NULL) {
+        d->request_id = f->request_id;
+        d->opcode = f->opcode;
+        d->status = r.status;
+        d->cas = r.cas;
+        d->arg = r.arg;
+    }
+    if (r.status == CB_STATUS_BAD_REQUEST) {
+        srv->stats.bad_requests++;
+    }
+    if (!server_reply_suppressed(f, &r)) {
+        server_queue_reply(srv, conn, f, &r);
+    }
+}
+
+static long server_protocol_error(cb_server *srv, uint32_t conn, int err)
+{
+    srv->stats.protocol_errors++;
+    cb_framer_reset(&srv->framers[conn]);
+    cb_action a;
+    memset(&a, 0, sizeof a);
+    a.kind = CB_ACTION_EVENT;
+    a.peer = conn;
+    a.event.kind = CB_EVENT_PROTOCOL_ERROR;
+    a.event.detail = err;
+    /* The caller checked for two free action slots: the event and the close both fit. */
+    (void)cb_outbox_push(&srv->outbox, &a);
+    memset(&a, 0, sizeof a);
+    a.kind = CB_ACTION_CLOSE;
+    a.peer = conn;
+    (void)cb_outbox_push(&srv->outbox, &a);
+    return err;
+}
+
+long cb_server_on_bytes(cb_server *srv, uint32_t conn, const uint8_t *buf, size_t buf_len,
+                        uint64_t now_ns)
+{
+    if (conn >= srv->cfg.conn_max) {
+        return CB_ERR_UNKNOWN_CONN;
+    }
+    const uint8_t *in = buf;
+    size_t in_len = buf_len;
+    while (in_len > 0 && cb_outbox_has_room(&srv->outbox, srv->reply_bytes_max) &&
+           srv->outbox.action_cap - srv->outbox.count >= 2) {
+        cb_frame f;
+        int rc = cb_framer_next(&srv->framers[conn], &in, &in_len, &srv->limits, srv->alloc, &f);
+        if (rc < 0 && rc != CB_ERR_NOMEM) {
+            return server_protocol_error(srv, conn, rc);
+        }
+        if (rc <= 0) {
+            break; /* input used up, or no memory for a partial frame: retry later */
+        }
+        server_handle(srv, conn, &f, now_ns);
+    }
+    return (long)(buf_len - in_len);
+}
+
+int cb_server_on_close(cb_server *srv, uint32_t conn)
+{
+    if (conn >= srv->cfg.conn_max) {
+        return CB_ERR_UNKNOWN_CONN;
+    }
+    cb_framer_reset(&srv->framers[conn]);
+    return CB_ERR_OK;
+}
+
+int cb_server_on_timer(cb_server *srv, uint64_t now_ns)
+{
+    if (now_ns < srv->next_sweep_ns) {
+        return CB_ERR_OK;
+    }
+    (void)cb_store_sweep(srv->store, now_ns); /* the count is in the store's stats */
+    srv->next_sweep_ns = now_ns + srv->cfg.sweep_interval_ns;
+    return CB_ERR_OK;
+}
+
+uint64_t cb_server_next_deadline_ns(const cb_server *srv)
+{
+    return srv->next_sweep_ns;
+}
+
+size_t cb_server_drain(cb_server *srv, cb_action *out, size_t out_cap)
+{
+    return cb_outbox_drain(&srv->outbox, out, out_cap);
+}
+
+void cb_server_get_stats(const cb_server *srv, cb_server_stats *out)
+{
+    *out = srv->stats;
+    cb_store_stats_get(srv->store, &out->store);
+}
+
+/* The STATS reply: every counter, memcached-style names where memcached has one. */
+#define SERVER_STAT_FIELDS(X)                                                                      \
+    X("curr_items", store.items)                                                                   \
+    X("bytes", store.bytes_used)                                                                   \
+    X("limit_maxbytes", store.memory_bytes_max)                                                    \
+    X("total_items", store.total_items)                                                            \
+    X("get_hits", store.get_hits)                                                                  \
+    X("get_misses", store.get_misses)                                                              \
+    X("cas_hits", store.cas_hits)                                                                  \
+    X("cas_misses", store.cas_misses)                                                              \
+    X("cas_badval", store.cas_badval)                                                              \
+    X("evictions", store.evictions)                                                                \
+    X("expired", store.expirations)                                                                \
+    X("reclaimed", store.reclaimed)                                                                \
+    X("cmd_get", store.cmd_get)                                                                    \
+    X("cmd_set", store.cmd_set)                                                                    \
+    X("cmd_add", store.cmd_add)                                                                    \
+    X("cmd_replace", store.cmd_replace)                                                            \
+    X("cmd_append", store.cmd_append)                                                              \
+    X("cmd_prepend", store.cmd_prepend)                                                            \
+    X("cmd_cas", store.cmd_cas)                                                                    \
+    X("cmd_delete", store.cmd_delete)                                                              \
+    X("cmd_incr", store.cmd_incr)                                                                  \
+    X("cmd_decr", store.cmd_decr)                                                                  \
+    X("cmd_touch", store.cmd_touch)                                                                \
+    X("cmd_flush", store.cmd_flush)                                                                \
+    X("hash_buckets", store.buckets)                                                               \
+    X("hash_is_expanding", store.rehashing)                                                        \
+    X("requests", requests)                                                                        \
+    X("replies", replies)                                                                          \
+    X("bad_requests", bad_requests)                                                                \
+    X("protocol_errors", protocol_errors)                                                          \
+    X("dedup_replays", dedup_replays)                                                              \
+    X("bytes_read", bytes_received)                                                                \
+    X("bytes_written", bytes_sent)
+
+long cb_server_format_stats(const cb_server *srv, char *out, size_t out_cap)
+{
+    cb_server_stats s;
+    cb_server_get_stats(srv, &s);
+    size_t len = 0;
+#define SERVER_STAT_LINE(name, field)                                                              \
+    {                                                                                              \
+        int n = snprintf(out + len, out_cap - len, "%s %llu\n", name,                              \
+                         (unsigned long long)s.field);                                             \
+        if (n < 0 || (size_t)n >= out_cap - len) {                                                 \
+            return CB_ERR_FULL;                                                                    \
+        }                                                                                          \
+        len += (size_t)n;                                                                          \
+    }
+    SERVER_STAT_FIELDS(SERVER_STAT_LINE)
+#undef SERVER_STAT_LINE
+    return (long)len;
+}

@@ -1,0 +1,100 @@
+/*
+ * cb_server.h: the cache server machine (sans-IO).
+ *
+ * Bytes from each connection go in through cb_server_on_bytes; whole request frames
+ * (docs/protocol.md) are executed against the server's cb_store and their replies come out
+ * as SEND actions, one reply frame each, in request order per connection. A connection whose
+ * bytes cannot be a frame gets a PROTOCOL_ERROR event and a CLOSE action. A well-formed
+ * request the server cannot honour (a reply frame sent as a request, an unsupported flag, a
+ * missing key) gets a BAD_REQUEST reply and the connection stays open.
+ *
+ * Connections are numbered by the driver, 0..conn_max-1 (a socket driver maps its file
+ * descriptors onto them, a simulator its peers). Each keeps at most one partial frame
+ * (cb_framer.h). The timer sweeps expired items from the store (cb_store_sweep) every
+ * sweep_interval_ns.
+ *
+ * Datagram transports call cb_server_on_bytes with one whole datagram at a time and then
+ * cb_server_on_close, so nothing partial carries over between datagrams.
+ */
+#ifndef CB_SERVER_H
+#define CB_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cb_alloc.h"
+#include "cb_outbox.h"
+#include "cb_store.h"
+
+typedef struct cb_server cb_server;
+
+typedef struct cb_server_config {
+    cb_store_config store;      /* the store's cap, value limit, hash seed... */
+    uint32_t conn_max;          /* connection ids 0..conn_max-1; 1..2^20 */
+    uint32_t outbox_actions;    /* action slots; 0 picks 1024 */
+    uint64_t sweep_interval_ns; /* store sweep period; 0 picks 100 ms */
+    /*
+     * At-most-once window: 0 (memcached's behaviour: a retransmitted request runs again), or
+     * a power of two up to 65536: per connection, the reply of each non-GET request is kept
+     * in slot request_id % dedup_window, and a request whose id is already there gets that
+     * reply again instead of running twice. Exact when dedup_window >= the client's
+     * outstanding_max (rounded up to a power of two), because cb_client reuses an id's slot
+     * only after the request before it completed (docs/protocol.md §8).
+     */
+    uint32_t dedup_window;
+} cb_server_config;
+
+/* Defaults: 64 MiB store, 1 MiB values, 1024 connections. */
+cb_server_config cb_server_config_default(void);
+
+typedef struct cb_server_stats {
+    cb_store_stats store;
+    uint64_t requests;        /* frames executed */
+    uint64_t replies;         /* reply frames sent */
+    uint64_t bad_requests;    /* BAD_REQUEST / UNKNOWN_COMMAND replies */
+    uint64_t protocol_errors; /* connections closed for undecodable input */
+    uint64_t dedup_replays;   /* retransmitted requests answered from the window */
+    uint64_t bytes_received;
+    uint64_t bytes_sent;
+} cb_server_stats;
+
+/* Returns CB_ERR_OK with *out set; CB_ERR_INVALID (a config value out of range, including
+ * the store's); CB_ERR_NOMEM (nothing leaked). */
+int cb_server_new(const cb_server_config *cfg, const cb_alloc *alloc, cb_server **out);
+
+/* Free the server, its store and its buffers. NULL is a no-op. */
+void cb_server_del(cb_server *srv);
+
+/*
+ * Bytes received on connection `conn` at now_ns. Executes every whole request and queues its
+ * reply. Returns the input bytes consumed: all of them, unless the outbox filled (drain, then
+ * call again with the rest). Errors:
+ *   CB_ERR_UNKNOWN_CONN  conn >= conn_max (nothing consumed);
+ *   a cb_frame decoder error: the connection's stream is broken; its partial input is
+ *   dropped and a PROTOCOL_ERROR event and a CLOSE action are queued.
+ */
+long cb_server_on_bytes(cb_server *srv, uint32_t conn, const uint8_t *buf, size_t buf_len,
+                        uint64_t now_ns);
+
+/* Connection `conn` closed (or a datagram ended): forget its partial frame.
+ * Returns CB_ERR_OK or CB_ERR_UNKNOWN_CONN. */
+int cb_server_on_close(cb_server *srv, uint32_t conn);
+
+/* Run what is due at now_ns (the store sweep). Returns CB_ERR_OK. */
+int cb_server_on_timer(cb_server *srv, uint64_t now_ns);
+
+/* When cb_server_on_timer next has work; UINT64_MAX for never. */
+uint64_t cb_server_next_deadline_ns(const cb_server *srv);
+
+/* Move up to out_cap queued actions into out; returns how many (0: none). */
+size_t cb_server_drain(cb_server *srv, cb_action *out, size_t out_cap);
+
+void cb_server_get_stats(const cb_server *srv, cb_server_stats *out);
+
+/*
+ * Write the server's statistics as "name value\n" lines (the STATS reply body) into
+ * out[0..out_cap). Returns the length written, or CB_ERR_FULL if out_cap is too small.
+ */
+long cb_server_format_stats(const cb_server *srv, char *out, size_t out_cap);
+
+#endif

@@ -1,0 +1,73 @@
+/*
+ * cb_memworld.h: cache servers and clients wired together over the in-memory network.
+ *
+ * The smallest complete driver: it owns S cb_server and C cb_client machines and one
+ * cb_memnet, keeps the clock, turns SEND actions into messages, feeds delivered messages and
+ * expired timers back into the machines, and reports completions, events and every action
+ * through hooks. The SimGrid and socket drivers do the same job against a real model and
+ * real sockets; this one makes unit-speed end-to-end tests and the pre-simulator
+ * `cachebed run` possible.
+ *
+ * Node ids: servers are 0..S-1, clients S..S+C-1. A client addresses server s as its peer s;
+ * a server sees each client node id as its connection id.
+ *
+ * Workload: closed loop. Whenever client c has fewer than outstanding_max requests in flight,
+ * the `submit` hook is asked for one more; it calls cb_memworld_request (or not) and returns
+ * 1 if it submitted, 0 when it has nothing for c right now. The run ends when no hook
+ * submits, nothing is in flight, and the network is empty, or when the clock passes until_ns.
+ */
+#ifndef CB_MEMWORLD_H
+#define CB_MEMWORLD_H
+
+#include <stdint.h>
+
+#include "cb_client.h"
+#include "cb_memnet.h"
+#include "cb_server.h"
+
+typedef struct cb_memworld cb_memworld;
+
+typedef struct cb_memworld_config {
+    uint32_t server_count;
+    uint32_t client_count;
+    cb_server_config server;
+    cb_client_config client; /* peer_count is set to server_count */
+    cb_memnet_config net;
+    uint64_t seed; /* the run's root seed: the network and each client draw sub-seeds */
+} cb_memworld_config;
+
+typedef struct cb_memworld_hooks {
+    void *user;
+    /* Client `client` (0-based among clients) may submit: return 1 if it did, else 0. */
+    int (*submit)(void *user, cb_memworld *w, uint32_t client, uint64_t now_ns);
+    /* A request of `client` completed. The value view is valid during the call. */
+    void (*complete)(void *user, uint32_t client, const cb_completion *c);
+    /* A machine reported an event (`node` is the world node id). Optional. */
+    void (*event)(void *user, uint32_t node, const cb_event *e, uint64_t now_ns);
+    /* Every action any machine emitted, in order (for traces). Optional. */
+    void (*action)(void *user, uint32_t node, const cb_action *a, uint64_t now_ns);
+} cb_memworld_hooks;
+
+/* Returns CB_ERR_OK, CB_ERR_INVALID (no servers/clients, a bad machine config) or
+ * CB_ERR_NOMEM. */
+int cb_memworld_new(const cb_memworld_config *cfg, const cb_alloc *alloc, cb_memworld **out);
+void cb_memworld_del(cb_memworld *w);
+
+/* Submit `op` from client `client` to server `server` (for use inside the submit hook). */
+int cb_memworld_request(cb_memworld *w, uint32_t client, uint32_t server, const cb_client_op *op,
+                        uint64_t now_ns);
+
+/*
+ * Run until the workload is done or the clock reaches until_ns. Returns CB_ERR_OK, or an
+ * error a machine or the network returned that the driver cannot handle (CB_ERR_NOMEM...).
+ */
+int cb_memworld_run(cb_memworld *w, const cb_memworld_hooks *hooks, uint64_t until_ns);
+
+/* The clock: nanoseconds since the run began. */
+uint64_t cb_memworld_now_ns(const cb_memworld *w);
+
+cb_client *cb_memworld_client(cb_memworld *w, uint32_t client);
+cb_server *cb_memworld_server(cb_memworld *w, uint32_t server);
+cb_memnet *cb_memworld_net(cb_memworld *w);
+
+#endif
