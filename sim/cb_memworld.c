@@ -12,6 +12,7 @@ struct cb_memworld {
     const cb_alloc *alloc;
     cb_rng root;
     cb_rng *client_rngs;
+    uint64_t *wake_ns; /* per client: when to ask its `next` hook again */
     cb_server **servers;
     cb_client **clients;
     cb_memnet *net;
@@ -25,7 +26,8 @@ static int memworld_alloc_nodes(cb_memworld *w)
     w->servers = cb_alloc_calloc(w->alloc, c->server_count, sizeof w->servers[0]);
     w->clients = cb_alloc_calloc(w->alloc, c->client_count, sizeof w->clients[0]);
     w->client_rngs = cb_alloc_calloc(w->alloc, c->client_count, sizeof w->client_rngs[0]);
-    if (w->servers == NULL || w->clients == NULL || w->client_rngs == NULL) {
+    w->wake_ns = cb_alloc_calloc(w->alloc, c->client_count, sizeof w->wake_ns[0]);
+    if (w->servers == NULL || w->clients == NULL || w->client_rngs == NULL || w->wake_ns == NULL) {
         return CB_ERR_NOMEM;
     }
     cb_server_config sc = c->server;
@@ -84,6 +86,7 @@ void cb_memworld_del(cb_memworld *w)
         cb_client_del(w->clients[i]);
     }
     cb_memnet_del(w->net);
+    cb_alloc_free(w->alloc, w->wake_ns);
     cb_alloc_free(w->alloc, w->client_rngs);
     cb_alloc_free(w->alloc, w->clients);
     cb_alloc_free(w->alloc, w->servers);
@@ -127,6 +130,7 @@ static int memworld_act(cb_memworld *w, uint32_t node, const cb_action *a)
     case CB_ACTION_SEND:
         return cb_memnet_send(w->net, node, a->peer, a->data, a->data_len, w->now_ns);
     case CB_ACTION_COMPLETE:
+        w->wake_ns[node - w->cfg.server_count] = 0; /* a slot is free: ask again */
         h->complete(h->user, node - w->cfg.server_count, &a->completion);
         return CB_ERR_OK;
     case CB_ACTION_EVENT:
@@ -199,19 +203,43 @@ static int memworld_deliver(cb_memworld *w, const cb_memnet_msg *m)
     return CB_ERR_OK;
 }
 
-/* Let every client with room submit, in client order. */
-static int memworld_submit_all(cb_memworld *w, int *submitted)
+/* Ask client `i` for operations while it has room and its wake time has come. */
+static int memworld_submit_client(cb_memworld *w, uint32_t i)
 {
     const cb_memworld_hooks *h = w->hooks;
+    cb_client *cli = w->clients[i];
+    while (w->wake_ns[i] <= w->now_ns &&
+           cb_client_outstanding(cli) < w->cfg.client.outstanding_max) {
+        cb_client_op op;
+        uint32_t server = 0;
+        uint64_t wake = UINT64_MAX;
+        memset(&op, 0, sizeof op);
+        if (!h->next(h->user, i, w->now_ns, &op, &server, &wake)) {
+            w->wake_ns[i] = wake > w->now_ns ? wake : w->now_ns + 1;
+            break;
+        }
+        int rc = cb_client_request(cli, server, &op, w->now_ns, NULL);
+        if (rc != CB_ERR_OK) {
+            return rc; /* the hook asked for something impossible (a bad op, a bad server) */
+        }
+        rc = memworld_pump(w, w->cfg.server_count + i);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
+    if (cb_client_outstanding(cli) == w->cfg.client.outstanding_max) {
+        w->wake_ns[i] = UINT64_MAX; /* full: the next completion makes it eligible again */
+    }
+    return CB_ERR_OK;
+}
+
+/* Let every client with room submit, in client order. */
+static int memworld_submit_all(cb_memworld *w)
+{
     for (uint32_t i = 0; i < w->cfg.client_count; i++) {
-        cb_client *cli = w->clients[i];
-        while (cb_client_outstanding(cli) < w->cfg.client.outstanding_max &&
-               h->submit(h->user, w, i, w->now_ns)) {
-            *submitted = 1;
-            int rc = memworld_pump(w, w->cfg.server_count + i);
-            if (rc != CB_ERR_OK) {
-                return rc;
-            }
+        int rc = memworld_submit_client(w, i);
+        if (rc != CB_ERR_OK) {
+            return rc;
         }
     }
     return CB_ERR_OK;
@@ -245,33 +273,25 @@ static int memworld_fire_timers(cb_memworld *w)
     return CB_ERR_OK;
 }
 
-/* The next time anything happens: a delivery or a client deadline (server sweeps only
- * matter while something else is going on, so they do not keep the run alive). */
+/* The next time anything happens: a delivery, a client deadline or a client's wake time
+ * (server sweeps only matter while something else is going on, so they do not keep the run
+ * alive). */
 static uint64_t memworld_next_ns(const cb_memworld *w)
 {
     uint64_t next = cb_memnet_next_ns(w->net);
     for (uint32_t i = 0; i < w->cfg.client_count; i++) {
         uint64_t d = cb_client_next_deadline_ns(w->clients[i]);
         next = d < next ? d : next;
+        next = w->wake_ns[i] < next ? w->wake_ns[i] : next;
     }
     return next;
-}
-
-int cb_memworld_request(cb_memworld *w, uint32_t client, uint32_t server, const cb_client_op *op,
-                        uint64_t now_ns)
-{
-    if (client >= w->cfg.client_count) {
-        return CB_ERR_INVALID;
-    }
-    return cb_client_request(w->clients[client], server, op, now_ns, NULL);
 }
 
 int cb_memworld_run(cb_memworld *w, const cb_memworld_hooks *hooks, uint64_t until_ns)
 {
     w->hooks = hooks;
     for (;;) {
-        int submitted = 0;
-        int rc = memworld_submit_all(w, &submitted);
+        int rc = memworld_submit_all(w);
         if (rc != CB_ERR_OK) {
             return rc;
         }

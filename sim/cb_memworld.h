@@ -11,10 +11,12 @@
  * Node ids: servers are 0..S-1, clients S..S+C-1. A client addresses server s as its peer s;
  * a server sees each client node id as its connection id.
  *
- * Workload: closed loop. Whenever client c has fewer than outstanding_max requests in flight,
- * the `submit` hook is asked for one more; it calls cb_memworld_request (or not) and returns
- * 1 if it submitted, 0 when it has nothing for c right now. The run ends when no hook
- * submits, nothing is in flight, and the network is empty, or when the clock passes until_ns.
+ * Workload: whenever client c has fewer than outstanding_max requests in flight and its wake
+ * time has come, the `next` hook is asked for its next operation. The hook either returns
+ * one (the world submits it at once) or says when to ask again: at a time (think time, the
+ * next open-loop arrival) or not before one of c's requests completes. Every completion
+ * makes c eligible again. The run ends when nothing is in flight, the network is empty and
+ * no client has a wake time, or when the clock passes until_ns.
  */
 #ifndef CB_MEMWORLD_H
 #define CB_MEMWORLD_H
@@ -38,8 +40,13 @@ typedef struct cb_memworld_config {
 
 typedef struct cb_memworld_hooks {
     void *user;
-    /* Client `client` (0-based among clients) may submit: return 1 if it did, else 0. */
-    int (*submit)(void *user, cb_memworld *w, uint32_t client, uint64_t now_ns);
+    /*
+     * Client `client` (0-based among clients) has room at now_ns. Return 1 with *op and
+     * *server filled (op's views need only last until the hook's caller submits it), or 0
+     * with *wake_ns set to when to ask again (UINT64_MAX: after a completion, or never).
+     */
+    int (*next)(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op,
+                uint32_t *server, uint64_t *wake_ns);
     /* A request of `client` completed. The value view is valid during the call. */
     void (*complete)(void *user, uint32_t client, const cb_completion *c);
     /* A machine reported an event (`node` is the world node id). Optional. */
@@ -52,10 +59,6 @@ typedef struct cb_memworld_hooks {
  * CB_ERR_NOMEM. */
 int cb_memworld_new(const cb_memworld_config *cfg, const cb_alloc *alloc, cb_memworld **out);
 void cb_memworld_del(cb_memworld *w);
-
-/* Submit `op` from client `client` to server `server` (for use inside the submit hook). */
-int cb_memworld_request(cb_memworld *w, uint32_t client, uint32_t server, const cb_client_op *op,
-                        uint64_t now_ns);
 
 /*
  * Run until the workload is done or the clock reaches until_ns. Returns CB_ERR_OK, or an

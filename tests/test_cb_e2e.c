@@ -48,6 +48,7 @@ typedef struct e2e {
     uint32_t timeouts;
     uint32_t outcome_counts[16];
     uint64_t trace_hash;
+    uint8_t name[32]; /* the key of the op being submitted */
 } e2e;
 
 static void e2e_hash(e2e *t, const void *p, size_t n)
@@ -113,9 +114,14 @@ static void e2e_random_value(e2e *t, e2e_pending *p)
     }
 }
 
-static int e2e_submit(void *user, cb_memworld *w, uint32_t client, uint64_t now_ns)
+static int e2e_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op,
+                    uint32_t *server, uint64_t *wake_ns)
 {
     e2e *t = user;
+    (void)client;
+    (void)now_ns;
+    *server = 0;
+    *wake_ns = UINT64_MAX; /* when there is nothing to do: after a completion */
     if (t->submitted == E2E_OPS) {
         return 0;
     }
@@ -130,29 +136,24 @@ static int e2e_submit(void *user, cb_memworld *w, uint32_t client, uint64_t now_
     if (t->keys[key].unknown) {
         p->op = CB_OP_GET; /* resynchronise the model first */
     }
-    uint8_t name[32];
-    cb_client_op op;
-    memset(&op, 0, sizeof op);
-    op.op = p->op;
-    e2e_key_name(key, name, &op.key_len);
-    op.key = name;
-    op.user_data = t->submitted;
+    op->op = p->op;
+    e2e_key_name(key, t->name, &op->key_len);
+    op->key = t->name;
+    op->user_data = t->submitted;
     if (p->op == CB_OP_SET || p->op == CB_OP_ADD || p->op == CB_OP_REPLACE ||
         p->op == CB_OP_APPEND || p->op == CB_OP_PREPEND || p->op == CB_OP_CAS) {
         e2e_random_value(t, p);
-        op.value = p->value;
-        op.value_len = p->value_len;
+        op->value = p->value;
+        op->value_len = p->value_len;
     }
     if (p->op == CB_OP_CAS) {
         p->cas_wrong = cb_rng_below(&t->rng, 3) == 0;
-        op.cas = t->keys[key].cas + (p->cas_wrong ? 1000000007u : 0);
+        op->cas = t->keys[key].cas + (p->cas_wrong ? 1000000007u : 0);
     }
     if (p->op == CB_OP_INCR || p->op == CB_OP_DECR) {
         p->delta = cb_rng_below(&t->rng, 4) == 0 ? UINT64_MAX / 2 : cb_rng_below(&t->rng, 1000);
-        op.delta = p->delta;
+        op->delta = p->delta;
     }
-    int rc = cb_memworld_request(w, client, 0, &op, now_ns);
-    CU_ASSERT_EQUAL_FATAL(rc, CB_ERR_OK);
     t->keys[key].in_flight = 1;
     t->submitted++;
     return 1;
@@ -336,7 +337,7 @@ static uint64_t e2e_run(e2e *t, uint64_t seed, uint32_t loss_ppm, cb_memnet_stat
     cb_memworld_config cfg = e2e_config(seed, loss_ppm);
     cb_memworld *w = NULL;
     CU_ASSERT_EQUAL_FATAL(cb_memworld_new(&cfg, NULL, &w), CB_ERR_OK);
-    cb_memworld_hooks hooks = {t, e2e_submit, e2e_complete, NULL, e2e_action};
+    cb_memworld_hooks hooks = {t, e2e_next, e2e_complete, NULL, e2e_action};
     CU_ASSERT_EQUAL(cb_memworld_run(w, &hooks, UINT64_MAX), CB_ERR_OK);
     cb_memnet_get_stats(cb_memworld_net(w), net_stats);
     cb_client_get_stats(cb_memworld_client(w, 0), cli_stats);
