@@ -37,6 +37,12 @@ static int framer_reserve(cb_framer *fr, size_t want, const cb_alloc *alloc)
     while (cap < want) {
         cap *= 2;
     }
+    /* Doubling could overshoot a frame near the limit by almost 2x; once the frame's length
+     * is known, allocate no more than it, so the buffer never exceeds one maximal frame. */
+    if (fr->need != 0 && cap > fr->need) {
+        cap = fr->need;
+    }
+    assert(cap >= want);
     uint8_t *grown = cb_alloc_malloc(alloc, cap);
     if (grown == NULL) {
         return CB_ERR_NOMEM;

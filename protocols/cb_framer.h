@@ -43,7 +43,8 @@ size_t cb_framer_pending(const cb_framer *fr);
  *   1                  a frame was decoded into *f; its key/value views point into the
  *                      input or into the framer's buffer, valid until the next call;
  *   0                  the input is used up, any partial frame is kept for the next call;
- *   CB_ERR_NOMEM       the buffer could not grow (the input is left untaken);
+ *   CB_ERR_NOMEM       the buffer could not grow: input not yet buffered is left untaken
+ *                      (a header already buffered stays buffered); call again later;
  *   any cb_frame_decode_header error: the stream is broken and the caller should close it
  *                      (the framer is reset).
  */

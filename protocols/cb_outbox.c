@@ -65,17 +65,11 @@ void cb_outbox_free(cb_outbox *ob, const cb_alloc *alloc)
 
 int cb_outbox_has_room(const cb_outbox *ob, size_t bytes)
 {
-    size_t used = ob->count == 0 ? 0 : ob->arena_used;
-    return ob->count < ob->action_cap && ob->arena_cap - used >= bytes;
+    return ob->count < ob->action_cap && ob->arena_cap - ob->arena_used >= bytes;
 }
 
 uint8_t *cb_outbox_reserve(cb_outbox *ob, size_t len)
 {
-    if (ob->count == 0) {
-        /* Everything drained: payloads of earlier actions are no longer referenced. */
-        ob->arena_used = 0;
-        ob->head = 0;
-    }
     assert(ob->arena_used <= ob->arena_cap);
     if (ob->arena_cap - ob->arena_used < len) {
         return NULL;
@@ -109,6 +103,16 @@ size_t cb_outbox_drain(cb_outbox *ob, cb_action *out, size_t out_cap)
         out[n++] = ob->actions[ob->head];
         ob->head = (ob->head + 1) % ob->action_cap;
         ob->count--;
+    }
+    if (ob->count == 0) {
+        /*
+         * Everything drained: no queued action references the arena any more, so the next
+         * reserve starts again at its beginning (drained payloads stay readable until then).
+         * Resetting here rather than in reserve keeps has_room exact when an action without
+         * payload is pushed first, and keeps two reservations made while empty apart.
+         */
+        ob->arena_used = 0;
+        ob->head = 0;
     }
     return n;
 }

@@ -1,0 +1,634 @@
+/*
+ * test_cb_server.c: the server machine on fake time, fed request frames by hand.
+ *
+ * Every reply is decoded from the SEND actions: each op's status and fields, CAS and TTL,
+ * badly shaped requests (answered, connection kept), undecodable streams (closed, other
+ * connections unaffected), pipelining under arbitrary splits, back-pressure from a tiny
+ * outbox, the at-most-once window, the sweep timer, bad configs and allocation failures.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cb_err.h"
+#include "cb_frame.h"
+#include "cb_rng.h"
+#include "cb_server.h"
+#include "cb_test.h"
+
+#define SRV_REPLIES_MAX 256u
+#define SRV_VALUE_MAX   4096u
+#define SRV_BUF_BYTES   65536u
+#define SRV_MS          1000000ull
+
+typedef struct srv_reply {
+    uint32_t conn;
+    cb_frame f;
+    uint8_t value[SRV_VALUE_MAX];
+    uint8_t raw[CB_FRAME_HEADER_BYTES + 64]; /* the first bytes as sent */
+    size_t raw_len;
+} srv_reply;
+
+static srv_reply srv_out[SRV_REPLIES_MAX];
+static size_t srv_closes, srv_events;
+static int32_t srv_last_event_detail;
+static uint8_t srv_buf[SRV_BUF_BYTES];
+
+static cb_server_config srv_config(void)
+{
+    cb_server_config c = cb_server_config_default();
+    c.store.memory_bytes_max = 4u << 20;
+    c.store.value_bytes_max = 64u * 1024u;
+    c.conn_max = 4;
+    return c;
+}
+
+static cb_server *srv_new(const cb_server_config *c)
+{
+    cb_server *srv = NULL;
+    CU_ASSERT_EQUAL_FATAL(cb_server_new(c, NULL, &srv), CB_ERR_OK);
+    return srv;
+}
+
+/* Drain everything; decode SENDs into srv_out (appending from *count); count the rest. */
+static void srv_collect(cb_server *srv, size_t *count)
+{
+    cb_action acts[64];
+    size_t n;
+    while ((n = cb_server_drain(srv, acts, 64)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (acts[i].kind == CB_ACTION_CLOSE) {
+                srv_closes++;
+                continue;
+            }
+            if (acts[i].kind == CB_ACTION_EVENT) {
+                CU_ASSERT_EQUAL(acts[i].event.kind, CB_EVENT_PROTOCOL_ERROR);
+                srv_last_event_detail = acts[i].event.detail;
+                srv_events++;
+                continue;
+            }
+            CU_ASSERT_EQUAL_FATAL(acts[i].kind, CB_ACTION_SEND);
+            CU_ASSERT_FATAL(*count < SRV_REPLIES_MAX);
+            srv_reply *r = &srv_out[(*count)++];
+            long dn = cb_frame_decode(acts[i].data, acts[i].data_len, NULL, &r->f);
+            CU_ASSERT_EQUAL_FATAL(dn, (long)acts[i].data_len); /* one whole frame per SEND */
+            CU_ASSERT_FATAL(r->f.value_len <= SRV_VALUE_MAX);
+            if (r->f.value_len > 0) {
+                memcpy(r->value, r->f.value, r->f.value_len);
+            }
+            r->f.value = r->value;
+            r->f.key = NULL;
+            r->conn = acts[i].peer;
+            r->raw_len = acts[i].data_len < sizeof r->raw ? acts[i].data_len : sizeof r->raw;
+            memcpy(r->raw, acts[i].data, r->raw_len);
+        }
+    }
+}
+
+typedef struct srv_req {
+    uint8_t op;
+    uint32_t id;
+    const char *key;
+    const char *value;
+    uint32_t ttl_ms;
+    uint64_t cas;
+    uint64_t arg;
+    uint8_t flags;
+} srv_req;
+
+static size_t srv_encode(uint8_t *out, const srv_req *q)
+{
+    cb_frame f;
+    memset(&f, 0, sizeof f);
+    f.opcode = q->op;
+    f.flags = q->flags;
+    f.request_id = q->id;
+    f.opaque = q->id ^ 0xA5A5A5A5u;
+    f.key = (const uint8_t *)q->key;
+    f.key_len = q->key ? (uint8_t)strlen(q->key) : 0;
+    f.value = (const uint8_t *)q->value;
+    f.value_len = q->value ? (uint32_t)strlen(q->value) : 0;
+    f.ttl_ms = q->ttl_ms;
+    f.cas = q->cas;
+    f.arg = q->arg;
+    long n = cb_frame_encode(&f, out, SRV_BUF_BYTES);
+    CU_ASSERT_FATAL(n > 0);
+    return (size_t)n;
+}
+
+/* Send one request on `conn` at now_ns and return its single reply. */
+static const srv_reply *srv_call(cb_server *srv, uint32_t conn, const srv_req *q, uint64_t now)
+{
+    size_t len = srv_encode(srv_buf, q);
+    CU_ASSERT_EQUAL(cb_server_on_bytes(srv, conn, srv_buf, len, now), (long)len);
+    size_t count = 0;
+    srv_collect(srv, &count);
+    CU_ASSERT_EQUAL_FATAL(count, 1);
+    const srv_reply *r = &srv_out[0];
+    CU_ASSERT_EQUAL(r->conn, conn);
+    CU_ASSERT_EQUAL(r->f.opcode, q->op);
+    CU_ASSERT_EQUAL(r->f.flags, CB_FLAG_RESPONSE);
+    CU_ASSERT_EQUAL(r->f.request_id, q->id);
+    CU_ASSERT_EQUAL(r->f.opaque, q->id ^ 0xA5A5A5A5u);
+    CU_ASSERT_EQUAL(r->f.key_len, 0);
+    return r;
+}
+
+typedef struct srv_step {
+    srv_req q;
+    uint16_t status;
+    const char *value; /* expected reply value, NULL: none */
+    uint64_t arg;      /* expected reply arg */
+} srv_step;
+
+static void test_server_ops_table(void)
+{
+    static const srv_step steps[] = {
+        {{CB_OP_GET, 1, "a", NULL, 0, 0, 0, 0}, CB_STATUS_NOT_FOUND, NULL, 0},
+        {{CB_OP_SET, 2, "a", "1", 0, 0, 0, 0}, CB_STATUS_OK, NULL, 0},
+        {{CB_OP_GET, 3, "a", NULL, 0, 0, 0, 0}, CB_STATUS_OK, "1", 0},
+        {{CB_OP_ADD, 4, "a", "x", 0, 0, 0, 0}, CB_STATUS_NOT_STORED, NULL, 0},
+        {{CB_OP_ADD, 5, "b", "x", 0, 0, 0, 0}, CB_STATUS_OK, NULL, 0},
+        {{CB_OP_REPLACE, 6, "c", "x", 0, 0, 0, 0}, CB_STATUS_NOT_STORED, NULL, 0},
+        {{CB_OP_REPLACE, 7, "a", "10", 0, 0, 0, 0}, CB_STATUS_OK, NULL, 0},
+        {{CB_OP_APPEND, 8, "a", "5", 0, 0, 0, 0}, CB_STATUS_OK, NULL, 0},
+        {{CB_OP_PREPEND, 9, "a", "2", 0, 0, 0, 0}, CB_STATUS_OK, NULL, 0},
+        {{CB_OP_GET, 10, "a", NULL, 0, 0, 0, 0}, CB_STATUS_OK, "2105", 0},
+        {{CB_OP_APPEND, 11, "z", "5", 0, 0, 0, 0}, CB_STATUS_NOT_STORED, NULL, 0},
+        {{CB_OP_PREPEND, 12, "z", "5", 0, 0, 0, 0}, CB_STATUS_NOT_STORED, NULL, 0},
+        {{CB_OP_INCR, 13, "a", NULL, 0, 0, 5, 0}, CB_STATUS_OK, NULL, 2110},
+        {{CB_OP_DECR, 14, "a", NULL, 0, 0, 3000, 0}, CB_STATUS_OK, NULL, 0},
+        {{CB_OP_INCR, 15, "a", NULL, 0, 0, UINT64_MAX, 0}, CB_STATUS_OK, NULL, UINT64_MAX},
+        {{CB_OP_INCR, 16, "a", NULL, 0, 0, 2, 0}, CB_STATUS_OK, NULL, 1}, /* wraps */
+        {{CB_OP_GET, 17, "a", NULL, 0, 0, 0, 0}, CB_STATUS_OK, "1", 0},
+        {{CB_OP_INCR, 18, "b", NULL, 0, 0, 1, 0}, CB_STATUS_NOT_NUMBER, NULL, 0},
+        {{CB_OP_DECR, 19, "z", NULL, 0, 0, 1, 0}, CB_STATUS_NOT_FOUND, NULL, 0},
+        {{CB_OP_TOUCH, 20, "a", NULL, 1000, 0, 0, 0}, CB_STATUS_OK, NULL, 0},
+        {{CB_OP_TOUCH, 21, "z", NULL, 1000, 0, 0, 0}, CB_STATUS_NOT_FOUND, NULL, 0},
+        {{CB_OP_CAS, 22, "z", "v", 0, 1, 0, 0}, CB_STATUS_NOT_FOUND, NULL, 0},
+        {{CB_OP_DELETE, 23, "b", NULL, 0, 0, 0, 0}, CB_STATUS_OK, NULL, 0},
+        {{CB_OP_DELETE, 24, "b", NULL, 0, 0, 0, 0}, CB_STATUS_NOT_FOUND, NULL, 0},
+        {{CB_OP_NOOP, 25, NULL, NULL, 0, 0, 0, 0}, CB_STATUS_OK, NULL, 0},
+        {{CB_OP_SET, 26, "big", NULL, 0, 0, 0, 0}, CB_STATUS_OK, NULL, 0},
+        {{CB_OP_GET, 27, "big", NULL, 0, 0, 0, 0}, CB_STATUS_OK, "", 0},
+        {{CB_OP_FLUSH, 28, NULL, NULL, 0, 0, 0, 0}, CB_STATUS_OK, NULL, 0},
+        {{CB_OP_GET, 29, "a", NULL, 0, 0, 0, 0}, CB_STATUS_NOT_FOUND, NULL, 0},
+        {{CB_OP_SET, 30, "a", "new", 0, 0, 0, 0}, CB_STATUS_OK, NULL, 0},
+        {{CB_OP_GET, 31, "a", NULL, 0, 0, 0, 0}, CB_STATUS_OK, "new", 0},
+    };
+    cb_server_config c = srv_config();
+    cb_server *srv = srv_new(&c);
+    uint64_t now = 0;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        const srv_step *s = &steps[i];
+        now += SRV_MS;
+        const srv_reply *r = srv_call(srv, 0, &s->q, now);
+        size_t want_len = s->value ? strlen(s->value) : 0;
+        int ok = r->f.status == s->status && r->f.arg == s->arg && r->f.value_len == want_len &&
+                 (want_len == 0 || memcmp(r->value, s->value, want_len) == 0);
+        if (!ok) {
+            printf("\n  step %u (%s): status %u arg %llu value_len %u\n", s->q.id,
+                   cb_op_name(s->q.op), r->f.status, (unsigned long long)r->f.arg, r->f.value_len);
+        }
+        CU_ASSERT(ok);
+        /* Successful mutations and GET hits carry a CAS; errors carry none. */
+        int has_cas = s->status == CB_STATUS_OK &&
+                      (s->q.op == CB_OP_GET || s->q.op == CB_OP_SET || s->q.op == CB_OP_ADD ||
+                       s->q.op == CB_OP_REPLACE || s->q.op == CB_OP_APPEND ||
+                       s->q.op == CB_OP_PREPEND || s->q.op == CB_OP_INCR || s->q.op == CB_OP_DECR);
+        CU_ASSERT_EQUAL(r->f.cas != 0, has_cas);
+    }
+    cb_server_stats st;
+    cb_server_get_stats(srv, &st);
+    CU_ASSERT_EQUAL(st.requests, sizeof steps / sizeof steps[0]);
+    CU_ASSERT_EQUAL(st.replies, sizeof steps / sizeof steps[0]);
+    CU_ASSERT_EQUAL(st.bad_requests, 0);
+    cb_server_del(srv);
+}
+
+/* Find "name value\n" in a STATS body; returns the value or -1. */
+static long long srv_stat(const srv_reply *r, const char *name)
+{
+    char body[SRV_VALUE_MAX + 1];
+    memcpy(body, r->value, r->f.value_len);
+    body[r->f.value_len] = '\0';
+    char pat[64];
+    snprintf(pat, sizeof pat, "%s ", name);
+    for (const char *line = body; *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        CU_ASSERT_PTR_NOT_NULL_FATAL(end); /* every line ends with \n */
+        if (strncmp(line, pat, strlen(pat)) == 0) {
+            return strtoll(line + strlen(pat), NULL, 10);
+        }
+        line = end + 1;
+    }
+    return -1;
+}
+
+static void test_server_stats_body(void)
+{
+    cb_server_config c = srv_config();
+    cb_server *srv = srv_new(&c);
+    const char *keys[] = {"k1", "k2", "k3"};
+    for (uint32_t i = 0; i < 3; i++) {
+        srv_req q = {CB_OP_SET, i + 1, keys[i], "v", 0, 0, 0, 0};
+        (void)srv_call(srv, 0, &q, 1);
+    }
+    srv_req get = {CB_OP_GET, 9, "nope", NULL, 0, 0, 0, 0};
+    (void)srv_call(srv, 0, &get, 2);
+    srv_req stats = {CB_OP_STATS, 10, NULL, NULL, 0, 0, 0, 0};
+    const srv_reply *r = srv_call(srv, 0, &stats, 3);
+    CU_ASSERT_EQUAL(r->f.status, CB_STATUS_OK);
+    CU_ASSERT(r->f.value_len > 0 && r->value[r->f.value_len - 1] == '\n');
+    CU_ASSERT_EQUAL(srv_stat(r, "curr_items"), 3);
+    CU_ASSERT_EQUAL(srv_stat(r, "cmd_set"), 3);
+    CU_ASSERT_EQUAL(srv_stat(r, "get_misses"), 1);
+    CU_ASSERT_EQUAL(srv_stat(r, "requests"), 5); /* counted before the body is made */
+    CU_ASSERT_EQUAL(srv_stat(r, "limit_maxbytes"), 4 << 20);
+    srv_req flush = {CB_OP_FLUSH, 11, NULL, NULL, 0, 0, 0, 0};
+    (void)srv_call(srv, 0, &flush, 4);
+    stats.id = 12;
+    r = srv_call(srv, 0, &stats, 5);
+    CU_ASSERT_EQUAL(srv_stat(r, "cmd_flush"), 1);
+    char small[8];
+    CU_ASSERT_EQUAL(cb_server_format_stats(srv, small, sizeof small), CB_ERR_FULL);
+    cb_server_del(srv);
+}
+
+static void test_server_cas_flow(void)
+{
+    cb_server_config c = srv_config();
+    cb_server *srv = srv_new(&c);
+    srv_req set = {CB_OP_SET, 1, "k", "v1", 0, 0, 0, 0};
+    uint64_t set_cas = srv_call(srv, 0, &set, 1)->f.cas;
+    srv_req get = {CB_OP_GET, 2, "k", NULL, 0, 0, 0, 0};
+    uint64_t cas = srv_call(srv, 0, &get, 2)->f.cas;
+    CU_ASSERT_EQUAL(cas, set_cas);
+    srv_req swap = {CB_OP_CAS, 3, "k", "v2", 0, cas, 0, 0};
+    const srv_reply *r = srv_call(srv, 0, &swap, 3);
+    CU_ASSERT_EQUAL(r->f.status, CB_STATUS_OK);
+    uint64_t new_cas = r->f.cas;
+    CU_ASSERT(new_cas != 0 && new_cas != cas);
+    swap.id = 4; /* the same, now stale, cas */
+    r = srv_call(srv, 0, &swap, 4);
+    CU_ASSERT_EQUAL(r->f.status, CB_STATUS_EXISTS);
+    get.id = 5;
+    r = srv_call(srv, 0, &get, 5);
+    CU_ASSERT_EQUAL(r->f.cas, new_cas);
+    CU_ASSERT(r->f.value_len == 2 && memcmp(r->value, "v2", 2) == 0);
+    cb_server_del(srv);
+}
+
+static void test_server_ttl(void)
+{
+    cb_server_config c = srv_config();
+    cb_server *srv = srv_new(&c);
+    const uint64_t t0 = 5000 * SRV_MS;
+    srv_req set = {CB_OP_SET, 1, "k", "v", 100, 0, 0, 0};
+    CU_ASSERT_EQUAL(srv_call(srv, 0, &set, t0)->f.status, CB_STATUS_OK);
+    srv_req get = {CB_OP_GET, 2, "k", NULL, 0, 0, 0, 0};
+    CU_ASSERT_EQUAL(srv_call(srv, 0, &get, t0 + 100 * SRV_MS - 1)->f.status, CB_STATUS_OK);
+    get.id = 3;
+    CU_ASSERT_EQUAL(srv_call(srv, 0, &get, t0 + 100 * SRV_MS)->f.status, CB_STATUS_NOT_FOUND);
+    /* TOUCH extends; ttl 0 never expires. */
+    srv_req set2 = {CB_OP_SET, 4, "t", "v", 10, 0, 0, 0};
+    (void)srv_call(srv, 0, &set2, t0);
+    srv_req touch = {CB_OP_TOUCH, 5, "t", NULL, 0, 0, 0, 0};
+    CU_ASSERT_EQUAL(srv_call(srv, 0, &touch, t0 + 5 * SRV_MS)->f.status, CB_STATUS_OK);
+    srv_req get2 = {CB_OP_GET, 6, "t", NULL, 0, 0, 0, 0};
+    CU_ASSERT_EQUAL(srv_call(srv, 0, &get2, UINT64_MAX - 1)->f.status, CB_STATUS_OK);
+    cb_server_del(srv);
+}
+
+typedef struct srv_bad_case {
+    const char *name;
+    srv_req q;
+} srv_bad_case;
+
+/* Wrong shapes get BAD_REQUEST and the connection stays open. */
+static void test_server_bad_request_keeps_connection(void)
+{
+    static const srv_bad_case cases[] = {
+        {"get_with_value", {CB_OP_GET, 1, "k", "v", 0, 0, 0, 0}},
+        {"set_without_key", {CB_OP_SET, 2, NULL, "v", 0, 0, 0, 0}},
+        {"delete_with_value", {CB_OP_DELETE, 3, "k", "v", 0, 0, 0, 0}},
+        {"incr_without_key", {CB_OP_INCR, 4, NULL, NULL, 0, 0, 1, 0}},
+        {"flush_with_key", {CB_OP_FLUSH, 5, "k", NULL, 0, 0, 0, 0}},
+        {"noop_with_value", {CB_OP_NOOP, 6, NULL, "v", 0, 0, 0, 0}},
+        {"response_flag", {CB_OP_GET, 7, "k", NULL, 0, 0, 0, CB_FLAG_RESPONSE}},
+        {"compressed_flag", {CB_OP_SET, 8, "k", "v", 0, 0, 0, CB_FLAG_COMPRESSED}},
+        {"encrypted_flag", {CB_OP_SET, 9, "k", "v", 0, 0, 0, CB_FLAG_ENCRYPTED}},
+    };
+    cb_server_config c = srv_config();
+    cb_server *srv = srv_new(&c);
+    size_t n_cases = sizeof cases / sizeof cases[0];
+    for (size_t i = 0; i < n_cases; i++) {
+        srv_closes = 0;
+        size_t len = srv_encode(srv_buf, &cases[i].q);
+        srv_req noop = {CB_OP_NOOP, 100 + (uint32_t)i, NULL, NULL, 0, 0, 0, 0};
+        len += srv_encode(srv_buf + len, &noop);
+        CU_ASSERT_EQUAL(cb_server_on_bytes(srv, 1, srv_buf, len, 1), (long)len);
+        size_t count = 0;
+        srv_collect(srv, &count);
+        if (count != 2 || srv_out[0].f.status != CB_STATUS_BAD_REQUEST) {
+            printf("\n  case %s: %zu replies, status %u\n", cases[i].name, count,
+                   srv_out[0].f.status);
+        }
+        CU_ASSERT_EQUAL_FATAL(count, 2);
+        CU_ASSERT_EQUAL(srv_out[0].f.status, CB_STATUS_BAD_REQUEST);
+        CU_ASSERT_EQUAL(srv_out[0].f.request_id, cases[i].q.id);
+        CU_ASSERT_EQUAL(srv_out[0].f.value_len, 0);
+        CU_ASSERT_EQUAL(srv_out[1].f.status, CB_STATUS_OK);
+        CU_ASSERT_EQUAL(srv_out[1].f.request_id, noop.id);
+        CU_ASSERT_EQUAL(srv_closes, 0);
+    }
+    /* Nothing was stored by the rejected SETs. */
+    srv_req get = {CB_OP_GET, 50, "k", NULL, 0, 0, 0, 0};
+    CU_ASSERT_EQUAL(srv_call(srv, 1, &get, 2)->f.status, CB_STATUS_NOT_FOUND);
+    cb_server_stats st;
+    cb_server_get_stats(srv, &st);
+    CU_ASSERT_EQUAL(st.bad_requests, n_cases);
+    CU_ASSERT_EQUAL(st.protocol_errors, 0);
+    cb_server_del(srv);
+}
+
+static void test_server_garbage_closes_only_that_connection(void)
+{
+    cb_server_config c = srv_config();
+    cb_server *srv = srv_new(&c);
+    /* Connection 0 holds half a request when connection 2 sends garbage. */
+    srv_req set = {CB_OP_SET, 1, "k", "v", 0, 0, 0, 0};
+    size_t len = srv_encode(srv_buf, &set);
+    CU_ASSERT_EQUAL(cb_server_on_bytes(srv, 0, srv_buf, 20, 1), 20);
+    const char garbage[] = "set k 0 0 1\r\nv\r\n";
+    srv_closes = srv_events = 0;
+    long rc = cb_server_on_bytes(srv, 2, (const uint8_t *)garbage, sizeof garbage - 1, 2);
+    CU_ASSERT_EQUAL(rc, CB_ERR_BAD_MAGIC);
+    size_t count = 0;
+    srv_collect(srv, &count);
+    CU_ASSERT_EQUAL(count, 0);
+    CU_ASSERT_EQUAL(srv_closes, 1);
+    CU_ASSERT_EQUAL(srv_events, 1);
+    CU_ASSERT_EQUAL(srv_last_event_detail, CB_ERR_BAD_MAGIC);
+    /* Connection 0 completes its request. */
+    CU_ASSERT_EQUAL(cb_server_on_bytes(srv, 0, srv_buf + 20, len - 20, 3), (long)(len - 20));
+    srv_collect(srv, &count);
+    CU_ASSERT_EQUAL_FATAL(count, 1);
+    CU_ASSERT_EQUAL(srv_out[0].conn, 0);
+    CU_ASSERT_EQUAL(srv_out[0].f.status, CB_STATUS_OK);
+    /* A bad opcode after good requests in the same buffer: those are answered first. */
+    srv_req noop = {CB_OP_NOOP, 7, NULL, NULL, 0, 0, 0, 0};
+    len = srv_encode(srv_buf, &noop);
+    size_t bad_at = len;
+    len += srv_encode(srv_buf + len, &noop);
+    srv_buf[bad_at + 3] = 0x42;
+    srv_closes = 0;
+    CU_ASSERT_EQUAL(cb_server_on_bytes(srv, 3, srv_buf, len, 4), CB_ERR_BAD_OPCODE);
+    count = 0;
+    srv_collect(srv, &count);
+    CU_ASSERT_EQUAL(count, 1);
+    CU_ASSERT_EQUAL(srv_closes, 1);
+    cb_server_stats st;
+    cb_server_get_stats(srv, &st);
+    CU_ASSERT_EQUAL(st.protocol_errors, 2);
+    cb_server_del(srv);
+}
+
+/* 100 pipelined requests: byte by byte, then at seeded random split points. */
+static void test_server_pipelined_splits(void)
+{
+    cb_server_config c = srv_config();
+    cb_rng rng;
+    cb_rng_init(&rng, cb_test_seed());
+    size_t len = 0;
+    char keys[100][16];
+    for (uint32_t i = 0; i < 100; i++) {
+        snprintf(keys[i], sizeof keys[i], "key%u", i % 10);
+        srv_req q = {i % 3 == 0 ? CB_OP_GET : CB_OP_SET, i + 1, keys[i], NULL, 0, 0, 0, 0};
+        q.value = q.op == CB_OP_SET ? keys[i] : NULL;
+        len += srv_encode(srv_buf + len, &q);
+    }
+    for (int mode = 0; mode < 4; mode++) {
+        cb_server *srv = srv_new(&c);
+        size_t count = 0;
+        for (size_t off = 0; off < len;) {
+            size_t step = mode == 0 ? 1 : 1 + (size_t)cb_rng_below(&rng, 200);
+            step = step > len - off ? len - off : step;
+            CU_ASSERT_EQUAL(cb_server_on_bytes(srv, 1, srv_buf + off, step, 1), (long)step);
+            off += step;
+            srv_collect(srv, &count);
+        }
+        CU_ASSERT_EQUAL_FATAL(count, 100);
+        for (uint32_t i = 0; i < 100; i++) {
+            CU_ASSERT_EQUAL(srv_out[i].f.request_id, i + 1); /* in order */
+            uint8_t op = i % 3 == 0 ? CB_OP_GET : CB_OP_SET;
+            CU_ASSERT_EQUAL(srv_out[i].f.opcode, op);
+        }
+        cb_server_del(srv);
+    }
+}
+
+/* A tiny outbox: on_bytes takes what fits; feeding the rest after draining answers all. */
+static void test_server_outbox_full(void)
+{
+    cb_server_config c = srv_config();
+    c.outbox_actions = 4;
+    cb_server *srv = srv_new(&c);
+    size_t len = 0;
+    for (uint32_t i = 0; i < 20; i++) {
+        srv_req q = {CB_OP_NOOP, i + 1, NULL, NULL, 0, 0, 0, 0};
+        len += srv_encode(srv_buf + len, &q);
+    }
+    size_t count = 0, off = 0;
+    int calls = 0;
+    while (off < len) {
+        long n = cb_server_on_bytes(srv, 0, srv_buf + off, len - off, 1);
+        CU_ASSERT_FATAL(n > 0 && (size_t)n <= len - off);
+        if (calls++ == 0) {
+            CU_ASSERT((size_t)n < len);
+        }
+        off += (size_t)n;
+        srv_collect(srv, &count);
+    }
+    CU_ASSERT(calls >= 5);
+    CU_ASSERT_EQUAL_FATAL(count, 20);
+    for (uint32_t i = 0; i < 20; i++) {
+        CU_ASSERT_EQUAL(srv_out[i].f.request_id, i + 1);
+    }
+    cb_server_del(srv);
+}
+
+/* Send `q` twice on conn 0; returns whether the two replies were byte-identical. */
+static int srv_twice(cb_server *srv, const srv_req *q, uint64_t now, uint16_t *status)
+{
+    size_t len = srv_encode(srv_buf, q);
+    memcpy(srv_buf + len, srv_buf, len);
+    CU_ASSERT_EQUAL(cb_server_on_bytes(srv, 0, srv_buf, 2 * len, now), (long)(2 * len));
+    size_t count = 0;
+    srv_collect(srv, &count);
+    CU_ASSERT_EQUAL_FATAL(count, 2);
+    *status = srv_out[0].f.status;
+    return srv_out[0].raw_len == srv_out[1].raw_len &&
+           memcmp(srv_out[0].raw, srv_out[1].raw, srv_out[0].raw_len) == 0;
+}
+
+static void test_server_dedup_window(void)
+{
+    for (uint32_t window = 0; window <= 16; window += 16) {
+        cb_server_config c = srv_config();
+        c.dedup_window = window;
+        cb_server *srv = srv_new(&c);
+        uint16_t status;
+        srv_req set = {CB_OP_SET, 5, "n", "10", 0, 0, 0, 0};
+        int same = srv_twice(srv, &set, 1, &status);
+        CU_ASSERT_EQUAL(status, CB_STATUS_OK);
+        /* Without the window the second SET gets a new CAS: the replies differ. */
+        CU_ASSERT_EQUAL(same, window > 0);
+        srv_req incr = {CB_OP_INCR, 6, "n", NULL, 0, 0, 7, 0};
+        same = srv_twice(srv, &incr, 2, &status);
+        CU_ASSERT_EQUAL(status, CB_STATUS_OK);
+        CU_ASSERT_EQUAL(same, window > 0);
+        srv_req get = {CB_OP_GET, 7, "n", NULL, 0, 0, 0, 0};
+        const srv_reply *r = srv_call(srv, 0, &get, 3);
+        const char *want = window > 0 ? "17" : "24"; /* INCR applied once, or twice */
+        CU_ASSERT(r->f.value_len == 2 && memcmp(r->value, want, 2) == 0);
+        srv_req del = {CB_OP_DELETE, 8, "n", NULL, 0, 0, 0, 0};
+        same = srv_twice(srv, &del, 4, &status);
+        CU_ASSERT_EQUAL(status, CB_STATUS_OK);
+        CU_ASSERT_EQUAL(same, window > 0); /* else the second says NOT_FOUND */
+        /* GETs are never replayed from the window; a different opcode with the same
+         * id runs normally. */
+        srv_req add = {CB_OP_ADD, 8, "n", "1", 0, 0, 0, 0};
+        CU_ASSERT_EQUAL(srv_call(srv, 0, &add, 5)->f.status, CB_STATUS_OK);
+        /* The window is per connection: the same id on another conn runs. */
+        srv_req incr2 = {CB_OP_INCR, 6, "n", NULL, 0, 0, 1, 0};
+        r = srv_call(srv, 1, &incr2, 6);
+        CU_ASSERT_EQUAL(r->f.status, CB_STATUS_OK);
+        CU_ASSERT_EQUAL(r->f.arg, 2);
+        cb_server_stats st;
+        cb_server_get_stats(srv, &st);
+        CU_ASSERT_EQUAL(st.dedup_replays, window > 0 ? 3 : 0);
+        cb_server_del(srv);
+    }
+}
+
+static void test_server_invalid_config(void)
+{
+    cb_server_config base = srv_config();
+    cb_server_config cs[6];
+    for (size_t i = 0; i < 6; i++) {
+        cs[i] = base;
+    }
+    cs[0].dedup_window = 3;
+    cs[1].dedup_window = 48;
+    cs[2].dedup_window = 131072;
+    cs[3].conn_max = 0;
+    cs[4].conn_max = (1u << 20) + 1;
+    cs[5].store.memory_bytes_max = 16; /* the store rejects it */
+    for (size_t i = 0; i < 6; i++) {
+        cb_server *srv = NULL;
+        CU_ASSERT_EQUAL(cb_server_new(&cs[i], NULL, &srv), CB_ERR_INVALID);
+        CU_ASSERT_PTR_NULL(srv);
+    }
+    cb_server_del(NULL);
+}
+
+static void test_server_unknown_conn(void)
+{
+    cb_server_config c = srv_config();
+    cb_server *srv = srv_new(&c);
+    srv_req q = {CB_OP_NOOP, 1, NULL, NULL, 0, 0, 0, 0};
+    size_t len = srv_encode(srv_buf, &q);
+    CU_ASSERT_EQUAL(cb_server_on_bytes(srv, 4, srv_buf, len, 1), CB_ERR_UNKNOWN_CONN);
+    CU_ASSERT_EQUAL(cb_server_on_bytes(srv, UINT32_MAX, srv_buf, len, 1), CB_ERR_UNKNOWN_CONN);
+    CU_ASSERT_EQUAL(cb_server_on_close(srv, 4), CB_ERR_UNKNOWN_CONN);
+    CU_ASSERT_EQUAL(cb_server_on_close(srv, 3), CB_ERR_OK);
+    size_t count = 0;
+    srv_collect(srv, &count);
+    CU_ASSERT_EQUAL(count, 0);
+    /* on_close drops a partial frame: the next request decodes from its first byte. */
+    CU_ASSERT_EQUAL(cb_server_on_bytes(srv, 3, srv_buf, 10, 1), 10);
+    CU_ASSERT_EQUAL(cb_server_on_close(srv, 3), CB_ERR_OK);
+    CU_ASSERT_EQUAL(cb_server_on_bytes(srv, 3, srv_buf, len, 1), (long)len);
+    srv_collect(srv, &count);
+    CU_ASSERT_EQUAL(count, 1);
+    cb_server_del(srv);
+}
+
+static void test_server_timer_sweeps(void)
+{
+    cb_server_config c = srv_config();
+    c.sweep_interval_ns = 100 * SRV_MS;
+    cb_server *srv = srv_new(&c);
+    CU_ASSERT_EQUAL(cb_server_next_deadline_ns(srv), 100 * SRV_MS);
+    char keys[10][8];
+    for (uint32_t i = 0; i < 10; i++) {
+        snprintf(keys[i], sizeof keys[i], "e%u", i);
+        srv_req q = {CB_OP_SET, i + 1, keys[i], "v", 10, 0, 0, 0};
+        (void)srv_call(srv, 0, &q, SRV_MS);
+    }
+    srv_req keep = {CB_OP_SET, 20, "keep", "v", 0, 0, 0, 0};
+    (void)srv_call(srv, 0, &keep, SRV_MS);
+    CU_ASSERT_EQUAL(cb_server_on_timer(srv, 50 * SRV_MS), CB_ERR_OK); /* not due */
+    CU_ASSERT_EQUAL(cb_server_next_deadline_ns(srv), 100 * SRV_MS);
+    cb_server_stats st;
+    cb_server_get_stats(srv, &st);
+    CU_ASSERT_EQUAL(st.store.expirations, 0);
+    CU_ASSERT_EQUAL(st.store.items, 11);
+    CU_ASSERT_EQUAL(cb_server_on_timer(srv, 150 * SRV_MS), CB_ERR_OK);
+    CU_ASSERT_EQUAL(cb_server_next_deadline_ns(srv), 250 * SRV_MS);
+    cb_server_get_stats(srv, &st);
+    CU_ASSERT_EQUAL(st.store.expirations, 10);
+    CU_ASSERT_EQUAL(st.store.items, 1);
+    size_t count = 0;
+    srv_collect(srv, &count);
+    CU_ASSERT_EQUAL(count, 0); /* the timer sends nothing */
+    cb_server_del(srv);
+}
+
+static void test_server_new_nomem(void)
+{
+    for (uint32_t window = 0; window <= 8; window += 8) {
+        cb_server_config c = srv_config();
+        c.dedup_window = window;
+        uint64_t n = 0;
+        for (;; n++) {
+            cb_alloc_failing fa;
+            cb_alloc_failing_init(&fa, n, 1);
+            cb_server *srv = NULL;
+            int rc = cb_server_new(&c, &fa.alloc, &srv);
+            if (rc == CB_ERR_OK) {
+                /* It works: answer one request, then free everything. */
+                srv_req q = {CB_OP_SET, 1, "k", "v", 0, 0, 0, 0};
+                size_t len = srv_encode(srv_buf, &q);
+                CU_ASSERT_EQUAL(cb_server_on_bytes(srv, 0, srv_buf, len, 1), (long)len);
+                cb_server_del(srv);
+                CU_ASSERT_EQUAL(fa.live, 0);
+                break;
+            }
+            CU_ASSERT_EQUAL(rc, CB_ERR_NOMEM);
+            CU_ASSERT_PTR_NULL(srv);
+            CU_ASSERT_EQUAL(fa.live, 0);
+            CU_ASSERT_FATAL(n < 100);
+        }
+        CU_ASSERT(n >= 4);
+    }
+}
+
+static const cb_test_case tests[] = {
+    {"ops_table", test_server_ops_table},
+    {"stats_body", test_server_stats_body},
+    {"cas_flow", test_server_cas_flow},
+    {"ttl", test_server_ttl},
+    {"bad_request_keeps_connection", test_server_bad_request_keeps_connection},
+    {"garbage_closes_only_that_connection", test_server_garbage_closes_only_that_connection},
+    {"pipelined_splits", test_server_pipelined_splits},
+    {"outbox_full", test_server_outbox_full},
+    {"dedup_window", test_server_dedup_window},
+    {"invalid_config", test_server_invalid_config},
+    {"unknown_conn", test_server_unknown_conn},
+    {"timer_sweeps", test_server_timer_sweeps},
+    {"new_nomem", test_server_new_nomem},
+    {NULL, NULL},
+};
+
+CB_TEST_MAIN("cb_server", tests)
