@@ -47,11 +47,7 @@ static const cb_cli_verb cli_verbs[] = {
      "\n"
      "The message broker of the queue transport. Not built yet.\n",
      cli_not_built},
-    {"query", "run SQL on a results database",
-     "usage: cachebed query RESULTS.db \"SQL\" [--csv | --json]\n"
-     "\n"
-     "Runs one SQL statement and prints the rows as an aligned table. Not built yet.\n",
-     cli_not_built},
+    {"query", "run SQL on a results database", cb_cli_query_help, cb_cli_query},
     {"report", "render tables and plots from a results database",
      "usage: cachebed report RESULTS.db [--runs ...] [-o report/]\n"
      "\n"

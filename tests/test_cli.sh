@@ -24,5 +24,42 @@ check "unknown option" 2 "$bin" --frobnicate
 "$bin" frobnicate 2>&1 | grep -q "unknown verb 'frobnicate'" || { echo "FAIL unknown verb message"; fails=$((fails + 1)); }
 check "bench unknown" 2 "$bin" bench nosuch
 check version 0 "$bin" --version
+
+# query: a small database made with the sqlite3 shell (a listed dependency, see setup).
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+sqlite3 "$tmp/r.db" "CREATE TABLE t (a INTEGER, b TEXT); INSERT INTO t VALUES (1, 'x,y'), (2, NULL);" ||
+    { echo "FAIL cannot make a database with sqlite3"; fails=$((fails + 1)); }
+expect_out() { # expect_out NAME EXPECTED. COMMAND...: stdout must equal EXPECTED exactly
+    # (both carry a final '.' so that $(...) keeps trailing newlines)
+    name=$1; want=${2%.}; shift 2
+    got=$("$@"; echo .) ; got=${got%.}
+    if [ "$got" != "$want" ]; then
+        echo "FAIL $name: output differs; got:"; printf '%s' "$got" | od -c | head -5
+        fails=$((fails + 1))
+    else
+        echo "ok   $name"
+    fi
+}
+check "query table" 0 "$bin" query "$tmp/r.db" "SELECT * FROM t"
+expect_out "query table output" "$(printf 'a | b\n--+-----\n1 | x,y\n2 | NULL\n(2 rows)\n.')" \
+    "$bin" query "$tmp/r.db" "SELECT * FROM t ORDER BY a"
+expect_out "query --csv output" "$(printf 'a,b\r\n1,"x,y"\r\n2,\r\n.')" \
+    "$bin" query "$tmp/r.db" "SELECT * FROM t ORDER BY a" --csv
+expect_out "query --json output" "$(printf '[\n{"a":1,"b":"x,y"},\n{"a":2,"b":null}\n]\n.')" \
+    "$bin" query "$tmp/r.db" --json "SELECT * FROM t ORDER BY a"
+check "query bad SQL" 1 "$bin" query "$tmp/r.db" "SELEC 1"
+"$bin" query "$tmp/r.db" "SELEC 1" 2>&1 >/dev/null | grep -q 'syntax error' ||
+    { echo "FAIL query bad SQL message"; fails=$((fails + 1)); }
+check "query two statements" 1 "$bin" query "$tmp/r.db" "SELECT 1; SELECT 2"
+check "query missing file" 1 "$bin" query "$tmp/none.db" "SELECT 1"
+[ ! -e "$tmp/none.db" ] || { echo "FAIL query created a missing file"; fails=$((fails + 1)); }
+"$bin" query "$tmp/none.db" "SELECT 1" 2>&1 | grep -q 'none.db: No such file' ||
+    { echo "FAIL query missing file message"; fails=$((fails + 1)); }
+check "query read-only" 1 "$bin" query "$tmp/r.db" "DELETE FROM t"
+check "query no SQL" 2 "$bin" query "$tmp/r.db"
+check "query two formats" 2 "$bin" query "$tmp/r.db" "SELECT 1" --csv --json
+check "query unknown option" 2 "$bin" query "$tmp/r.db" "SELECT 1" --xml
+
 echo "cli: $fails failure(s)"
 [ "$fails" -eq 0 ]

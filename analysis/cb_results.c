@@ -1,0 +1,928 @@
+/*
+ * cb_results.c: the results database writer (see cb_results.h; schema in docs/results.md).
+ *
+ * Opening runs the migration steps of results_migrations[] from the file's PRAGMA
+ * user_version up to CB_RESULTS_SCHEMA_VERSION inside one transaction. Request and event rows
+ * go through two prepared statements inside a transaction committed every
+ * CB_RESULTS_BATCH_ROWS rows. Summaries (run_summary) are computed here, in C, because
+ * percentiles need the sorted latencies and SQLite has no percentile function.
+ */
+#include "cb_results.h"
+
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef CB_VERSION
+#define CB_VERSION "unknown"
+#endif
+
+/* How long a writer waits for another process's transaction before giving up. */
+#define RESULTS_BUSY_TIMEOUT_MS 60000
+
+#define RESULTS_ERRMSG_BYTES 512
+
+struct cb_results {
+    sqlite3 *db;
+    sqlite3_stmt *insert_request;
+    sqlite3_stmt *insert_event;
+    int in_txn;          /* a BEGIN is open */
+    size_t pending_rows; /* rows written in the open transaction */
+    int64_t seq_run_id;  /* the run rows go to, checked 'running'; 0: none yet */
+    int64_t next_seq;    /* requests.seq of the next row of seq_run_id */
+    char errmsg[RESULTS_ERRMSG_BYTES];
+};
+
+/* ---- schema ---------------------------------------------------------------------------- */
+
+/* Version 1: the first schema (docs/results.md documents every column). */
+static const char results_schema_v1[] =
+    "CREATE TABLE runs ("
+    " id INTEGER PRIMARY KEY,"
+    " scenario_name TEXT NOT NULL,"
+    " scenario_text TEXT,"
+    " varied_params TEXT NOT NULL DEFAULT '{}'"
+    "  CHECK (json_valid(varied_params) AND json_type(varied_params) = 'object'),"
+    " mode TEXT NOT NULL CHECK (mode IN ('sim', 'real', 'memnet')),"
+    " transport TEXT,"
+    " placement TEXT,"
+    " seed INTEGER,"
+    " started_at TEXT NOT NULL,"
+    " wall_seconds REAL,"
+    " sim_seconds REAL,"
+    " software_version TEXT NOT NULL,"
+    " status TEXT NOT NULL DEFAULT 'running'"
+    "  CHECK (status IN ('running', 'complete', 'incomplete', 'failed')),"
+    " requests_planned INTEGER);"
+    "CREATE TABLE requests ("
+    " run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL,"
+    " client INTEGER NOT NULL,"
+    " server INTEGER NOT NULL,"
+    " op TEXT NOT NULL,"
+    " key TEXT,"
+    " value_bytes INTEGER NOT NULL,"
+    " issue_ns INTEGER NOT NULL,"
+    " complete_ns INTEGER,"
+    " latency_ns INTEGER GENERATED ALWAYS AS (complete_ns - issue_ns) VIRTUAL,"
+    " outcome TEXT,"
+    " status INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL,"
+    " bytes_sent INTEGER NOT NULL,"
+    " bytes_received INTEGER NOT NULL,"
+    " PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"
+    "CREATE TABLE events ("
+    " id INTEGER PRIMARY KEY,"
+    " run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    " time_ns INTEGER NOT NULL,"
+    " node TEXT,"
+    " kind TEXT NOT NULL,"
+    " detail TEXT);"
+    "CREATE INDEX events_run_time ON events (run_id, time_ns);"
+    "CREATE TABLE run_summary ("
+    " run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,"
+    " requests INTEGER NOT NULL,"
+    " completed INTEGER NOT NULL,"
+    " duration_s REAL,"
+    " throughput_rps REAL,"
+    " p50_us REAL, p90_us REAL, p99_us REAL, p999_us REAL, mean_us REAL,"
+    " hit_ratio REAL,"
+    " error_rate REAL,"
+    " timeout_rate REAL,"
+    " bytes_per_request REAL,"
+    " retries INTEGER NOT NULL,"
+    " stale_reads INTEGER NOT NULL);";
+
+/*
+ * Migration steps, applied in order: step i takes a file from version to_version - 1 to
+ * to_version. A new schema version appends one step (ALTER TABLE ..., CREATE ...) and bumps
+ * CB_RESULTS_SCHEMA_VERSION; steps are never edited once released.
+ */
+typedef struct results_migration {
+    int to_version;
+    const char *sql;
+} results_migration;
+
+static const results_migration results_migrations[] = {
+    {1, results_schema_v1},
+};
+
+#define RESULTS_MIGRATION_COUNT (sizeof results_migrations / sizeof results_migrations[0])
+_Static_assert(RESULTS_MIGRATION_COUNT == CB_RESULTS_SCHEMA_VERSION,
+               "one migration step per schema version");
+
+static const char results_insert_request_sql[] =
+    "INSERT INTO requests (run_id, seq, client, server, op, key, value_bytes, issue_ns,"
+    " complete_ns, outcome, status, attempts, bytes_sent, bytes_received)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
+static const char results_insert_event_sql[] =
+    "INSERT INTO events (run_id, time_ns, node, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/* ---- errors and small helpers ------------------------------------------------------------ */
+
+static void results_vformat(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+    if (cap == 0) {
+        return;
+    }
+    int n = vsnprintf(buf, cap, fmt, ap);
+    if (n < 0) {
+        buf[0] = '\0';
+    }
+}
+
+static void results_format(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    results_vformat(buf, cap, fmt, ap);
+    va_end(ap);
+}
+
+/* Record an error message on the handle; returns CB_RESULTS_ERROR for `return results_fail()`. */
+static int results_fail(cb_results *db, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    results_vformat(db->errmsg, sizeof db->errmsg, fmt, ap);
+    va_end(ap);
+    return CB_RESULTS_ERROR;
+}
+
+/* As results_fail(), with SQLite's message for the last failed call appended. */
+static int results_fail_sqlite(cb_results *db, const char *what)
+{
+    return results_fail(db, "%s: %s", what, sqlite3_errmsg(db->db));
+}
+
+static int results_exec(cb_results *db, const char *sql, const char *what)
+{
+    if (sqlite3_exec(db->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        return results_fail_sqlite(db, what);
+    }
+    return CB_RESULTS_OK;
+}
+
+const char *cb_run_status_name(int status)
+{
+    switch (status) {
+    case CB_RUN_RUNNING:
+        return "running";
+    case CB_RUN_COMPLETE:
+        return "complete";
+    case CB_RUN_INCOMPLETE:
+        return "incomplete";
+    case CB_RUN_FAILED:
+        return "failed";
+    default:
+        return "unknown";
+    }
+}
+
+const char *cb_results_errmsg(const cb_results *db)
+{
+    return db == NULL ? "no results database" : db->errmsg;
+}
+
+/* ---- transactions ------------------------------------------------------------------------ */
+
+/* IMMEDIATE: take the write lock now, so two writing processes never deadlock on upgrade. */
+static int results_txn_begin(cb_results *db)
+{
+    if (db->in_txn) {
+        return CB_RESULTS_OK;
+    }
+    if (results_exec(db, "BEGIN IMMEDIATE", "begin transaction") != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    db->in_txn = 1;
+    db->pending_rows = 0;
+    return CB_RESULTS_OK;
+}
+
+static int results_txn_commit(cb_results *db)
+{
+    if (!db->in_txn) {
+        return CB_RESULTS_OK;
+    }
+    if (results_exec(db, "COMMIT", "commit") != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    db->in_txn = 0;
+    db->pending_rows = 0;
+    return CB_RESULTS_OK;
+}
+
+/* Undo the open transaction after a failure; the original error message is kept. */
+static void results_txn_rollback(cb_results *db)
+{
+    if (db->in_txn && sqlite3_get_autocommit(db->db) == 0) {
+        /* A failed ROLLBACK leaves nothing more to undo: SQLite then rolled back itself. */
+        (void)sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    db->in_txn = 0;
+    db->pending_rows = 0;
+    db->seq_run_id = 0; /* the rolled-back rows' seq numbers are free again */
+}
+
+/* One more row in the open transaction: commit when the batch is full. */
+static int results_row_added(cb_results *db)
+{
+    db->pending_rows++;
+    if (db->pending_rows >= CB_RESULTS_BATCH_ROWS) {
+        return results_txn_commit(db);
+    }
+    return CB_RESULTS_OK;
+}
+
+int cb_results_flush(cb_results *db)
+{
+    return results_txn_commit(db);
+}
+
+/* ---- open, migrate, close ------------------------------------------------------------------ */
+
+static int results_read_int(cb_results *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        return results_fail_sqlite(db, "read schema");
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        return results_fail_sqlite(db, "read schema");
+    }
+    return CB_RESULTS_OK;
+}
+
+/* Apply the steps after `from`, inside the caller's transaction. */
+static int results_apply_migrations(cb_results *db, int64_t from)
+{
+    for (size_t i = 0; i < RESULTS_MIGRATION_COUNT; i++) {
+        const results_migration *m = &results_migrations[i];
+        if (m->to_version <= from) {
+            continue;
+        }
+        char what[64];
+        char pragma[64];
+        results_format(what, sizeof what, "migrate schema to version %d", m->to_version);
+        results_format(pragma, sizeof pragma, "PRAGMA user_version = %d", m->to_version);
+        if (results_exec(db, m->sql, what) != CB_RESULTS_OK ||
+            results_exec(db, pragma, what) != CB_RESULTS_OK) {
+            return CB_RESULTS_ERROR;
+        }
+    }
+    return CB_RESULTS_OK;
+}
+
+/* Check the file's version and migrate it, inside the caller's transaction. */
+static int results_check_version(cb_results *db)
+{
+    int64_t version = 0;
+    int64_t tables = 0;
+    if (results_read_int(db, "PRAGMA user_version", &version) != CB_RESULTS_OK ||
+        results_read_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'", &tables) !=
+            CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    if (version > CB_RESULTS_SCHEMA_VERSION) {
+        return results_fail(db,
+                            "schema version %lld is newer than this cachebed (%s) supports "
+                            "(%d): use a newer cachebed",
+                            (long long)version, CB_VERSION, CB_RESULTS_SCHEMA_VERSION);
+    }
+    if (version < 0 || (version == 0 && tables > 0)) {
+        return results_fail(db, "not a cachebed results database (it has tables but schema "
+                                "version 0): give a new file name");
+    }
+    return results_apply_migrations(db, version);
+}
+
+/*
+ * The version is read inside a write transaction so that two processes creating the same
+ * new file one after the other do not both run the migrations; a failed step leaves the
+ * file as it was.
+ */
+static int results_migrate(cb_results *db)
+{
+    if (results_txn_begin(db) != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    if (results_check_version(db) != CB_RESULTS_OK || results_txn_commit(db) != CB_RESULTS_OK) {
+        results_txn_rollback(db);
+        return CB_RESULTS_ERROR;
+    }
+    return CB_RESULTS_OK;
+}
+
+/*
+ * Connection settings: WAL (readers never block the writer), NORMAL sync (with WAL, a power
+ * loss may lose the last commits but never corrupts the file). The handle is opened
+ * NOMUTEX: it is used by one thread (cb_results.h), and SQLite's serialized mode would take
+ * a mutex in every bind call.
+ */
+static int results_configure(cb_results *db)
+{
+    if (sqlite3_busy_timeout(db->db, RESULTS_BUSY_TIMEOUT_MS) != SQLITE_OK) {
+        return results_fail_sqlite(db, "set busy timeout");
+    }
+    if (sqlite3_db_readonly(db->db, "main") == 1) {
+        return results_fail(db, "cannot write: the file or its directory is read-only");
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK) {
+        return results_fail_sqlite(db, "set WAL mode");
+    }
+    int rc = sqlite3_step(st);
+    int wal = rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        return results_fail_sqlite(db, "set WAL mode");
+    }
+    if (!wal) {
+        return results_fail(db, "set WAL mode: refused (is the file on a network filesystem?)");
+    }
+    /*
+     * Foreign keys stay declared (a user who enables them gets ON DELETE CASCADE) but are
+     * not enforced here: the check costs about 10% per row, and results_use_run() checks
+     * the run once instead.
+     */
+    return results_exec(db, "PRAGMA synchronous = NORMAL", "configure connection");
+}
+
+static int results_prepare(cb_results *db)
+{
+    if (sqlite3_prepare_v3(db->db, results_insert_request_sql, -1, SQLITE_PREPARE_PERSISTENT,
+                           &db->insert_request, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(db->db, results_insert_event_sql, -1, SQLITE_PREPARE_PERSISTENT,
+                           &db->insert_event, NULL) != SQLITE_OK) {
+        return results_fail_sqlite(db, "prepare statements");
+    }
+    return CB_RESULTS_OK;
+}
+
+static void results_release(cb_results *db)
+{
+    sqlite3_finalize(db->insert_request);
+    sqlite3_finalize(db->insert_event);
+    /* sqlite3_close_v2 defers the close until statements are gone; all are finalized. */
+    (void)sqlite3_close_v2(db->db);
+    free(db);
+}
+
+int cb_results_open(const char *path, cb_results **out, char *errbuf, size_t errcap)
+{
+    *out = NULL;
+    cb_results *db = calloc(1, sizeof *db);
+    if (db == NULL) {
+        results_format(errbuf, errcap, "%s: out of memory", path);
+        return CB_RESULTS_ERROR;
+    }
+    int rc = sqlite3_open_v2(
+        path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        results_format(db->errmsg, sizeof db->errmsg, "%s",
+                       db->db != NULL ? sqlite3_errmsg(db->db) : sqlite3_errstr(rc));
+    } else if (results_configure(db) == CB_RESULTS_OK && results_migrate(db) == CB_RESULTS_OK &&
+               results_prepare(db) == CB_RESULTS_OK) {
+        *out = db;
+        return CB_RESULTS_OK;
+    }
+    results_format(errbuf, errcap, "%s: %s", path, db->errmsg);
+    results_release(db);
+    return CB_RESULTS_ERROR;
+}
+
+int cb_results_close(cb_results *db)
+{
+    if (db == NULL) {
+        return CB_RESULTS_OK;
+    }
+    int rc = results_txn_commit(db);
+    if (rc != CB_RESULTS_OK) {
+        results_txn_rollback(db);
+    }
+    results_release(db);
+    return rc;
+}
+
+/* ---- runs -------------------------------------------------------------------------------- */
+
+static int results_bind_text(sqlite3_stmt *st, int idx, const char *text)
+{
+    if (text == NULL) {
+        return sqlite3_bind_null(st, idx);
+    }
+    return sqlite3_bind_text(st, idx, text, -1, SQLITE_TRANSIENT);
+}
+
+static int results_check_run_info(cb_results *db, const cb_run_info *info)
+{
+    if (info->scenario_name == NULL) {
+        return results_fail(db, "begin run: no scenario name");
+    }
+    if (info->mode == NULL || (strcmp(info->mode, "sim") != 0 && strcmp(info->mode, "real") != 0 &&
+                               strcmp(info->mode, "memnet") != 0)) {
+        return results_fail(db, "begin run: mode '%s' is not sim, real or memnet",
+                            info->mode != NULL ? info->mode : "(none)");
+    }
+    if (info->seed > (uint64_t)INT64_MAX || info->requests_planned > (uint64_t)INT64_MAX) {
+        return results_fail(db, "begin run: seed or requests_planned over 2^63-1");
+    }
+    return CB_RESULTS_OK;
+}
+
+static int results_bind_run(sqlite3_stmt *st, const cb_run_info *info)
+{
+    const char *params = info->varied_params != NULL ? info->varied_params : "{}";
+    const char *version = info->software_version != NULL ? info->software_version : CB_VERSION;
+    int rc = results_bind_text(st, 1, info->scenario_name);
+    rc = rc != SQLITE_OK ? rc : results_bind_text(st, 2, info->scenario_text);
+    rc = rc != SQLITE_OK ? rc : results_bind_text(st, 3, params);
+    rc = rc != SQLITE_OK ? rc : results_bind_text(st, 4, info->mode);
+    rc = rc != SQLITE_OK ? rc : results_bind_text(st, 5, info->transport);
+    rc = rc != SQLITE_OK ? rc : results_bind_text(st, 6, info->placement);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 7, (sqlite3_int64)info->seed);
+    rc = rc != SQLITE_OK ? rc : results_bind_text(st, 8, info->started_at);
+    rc = rc != SQLITE_OK ? rc : results_bind_text(st, 9, version);
+    return rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 10, (sqlite3_int64)info->requests_planned);
+}
+
+int cb_results_begin_run(cb_results *db, const cb_run_info *info, int64_t *run_id)
+{
+    static const char sql[] =
+        "INSERT INTO runs (scenario_name, scenario_text, varied_params, mode, transport,"
+        " placement, seed, started_at, software_version, requests_planned, status)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+        " coalesce(?8, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), ?9, ?10, 'running')";
+    if (results_check_run_info(db, info) != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    /* The run row is committed at once so that other readers see the run 'running'. */
+    if (results_txn_commit(db) != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        return results_fail_sqlite(db, "begin run");
+    }
+    int rc = results_bind_run(st, info);
+    rc = rc != SQLITE_OK ? rc : sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        if (rc == SQLITE_CONSTRAINT) {
+            return results_fail(db, "begin run: varied_params is not a JSON object: %s",
+                                info->varied_params);
+        }
+        return results_fail_sqlite(db, "begin run");
+    }
+    *run_id = sqlite3_last_insert_rowid(db->db);
+    return CB_RESULTS_OK;
+}
+
+/* ---- requests and events ------------------------------------------------------------------- */
+
+/*
+ * The key as stored (cb_results.h, cb_results_add_request): as is when printable and not
+ * starting with the marker, else "hex:" + lower-case hex. Writes a NUL-terminated string
+ * into out (cap >= 4 + 2 * CB_RESULTS_KEY_BYTES_MAX + 1) only in the hex case; returns the
+ * text to bind (key itself or out) and its length.
+ */
+static const char *results_key_text(const uint8_t *key, size_t key_len, char *out, int *text_len)
+{
+    static const char marker[] = "hex:";
+    static const char digits[] = "0123456789abcdef";
+    int printable = !(key_len >= 4 && memcmp(key, marker, 4) == 0);
+    for (size_t i = 0; i < key_len && printable; i++) {
+        printable = key[i] >= 0x21 && key[i] <= 0x7e;
+    }
+    if (printable) {
+        *text_len = (int)key_len;
+        return (const char *)key;
+    }
+    memcpy(out, marker, 4);
+    for (size_t i = 0; i < key_len; i++) {
+        out[4 + 2 * i] = digits[key[i] >> 4];
+        out[4 + 2 * i + 1] = digits[key[i] & 0xf];
+    }
+    *text_len = (int)(4 + 2 * key_len);
+    return out;
+}
+
+static int results_check_request(cb_results *db, const cb_result_request *r)
+{
+    const uint64_t max = (uint64_t)INT64_MAX;
+    if (r->op == NULL) {
+        return results_fail(db, "add request: no op");
+    }
+    if (r->key == NULL && r->key_len != 0) {
+        return results_fail(db, "add request: key_len %zu with no key", r->key_len);
+    }
+    if (r->key_len > CB_RESULTS_KEY_BYTES_MAX) {
+        return results_fail(db, "add request: key of %zu bytes is over %u", r->key_len,
+                            CB_RESULTS_KEY_BYTES_MAX);
+    }
+    if (r->issue_ns > max || (r->complete_ns != UINT64_MAX && r->complete_ns > max) ||
+        r->value_bytes > max || r->bytes_sent > max || r->bytes_received > max) {
+        return results_fail(db, "add request: a time or byte count is over 2^63-1");
+    }
+    if (r->complete_ns != UINT64_MAX && r->complete_ns < r->issue_ns) {
+        return results_fail(db, "add request: completed at %llu ns, before issue at %llu ns",
+                            (unsigned long long)r->complete_ns, (unsigned long long)r->issue_ns);
+    }
+    return CB_RESULTS_OK;
+}
+
+static int results_run_status(cb_results *db, int64_t run_id, char *out, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db, "SELECT status FROM runs WHERE id = ?1", -1, &st, NULL) !=
+        SQLITE_OK) {
+        return results_fail_sqlite(db, "read run");
+    }
+    int rc = sqlite3_bind_int64(st, 1, run_id);
+    rc = rc != SQLITE_OK ? rc : sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        results_format(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE) {
+        return results_fail(db, "no run with id %lld", (long long)run_id);
+    }
+    if (rc != SQLITE_ROW) {
+        return results_fail_sqlite(db, "read run");
+    }
+    return CB_RESULTS_OK;
+}
+
+/*
+ * Check, once per run, that run_id exists and is 'running', and find the seq its next
+ * request row gets: rows continue after the run's last committed row (after a reopen).
+ */
+static int results_use_run(cb_results *db, int64_t run_id)
+{
+    if (db->seq_run_id == run_id) {
+        return CB_RESULTS_OK;
+    }
+    char status[16];
+    char sql[128];
+    int64_t last = 0;
+    if (results_run_status(db, run_id, status, sizeof status) != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    if (strcmp(status, "running") != 0) {
+        return results_fail(db, "run %lld is %s, not running: it takes no more rows",
+                            (long long)run_id, status);
+    }
+    results_format(sql, sizeof sql,
+                   "SELECT coalesce(max(seq), 0) FROM requests WHERE run_id = %lld",
+                   (long long)run_id);
+    if (results_read_int(db, sql, &last) != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    db->seq_run_id = run_id;
+    db->next_seq = last + 1;
+    return CB_RESULTS_OK;
+}
+
+static int results_bind_request(sqlite3_stmt *st, int64_t run_id, int64_t seq,
+                                const cb_result_request *r, char *key_buf)
+{
+    int rc = sqlite3_bind_int64(st, 1, run_id);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 2, seq);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 3, r->client);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 4, r->server);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_text(st, 5, r->op, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && r->key != NULL) {
+        int key_len = 0;
+        const char *key = results_key_text(r->key, r->key_len, key_buf, &key_len);
+        rc = sqlite3_bind_text(st, 6, key, key_len, SQLITE_STATIC);
+    } else if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_null(st, 6);
+    }
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 7, (sqlite3_int64)r->value_bytes);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 8, (sqlite3_int64)r->issue_ns);
+    if (rc == SQLITE_OK && r->complete_ns != UINT64_MAX) {
+        rc = sqlite3_bind_int64(st, 9, (sqlite3_int64)r->complete_ns);
+    } else if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_null(st, 9);
+    }
+    rc = rc != SQLITE_OK ? rc : results_bind_text(st, 10, r->outcome);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 11, r->status);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 12, r->attempts);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 13, (sqlite3_int64)r->bytes_sent);
+    return rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 14, (sqlite3_int64)r->bytes_received);
+}
+
+/* Step a bound insert statement and reset it; the statement's SQLite error on failure. */
+static int results_step_insert(cb_results *db, sqlite3_stmt *st, int bind_rc, const char *what)
+{
+    int rc = bind_rc == SQLITE_OK ? sqlite3_step(st) : bind_rc;
+    if (rc != SQLITE_DONE) {
+        results_fail(db, "%s: %s", what, sqlite3_errmsg(db->db));
+    }
+    /* reset returns the step's error again: already reported above. */
+    (void)sqlite3_reset(st);
+    /*
+     * Bindings may still point into the caller's buffers (SQLITE_STATIC); they are not
+     * cleared (that costs per row) because every parameter is bound again before the next
+     * step and nothing reads them in between.
+     */
+    return rc == SQLITE_DONE ? CB_RESULTS_OK : CB_RESULTS_ERROR;
+}
+
+int cb_results_add_request(cb_results *db, int64_t run_id, const cb_result_request *r)
+{
+    char key_buf[4 + 2 * CB_RESULTS_KEY_BYTES_MAX + 1];
+    if (results_check_request(db, r) != CB_RESULTS_OK || results_txn_begin(db) != CB_RESULTS_OK ||
+        results_use_run(db, run_id) != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    int bind_rc = results_bind_request(db->insert_request, run_id, db->next_seq, r, key_buf);
+    if (results_step_insert(db, db->insert_request, bind_rc, "add request") != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    db->next_seq++;
+    return results_row_added(db);
+}
+
+int cb_results_add_event(cb_results *db, int64_t run_id, uint64_t time_ns, const char *node,
+                         const char *kind, const char *detail)
+{
+    if (kind == NULL) {
+        return results_fail(db, "add event: no kind");
+    }
+    if (time_ns > (uint64_t)INT64_MAX) {
+        return results_fail(db, "add event: time over 2^63-1 ns");
+    }
+    if (results_txn_begin(db) != CB_RESULTS_OK || results_use_run(db, run_id) != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    sqlite3_stmt *st = db->insert_event;
+    int rc = sqlite3_bind_int64(st, 1, run_id);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 2, (sqlite3_int64)time_ns);
+    rc = rc != SQLITE_OK ? rc : results_bind_text(st, 3, node);
+    rc = rc != SQLITE_OK ? rc : results_bind_text(st, 4, kind);
+    rc = rc != SQLITE_OK ? rc : results_bind_text(st, 5, detail);
+    if (results_step_insert(db, st, rc, "add event") != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    return results_row_added(db);
+}
+
+/* ---- summaries ----------------------------------------------------------------------------- */
+
+/* What one aggregate query over a run's requests gives (docs/results.md "run_summary"). */
+typedef struct results_totals {
+    int64_t requests;
+    int64_t completed; /* outcome known and not 'timeout': these have a latency */
+    int64_t hits;      /* GETs answered 'hit' */
+    int64_t misses;    /* GETs answered 'miss' */
+    int64_t errors;
+    int64_t timeouts;
+    int64_t bytes;   /* bytes_sent + bytes_received */
+    int64_t retries; /* sum of attempts - 1 */
+    int has_span;    /* first_issue_ns/last_complete_ns are set */
+    int64_t first_issue_ns;
+    int64_t last_complete_ns;
+} results_totals;
+
+static const char results_totals_sql[] =
+    "SELECT count(*),"
+    " coalesce(sum(latency_ns IS NOT NULL AND outcome IS NOT 'timeout'), 0),"
+    " coalesce(sum(op = 'get' AND outcome = 'hit'), 0),"
+    " coalesce(sum(op = 'get' AND outcome = 'miss'), 0),"
+    " coalesce(sum(outcome = 'error'), 0),"
+    " coalesce(sum(outcome = 'timeout'), 0),"
+    " coalesce(sum(bytes_sent + bytes_received), 0),"
+    " coalesce(sum(max(attempts - 1, 0)), 0),"
+    " min(issue_ns) FILTER (WHERE complete_ns IS NOT NULL), max(complete_ns)"
+    " FROM requests WHERE run_id = ?1";
+
+static int results_read_totals(cb_results *db, int64_t run_id, results_totals *t)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db, results_totals_sql, -1, &st, NULL) != SQLITE_OK) {
+        return results_fail_sqlite(db, "summarize");
+    }
+    int rc = sqlite3_bind_int64(st, 1, run_id);
+    rc = rc != SQLITE_OK ? rc : sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int64_t *fields[] = {&t->requests, &t->completed, &t->hits,  &t->misses,
+                             &t->errors,   &t->timeouts,  &t->bytes, &t->retries};
+        for (int i = 0; i < (int)(sizeof fields / sizeof fields[0]); i++) {
+            *fields[i] = sqlite3_column_int64(st, i);
+        }
+        t->has_span = sqlite3_column_type(st, 8) != SQLITE_NULL;
+        t->first_issue_ns = sqlite3_column_int64(st, 8);
+        t->last_complete_ns = sqlite3_column_int64(st, 9);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        return results_fail_sqlite(db, "summarize");
+    }
+    return CB_RESULTS_OK;
+}
+
+/* The latencies (µs) of the run's completed requests, `count` of them, sorted ascending. */
+static int results_read_latencies(cb_results *db, int64_t run_id, double *lat_us, size_t count)
+{
+    static const char sql[] = "SELECT latency_ns FROM requests WHERE run_id = ?1"
+                              " AND latency_ns IS NOT NULL AND outcome IS NOT 'timeout'";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        return results_fail_sqlite(db, "summarize");
+    }
+    int rc = sqlite3_bind_int64(st, 1, run_id);
+    size_t n = 0;
+    while (rc == SQLITE_OK && n < count && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lat_us[n++] = (double)sqlite3_column_int64(st, 0) / 1000.0;
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (n != count) {
+        return results_fail(db, "summarize: read %zu latencies, expected %zu", n, count);
+    }
+    gsl_sort(lat_us, 1, count);
+    return CB_RESULTS_OK;
+}
+
+static int results_bind_ratio(sqlite3_stmt *st, int idx, int64_t num, int64_t den)
+{
+    if (den <= 0) {
+        return sqlite3_bind_null(st, idx);
+    }
+    return sqlite3_bind_double(st, idx, (double)num / (double)den);
+}
+
+/* Bind the latency columns ?5..?9: p50, p90, p99, p99.9, mean (µs); NULL with no data. */
+static int results_bind_latency(sqlite3_stmt *st, const double *lat_us, size_t n)
+{
+    static const double fractions[] = {0.50, 0.90, 0.99, 0.999};
+    int rc = SQLITE_OK;
+    for (int i = 0; i < 4 && rc == SQLITE_OK; i++) {
+        rc = n == 0
+                 ? sqlite3_bind_null(st, 5 + i)
+                 : sqlite3_bind_double(
+                       st, 5 + i, gsl_stats_quantile_from_sorted_data(lat_us, 1, n, fractions[i]));
+    }
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+    return n == 0 ? sqlite3_bind_null(st, 9)
+                  : sqlite3_bind_double(st, 9, gsl_stats_mean(lat_us, 1, n));
+}
+
+static int results_bind_summary(sqlite3_stmt *st, int64_t run_id, const results_totals *t,
+                                const double *lat_us)
+{
+    int rc = sqlite3_bind_int64(st, 1, run_id);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 2, t->requests);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 3, t->completed);
+    if (rc == SQLITE_OK && t->has_span) {
+        double duration_s = (double)(t->last_complete_ns - t->first_issue_ns) / 1e9;
+        rc = sqlite3_bind_double(st, 4, duration_s);
+        if (rc == SQLITE_OK && duration_s > 0) {
+            rc = sqlite3_bind_double(st, 15, (double)t->completed / duration_s);
+        }
+    }
+    rc = rc != SQLITE_OK ? rc : results_bind_latency(st, lat_us, (size_t)t->completed);
+    rc = rc != SQLITE_OK ? rc : results_bind_ratio(st, 10, t->hits, t->hits + t->misses);
+    rc = rc != SQLITE_OK ? rc : results_bind_ratio(st, 11, t->errors, t->requests);
+    rc = rc != SQLITE_OK ? rc : results_bind_ratio(st, 12, t->timeouts, t->requests);
+    rc = rc != SQLITE_OK ? rc : results_bind_ratio(st, 13, t->bytes, t->requests);
+    return rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 14, t->retries);
+}
+
+static int results_write_summary(cb_results *db, int64_t run_id, const results_totals *t,
+                                 const double *lat_us)
+{
+    static const char sql[] =
+        "INSERT OR REPLACE INTO run_summary (run_id, requests, completed, duration_s,"
+        " throughput_rps, p50_us, p90_us, p99_us, p999_us, mean_us, hit_ratio, error_rate,"
+        " timeout_rate, bytes_per_request, retries, stale_reads)"
+        " VALUES (?1, ?2, ?3, ?4, ?15, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0)";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        return results_fail_sqlite(db, "summarize");
+    }
+    int rc = results_bind_summary(st, run_id, t, lat_us);
+    rc = rc != SQLITE_OK ? rc : sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        return results_fail_sqlite(db, "summarize");
+    }
+    return CB_RESULTS_OK;
+}
+
+/* Compute and write the summary inside the caller's transaction. */
+static int results_summarize_in_txn(cb_results *db, int64_t run_id)
+{
+    char status[16];
+    results_totals t = {0};
+    if (results_run_status(db, run_id, status, sizeof status) != CB_RESULTS_OK ||
+        results_read_totals(db, run_id, &t) != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    size_t n = (size_t)t.completed;
+    double *lat_us = malloc((n > 0 ? n : 1) * sizeof *lat_us);
+    if (lat_us == NULL) {
+        return results_fail(db, "summarize: out of memory for %zu latencies", n);
+    }
+    int rc = results_read_latencies(db, run_id, lat_us, n);
+    rc = rc != CB_RESULTS_OK ? rc : results_write_summary(db, run_id, &t, lat_us);
+    free(lat_us);
+    return rc;
+}
+
+int cb_results_summarize(cb_results *db, int64_t run_id)
+{
+    if (results_txn_commit(db) != CB_RESULTS_OK || results_txn_begin(db) != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    if (results_summarize_in_txn(db, run_id) != CB_RESULTS_OK ||
+        results_txn_commit(db) != CB_RESULTS_OK) {
+        results_txn_rollback(db);
+        return CB_RESULTS_ERROR;
+    }
+    return CB_RESULTS_OK;
+}
+
+/* ---- ending runs ----------------------------------------------------------------------------- */
+
+static int results_bind_seconds(sqlite3_stmt *st, int idx, double s)
+{
+    if (!(s >= 0) || !isfinite(s)) {
+        return sqlite3_bind_null(st, idx);
+    }
+    return sqlite3_bind_double(st, idx, s);
+}
+
+/* Set the status (and times, when given) of a run that must still be 'running'. */
+static int results_set_status(cb_results *db, int64_t run_id, cb_run_status status, int set_times,
+                              double wall_s, double sim_s)
+{
+    static const char sql[] = "UPDATE runs SET status = ?2,"
+                              " wall_seconds = CASE WHEN ?5 THEN ?3 ELSE wall_seconds END,"
+                              " sim_seconds = CASE WHEN ?5 THEN ?4 ELSE sim_seconds END"
+                              " WHERE id = ?1 AND status = 'running'";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        return results_fail_sqlite(db, "end run");
+    }
+    int rc = sqlite3_bind_int64(st, 1, run_id);
+    rc = rc != SQLITE_OK ? rc : results_bind_text(st, 2, cb_run_status_name(status));
+    rc = rc != SQLITE_OK ? rc : results_bind_seconds(st, 3, wall_s);
+    rc = rc != SQLITE_OK ? rc : results_bind_seconds(st, 4, sim_s);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int(st, 5, set_times);
+    rc = rc != SQLITE_OK ? rc : sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        return results_fail_sqlite(db, "end run");
+    }
+    if (sqlite3_changes(db->db) != 1) {
+        return results_fail(db, "end run: run %lld is not running", (long long)run_id);
+    }
+    return CB_RESULTS_OK;
+}
+
+static int results_finish(cb_results *db, int64_t run_id, cb_run_status status, int set_times,
+                          double wall_s, double sim_s)
+{
+    if (status != CB_RUN_COMPLETE && status != CB_RUN_INCOMPLETE && status != CB_RUN_FAILED) {
+        return results_fail(db, "end run: status %d is not complete, incomplete or failed",
+                            (int)status);
+    }
+    if (results_txn_commit(db) != CB_RESULTS_OK || results_txn_begin(db) != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    db->seq_run_id = 0; /* an ended run takes no more rows: check again on the next add */
+    if (results_set_status(db, run_id, status, set_times, wall_s, sim_s) != CB_RESULTS_OK ||
+        results_summarize_in_txn(db, run_id) != CB_RESULTS_OK ||
+        results_txn_commit(db) != CB_RESULTS_OK) {
+        results_txn_rollback(db);
+        return CB_RESULTS_ERROR;
+    }
+    return CB_RESULTS_OK;
+}
+
+int cb_results_end_run(cb_results *db, int64_t run_id, cb_run_status status, double wall_s,
+                       double sim_s)
+{
+    return results_finish(db, run_id, status, 1, wall_s, sim_s);
+}
+
+int cb_results_mark_incomplete(cb_results *db, int64_t run_id)
+{
+    return results_finish(db, run_id, CB_RUN_INCOMPLETE, 0, -1.0, -1.0);
+}
