@@ -40,10 +40,11 @@ struct cb_placement {
     cb_placement_strategy strategy;
     cb_placement_config config;
     const cb_alloc *alloc;
-    uint32_t count;    /* nodes in the list */
-    uint32_t up_count; /* of which marked up */
-    place_node *nodes; /* config.nodes_max entries, list order */
-    char *names;       /* config.nodes_max * PLACE_NAME_STRIDE bytes, NUL-terminated names */
+    uint32_t count;        /* nodes in the list */
+    uint32_t up_count;     /* of which marked up */
+    uint8_t weights_equal; /* every node has the same weight (rendezvous' fast path) */
+    place_node *nodes;     /* config.nodes_max entries, list order */
+    char *names;           /* config.nodes_max * PLACE_NAME_STRIDE bytes, NUL-terminated names */
     /* modulo: prefix[i] = sum of the weights of nodes [0, i); nodes_max + 1 entries */
     uint64_t *prefix;
     /* ketama: the ring sorted by (value, node), a scratch copy for sorting, and sizes */

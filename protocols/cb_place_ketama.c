@@ -37,10 +37,15 @@ size_t place_ketama_ring_cap(const cb_placement_config *config)
     return (size_t)config->nodes_max * (config->ketama_points + 4u);
 }
 
-/* libmemcached's per-server point count, step by step in binary32 (see the file comment). */
-static uint32_t ketama_points_for(uint32_t weight, uint64_t weight_total, uint32_t points,
-                                  uint32_t node_count)
+/* libmemcached's per-server point count, step by step in binary32 (see the file comment);
+ * with config.ketama_integer_points, floor(weight * points/4 * N / total) * 4 exactly. */
+static uint32_t ketama_points_for(const cb_placement *p, uint32_t weight, uint64_t weight_total)
 {
+    uint32_t points = p->config.ketama_points;
+    uint32_t node_count = p->count;
+    if (p->config.ketama_integer_points) {
+        return (uint32_t)((uint64_t)weight * (points / 4) * node_count / weight_total) * 4u;
+    }
     float pct = (float)weight / (float)weight_total;
     float scaled = pct * (float)points;
     scaled = scaled / 4.0f;
@@ -115,8 +120,7 @@ void place_ketama_build(cb_placement *p)
     }
     p->ring_count = 0;
     for (uint32_t pos = 0; pos < p->count; pos++) {
-        uint32_t points = ketama_points_for(p->nodes[pos].weight, weight_total,
-                                            p->config.ketama_points, p->count);
+        uint32_t points = ketama_points_for(p, p->nodes[pos].weight, weight_total);
         for (uint32_t g = 0; g < points / 4 && p->ring_count + 4 <= p->ring_cap; g++) {
             char buf[PLACE_NAME_STRIDE + 16];
             uint8_t digest[MD5_DIGEST_SIZE];

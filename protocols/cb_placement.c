@@ -152,6 +152,10 @@ static void place_rebuild(cb_placement *p)
     case CB_PLACEMENT_JUMP:
         break;
     }
+    p->weights_equal = 1;
+    for (uint32_t i = 1; i < p->count; i++) {
+        p->weights_equal &= p->nodes[i].weight == p->nodes[0].weight;
+    }
 }
 
 static int place_find(const cb_placement *p, uint32_t id)

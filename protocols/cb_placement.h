@@ -33,6 +33,7 @@
 #define CB_PLACEMENT_H
 
 #include "cb_alloc.h"
+#include "cb_limits.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -61,9 +62,12 @@ typedef struct cb_placement_config {
     uint32_t nodes_max;     /* capacity: the list never grows beyond it; 0 = 2 * initial count,
                              * at least 16 */
     uint32_t ketama_points; /* points per server at equal weights, multiple of 4 */
-    uint32_t ketama_default_port; /* a name ending ":<this port>" hashes without it ("host-i",
-                                   * as libmemcached); 0: never strip (twemproxy) */
-    uint32_t maglev_table_size;   /* prime M, nodes_max <= M <= CB_PLACEMENT_MAGLEV_TABLE_MAX */
+    uint32_t ketama_default_port;   /* a name ending ":<this port>" hashes without it ("host-i",
+                                     * as libmemcached); 0: never strip (twemproxy) */
+    uint32_t ketama_integer_points; /* 0: libmemcached's float point count (compatible; some N
+                                     * give 156 points, and adding a node can move every
+                                     * server's count by 4); 1: exact integer share */
+    uint32_t maglev_table_size;     /* prime M, nodes_max <= M <= CB_PLACEMENT_MAGLEV_TABLE_MAX */
 } cb_placement_config;
 
 typedef struct cb_placement cb_placement;

@@ -431,6 +431,25 @@ static void test_place_ketama_libmemcached_vectors(void)
     CU_ASSERT_EQUAL(wrong, 0);
 }
 
+/* libmemcached's float arithmetic gives 100 equal servers 156 points each (1/100 in binary32
+ * is just below 0.01); integer points give 160. */
+static void test_place_ketama_point_counts(void)
+{
+    enum { N = 100 };
+    cb_placement_node nodes[N];
+    char names[N][32];
+    make_nodes(nodes, names, N, NULL);
+    for (uint32_t integer = 0; integer <= 1; integer++) {
+        cb_placement_config c;
+        cb_placement_config_default(&c);
+        c.ketama_integer_points = integer;
+        cb_placement *p = NULL;
+        CU_ASSERT_EQUAL_FATAL(cb_placement_new(CB_PLACEMENT_KETAMA, &c, nodes, N, NULL, &p), 0);
+        CU_ASSERT_EQUAL(p->ring_count, integer ? 16000u : 15600u);
+        cb_placement_del(p);
+    }
+}
+
 /* The paper's C++ code, in double, as the reference. */
 static uint32_t jump_reference(uint64_t key, int64_t buckets)
 {
@@ -551,6 +570,7 @@ static const cb_test_case tests[] = {
     {"weights", test_place_weights},
     {"movement on add/remove", test_place_movement},
     {"ketama = libmemcached", test_place_ketama_libmemcached_vectors},
+    {"ketama point counts", test_place_ketama_point_counts},
     {"jump reference values", test_place_jump_reference},
     {"maglev balance", test_place_maglev_balance},
     {"rendezvous fixed-point log2", test_place_hrw_log2},
