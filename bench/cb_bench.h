@@ -10,4 +10,8 @@
 /* `cachebed bench store`: GET/SET ops/s and bytes per item of cb_store (bench/cb_bench_store.c). */
 int cb_bench_store(int argc, char **argv);
 
+/* `cachebed bench placement`: balance, movement and lookup cost of every placement strategy
+ * (bench/cb_bench_placement.c). */
+int cb_bench_placement(int argc, char **argv);
+
 #endif

@@ -13,6 +13,8 @@ typedef struct cli_bench_entry {
 
 static const cli_bench_entry cli_benches[] = {
     {"store", "GET/SET operations per second and bytes per item of the store", cb_bench_store},
+    {"placement", "balance, key movement, lookup ns of each placement strategy",
+     cb_bench_placement},
     {NULL, NULL, NULL},
 };
 
@@ -23,7 +25,11 @@ const char cb_cli_bench_help[] =
     "run). They are never part of the test suite. Benchmarks:\n"
     "  store     GET/SET ops/s on 10^6 keys of 32 B with 100 B values, bytes per item\n"
     "            options: --keys N (default 1000000) --value-bytes N (default 100)\n"
-    "                     --key-bytes N (default 32) --seed N\n";
+    "                     --key-bytes N (default 32) --seed N\n"
+    "  placement load balance (max/mean, cv), keys moved on add/remove (ratio to 1/N) and\n"
+    "            lookup ns (R=1, R=3) of modulo, ketama, rendezvous, jump, maglev\n"
+    "            options: --keys N (default 1000000) --nodes LIST (default 10,100,1000)\n"
+    "                     --seed N (default 1) --maglev-table M (prime, default 65537)\n";
 
 int cb_cli_bench(const cb_cli_verb *verb, int argc, char **argv)
 {

@@ -18,8 +18,8 @@
     X(TOO_LARGE, -3, "field over its limit")                                                       \
     X(NOMEM, -4, "out of memory")                                                                  \
     X(FULL, -5, "outbox full")                                                                     \
-    X(BAD_MAGIC, -6, "bad magic: not a cachebed frame")                                           \
-    X(BAD_VERSION, -7, "unsupported frame version")                                               \
+    X(BAD_MAGIC, -6, "bad magic: not a cachebed frame")                                            \
+    X(BAD_VERSION, -7, "unsupported frame version")                                                \
     X(BAD_OPCODE, -8, "unknown opcode")                                                            \
     X(BAD_FLAGS, -9, "reserved flag bits set")                                                     \
     X(KEY_TOO_LONG, -10, "key longer than 250 bytes")                                              \
