@@ -1,0 +1,70 @@
+/*
+ * cb_runner.h: turns a workload into the operations of a run, and its outcomes into results.
+ *
+ * The runner is what every world (the in-memory network, SimGrid, later real sockets) drives
+ * through its hooks: it asks each client's workload stream for the next operation, names its
+ * key, fills its value, routes it to the primary of the key's preference list (placement),
+ * paces it (think time, open-loop arrivals, the run's request budget and duration), follows a
+ * read-modify-write GET with its SET, and records each completion and event in the results
+ * database. It keeps running totals for progress lines and the end-of-run summary.
+ *
+ * Request budget: client i issues requests / clients requests (the first requests % clients
+ * clients one more), so each client's sequence is the prefix of its own stream whatever the
+ * number of clients. Requests issued before warmup_ns run but are not recorded.
+ */
+#ifndef CB_RUNNER_H
+#define CB_RUNNER_H
+
+#include <stdint.h>
+
+#include "cb_client.h"
+#include "cb_placement.h"
+#include "cb_results.h"
+#include "cb_workload.h"
+
+typedef struct cb_runner cb_runner;
+
+typedef struct cb_runner_config {
+    uint32_t client_count;
+    uint32_t server_count;    /* world node ids 0..server_count-1 are servers */
+    uint32_t outstanding_max; /* the clients' cb_client_config.outstanding_max */
+    uint64_t requests;        /* total budget; 0: unlimited (duration must be set) */
+    uint64_t duration_ns;     /* stop issuing at this time; 0: no limit */
+    uint64_t warmup_ns;       /* don't record requests issued before this */
+    const cb_workload *workload;
+    const cb_placement *placement; /* node ids are server indexes */
+    cb_results *db;                /* NULL: record nothing */
+    int64_t run_id;
+    /* Called about every 1% of the budget (or every simulated second without a budget). */
+    void (*progress)(void *user, const cb_runner *r, uint64_t now_ns);
+    void *progress_user;
+} cb_runner_config;
+
+typedef struct cb_runner_totals {
+    uint64_t issued;
+    uint64_t completed;
+    uint64_t recorded;
+    uint64_t hits, misses, timeouts, errors;
+    uint64_t retries; /* attempts beyond the first */
+    uint64_t bytes_sent, bytes_received;
+    uint64_t events;
+    uint64_t last_complete_ns;
+} cb_runner_totals;
+
+/* Returns 0, or -1 (out of memory, or a config without budget and duration). */
+int cb_runner_new(const cb_runner_config *cfg, cb_runner **out);
+void cb_runner_del(cb_runner *r);
+
+/* The world hooks (see cb_memworld_hooks): `user` is the cb_runner. */
+int cb_runner_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op, uint32_t *server,
+                   uint64_t *wake_ns);
+void cb_runner_complete(void *user, uint32_t client, const cb_completion *c);
+void cb_runner_event(void *user, uint32_t node, const cb_event *e, uint64_t now_ns);
+
+const cb_runner_totals *cb_runner_get_totals(const cb_runner *r);
+uint64_t cb_runner_budget(const cb_runner *r);
+
+/* First database error met while recording (the run goes on), or NULL. */
+const char *cb_runner_db_error(const cb_runner *r);
+
+#endif
