@@ -453,10 +453,13 @@ void cb_workload_next(cb_workload_stream *s, uint64_t now_ns, cb_workload_op *op
     op->seq = s->seq++;
     op->op = wl_next_op(s);
     uint64_t rank = wl_next_rank(s);
-    op->rmw =
-        op->op == CB_OP_GET && c->rmw_fraction > 0 && gsl_rng_uniform(s->keys) < c->rmw_fraction;
-    if (op->op == CB_OP_SET || op->rmw) {
+    if (op->op == CB_OP_SET) {
         op->value_bytes = wl_next_value_bytes(s);
+        /* A read-modify-write SET: the driver reads the key first, then writes it. */
+        if (c->rmw_fraction > 0 && gsl_rng_uniform(s->keys) < c->rmw_fraction) {
+            op->op = CB_OP_GET;
+            op->rmw = 1;
+        }
     }
     uint64_t when = now_ns;
     if (c->arrival == CB_WL_ARRIVAL_OPEN) {

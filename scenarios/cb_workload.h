@@ -15,7 +15,8 @@
  *    on a fraction of keys); churn shifts which key holds each rank every interval.
  *  - value sizes: fixed, uniform, log-normal, generalized Pareto, GEV (the shapes Atikoglu
  *    et al. measured at Facebook, SIGMETRICS 2012), rounded and clamped to [0, value_cap].
- *  - operations: get/set/delete/incr ratios; a fraction of GETs are read-modify-write.
+ *  - operations: get/set/delete/incr ratios; a fraction of SETs are read-modify-write (the
+ *    driver reads the key, then writes it).
  *  - arrivals: closed loop with exponential think time, or open loop with Poisson arrivals.
  */
 #ifndef CB_WORKLOAD_H
@@ -53,7 +54,7 @@ typedef struct cb_workload_config {
     double value_a, value_b, value_c;
     uint32_t value_cap;                            /* sizes are clamped to [0, value_cap] */
     double mix_get, mix_set, mix_delete, mix_incr; /* weights, >= 0, not all 0 */
-    double rmw_fraction;                           /* of GETs, in [0, 1] */
+    double rmw_fraction;                           /* of SETs, in [0, 1] */
     uint8_t arrival;                               /* cb_wl_arrival */
     uint64_t think_ns; /* closed loop: mean think time (exponential); 0: none */
     double rate_per_s; /* open loop: this client's mean arrival rate, > 0 */
@@ -64,9 +65,9 @@ typedef struct cb_workload_config {
 typedef struct cb_workload_op {
     uint64_t seq;         /* 0, 1, 2... within the stream */
     uint8_t op;           /* CB_OP_GET, CB_OP_SET, CB_OP_DELETE or CB_OP_INCR */
-    uint8_t rmw;          /* a GET the driver follows with a SET of the same key */
+    uint8_t rmw;          /* read-modify-write: a GET the driver follows with a SET */
     uint64_t key_id;      /* 0..keys-1 */
-    uint32_t value_bytes; /* SET (and the SET of a read-modify-write) */
+    uint32_t value_bytes; /* SET, and the SET that follows a read-modify-write GET */
     /* Open loop: the arrival time, ns since the run began. Closed loop: the think time to
      * wait after the previous operation completed. */
     uint64_t at_ns;

@@ -153,7 +153,7 @@ static void runner_build(cb_runner *r, runner_client *c, uint8_t code, uint64_t 
     runner_pending *p = &c->pending[idx];
     p->key_id = key_id;
     p->intended_ns = intended_ns;
-    p->value_bytes = code == CB_OP_SET ? value_bytes : 0;
+    p->value_bytes = value_bytes; /* a read-modify-write GET keeps its SET's size */
     p->op = code;
     p->rmw = rmw;
     p->record = intended_ns >= r->cfg.warmup_ns;
@@ -261,7 +261,7 @@ void cb_runner_complete(void *user, uint32_t client, const cb_completion *cm)
     if (p->rmw && (cm->outcome == CB_OUTCOME_HIT || cm->outcome == CB_OUTCOME_MISS)) {
         c->rmw_pending = 1;
         c->rmw_key = p->key_id;
-        c->rmw_bytes = cm->outcome == CB_OUTCOME_HIT ? cm->value_len : p->value_bytes;
+        c->rmw_bytes = p->value_bytes;
     }
     if (p->record && r->cfg.db != NULL) {
         runner_record(r, client, p, cm);
