@@ -25,8 +25,9 @@ struct cb_memnet {
     uint32_t count;
     size_t bytes;
     uint64_t seq;
-    uint8_t *last; /* payload of the last popped message, freed on the next pop */
+    uint8_t *last;              /* payload of the last popped message, freed on the next pop */
     uint64_t seq_delivered_max; /* highest send sequence delivered so far, plus one */
+    uint64_t *pair_last_ns;     /* stream mode: last delivery time per (src, dst) */
     cb_memnet_stats stats;
 };
 
@@ -41,7 +42,12 @@ int cb_memnet_new(const cb_memnet_config *cfg, const cb_alloc *alloc, cb_memnet 
         return CB_ERR_NOMEM;
     }
     net->heap = cb_alloc_calloc(alloc, cfg->queue_max, sizeof net->heap[0]);
-    if (net->heap == NULL) {
+    if (cfg->node_count > 0) {
+        net->pair_last_ns = cb_alloc_calloc(alloc, (size_t)cfg->node_count * cfg->node_count,
+                                            sizeof net->pair_last_ns[0]);
+    }
+    if (net->heap == NULL || (cfg->node_count > 0 && net->pair_last_ns == NULL)) {
+        cb_alloc_free(alloc, net->heap);
         cb_alloc_free(alloc, net);
         return CB_ERR_NOMEM;
     }
@@ -67,6 +73,7 @@ void cb_memnet_del(cb_memnet *net)
         cb_alloc_free(net->alloc, net->heap[i].data);
     }
     memnet_release_last(net);
+    cb_alloc_free(net->alloc, net->pair_last_ns);
     cb_alloc_free(net->alloc, net->heap);
     cb_alloc_free(net->alloc, net);
 }
@@ -109,8 +116,22 @@ static void memnet_sift_down(memnet_entry *h, uint32_t n, uint32_t i)
     }
 }
 
+/* Stream mode: a message never overtakes an earlier one between the same two nodes. */
+static uint64_t memnet_in_order(cb_memnet *net, uint32_t src, uint32_t dst, uint64_t deliver_ns)
+{
+    if (net->pair_last_ns == NULL) {
+        return deliver_ns;
+    }
+    uint64_t *last = &net->pair_last_ns[(size_t)src * net->cfg.node_count + dst];
+    if (deliver_ns < *last) {
+        deliver_ns = *last;
+    }
+    *last = deliver_ns;
+    return deliver_ns;
+}
+
 static int memnet_enqueue(cb_memnet *net, uint32_t src, uint32_t dst, const uint8_t *data,
-                          size_t len, uint64_t now_ns)
+                          size_t len, uint64_t now_ns, uint64_t extra_ns)
 {
     if (net->count == net->cfg.queue_max || net->cfg.bytes_max - net->bytes < len) {
         return CB_ERR_FULL;
@@ -121,7 +142,8 @@ static int memnet_enqueue(cb_memnet *net, uint32_t src, uint32_t dst, const uint
     }
     memcpy(copy, data, len);
     memnet_entry *e = &net->heap[net->count];
-    e->deliver_ns = now_ns + net->cfg.latency_ns + cb_rng_below(&net->rng, net->cfg.jitter_ns + 1);
+    uint64_t delay = net->cfg.latency_ns + cb_rng_below(&net->rng, net->cfg.jitter_ns + 1);
+    e->deliver_ns = memnet_in_order(net, src, dst, now_ns + delay + extra_ns);
     e->seq = net->seq++;
     e->sent_ns = now_ns;
     e->src = src;
@@ -136,6 +158,9 @@ static int memnet_enqueue(cb_memnet *net, uint32_t src, uint32_t dst, const uint
 int cb_memnet_send(cb_memnet *net, uint32_t src, uint32_t dst, const uint8_t *data, size_t len,
                    uint64_t now_ns)
 {
+    if (net->pair_last_ns != NULL && (src >= net->cfg.node_count || dst >= net->cfg.node_count)) {
+        return CB_ERR_INVALID;
+    }
     if (net->count == net->cfg.queue_max || net->cfg.bytes_max - net->bytes < len) {
         return CB_ERR_FULL;
     }
@@ -145,12 +170,17 @@ int cb_memnet_send(cb_memnet *net, uint32_t src, uint32_t dst, const uint8_t *da
      * the draws a message gets never depend on the queue's state. */
     int lost = cb_rng_chance_ppm(&net->rng, net->cfg.loss_ppm);
     int dup = cb_rng_chance_ppm(&net->rng, net->cfg.dup_ppm);
+    uint64_t extra_ns = 0;
     if (lost) {
         net->stats.lost++;
-        return CB_ERR_OK;
+        if (net->pair_last_ns == NULL) {
+            return CB_ERR_OK;
+        }
+        extra_ns = net->cfg.retransmit_ns; /* a stream retransmits what the network lost */
     }
-    int rc = memnet_enqueue(net, src, dst, data, len, now_ns);
-    if (rc == CB_ERR_OK && dup && memnet_enqueue(net, src, dst, data, len, now_ns) == CB_ERR_OK) {
+    int rc = memnet_enqueue(net, src, dst, data, len, now_ns, extra_ns);
+    if (rc == CB_ERR_OK && dup &&
+        memnet_enqueue(net, src, dst, data, len, now_ns, extra_ns) == CB_ERR_OK) {
         net->stats.duplicated++;
     }
     return rc;

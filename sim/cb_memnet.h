@@ -23,13 +23,22 @@
 typedef struct cb_memnet cb_memnet;
 
 typedef struct cb_memnet_config {
-    uint64_t latency_ns;   /* one-way base delay */
-    uint64_t jitter_ns;    /* extra delay, uniform in [0, jitter_ns] */
-    uint32_t loss_ppm;     /* probability a message is lost, in millionths */
-    uint32_t dup_ppm;      /* probability a message is delivered twice, in millionths */
-    uint64_t seed;         /* seeds the loss, duplication and jitter draws */
-    uint32_t queue_max;    /* messages in flight at most (sizes the queue); > 0 */
-    size_t bytes_max;      /* payload bytes in flight at most; > 0 */
+    uint64_t latency_ns; /* one-way base delay */
+    uint64_t jitter_ns;  /* extra delay, uniform in [0, jitter_ns] */
+    uint32_t loss_ppm;   /* probability a message is lost, in millionths */
+    uint32_t dup_ppm;    /* probability a message is delivered twice, in millionths */
+    uint64_t seed;       /* seeds the loss, duplication and jitter draws */
+    uint32_t queue_max;  /* messages in flight at most (sizes the queue); > 0 */
+    size_t bytes_max;    /* payload bytes in flight at most; > 0 */
+    /*
+     * Stream semantics, the in-memory stand-in for TCP: when `node_count` > 0, messages
+     * between each ordered pair of nodes (ids < node_count) arrive in send order, and a
+     * message the loss draw hits is not dropped but delivered retransmit_ns later (a
+     * retransmission timeout). node_count 0: datagram semantics (loss drops, jitter
+     * reorders).
+     */
+    uint32_t node_count;
+    uint64_t retransmit_ns;
 } cb_memnet_config;
 
 /* A delivered message. `data` is valid until the next cb_memnet_pop (sending meanwhile is
@@ -45,7 +54,7 @@ typedef struct cb_memnet_msg {
 
 typedef struct cb_memnet_stats {
     uint64_t sent;       /* messages handed to send */
-    uint64_t lost;       /* dropped by the loss draw */
+    uint64_t lost;       /* hit by the loss draw: dropped, or retransmitted in stream mode */
     uint64_t duplicated; /* extra copies queued */
     uint64_t delivered;  /* popped */
     uint64_t reordered;  /* delivered after a message that was sent later */
@@ -59,7 +68,8 @@ void cb_memnet_del(cb_memnet *net);
 /*
  * Send a copy of data[0..len) from src to dst at now_ns. Returns CB_ERR_OK (also when the
  * loss draw drops it: the sender cannot tell), or CB_ERR_FULL when queue_max messages or
- * bytes_max bytes are already in flight (nothing queued), CB_ERR_NOMEM.
+ * bytes_max bytes are already in flight (nothing queued), CB_ERR_NOMEM, or CB_ERR_INVALID
+ * (stream mode, a node id >= node_count).
  */
 int cb_memnet_send(cb_memnet *net, uint32_t src, uint32_t dst, const uint8_t *data, size_t len,
                    uint64_t now_ns);
