@@ -681,8 +681,70 @@ void cb_plan_free(cb_plan *plan)
     memset(plan, 0, sizeof *plan);
 }
 
+/* Split "section.key=value" into its three parts (trimmed); false if it has no such shape. */
+static bool scen_split_set(const char *spec, char *section, char *key, size_t cap,
+                           const char **value)
+{
+    const char *dot = strchr(spec, '.');
+    const char *eq = strchr(spec, '=');
+    if (dot == NULL || eq == NULL || dot > eq || (size_t)(dot - spec) >= cap ||
+        (size_t)(eq - dot - 1) >= cap) {
+        return false;
+    }
+    (void)snprintf(section, cap, "%.*s", (int)(dot - spec), spec);
+    (void)snprintf(key, cap, "%.*s", (int)(eq - dot - 1), dot + 1);
+    for (size_t n = strlen(key); n > 0 && (key[n - 1] == ' ' || key[n - 1] == '\t'); n--) {
+        key[n - 1] = '\0';
+    }
+    *value = eq + 1;
+    while (**value == ' ' || **value == '\t') {
+        (*value)++;
+    }
+    return section[0] != '\0' && key[0] != '\0';
+}
+
+/* Apply --set number `n` (1-based) over what the file said. */
+static void scen_apply_set(scen_ctx *ctx, const char *spec, uint32_t n)
+{
+    char section[48], key[48], hint[96];
+    const char *value;
+    scen_value v;
+    ctx->lineno = n;
+    if (!scen_split_set(spec, section, key, sizeof section, &value)) {
+        scen_problem(ctx, n, NULL, NULL, "expected SECTION.KEY=VALUE, got '%s'", spec);
+        return;
+    }
+    (void)snprintf(ctx->section_name, sizeof ctx->section_name, "%s", section);
+    int sec = -1;
+    for (int i = 0; i < (int)SCEN_SEC_COUNT; i++) {
+        sec = strcmp(section, scen_section_names[i]) == 0 ? i : sec;
+    }
+    if (sec < 0 || sec == SCEN_SEC_FAULTS) {
+        scen_problem(ctx, n, section, NULL,
+                     sec < 0 ? "unknown section" : "faults are set in the scenario file");
+        return;
+    }
+    const scen_key *k = scen_key_find((scen_section)sec, key);
+    if (k == NULL) {
+        scen_suggest_key((scen_section)sec, key, hint, sizeof hint);
+        scen_problem(ctx, n, section, key, "unknown key%s", hint);
+        return;
+    }
+    if (scen_parse_or_report(ctx, k, value, &v)) {
+        scen_value_store(k, &v, &ctx->plan, false);
+        ctx->key_line[k - scen_keys()] = n; /* set, by the command line */
+    }
+}
+
 int cb_scenario_load_string(const char *name, const char *text, size_t text_len, cb_plan *plan,
                             cb_diag *diag)
+{
+    return cb_scenario_load_string_with(name, text, text_len, NULL, 0, plan, diag);
+}
+
+int cb_scenario_load_string_with(const char *name, const char *text, size_t text_len,
+                                 const char *const *sets, size_t set_count, cb_plan *plan,
+                                 cb_diag *diag)
 {
     scen_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
@@ -699,6 +761,11 @@ int cb_scenario_load_string(const char *name, const char *text, size_t text_len,
                      SCEN_FILE_BYTES_MAX);
     } else {
         (void)ini_parse_stream(scen_reader, &ctx, scen_handler, &ctx); /* problems: in ctx */
+        ctx.name = "--set";
+        for (size_t i = 0; i < set_count; i++) {
+            scen_apply_set(&ctx, sets[i], (uint32_t)(i + 1));
+        }
+        ctx.name = name;
         scen_check_required(&ctx);
         scen_check_contradictions(&ctx);
         scen_check_overrides(&ctx);
@@ -715,6 +782,12 @@ int cb_scenario_load_string(const char *name, const char *text, size_t text_len,
 }
 
 int cb_scenario_load(const char *path, cb_plan *plan, cb_diag *diag)
+{
+    return cb_scenario_load_with(path, NULL, 0, plan, diag);
+}
+
+int cb_scenario_load_with(const char *path, const char *const *sets, size_t set_count,
+                          cb_plan *plan, cb_diag *diag)
 {
     scen_ctx ctx; /* only for its message helper */
     memset(&ctx, 0, sizeof ctx);
@@ -740,7 +813,7 @@ int cb_scenario_load(const char *path, cb_plan *plan, cb_diag *diag)
     if (failed) {
         scen_problem(&ctx, 0, NULL, NULL, "cannot read: %s", strerror(errno));
     } else {
-        rc = cb_scenario_load_string(path, buf, len, plan, diag);
+        rc = cb_scenario_load_string_with(path, buf, len, sets, set_count, plan, diag);
     }
     free(buf);
     return rc;

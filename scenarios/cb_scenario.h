@@ -267,6 +267,19 @@ int cb_scenario_load_string(const char *name, const char *text, size_t text_len,
                             cb_diag *diag);
 
 /* Release what the plan owns and zero it. NULL and a zeroed plan are no-ops. */
+/*
+ * As cb_scenario_load / _load_string, then apply `set_count` overrides "SECTION.KEY=VALUE"
+ * (the --set option of `cachebed run`) on top of the file, each parsed and validated like
+ * the file's own keys; a key the file also sets takes the override's value. Overrides cannot
+ * set [server.N] or [faults]. Their problems read "--set:N: [section] key: ...", N counting
+ * from 1. Validation across keys runs after all overrides.
+ */
+int cb_scenario_load_with(const char *path, const char *const *sets, size_t set_count,
+                          cb_plan *plan, cb_diag *diag);
+int cb_scenario_load_string_with(const char *name, const char *text, size_t text_len,
+                                 const char *const *sets, size_t set_count, cb_plan *plan,
+                                 cb_diag *diag);
+
 void cb_plan_free(cb_plan *plan);
 
 /* ---- using a plan ---- */

@@ -760,7 +760,39 @@ static void test_scenario_docs_complete(void)
     free(ref);
 }
 
+static void test_scenario_set_overrides(void)
+{
+    static const char text[] = "[scenario]\nname = s\nseed = 1\nrequests = 100\n"
+                               "[clients]\ncount = 2\n";
+    const char *sets[] = {"scenario.seed=42", "clients.count = 7", "network.loss=2%"};
+    cb_plan plan;
+    cb_diag diag;
+    int rc = cb_scenario_load_string_with("s.ini", text, strlen(text), sets, 3, &plan, &diag);
+    print_diag("set", &diag);
+    CU_ASSERT_EQUAL_FATAL(rc, CB_ERR_OK);
+    CU_ASSERT_EQUAL(plan.scenario.seed, 42);
+    CU_ASSERT_EQUAL(plan.clients.count, 7);
+    CU_ASSERT_EQUAL(plan.network.loss_ppm, 20000);
+    CU_ASSERT_EQUAL(plan.scenario.requests, 100);
+    cb_plan_free(&plan);
+    /* Every bad override is reported, each naming its position. */
+    const char *bad[] = {"scenario.seed", "clients.cuont=3", "nosuch.key=1", "network.loss=2"};
+    rc = cb_scenario_load_string_with("s.ini", text, strlen(text), bad, 4, &plan, &diag);
+    CU_ASSERT_EQUAL(rc, CB_ERR_INVALID);
+    CU_ASSERT_EQUAL(diag.count, 4);
+    const char *want[] = {"--set:1: expected SECTION.KEY=VALUE, got 'scenario.seed'",
+                          "--set:2: [clients] cuont: unknown key", "--set:3: [nosuch]: unknown",
+                          "--set:4: [network] loss:"};
+    for (size_t i = 0; i < 4 && i < diag.count; i++) {
+        if (strstr(diag.messages[i].text, want[i]) == NULL) {
+            printf("\n  got '%s', want '%s'\n", diag.messages[i].text, want[i]);
+            CU_FAIL("override message");
+        }
+    }
+}
+
 static const cb_test_case cases[] = {
+    {"set_overrides", test_scenario_set_overrides},
     {"every_key", test_scenario_every_key},
     {"every_key_covered", test_scenario_every_key_covered},
     {"schema_sane", test_scenario_schema_sane},
