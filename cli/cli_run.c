@@ -1,15 +1,594 @@
-/* cli_run.c: `cachebed run SCENARIO` (placeholder until the in-memory run lands). */
+/*
+ * cli_run.c: `cachebed run SCENARIO` — load and validate a scenario, run it, log it, summarise.
+ *
+ * Until the SimGrid driver lands, runs execute on the in-memory network (sim/cb_memworld):
+ * the same protocol machines, workload and results database, with the scenario's latency,
+ * jitter and loss, TCP as an ordered stream that pays a retransmission timeout for each loss
+ * and UDP as datagrams that are dropped. Features a run cannot honour yet (faults,
+ * replication, the queue transport, compression, encryption, traces) are refused, never
+ * silently ignored.
+ */
 #include "cb_cli.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
-const char cb_cli_run_help[] = "usage: cachebed run SCENARIO\n";
+#include "cb_err.h"
+#include "cb_memworld.h"
+#include "cb_query.h"
+#include "cb_runner.h"
+#include "cb_scenario.h"
+
+#define CLI_RUN_SETS_MAX 64
+
+const char cb_cli_run_help[] =
+    "usage: cachebed run SCENARIO [-o RESULTS.db] [--seed N] [--set SECTION.KEY=VALUE ...]\n"
+    "                    [--explain] [--quiet]\n"
+    "\n"
+    "Loads SCENARIO (an .ini file, reference in docs/scenarios.md), validates it — every\n"
+    "problem is reported at once, with file:line — and runs it: the scenario's clients send\n"
+    "its seeded workload to its servers, and every request, event and the run's summary go\n"
+    "to the results database (default results.db; schema in docs/results.md). Ends with a\n"
+    "summary table: throughput, latency percentiles, hit ratio, timeouts, errors.\n"
+    "\n"
+    "  -o PATH        results database (created if missing; runs are appended)\n"
+    "  --seed N       same as --set scenario.seed=N\n"
+    "  --set S.K=V    override one key of the file (repeatable)\n"
+    "  --explain      print the validated plan, every default filled in, and exit\n"
+    "  --quiet        no progress line\n"
+    "\n"
+    "The run executes on the in-memory network (the SimGrid simulator arrives later):\n"
+    "latency, jitter and loss are the scenario's; tcp is an ordered stream that pays a\n"
+    "retransmission timeout (rto_min) per loss, udp drops datagrams. Scenarios with faults,\n"
+    "replicas > 1, the queue transport, compression, encryption or a trace are refused for\n"
+    "now (exit 3).\n"
+    "\n"
+    "Exit status: 0 ok, 1 the scenario is invalid or the run failed, 2 bad usage,\n"
+    "3 the scenario needs something not built yet.\n";
+
+typedef struct cli_run_args {
+    const char *scenario;
+    const char *db_path;
+    const char *sets[CLI_RUN_SETS_MAX + 1];
+    size_t set_count;
+    char seed_set[48];
+    int explain;
+    int quiet;
+} cli_run_args;
+
+static int cli_run_add_set(cli_run_args *a, const char *s)
+{
+    if (a->set_count == CLI_RUN_SETS_MAX) {
+        fprintf(stderr, "cachebed run: at most %d --set options\n", CLI_RUN_SETS_MAX);
+        return CB_CLI_EXIT_USAGE;
+    }
+    a->sets[a->set_count++] = s;
+    return CB_CLI_EXIT_OK;
+}
+
+/* The value after option argv[*i], or NULL (with a message) when it is missing. */
+static const char *cli_run_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "cachebed run: option '%s' needs a value\n", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int cli_run_parse(int argc, char **argv, cli_run_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->db_path = "results.db";
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i], *v = NULL;
+        int rc = CB_CLI_EXIT_OK;
+        if (strcmp(arg, "-o") == 0 || strcmp(arg, "--seed") == 0 || strcmp(arg, "--set") == 0) {
+            if ((v = cli_run_value(argc, argv, &i)) == NULL) {
+                return CB_CLI_EXIT_USAGE;
+            }
+        }
+        if (strcmp(arg, "-o") == 0) {
+            a->db_path = v;
+        } else if (strcmp(arg, "--set") == 0) {
+            rc = cli_run_add_set(a, v);
+        } else if (strcmp(arg, "--seed") == 0) {
+            snprintf(a->seed_set, sizeof a->seed_set, "scenario.seed=%s", v);
+            rc = cli_run_add_set(a, a->seed_set);
+        } else if (strcmp(arg, "--explain") == 0) {
+            a->explain = 1;
+        } else if (strcmp(arg, "--quiet") == 0) {
+            a->quiet = 1;
+        } else if (arg[0] == '-') {
+            fprintf(stderr, "cachebed run: unknown option '%s' (try 'cachebed run --help')\n", arg);
+            return CB_CLI_EXIT_USAGE;
+        } else if (a->scenario == NULL) {
+            a->scenario = arg;
+        } else {
+            fprintf(stderr, "cachebed run: one scenario at a time ('%s' is extra)\n", arg);
+            return CB_CLI_EXIT_USAGE;
+        }
+        if (rc != CB_CLI_EXIT_OK) {
+            return rc;
+        }
+    }
+    if (a->scenario == NULL) {
+        fputs("usage: cachebed run SCENARIO [options] (try 'cachebed run --help')\n", stderr);
+        return CB_CLI_EXIT_USAGE;
+    }
+    return CB_CLI_EXIT_OK;
+}
+
+/* Why this plan cannot run yet, or NULL. */
+static const char *cli_run_unsupported(const cb_plan *p)
+{
+    if (p->fault_count > 0) {
+        return "[faults] need the SimGrid simulator";
+    }
+    if (p->placement.replicas > 1) {
+        return "replicas > 1 (replication)";
+    }
+    if (p->transport.kind == CB_TRANSPORT_QUEUE) {
+        return "transport kind = queue (the broker)";
+    }
+    if (p->transport.compression != CB_COMPRESSION_NONE) {
+        return "compression";
+    }
+    if (p->transport.key_file[0] != '\0') {
+        return "encryption (key_file)";
+    }
+    if (p->workload.trace[0] != '\0') {
+        return "trace replay";
+    }
+    if (p->network.platform[0] != '\0') {
+        return "a SimGrid platform file";
+    }
+    return NULL;
+}
+
+static double cli_run_micro(int64_t micro)
+{
+    return (double)micro / 1e6;
+}
+
+static void cli_run_values(const cb_plan_workload *w, cb_workload_config *c)
+{
+    switch (w->value_dist) {
+    case CB_VALUE_DIST_UNIFORM:
+        c->value_dist = CB_WL_VALUES_UNIFORM;
+        c->value_a = (double)w->value_bytes_min;
+        c->value_b = (double)w->value_bytes_max;
+        break;
+    case CB_VALUE_DIST_LOGNORMAL:
+        c->value_dist = CB_WL_VALUES_LOGNORMAL;
+        c->value_a = cli_run_micro(w->lognormal_mu_micro);
+        c->value_b = cli_run_micro(w->lognormal_sigma_micro);
+        break;
+    case CB_VALUE_DIST_GPARETO:
+        c->value_dist = CB_WL_VALUES_GPARETO;
+        c->value_a = cli_run_micro(w->pareto_location_micro);
+        c->value_b = cli_run_micro(w->pareto_scale_micro);
+        c->value_c = cli_run_micro(w->pareto_shape_micro);
+        break;
+    case CB_VALUE_DIST_GEV:
+        c->value_dist = CB_WL_VALUES_GEV;
+        c->value_a = cli_run_micro(w->gev_location_micro);
+        c->value_b = cli_run_micro(w->gev_scale_micro);
+        c->value_c = cli_run_micro(w->gev_shape_micro);
+        break;
+    default:
+        c->value_dist = CB_WL_VALUES_FIXED;
+        c->value_a = (double)w->value_bytes;
+        break;
+    }
+}
+
+static void cli_run_workload_config(const cb_plan *p, cb_workload_config *c)
+{
+    const cb_plan_workload *w = &p->workload;
+    cb_workload_config_default(c);
+    c->keys = w->keys;
+    c->key_bytes = (uint32_t)w->key_bytes;
+    c->key_dist = w->key_dist == CB_KEY_DIST_ZIPF      ? CB_WL_KEYS_ZIPF
+                  : w->key_dist == CB_KEY_DIST_HOTSPOT ? CB_WL_KEYS_HOTSPOT
+                                                       : CB_WL_KEYS_UNIFORM;
+    c->zipf_alpha = cli_run_micro(w->zipf_alpha_micro);
+    c->hot_requests = (double)w->hot_requests_ppm / 1e6;
+    c->hot_keys = (double)w->hot_keys_ppm / 1e6;
+    c->churn_interval_ns = w->churn_interval_ns;
+    c->churn_fraction = (double)w->churn_ppm / 1e6;
+    cli_run_values(w, c);
+    c->value_cap = (uint32_t)w->value_cap_bytes;
+    c->mix_get = (double)w->mix.get_ppm;
+    c->mix_set = (double)w->mix.set_ppm;
+    c->mix_delete = (double)w->mix.delete_ppm;
+    c->mix_incr = (double)w->mix.incr_ppm;
+    c->rmw_fraction = (double)w->rmw_ppm / 1e6;
+    c->arrival = w->arrival == CB_ARRIVAL_OPEN ? CB_WL_ARRIVAL_OPEN : CB_WL_ARRIVAL_CLOSED;
+    c->think_ns = w->think_ns;
+    /* The scenario's rate is for all clients together; each stream gets its share. */
+    c->rate_per_s = (double)w->rate_per_s / (double)p->clients.count;
+    c->seed = cb_rng_mix64(p->scenario.seed ^ 0x776f726b6c6f6164ull); /* "workload" */
+}
+
+/* The world: servers as the plan says, clients with the transport's timeouts. */
+static int cli_run_world_config(const cb_plan *p, cb_memworld_config *c, cb_server_config *each)
+{
+    uint32_t value_max = 0;
+    memset(c, 0, sizeof *c);
+    c->server_count = p->servers.count;
+    c->client_count = p->clients.count;
+    for (uint32_t s = 0; s < p->servers.count; s++) {
+        const cb_plan_server *ps = &p->servers.each[s];
+        each[s] = cb_server_config_default();
+        each[s].store.memory_bytes_max = ps->memory_bytes;
+        each[s].store.value_bytes_max = (uint32_t)ps->value_bytes_max;
+        each[s].store.hash_seed = cb_rng_mix64(p->scenario.seed + s);
+        each[s].dedup_window = ps->dedup_window;
+        value_max = ps->value_bytes_max > value_max ? (uint32_t)ps->value_bytes_max : value_max;
+    }
+    c->server_each = each;
+    c->client = cb_client_config_default();
+    c->client.outstanding_max = p->clients.outstanding;
+    c->client.timeout_ns = p->transport.timeout_ns;
+    c->client.timeout_max_ns = p->transport.timeout_max_ns;
+    c->client.attempts_max = p->transport.attempts;
+    c->client.jitter_ppm = p->transport.jitter_ppm;
+    c->client.value_bytes_max = value_max;
+    c->net.latency_ns = p->network.latency_ns;
+    c->net.jitter_ns = p->network.jitter_ns;
+    c->net.loss_ppm = p->network.loss_ppm;
+    c->net.queue_max = p->clients.count * p->clients.outstanding * 4u + 1024u;
+    c->net.bytes_max = (size_t)1 << 30;
+    if (p->transport.kind == CB_TRANSPORT_TCP) {
+        c->net.node_count = p->servers.count + p->clients.count;
+        c->net.retransmit_ns = p->transport.rto_min_ns;
+    }
+    c->seed = p->scenario.seed;
+    return 0;
+}
+
+static int cli_run_placement(const cb_plan *p, cb_placement **out)
+{
+    cb_placement_node *nodes = calloc(p->servers.count, sizeof nodes[0]);
+    char(*names)[32] = calloc(p->servers.count, sizeof names[0]);
+    int rc = CB_ERR_NOMEM;
+    if (nodes != NULL && names != NULL) {
+        for (uint32_t s = 0; s < p->servers.count; s++) {
+            snprintf(names[s], sizeof names[s], "server%u", s);
+            nodes[s] = (cb_placement_node){s, 1, names[s]};
+        }
+        cb_placement_config pc;
+        cb_placement_config_default(&pc);
+        pc.seed = p->scenario.seed;
+        pc.ketama_points = p->placement.vnodes;
+        rc = cb_placement_new(p->placement.strategy, &pc, nodes, p->servers.count, NULL, out);
+    }
+    free(names);
+    free(nodes);
+    return rc;
+}
+
+/* Everything one run holds; freed by cli_run_close. */
+typedef struct cli_run {
+    const cli_run_args *args;
+    cb_plan plan;
+    cb_workload *workload;
+    cb_placement *placement;
+    cb_results *db;
+    int64_t run_id;
+    cb_runner *runner;
+    cb_memworld *world;
+    cb_server_config *server_each;
+    char *scenario_text;
+    char *varied;
+    double wall_start;
+    int progress_shown;
+} cli_run;
+
+static volatile sig_atomic_t cli_run_stop;
+
+static void cli_run_on_signal(int sig)
+{
+    (void)sig;
+    cli_run_stop = 1;
+}
+
+static double cli_run_wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void cli_run_progress(void *user, const cb_runner *r, uint64_t now_ns)
+{
+    cli_run *run = user;
+    const cb_runner_totals *t = cb_runner_get_totals(r);
+    double wall = cli_run_wall() - run->wall_start;
+    uint64_t budget = cb_runner_budget(r);
+    fprintf(stderr, "\r  %3.0f%%  %llu/%llu requests  simulated %.3f s  wall %.1f s  %.0f req/s ",
+            budget > 0 ? 100.0 * (double)t->completed / (double)budget : 0.0,
+            (unsigned long long)t->completed, (unsigned long long)budget, (double)now_ns / 1e9,
+            wall, wall > 0 ? (double)t->completed / wall : 0.0);
+    run->progress_shown = 1;
+}
+
+/* The scenario file's text (for the runs table), or NULL. */
+static char *cli_run_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    size_t cap = 1 << 16, len = 0, n;
+    char *buf = malloc(cap + 1);
+    while (buf != NULL && (n = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += n;
+        if (len == cap) {
+            break; /* scenarios are far smaller; the loader refuses 1 MiB */
+        }
+    }
+    fclose(f);
+    if (buf != NULL) {
+        buf[len] = '\0';
+    }
+    return buf;
+}
+
+/* The --set options as a JSON object {"section.key": "value", ...}. */
+static char *cli_run_varied_json(const cli_run_args *a)
+{
+    size_t cap = 16;
+    for (size_t i = 0; i < a->set_count; i++) {
+        cap += 2 * strlen(a->sets[i]) + 8;
+    }
+    char *out = malloc(cap), *p = out;
+    if (out == NULL) {
+        return NULL;
+    }
+    *p++ = '{';
+    for (size_t i = 0; i < a->set_count; i++) {
+        int key_done = 0;
+        p += sprintf(p, "%s\"", i > 0 ? ", " : "");
+        for (const char *s = a->sets[i]; *s != '\0'; s++) {
+            if (*s == '=' && !key_done) { /* the first '=' ends the key */
+                p += sprintf(p, "\": \"");
+                key_done = 1;
+                continue;
+            }
+            if (*s == '"' || *s == '\\') {
+                *p++ = '\\';
+            }
+            *p++ = (unsigned char)*s < 0x20 ? ' ' : *s;
+        }
+        *p++ = '"';
+    }
+    strcpy(p, "}");
+    return out;
+}
+
+static void cli_run_close(cli_run *run)
+{
+    cb_memworld_del(run->world);
+    cb_runner_del(run->runner);
+    if (run->db != NULL) {
+        cb_results_close(run->db);
+    }
+    cb_placement_del(run->placement);
+    cb_workload_del(run->workload);
+    cb_plan_free(&run->plan);
+    free(run->server_each);
+    free(run->scenario_text);
+    free(run->varied);
+}
+
+/* Build the workload, placement and world; 0, or -1 with a message printed. */
+static int cli_run_build(cli_run *run)
+{
+    const cb_plan *p = &run->plan;
+    char err[256];
+    cb_workload_config wc;
+    cli_run_workload_config(p, &wc);
+    if (cb_workload_new(&wc, &run->workload, err, sizeof err) != 0) {
+        fprintf(stderr, "cachebed run: %s: workload: %s\n", run->args->scenario, err);
+        return -1;
+    }
+    int rc = cli_run_placement(p, &run->placement);
+    if (rc != CB_ERR_OK) {
+        fprintf(stderr, "cachebed run: placement: %s\n", cb_strerror(rc));
+        return -1;
+    }
+    run->server_each = calloc(p->servers.count, sizeof run->server_each[0]);
+    if (run->server_each == NULL) {
+        fprintf(stderr, "cachebed run: out of memory\n");
+        return -1;
+    }
+    cb_memworld_config mc;
+    cli_run_world_config(p, &mc, run->server_each);
+    rc = cb_memworld_new(&mc, NULL, &run->world);
+    if (rc != CB_ERR_OK) {
+        fprintf(stderr, "cachebed run: cannot build the world: %s\n", cb_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* Open the database and record the run's description; 0, or -1 with a message. */
+static int cli_run_begin(cli_run *run)
+{
+    const cb_plan *p = &run->plan;
+    char err[512];
+    static const char *const transports[] = {"tcp", "udp", "queue"};
+    if (cb_results_open(run->args->db_path, &run->db, err, sizeof err) != CB_RESULTS_OK) {
+        fprintf(stderr, "cachebed run: %s\n", err);
+        return -1;
+    }
+    run->scenario_text = cli_run_read_file(run->args->scenario);
+    run->varied = cli_run_varied_json(run->args);
+    cb_run_info info = {
+        .scenario_name = p->scenario.name,
+        .scenario_text = run->scenario_text,
+        .varied_params = run->varied,
+        .mode = "memnet",
+        .transport = transports[p->transport.kind],
+        .placement = p->placement.strategy == CB_PLACEMENT_KETAMA
+                         ? "ring"
+                         : cb_placement_strategy_name(p->placement.strategy),
+        .seed = p->scenario.seed,
+        .requests_planned = p->scenario.requests,
+    };
+    if (cb_results_begin_run(run->db, &info, &run->run_id) != CB_RESULTS_OK) {
+        fprintf(stderr, "cachebed run: %s: %s\n", run->args->db_path, cb_results_errmsg(run->db));
+        return -1;
+    }
+    return 0;
+}
+
+static int cli_run_execute(cli_run *run)
+{
+    const cb_plan *p = &run->plan;
+    cb_runner_config rc = {
+        .client_count = p->clients.count,
+        .server_count = p->servers.count,
+        .outstanding_max = p->clients.outstanding,
+        .requests = p->scenario.requests,
+        .duration_ns = p->scenario.duration_ns,
+        .warmup_ns = p->scenario.warmup_ns,
+        .workload = run->workload,
+        .placement = run->placement,
+        .db = run->db,
+        .run_id = run->run_id,
+        .progress = run->args->quiet || !isatty(STDERR_FILENO) ? NULL : cli_run_progress,
+        .progress_user = run,
+        .stop = &cli_run_stop,
+    };
+    if (cb_runner_new(&rc, &run->runner) != 0) {
+        fprintf(stderr, "cachebed run: out of memory\n");
+        return -1;
+    }
+    cb_memworld_hooks hooks = {run->runner, cb_runner_next, cb_runner_complete, cb_runner_event,
+                               NULL};
+    int err = cb_memworld_run(run->world, &hooks, UINT64_MAX);
+    if (run->progress_shown) {
+        fputc('\n', stderr);
+    }
+    if (err != CB_ERR_OK) {
+        fprintf(stderr, "cachebed run: the run failed: %s\n", cb_strerror(err));
+        return -1;
+    }
+    if (cb_runner_db_error(run->runner) != NULL) {
+        fprintf(stderr, "cachebed run: %s: %s\n", run->args->db_path,
+                cb_runner_db_error(run->runner));
+        return -1;
+    }
+    return 0;
+}
+
+/* Print the run's summary row as a table (from the database, as a researcher would query it). */
+static int cli_run_print_summary(const cli_run *run, double wall_s, uint64_t sim_ns)
+{
+    char sql[1024], err[512];
+    sqlite3 *db = NULL;
+    const cb_plan *p = &run->plan;
+    const cb_runner_totals *t = cb_runner_get_totals(run->runner);
+    printf("cachebed run: %s, seed %llu, %u server(s), %u client(s), %s, in-memory network: "
+           "%.3f s simulated, %.2f s wall\n",
+           p->scenario.name, (unsigned long long)p->scenario.seed, p->servers.count,
+           p->clients.count, p->transport.kind == CB_TRANSPORT_TCP ? "tcp" : "udp",
+           (double)sim_ns / 1e9, wall_s);
+    printf("%llu requests issued, %llu measured (%llu in the warm-up)%s\n",
+           (unsigned long long)t->issued, (unsigned long long)t->recorded,
+           (unsigned long long)(t->completed - t->recorded),
+           cli_run_stop ? "; interrupted: the run is marked incomplete" : "");
+    snprintf(sql, sizeof sql,
+             "SELECT requests, round(throughput_rps) AS \"req/s\", round(p50_us, 1) AS "
+             "\"p50 us\", round(p90_us, 1) AS \"p90 us\", round(p99_us, 1) AS \"p99 us\", "
+             "round(p999_us, 1) AS \"p99.9 us\", round(hit_ratio, 3) AS \"hit ratio\", "
+             "round(100 * timeout_rate, 2) AS \"timeout %%\", "
+             "round(100 * error_rate, 2) AS \"error %%\", "
+             "round(bytes_per_request) AS \"bytes/req\", retries, "
+             "stale_reads AS \"stale reads\" FROM run_summary WHERE run_id = %lld",
+             (long long)run->run_id);
+    if (cb_query_open(run->args->db_path, &db, err, sizeof err) != CB_QUERY_OK ||
+        cb_query_run(db, sql, CB_QUERY_TABLE, stdout, err, sizeof err) != CB_QUERY_OK) {
+        fprintf(stderr, "cachebed run: summary: %s\n", err);
+        sqlite3_close(db);
+        return -1;
+    }
+    sqlite3_close(db);
+    printf("results: %s, run %lld (cachebed query %s \"SELECT * FROM requests WHERE run_id = "
+           "%lld LIMIT 10\")\n",
+           run->args->db_path, (long long)run->run_id, run->args->db_path, (long long)run->run_id);
+    return 0;
+}
+
+/* Load and validate; prints the problems. Returns an exit status. */
+static int cli_run_load(cli_run *run)
+{
+    static cb_diag diag; /* about 20 KiB: keep it off the stack */
+    const cli_run_args *a = run->args;
+    int rc = cb_scenario_load_with(a->scenario, a->sets, a->set_count, &run->plan, &diag);
+    if (rc != CB_ERR_OK) {
+        cb_diag_print(&diag, stderr);
+        fprintf(stderr, "cachebed run: %s: %s\n", a->scenario,
+                rc == CB_ERR_NOMEM ? "out of memory" : "not run: fix the problems above");
+        return CB_CLI_EXIT_FAILED;
+    }
+    return CB_CLI_EXIT_OK;
+}
 
 int cb_cli_run(const cb_cli_verb *verb, int argc, char **argv)
 {
     (void)verb;
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "cachebed run: not built yet\n");
-    return CB_CLI_EXIT_NOT_BUILT;
+    cli_run_args a;
+    int status = cli_run_parse(argc, argv, &a);
+    if (status != CB_CLI_EXIT_OK) {
+        return status;
+    }
+    cli_run run;
+    memset(&run, 0, sizeof run);
+    run.args = &a;
+    status = cli_run_load(&run);
+    if (status != CB_CLI_EXIT_OK) {
+        return status;
+    }
+    if (a.explain) {
+        status = cb_plan_explain(&run.plan, stdout) == 0 ? CB_CLI_EXIT_OK : CB_CLI_EXIT_FAILED;
+        cli_run_close(&run);
+        return status;
+    }
+    const char *why = cli_run_unsupported(&run.plan);
+    if (why != NULL) {
+        fprintf(stderr, "cachebed run: %s: not built yet: %s\n", a.scenario, why);
+        cli_run_close(&run);
+        return CB_CLI_EXIT_NOT_BUILT;
+    }
+    signal(SIGINT, cli_run_on_signal);
+    signal(SIGTERM, cli_run_on_signal);
+    run.wall_start = cli_run_wall();
+    status = CB_CLI_EXIT_FAILED;
+    if (cli_run_build(&run) == 0 && cli_run_begin(&run) == 0) {
+        int ok = cli_run_execute(&run) == 0;
+        double wall = cli_run_wall() - run.wall_start;
+        uint64_t sim_ns = cb_memworld_now_ns(run.world);
+        cb_run_status st = !ok ? CB_RUN_FAILED : cli_run_stop ? CB_RUN_INCOMPLETE : CB_RUN_COMPLETE;
+        if (cb_results_end_run(run.db, run.run_id, st, wall, (double)sim_ns / 1e9) !=
+            CB_RESULTS_OK) {
+            fprintf(stderr, "cachebed run: %s: %s\n", a.db_path, cb_results_errmsg(run.db));
+            ok = 0;
+        }
+        cb_results_close(run.db);
+        run.db = NULL;
+        if (ok && cli_run_print_summary(&run, wall, sim_ns) == 0) {
+            status = cli_run_stop ? CB_CLI_EXIT_FAILED : CB_CLI_EXIT_OK;
+        }
+    }
+    cli_run_close(&run);
+    return status;
 }

@@ -20,7 +20,7 @@ struct cb_memworld {
     const cb_memworld_hooks *hooks;
 };
 
-static int memworld_alloc_nodes(cb_memworld *w)
+static int memworld_alloc_nodes(cb_memworld *w, const cb_server_config *server_each)
 {
     const cb_memworld_config *c = &w->cfg;
     w->servers = cb_alloc_calloc(w->alloc, c->server_count, sizeof w->servers[0]);
@@ -30,9 +30,9 @@ static int memworld_alloc_nodes(cb_memworld *w)
     if (w->servers == NULL || w->clients == NULL || w->client_rngs == NULL || w->wake_ns == NULL) {
         return CB_ERR_NOMEM;
     }
-    cb_server_config sc = c->server;
-    sc.conn_max = c->server_count + c->client_count;
     for (uint32_t s = 0; s < c->server_count; s++) {
+        cb_server_config sc = server_each != NULL ? server_each[s] : c->server;
+        sc.conn_max = c->server_count + c->client_count;
         int rc = cb_server_new(&sc, w->alloc, &w->servers[s]);
         if (rc != CB_ERR_OK) {
             return rc;
@@ -63,9 +63,10 @@ int cb_memworld_new(const cb_memworld_config *cfg, const cb_alloc *alloc, cb_mem
         return CB_ERR_NOMEM;
     }
     w->cfg = *cfg;
+    w->cfg.server_each = NULL; /* only read during construction, below */
     w->alloc = alloc;
     cb_rng_init(&w->root, cfg->seed);
-    int rc = memworld_alloc_nodes(w);
+    int rc = memworld_alloc_nodes(w, cfg->server_each);
     if (rc != CB_ERR_OK) {
         cb_memworld_del(w);
         return rc;

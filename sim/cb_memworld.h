@@ -32,7 +32,8 @@ typedef struct cb_memworld cb_memworld;
 typedef struct cb_memworld_config {
     uint32_t server_count;
     uint32_t client_count;
-    cb_server_config server;
+    cb_server_config server;             /* every server's, unless server_each is set */
+    const cb_server_config *server_each; /* NULL, or server_count configs (copied) */
     cb_client_config client; /* peer_count is set to server_count */
     cb_memnet_config net;
     uint64_t seed; /* the run's root seed: the network and each client draw sub-seeds */

@@ -175,7 +175,8 @@ int cb_runner_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *o
     cb_runner *r = user;
     runner_client *c = &r->clients[client];
     *wake_ns = UINT64_MAX;
-    int stopped = r->cfg.duration_ns > 0 && now_ns >= r->cfg.duration_ns;
+    int stopped = (r->cfg.duration_ns > 0 && now_ns >= r->cfg.duration_ns) ||
+                  (r->cfg.stop != NULL && *r->cfg.stop != 0);
     if (c->free_count == 0 || stopped) {
         return 0;
     }

@@ -15,6 +15,7 @@
 #ifndef CB_RUNNER_H
 #define CB_RUNNER_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "cb_client.h"
@@ -38,6 +39,9 @@ typedef struct cb_runner_config {
     /* Called about every 1% of the budget (or every simulated second without a budget). */
     void (*progress)(void *user, const cb_runner *r, uint64_t now_ns);
     void *progress_user;
+    /* When it becomes non-zero (a signal handler sets it), no new request is issued; those in
+     * flight still complete, so the run ends cleanly and can be marked incomplete. */
+    volatile sig_atomic_t *stop;
 } cb_runner_config;
 
 typedef struct cb_runner_totals {
