@@ -10,4 +10,8 @@
 /* `cachebed bench store`: GET/SET ops/s and bytes per item of cb_store (bench/cb_bench_store.c). */
 int cb_bench_store(int argc, char **argv);
 
+/* `cachebed bench sim`: the SimGrid driver's requests per wall second, against a bare SimGrid
+ * ping-pong of the same shape in the same run (bench/cb_bench_sim.c). */
+int cb_bench_sim(int argc, char **argv);
+
 #endif

@@ -13,6 +13,7 @@ typedef struct cli_bench_entry {
 
 static const cli_bench_entry cli_benches[] = {
     /* {"store", ...} lands with bench/cb_bench_store.c */
+    {"sim", "SimGrid driver vs bare SimGrid, requests per wall second", cb_bench_sim},
     {NULL, NULL, NULL},
 };
 
@@ -23,7 +24,13 @@ const char cb_cli_bench_help[] =
     "run). They are never part of the test suite. Benchmarks:\n"
     "  store     GET/SET ops/s on 10^6 keys of 32 B with 100 B values, bytes per item\n"
     "            options: --keys N (default 1000000) --value-bytes N (default 100)\n"
-    "                     --key-bytes N (default 32) --seed N\n";
+    "                     --key-bytes N (default 32) --seed N\n"
+    "  sim       the SimGrid driver (1,000 clients, 100 servers, 10^6 requests over TCP):\n"
+    "            wall and cpu seconds, requests per wall second, peak RSS, and the same for\n"
+    "            a bare SimGrid ping-pong of the same shape, with their ratio\n"
+    "            options: --clients N (default 1000) --servers N (default 100)\n"
+    "                     --requests N (default 1000000) --seed N\n"
+    "                     --factory raw|boost|ucontext|thread --only driver|bare\n";
 
 int cb_cli_bench(const cb_cli_verb *verb, int argc, char **argv)
 {
