@@ -83,8 +83,9 @@ cb_sgworld_config cb_sgworld_config_default(void);
 typedef struct cb_sgworld_hooks {
     void *user;
     /* Client `client` (0-based among clients) may submit: return 1 if it did, else 0. A
-     * client with nothing in flight that declines is asked again after any other client's
-     * completion; the run ends once every client declines with nothing in flight. */
+     * client with nothing in flight that declines is parked: each completion re-asks up to
+     * 4 parked clients (round robin), and when all are parked each is asked once more; the
+     * run ends when none then submits. */
     int (*submit)(void *user, cb_sgworld *w, uint32_t client, uint64_t now_ns);
     /* A request of `client` completed. The value view is valid during the call. */
     void (*complete)(void *user, uint32_t client, const cb_completion *c);
