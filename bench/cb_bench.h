@@ -14,4 +14,8 @@ int cb_bench_store(int argc, char **argv);
  * (bench/cb_bench_placement.c). */
 int cb_bench_placement(int argc, char **argv);
 
+/* `cachebed bench sim`: the SimGrid driver's requests per wall second, against a bare SimGrid
+ * ping-pong of the same shape in the same run (bench/cb_bench_sim.c). */
+int cb_bench_sim(int argc, char **argv);
+
 #endif

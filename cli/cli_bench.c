@@ -15,6 +15,7 @@ static const cli_bench_entry cli_benches[] = {
     {"store", "GET/SET operations per second and bytes per item of the store", cb_bench_store},
     {"placement", "balance, key movement, lookup ns of each placement strategy",
      cb_bench_placement},
+    {"sim", "SimGrid driver vs bare SimGrid, requests per wall second", cb_bench_sim},
     {NULL, NULL, NULL},
 };
 
@@ -29,7 +30,13 @@ const char cb_cli_bench_help[] =
     "  placement load balance (max/mean, cv), keys moved on add/remove (ratio to 1/N) and\n"
     "            lookup ns (R=1, R=3) of modulo, ketama, rendezvous, jump, maglev\n"
     "            options: --keys N (default 1000000) --nodes LIST (default 10,100,1000)\n"
-    "                     --seed N (default 1) --maglev-table M (prime, default 65537)\n";
+    "                     --seed N (default 1) --maglev-table M (prime, default 65537)\n"
+    "  sim       the SimGrid driver (1,000 clients, 100 servers, 10^6 requests over TCP):\n"
+    "            wall and cpu seconds, requests per wall second, peak RSS, and the same for\n"
+    "            a bare SimGrid ping-pong of the same shape, with their ratio\n"
+    "            options: --clients N (default 1000) --servers N (default 100)\n"
+    "                     --requests N (default 1000000) --seed N\n"
+    "                     --factory raw|boost|ucontext|thread --only driver|bare\n";
 
 int cb_cli_bench(const cb_cli_verb *verb, int argc, char **argv)
 {

@@ -1,0 +1,380 @@
+/*
+ * cb_bench_sim.c: `cachebed bench sim` — the SimGrid driver's speed against bare SimGrid.
+ *
+ * Two children, one simulation each (SimGrid runs one per process):
+ *   - driver: cb_sgworld_run with C clients and S servers over TCP; client c sends all its
+ *     requests to server c % S, one at a time, alternating SET and GET of a 16-byte key (16
+ *     keys per client, cycling) with a 100-byte value (so every GET hits);
+ *   - bare: the same platform and options (cb_sgsetup_begin), one actor per client and per
+ *     server, the same number of request/reply ping-pongs with the same simulated sizes
+ *     (frame bytes + TCP/IP/Ethernet headers), and no protocol machine.
+ * Each child reports wall seconds, simulated seconds and its peak RSS; the figure to drive
+ * up is the driver's simulated requests per wall second over the bare rate.
+ */
+#include "cb_bench.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <simgrid/actor.h>
+#include <simgrid/comm.h>
+#include <simgrid/engine.h>
+#include <simgrid/mailbox.h>
+
+#include "cb_err.h"
+#include "cb_sgsetup.h"
+#include "cb_sgshim.h"
+#include "cb_sgworld.h"
+
+#define BENCH_KEY_BYTES   16u
+#define BENCH_VALUE_BYTES 100u
+#define BENCH_HEADER      40u /* cb_frame header (docs/protocol.md §2) */
+/* Keys cycle, so the stores stay small and the run measures the driver, not store growth. */
+#define BENCH_KEYS_PER_CLIENT 16u
+
+typedef struct bench_opts {
+    uint32_t clients;
+    uint32_t servers;
+    uint64_t requests;
+    uint64_t per_client;
+    uint64_t seed;
+    const char *factory;
+    const char *only; /* "driver" or "bare" to run one half (for profiling), else NULL */
+} bench_opts;
+
+typedef struct bench_result {
+    int rc;
+    double wall_s;
+    double cpu_s; /* user + system: robust when other processes share the cores */
+    double sim_s;
+    uint64_t requests;
+    long max_rss_kib;
+} bench_result;
+
+static double bench_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static cb_sgworld_config bench_config(const bench_opts *o)
+{
+    cb_sgworld_config cfg = cb_sgworld_config_default();
+    cfg.server_count = o->servers;
+    cfg.client_count = o->clients;
+    cfg.client.outstanding_max = 1;
+    /* Values are 100 B: a 4 KiB limit keeps each machine's buffers small (the defaults size
+     * them for 1 MiB values, which multiplies the memory a node touches). */
+    cfg.client.value_bytes_max = 4096;
+    cfg.server.store.value_bytes_max = 4096;
+    cfg.context_factory = o->factory;
+    cfg.seed = o->seed;
+    return cfg;
+}
+
+/* Request i of a client: even = SET, odd = GET of the same key. Frame sizes of each. */
+static uint64_t bench_request_bytes(uint64_t i)
+{
+    return BENCH_HEADER + BENCH_KEY_BYTES + (i % 2 == 0 ? BENCH_VALUE_BYTES : 0);
+}
+
+static uint64_t bench_reply_bytes(uint64_t i)
+{
+    return BENCH_HEADER + (i % 2 == 0 ? 0 : BENCH_VALUE_BYTES);
+}
+
+/* "k" + 7 digits of the client + "-" + 7 digits of the pair: 16 bytes (snprintf is slow). */
+static void bench_key(uint8_t *out, uint64_t client, uint64_t pair)
+{
+    out[0] = 'k';
+    out[8] = '-';
+    for (int d = 7; d >= 1; d--) {
+        out[d] = (uint8_t)('0' + client % 10);
+        out[d + 8] = (uint8_t)('0' + pair % 10);
+        client /= 10;
+        pair /= 10;
+    }
+}
+
+/* ---- the driver ----------------------------------------------------------------------- */
+
+typedef struct bench_driver {
+    const bench_opts *o;
+    uint64_t *sent; /* per client */
+    uint64_t completed;
+    uint64_t bad;
+} bench_driver;
+
+static int bench_submit(void *user, cb_sgworld *w, uint32_t client, uint64_t now_ns)
+{
+    bench_driver *d = user;
+    uint64_t i = d->sent[client];
+    if (i == d->o->per_client) {
+        return 0;
+    }
+    static const uint8_t value[BENCH_VALUE_BYTES];
+    uint8_t key[BENCH_KEY_BYTES];
+    bench_key(key, client, i / 2 % BENCH_KEYS_PER_CLIENT);
+    cb_client_op op;
+    memset(&op, 0, sizeof op);
+    op.op = i % 2 == 0 ? CB_OP_SET : CB_OP_GET;
+    op.key = key;
+    op.key_len = BENCH_KEY_BYTES;
+    op.value = i % 2 == 0 ? value : NULL;
+    op.value_len = i % 2 == 0 ? BENCH_VALUE_BYTES : 0;
+    if (cb_sgworld_request(w, client, client % d->o->servers, &op, now_ns) != CB_ERR_OK) {
+        d->bad++;
+        return 0;
+    }
+    d->sent[client]++;
+    return 1;
+}
+
+static void bench_complete(void *user, uint32_t client, const cb_completion *c)
+{
+    bench_driver *d = user;
+    (void)client;
+    d->completed++;
+    d->bad += c->outcome != CB_OUTCOME_STORED && c->outcome != CB_OUTCOME_HIT;
+}
+
+static void bench_driver_child(const bench_opts *o, bench_result *r)
+{
+    bench_driver d = {o, calloc(o->clients, sizeof(uint64_t)), 0, 0};
+    if (d.sent == NULL) {
+        r->rc = CB_ERR_NOMEM;
+        return;
+    }
+    cb_sgworld_config cfg = bench_config(o);
+    cb_sgworld_hooks hooks = {&d, bench_submit, bench_complete, NULL, NULL};
+    cb_sgworld_stats st;
+    double t0 = bench_now_s();
+    r->rc = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, &st);
+    r->wall_s = bench_now_s() - t0;
+    r->sim_s = (double)st.end_ns / 1e9;
+    r->requests = d.completed;
+    if (r->rc == CB_ERR_OK && d.bad > 0) {
+        r->rc = CB_ERR_INVALID;
+    }
+    free(d.sent);
+}
+
+/* ---- bare SimGrid ----------------------------------------------------------------------- */
+
+typedef struct bare_msg {
+    uint32_t src;
+    uint32_t seq;
+} bare_msg;
+
+typedef struct bare_world {
+    const bench_opts *o;
+    cb_sgworld_config cfg;
+    sg_mailbox_t *mailboxes;
+    uint64_t completed;
+} bare_world;
+
+static bare_world bare; /* actors reach it through their node index in the actor data */
+
+static void bare_send(uint32_t src, uint32_t dst, uint32_t seq, uint64_t frame_bytes)
+{
+    bare_msg *m = malloc(sizeof *m);
+    if (m == NULL) {
+        abort(); /* a benchmark: no recovery */
+    }
+    m->src = src;
+    m->seq = seq;
+    long bytes = (long)cb_sgworld_wire_bytes(&bare.cfg, frame_bytes);
+    sg_comm_detach(sg_mailbox_put_init(bare.mailboxes[dst], m, bytes), free);
+}
+
+static void bare_client(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    uint32_t node = (uint32_t)(uintptr_t)sg_actor_self_get_data();
+    uint32_t server = (node - bare.o->servers) % bare.o->servers;
+    for (uint64_t i = 0; i < bare.o->per_client; i++) {
+        bare_send(node, server, (uint32_t)i, bench_request_bytes(i));
+        void *reply = NULL;
+        if (sg_comm_wait(sg_mailbox_get_async(bare.mailboxes[node], &reply)) == SG_OK) {
+            free(reply);
+            bare.completed++;
+        }
+    }
+}
+
+static void bare_server(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    uint32_t node = (uint32_t)(uintptr_t)sg_actor_self_get_data();
+    sg_actor_daemonize(sg_actor_self());
+    for (;;) {
+        void *p = NULL;
+        if (sg_comm_wait(sg_mailbox_get_async(bare.mailboxes[node], &p)) == SG_OK) {
+            bare_msg *m = p;
+            bare_send(node, m->src, m->seq, bench_reply_bytes(m->seq));
+            free(m);
+        }
+    }
+}
+
+static int bare_start(uint32_t nodes, sg_host_t *hosts)
+{
+    char name[32];
+    for (uint32_t i = 0; i < nodes; i++) {
+        snprintf(name, sizeof name, "m%u", i);
+        bare.mailboxes[i] = sg_mailbox_by_name(name);
+        snprintf(name, sizeof name, "n%u", i);
+        sg_actor_t a = sg_actor_init(name, hosts[i]);
+        sg_actor_set_data(a, (void *)(uintptr_t)i);
+        sg_actor_start(a, i < bare.o->servers ? bare_server : bare_client, 0, NULL);
+        cb_sgshim_set_receiver(bare.mailboxes[i], a); /* eager, as cb_sgworld does */
+    }
+    return CB_ERR_OK;
+}
+
+static void bench_bare_child(const bench_opts *o, bench_result *r)
+{
+    bare.o = o;
+    bare.cfg = bench_config(o);
+    uint32_t nodes = o->servers + o->clients;
+    sg_host_t *hosts = calloc(nodes, sizeof hosts[0]);
+    bare.mailboxes = calloc(nodes, sizeof bare.mailboxes[0]);
+    double t0 = bench_now_s();
+    r->rc =
+        hosts == NULL || bare.mailboxes == NULL ? CB_ERR_NOMEM : cb_sgsetup_begin(&bare.cfg, hosts);
+    if (r->rc == CB_ERR_OK) {
+        r->rc = bare_start(nodes, hosts);
+    }
+    if (r->rc == CB_ERR_OK) {
+        simgrid_run();
+    }
+    r->wall_s = bench_now_s() - t0;
+    r->sim_s = simgrid_get_clock();
+    r->requests = bare.completed;
+    free(hosts);
+    free(bare.mailboxes);
+}
+
+/* ---- harness ---------------------------------------------------------------------------- */
+
+static int bench_fork(const bench_opts *o, void (*fn)(const bench_opts *, bench_result *),
+                      bench_result *r)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        return -1;
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        bench_result cr;
+        memset(&cr, 0, sizeof cr);
+        fn(o, &cr);
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        cr.max_rss_kib = ru.ru_maxrss;
+        cr.cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+        _exit(write(fds[1], &cr, sizeof cr) == (ssize_t)sizeof cr ? 0 : 1);
+    }
+    close(fds[1]);
+    ssize_t got = read(fds[0], r, sizeof *r);
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return got == (ssize_t)sizeof *r && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static void bench_print(const char *name, const bench_result *r)
+{
+    printf("  %-6s  wall %6.2f s  cpu %6.2f s  %8.0f req/s (wall)  simulated %.3f s  "
+           "peak RSS %6.1f MiB\n",
+           name, r->wall_s, r->cpu_s, (double)r->requests / r->wall_s, r->sim_s,
+           (double)r->max_rss_kib / 1024.0);
+}
+
+static int bench_parse(int argc, char **argv, bench_opts *o)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v == NULL && strcmp(a, "--help") != 0) {
+            fprintf(stderr, "cachebed bench sim: '%s' needs a value\n", a);
+            return -1;
+        }
+        if (strcmp(a, "--clients") == 0) {
+            o->clients = (uint32_t)strtoul(v, NULL, 10);
+        } else if (strcmp(a, "--servers") == 0) {
+            o->servers = (uint32_t)strtoul(v, NULL, 10);
+        } else if (strcmp(a, "--requests") == 0) {
+            o->requests = strtoull(v, NULL, 10);
+        } else if (strcmp(a, "--seed") == 0) {
+            o->seed = strtoull(v, NULL, 0);
+        } else if (strcmp(a, "--factory") == 0) {
+            o->factory = v;
+        } else if (strcmp(a, "--only") == 0) {
+            o->only = v;
+        } else {
+            fprintf(stderr, "cachebed bench sim: unknown option '%s'\n", a);
+            return -1;
+        }
+        i++;
+    }
+    if (o->clients == 0 || o->servers == 0 || o->requests < o->clients) {
+        fprintf(stderr, "cachebed bench sim: need clients, servers >= 1, requests >= clients\n");
+        return -1;
+    }
+    o->per_client = o->requests / o->clients;
+    return 0;
+}
+
+int cb_bench_sim(int argc, char **argv)
+{
+    bench_opts o = {1000, 100, 1000000, 0, 1, "raw", NULL};
+    if (bench_parse(argc, argv, &o) != 0) {
+        return 2;
+    }
+    printf("bench sim: %u clients, %u servers, %llu requests (%llu per client, one at a time), "
+           "tcp, 0.5 ms one way, 1 Gbit/s, %s contexts\n",
+           o.clients, o.servers, (unsigned long long)(o.per_client * o.clients),
+           (unsigned long long)o.per_client, o.factory);
+    bench_result drv, bare_r;
+    memset(&drv, 0, sizeof drv);
+    memset(&bare_r, 0, sizeof bare_r);
+    int want_drv = o.only == NULL || strcmp(o.only, "driver") == 0;
+    int want_bare = o.only == NULL || strcmp(o.only, "bare") == 0;
+    if (want_drv && (bench_fork(&o, bench_driver_child, &drv) != 0 || drv.rc != CB_ERR_OK)) {
+        fprintf(stderr, "cachebed bench sim: the driver run failed (%s)\n", cb_strerror(drv.rc));
+        return 1;
+    }
+    if (want_drv) {
+        bench_print("driver", &drv);
+    }
+    if (want_bare && (bench_fork(&o, bench_bare_child, &bare_r) != 0 || bare_r.rc != CB_ERR_OK)) {
+        fprintf(stderr, "cachebed bench sim: the bare SimGrid run failed\n");
+        return 1;
+    }
+    if (want_bare) {
+        bench_print("bare", &bare_r);
+    }
+    if (want_drv && want_bare) {
+        printf("  driver/bare rate: %.2f by wall time, %.2f by cpu time (goal >= 0.80); "
+               "simulated end: driver %.6f s, bare %.6f s\n",
+               ((double)drv.requests / drv.wall_s) / ((double)bare_r.requests / bare_r.wall_s),
+               ((double)drv.requests / drv.cpu_s) / ((double)bare_r.requests / bare_r.cpu_s),
+               drv.sim_s, bare_r.sim_s);
+    }
+    return 0;
+}

@@ -1,0 +1,44 @@
+/*
+ * cb_sgshim.h: the few SimGrid 3.32 calls the C API lacks, as an extern "C" API over s4u.
+ *
+ * SimGrid's C API cannot create a platform (SIMGRID-NOTES.md §1). This shim builds the one
+ * cachebed needs: a star zone where every host has its own split-duplex link (an UP and a
+ * DOWN direction that do not share bandwidth) to the centre. A message from host a to host b
+ * crosses a's UP link then b's DOWN link. Everything else (actors, mailboxes, semaphores)
+ * goes through SimGrid's C API. Only sim/ and the benchmark use it.
+ */
+#ifndef CB_SGSHIM_H
+#define CB_SGSHIM_H
+
+#include <stdint.h>
+
+#include <simgrid/forward.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Create the root zone "cachebed" (a star), with `host_count` hosts named "h0".."h<N-1>" of
+ * 1 Gflop/s each, and one split-duplex link "l<i>" per host: each direction has
+ * `link_latency_s` latency and `link_bandwidth_Bps` bytes/s. Seals the zone. Host i is
+ * written to hosts_out[i]. Call once, after simgrid_init and the model configuration.
+ * Returns 0, or -1 (with a message on stderr) when SimGrid refused (a second platform).
+ */
+int cb_sgshim_build_star(uint32_t host_count, double link_latency_s, double link_bandwidth_Bps,
+                         sg_host_t *hosts_out);
+
+/*
+ * Make `receiver` the permanent receiver of `mailbox` (s4u Mailbox::set_receiver). A message
+ * put there then starts crossing the network at once, instead of waiting in the mailbox until
+ * a get matches it (SimGrid's rendez-vous); gets take the messages in the order they were
+ * put. The C API's sg_mailbox_set_receiver only names the calling actor; this one can be
+ * called from main before simgrid_run, so no message is ever sent before it holds.
+ */
+void cb_sgshim_set_receiver(sg_mailbox_t mailbox, sg_actor_t receiver);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

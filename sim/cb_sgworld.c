@@ -1,0 +1,823 @@
+/*
+ * cb_sgworld.c: servers and clients inside SimGrid; see cb_sgworld.h and docs/simulator.md.
+ *
+ * Two actors per node, both on the node's host:
+ *   - a receiver (daemon): sg_mailbox_get_async + sg_comm_wait in a loop; it feeds each
+ *     message to the node's machine itself, so a message costs one actor wake-up;
+ *   - a timer actor, which sleeps with sg_sem_acquire_timeout until the node's next deadline
+ *     (machine timer, held TCP retransmission, end of run). Others release its semaphore
+ *     only when that deadline moves earlier than the one it sleeps for. For a client it is
+ *     the client actor: it submits the first requests and its end ends the client; for a
+ *     server it is a daemon, so the run ends when the clients are done.
+ *
+ * Atomic steps. Every SimGrid call that is a simcall (posting a message, releasing a
+ * semaphore) lets the other actors run. Machine calls therefore never straddle one: a step
+ * feeds a machine, drains all its actions, copies every SEND into its own heap message in
+ * the node's `ready` queue and calls the hooks, with no SimGrid call in between; only then
+ * are the ready messages posted and the semaphores released. The two actors of a node thus
+ * never see a machine mid-call, nor a drained payload overwritten by the other's input.
+ *
+ * Ownership. A message is malloc'd when its SEND is drained and is owned by the node's
+ * queues until posted with sg_mailbox_put_init + sg_comm_detach(free): from then on SimGrid
+ * frees it if it is never delivered, and the receiver frees it once fed. At the end the
+ * driver frees whatever its queues still hold.
+ */
+#include "cb_sgworld.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <simgrid/actor.h>
+#include <simgrid/comm.h>
+#include <simgrid/engine.h>
+#include <simgrid/host.h>
+#include <simgrid/mailbox.h>
+#include <simgrid/semaphore.h>
+
+#include "cb_err.h"
+#include "cb_sgsetup.h"
+#include "cb_sgshim.h"
+
+#define SG_DRAIN_BATCH          8u
+#define SG_RTO_DEFAULT_NS       200000000ull /* Linux's minimum RTO */
+#define SG_RETRY_PER_COMPLETION 4u           /* parked clients re-asked per completion */
+
+enum { SG_MSG_DATA = 0, SG_MSG_CLOSE = 1 };
+
+/* A message on the simulated wire: this header, then the frame bytes; one allocation. */
+typedef struct sg_msg {
+    uint32_t src;
+    uint32_t kind;
+    uint64_t sent_ns;
+    size_t len;
+    uint8_t data[];
+} sg_msg;
+
+/* A message not yet posted. */
+typedef struct sg_out {
+    uint64_t release_ns; /* held: when it may be posted */
+    uint64_t wire_bytes;
+    sg_msg *msg;
+    uint32_t dst;
+} sg_out;
+
+typedef struct sg_vec {
+    sg_out *items;
+    size_t head; /* first unposted item (ready queue); held items are compacted instead */
+    size_t count;
+    size_t cap;
+} sg_vec;
+
+typedef struct sg_node {
+    cb_sgworld *w;
+    uint32_t id;
+    cb_server *srv; /* servers */
+    cb_client *cli; /* clients */
+    sg_mailbox_t mailbox;
+    sg_sem_t wake;
+    uint64_t armed_ns; /* the timer actor's wake time while it sleeps; 0 while it runs */
+    uint64_t now_ns;   /* the node's clock: SimGrid's, never going back */
+    cb_rng jitter_rng; /* clients: the machine's generator */
+    cb_rng loss_rng;   /* loss draws of this node's messages */
+    sg_vec ready;      /* to post now, by this node's own actors */
+    sg_vec held;       /* TCP: waiting for a retransmission timeout */
+    uint32_t parked_idx;
+    uint8_t parked;    /* client: nothing in flight and its hook declined */
+    uint8_t completed; /* client: a request completed in the current step */
+    uint8_t wake_listed;
+} sg_node;
+
+struct cb_sgworld {
+    cb_sgworld_config cfg;
+    const cb_sgworld_hooks *hooks;
+    uint64_t until_ns;
+    uint32_t node_count;
+    sg_node *nodes;
+    uint32_t *parked; /* client node ids, in park order */
+    uint32_t parked_count;
+    uint32_t retry_cursor;
+    uint32_t *wake_list; /* nodes whose timer actor may need a release after this step */
+    uint32_t wake_count;
+    int finished;
+    int error;
+    cb_sgworld_stats stats;
+};
+
+cb_sgworld_config cb_sgworld_config_default(void)
+{
+    cb_sgworld_config c;
+    memset(&c, 0, sizeof c);
+    c.server_count = 1;
+    c.client_count = 1;
+    c.server = cb_server_config_default();
+    c.client = cb_client_config_default();
+    c.latency_ns = 500000;
+    c.bandwidth_bps = 1000000000ull;
+    c.transport = CB_SGWORLD_TCP;
+    c.rto_ns = SG_RTO_DEFAULT_NS;
+    c.seed = 1;
+    return c;
+}
+
+static uint32_t sg_overhead(const cb_sgworld_config *cfg)
+{
+    if (cfg->packet_overhead_bytes != 0) {
+        return cfg->packet_overhead_bytes;
+    }
+    return cfg->transport == CB_SGWORLD_UDP ? CB_SGWORLD_UDP_OVERHEAD_BYTES
+                                            : CB_SGWORLD_TCP_OVERHEAD_BYTES;
+}
+
+static uint64_t sg_packets(const cb_sgworld_config *cfg, size_t frame_bytes)
+{
+    uint64_t per = cfg->packet_payload_bytes;
+    if (per == 0) {
+        per = cfg->transport == CB_SGWORLD_UDP ? CB_SGWORLD_UDP_PAYLOAD_BYTES
+                                               : CB_SGWORLD_TCP_PAYLOAD_BYTES;
+    }
+    uint64_t n = (frame_bytes + per - 1) / per;
+    return n > 0 ? n : 1;
+}
+
+uint64_t cb_sgworld_wire_bytes(const cb_sgworld_config *cfg, size_t frame_bytes)
+{
+    return frame_bytes + sg_packets(cfg, frame_bytes) * sg_overhead(cfg);
+}
+
+/* ---- small queues ------------------------------------------------------------------- */
+
+static int vec_push(sg_vec *v, const sg_out *o)
+{
+    if (v->head > 0 && v->head == v->count) {
+        v->head = v->count = 0;
+    }
+    if (v->count == v->cap) {
+        size_t cap = v->cap ? 2 * v->cap : 8;
+        sg_out *items = realloc(v->items, cap * sizeof items[0]);
+        if (items == NULL) {
+            return CB_ERR_NOMEM;
+        }
+        v->items = items;
+        v->cap = cap;
+    }
+    v->items[v->count++] = *o;
+    return CB_ERR_OK;
+}
+
+static int vec_pop(sg_vec *v, sg_out *o)
+{
+    if (v->head == v->count) {
+        return 0;
+    }
+    *o = v->items[v->head++];
+    return 1;
+}
+
+static void vec_free(sg_vec *v)
+{
+    for (size_t i = v->head; i < v->count; i++) {
+        free(v->items[i].msg);
+    }
+    free(v->items);
+    memset(v, 0, sizeof *v);
+}
+
+/* ---- clock, wake-ups, failure --------------------------------------------------------- */
+
+static uint64_t node_now(sg_node *n)
+{
+    uint64_t t = cb_sgsetup_now_ns();
+    if (t > n->now_ns) {
+        n->now_ns = t;
+    }
+    return n->now_ns;
+}
+
+static int node_is_client(const sg_node *n)
+{
+    return n->cli != NULL;
+}
+
+/* Remember that `n`'s timer actor may need a release once the current step ends. */
+static void world_mark_wake(cb_sgworld *w, sg_node *n)
+{
+    if (!n->wake_listed) {
+        n->wake_listed = 1;
+        w->wake_list[w->wake_count++] = n->id;
+    }
+}
+
+/* Every client actor must wake and end. */
+static void world_finish(cb_sgworld *w)
+{
+    w->finished = 1;
+    for (uint32_t i = w->cfg.server_count; i < w->node_count; i++) {
+        world_mark_wake(w, &w->nodes[i]);
+    }
+}
+
+static void world_fail(cb_sgworld *w, int err)
+{
+    if (w->error == CB_ERR_OK) {
+        w->error = err;
+    }
+    world_finish(w);
+}
+
+/* When the node's timer actor must next run: UINT64_MAX for never, 0 for now. */
+static uint64_t node_next_wake(const sg_node *n)
+{
+    const cb_sgworld *w = n->w;
+    if (n->ready.head < n->ready.count || (node_is_client(n) && w->finished)) {
+        return 0;
+    }
+    uint64_t t =
+        node_is_client(n) ? cb_client_next_deadline_ns(n->cli) : cb_server_next_deadline_ns(n->srv);
+    for (size_t i = 0; i < n->held.count; i++) {
+        t = n->held.items[i].release_ns < t ? n->held.items[i].release_ns : t;
+    }
+    if (node_is_client(n) && w->until_ns < t) {
+        t = w->until_ns;
+    }
+    return t;
+}
+
+/* ---- sending (atomic part: no SimGrid call) ------------------------------------------- */
+
+/* Latest release time of a held message to `dst` (0: none): TCP delivers a connection's
+ * bytes in order, so a message waits behind a retransmission on its connection. */
+static uint64_t node_held_until(const sg_node *n, uint32_t dst)
+{
+    uint64_t t = 0;
+    for (size_t i = 0; i < n->held.count; i++) {
+        if (n->held.items[i].dst == dst && n->held.items[i].release_ns > t) {
+            t = n->held.items[i].release_ns;
+        }
+    }
+    return t;
+}
+
+/* 1 if the loss draw loses the message: any of its packets lost. */
+static int node_draw_loss(sg_node *n, uint64_t packets)
+{
+    int lost = 0;
+    if (n->w->cfg.loss_ppm == 0) {
+        return 0;
+    }
+    for (uint64_t i = 0; i < packets; i++) {
+        lost |= cb_rng_chance_ppm(&n->loss_rng, n->w->cfg.loss_ppm);
+    }
+    return lost;
+}
+
+/* Route a new message through the transport's loss model into ready, held, or nowhere. */
+static int node_route(sg_node *n, sg_out *o, uint64_t packets)
+{
+    cb_sgworld *w = n->w;
+    int lost = node_draw_loss(n, packets);
+    if (w->cfg.transport == CB_SGWORLD_UDP) {
+        if (lost) {
+            w->stats.messages_lost++;
+            free(o->msg);
+            return CB_ERR_OK;
+        }
+        return vec_push(&n->ready, o);
+    }
+    uint64_t hol = node_held_until(n, o->dst);
+    o->release_ns = lost ? n->now_ns + w->cfg.rto_ns : n->now_ns;
+    w->stats.messages_delayed += (uint64_t)lost;
+    if (hol > o->release_ns) {
+        w->stats.messages_hol += (uint64_t)!lost;
+        o->release_ns = hol;
+    }
+    return vec_push(o->release_ns > n->now_ns ? &n->held : &n->ready, o);
+}
+
+static void node_send(sg_node *n, uint32_t dst, uint32_t kind, const uint8_t *data, size_t len)
+{
+    cb_sgworld *w = n->w;
+    if (dst >= w->node_count || dst == n->id) {
+        world_fail(w, CB_ERR_UNKNOWN_CONN); /* a machine addressed a peer we never gave it */
+        return;
+    }
+    sg_out o = {0, cb_sgworld_wire_bytes(&w->cfg, len), malloc(sizeof(sg_msg) + len), dst};
+    if (o.msg == NULL) {
+        world_fail(w, CB_ERR_NOMEM);
+        return;
+    }
+    o.msg->src = n->id;
+    o.msg->kind = kind;
+    o.msg->sent_ns = n->now_ns;
+    o.msg->len = len;
+    if (len > 0) {
+        memcpy(o.msg->data, data, len);
+    }
+    w->stats.messages_sent++;
+    w->stats.frame_bytes_sent += len;
+    w->stats.wire_bytes_sent += o.wire_bytes;
+    if (node_route(n, &o, sg_packets(&w->cfg, len)) != CB_ERR_OK) {
+        free(o.msg);
+        world_fail(w, CB_ERR_NOMEM);
+    }
+}
+
+/* ---- machines (atomic part) ----------------------------------------------------------- */
+
+static void node_act(sg_node *n, const cb_action *a)
+{
+    cb_sgworld *w = n->w;
+    const cb_sgworld_hooks *h = w->hooks;
+    if (h->action != NULL) {
+        h->action(h->user, n->id, a, n->now_ns);
+    }
+    switch (a->kind) {
+    case CB_ACTION_SEND:
+        node_send(n, a->peer, SG_MSG_DATA, a->data, a->data_len);
+        break;
+    case CB_ACTION_CLOSE:
+        /* A connection's end travels to the peer (TCP); datagrams have no connection. */
+        if (w->cfg.transport == CB_SGWORLD_TCP) {
+            node_send(n, a->peer, SG_MSG_CLOSE, NULL, 0);
+        }
+        break;
+    case CB_ACTION_COMPLETE:
+        n->completed = 1;
+        h->complete(h->user, n->id - w->cfg.server_count, &a->completion);
+        break;
+    case CB_ACTION_EVENT:
+        if (h->event != NULL) {
+            h->event(h->user, n->id, &a->event, n->now_ns);
+        }
+        break;
+    default:
+        world_fail(w, CB_ERR_INVALID);
+        break;
+    }
+}
+
+/* Drain `n`'s machine until its outbox is empty. */
+static void node_pump(sg_node *n)
+{
+    cb_action batch[SG_DRAIN_BATCH];
+    size_t count;
+    for (;;) {
+        count = node_is_client(n) ? cb_client_drain(n->cli, batch, SG_DRAIN_BATCH)
+                                  : cb_server_drain(n->srv, batch, SG_DRAIN_BATCH);
+        if (count == 0) {
+            return;
+        }
+        for (size_t i = 0; i < count; i++) {
+            node_act(n, &batch[i]);
+        }
+    }
+}
+
+static long node_on_bytes(sg_node *n, uint32_t src, const uint8_t *p, size_t len)
+{
+    if (node_is_client(n)) {
+        return cb_client_on_bytes(n->cli, src, p, len, n->now_ns);
+    }
+    return cb_server_on_bytes(n->srv, src, p, len, n->now_ns);
+}
+
+/* Feed a received message to the machine, draining whenever its outbox fills. */
+static void node_feed(sg_node *n, const sg_msg *m)
+{
+    if (m->kind == SG_MSG_CLOSE) {
+        int rc = node_is_client(n) ? cb_client_on_reset(n->cli, m->src)
+                                   : cb_server_on_close(n->srv, m->src);
+        if (rc != CB_ERR_OK) {
+            world_fail(n->w, rc);
+        }
+        node_pump(n);
+        return;
+    }
+    const uint8_t *p = m->data;
+    size_t left = m->len;
+    while (left > 0) {
+        long k = node_on_bytes(n, m->src, p, left);
+        node_pump(n);
+        if (k < 0) {
+            break; /* a protocol error: the machine closed the stream itself */
+        }
+        if (k == 0) {
+            world_fail(n->w, CB_ERR_NOMEM); /* nothing taken with an empty outbox */
+            break;
+        }
+        p += k;
+        left -= (size_t)k;
+    }
+    if (!node_is_client(n) && n->w->cfg.transport == CB_SGWORLD_UDP) {
+        /* A datagram ends here: nothing partial carries over (cb_server.h). */
+        (void)cb_server_on_close(n->srv, m->src); /* m->src < conn_max: cannot fail */
+    }
+}
+
+/* ---- the closed loop (atomic part) ---------------------------------------------------- */
+
+/* Ask the hook for requests while the client has room; returns 1 if any was submitted. */
+static int client_offer(sg_node *n)
+{
+    cb_sgworld *w = n->w;
+    const cb_sgworld_hooks *h = w->hooks;
+    uint32_t client = n->id - w->cfg.server_count;
+    int any = 0;
+    while (!w->finished && cb_client_outstanding(n->cli) < w->cfg.client.outstanding_max &&
+           h->submit(h->user, w, client, node_now(n))) {
+        any = 1;
+        node_pump(n);
+    }
+    return any;
+}
+
+static void client_unpark(cb_sgworld *w, sg_node *n)
+{
+    uint32_t last = w->parked[--w->parked_count];
+    w->parked[n->parked_idx] = last;
+    w->nodes[last].parked_idx = n->parked_idx;
+    n->parked = 0;
+}
+
+/* Re-ask up to `max` parked clients (all if max is 0), round robin. */
+static void world_retry_parked(cb_sgworld *w, uint32_t max)
+{
+    uint32_t tries = max == 0 || max > w->parked_count ? w->parked_count : max;
+    for (uint32_t i = 0; i < tries && w->parked_count > 0 && !w->finished; i++) {
+        w->retry_cursor %= w->parked_count;
+        sg_node *p = &w->nodes[w->parked[w->retry_cursor]];
+        client_offer(p);
+        if (cb_client_outstanding(p->cli) > 0) {
+            client_unpark(w, p);
+            world_mark_wake(w, p); /* its own actor posts what it queued */
+        } else {
+            w->retry_cursor++;
+        }
+    }
+}
+
+/* After a client step: keep it busy, park it when idle, end the run when all are idle. */
+static void client_settle(sg_node *n)
+{
+    cb_sgworld *w = n->w;
+    client_offer(n);
+    int idle = cb_client_outstanding(n->cli) == 0;
+    if (idle && !n->parked) {
+        n->parked = 1;
+        n->parked_idx = w->parked_count;
+        w->parked[w->parked_count++] = n->id;
+    } else if (!idle && n->parked) {
+        client_unpark(w, n);
+    }
+    if (n->completed) {
+        n->completed = 0;
+        world_retry_parked(w, SG_RETRY_PER_COMPLETION);
+    }
+    if (w->parked_count == w->cfg.client_count && !w->finished) {
+        world_retry_parked(w, 0); /* everyone idle: a last chance for each */
+        if (w->parked_count == w->cfg.client_count) {
+            world_finish(w);
+        }
+    }
+}
+
+/* ---- step ends: the SimGrid calls ----------------------------------------------------- */
+
+static void node_flush(sg_node *n)
+{
+    sg_out o;
+    while (vec_pop(&n->ready, &o)) {
+        sg_comm_t c = sg_mailbox_put_init(n->w->nodes[o.dst].mailbox, o.msg, (long)o.wire_bytes);
+        sg_comm_detach(c, free);
+    }
+}
+
+static void world_post_wakes(cb_sgworld *w)
+{
+    while (w->wake_count > 0) {
+        sg_node *n = &w->nodes[w->wake_list[--w->wake_count]];
+        n->wake_listed = 0;
+        if (n->armed_ns != 0 && node_next_wake(n) < n->armed_ns) {
+            n->armed_ns = 0; /* one release per sleep */
+            sg_sem_release(n->wake);
+        }
+    }
+}
+
+static void node_step_end(sg_node *n)
+{
+    world_mark_wake(n->w, n);
+    node_flush(n);
+    world_post_wakes(n->w);
+}
+
+/* ---- actors --------------------------------------------------------------------------- */
+
+static void node_on_message(sg_node *n, sg_msg *m)
+{
+    cb_sgworld *w = n->w;
+    if (w->finished || node_now(n) > w->until_ns) {
+        free(m);
+        return;
+    }
+    w->stats.messages_received++;
+    node_feed(n, m);
+    free(m);
+    if (node_is_client(n)) {
+        client_settle(n);
+    }
+    node_step_end(n);
+}
+
+static void sg_receiver_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    sg_node *n = sg_actor_self_get_data();
+    sg_actor_daemonize(sg_actor_self());
+    for (;;) {
+        void *payload = NULL;
+        sg_comm_t c = sg_mailbox_get_async(n->mailbox, &payload);
+        /* Only sg_comm_wait turns a failed comm into a status (SIMGRID-NOTES.md §4); a
+         * failed comm leaves the payload with the sender, whose detach frees it. */
+        if (sg_comm_wait(c) == SG_OK) {
+            node_on_message(n, payload);
+        }
+    }
+}
+
+/* Sleep until the node's next wake time or a release. */
+static void node_sleep(sg_node *n)
+{
+    uint64_t t = node_next_wake(n);
+    uint64_t now = node_now(n);
+    if (t <= now) {
+        return;
+    }
+    n->armed_ns = t;
+    int timed_out = 0;
+    if (t == UINT64_MAX) {
+        sg_sem_acquire(n->wake);
+    } else {
+        timed_out = sg_sem_acquire_timeout(n->wake, cb_sgsetup_seconds(t - now));
+    }
+    n->armed_ns = 0;
+    /* SimGrid merges events closer than its 1 ns precision: a timeout is the deadline. */
+    if (timed_out && node_now(n) < t) {
+        n->now_ns = t;
+    }
+}
+
+/* Held messages whose time has come move to the ready queue, in their order. */
+static void node_release_held(sg_node *n)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < n->held.count; i++) {
+        sg_out *o = &n->held.items[i];
+        if (o->release_ns <= n->now_ns) {
+            if (vec_push(&n->ready, o) != CB_ERR_OK) {
+                free(o->msg);
+                world_fail(n->w, CB_ERR_NOMEM);
+            }
+        } else {
+            n->held.items[keep++] = *o;
+        }
+    }
+    n->held.count = keep;
+}
+
+/* One timer wake-up: releases, machine timers, the closed loop. */
+static void node_on_wake(sg_node *n)
+{
+    cb_sgworld *w = n->w;
+    w->stats.timer_wakeups++;
+    node_release_held(n);
+    if (!node_is_client(n)) {
+        if (cb_server_next_deadline_ns(n->srv) <= n->now_ns) {
+            (void)cb_server_on_timer(n->srv, n->now_ns); /* always CB_ERR_OK */
+            node_pump(n);
+        }
+        return;
+    }
+    while (!w->finished && cb_client_next_deadline_ns(n->cli) <= n->now_ns) {
+        int rc = cb_client_on_timer(n->cli, n->now_ns);
+        node_pump(n);
+        if (rc == CB_ERR_OK) {
+            break;
+        }
+    }
+    if (n->now_ns >= w->until_ns) {
+        world_finish(w);
+    }
+    client_settle(n);
+}
+
+static void sg_timer_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    sg_node *n = sg_actor_self_get_data();
+    if (!node_is_client(n)) {
+        sg_actor_daemonize(sg_actor_self());
+    }
+    node_now(n);
+    if (node_is_client(n)) {
+        client_settle(n);
+    }
+    node_step_end(n);
+    while (!(node_is_client(n) && n->w->finished)) {
+        node_sleep(n);
+        if (node_is_client(n) && n->w->finished) {
+            break;
+        }
+        node_on_wake(n);
+        node_step_end(n);
+    }
+    /* Whatever the last step queued stays unposted: the run is over (world_del frees it). */
+}
+
+/* ---- set-up and tear-down ------------------------------------------------------------- */
+
+static int world_check(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks)
+{
+    if (cfg->server_count == 0 || cfg->client_count == 0 || cfg->bandwidth_bps == 0 ||
+        cfg->loss_ppm > 1000000u || hooks == NULL || hooks->submit == NULL ||
+        hooks->complete == NULL) {
+        return CB_ERR_INVALID;
+    }
+    if (cfg->transport != CB_SGWORLD_TCP && cfg->transport != CB_SGWORLD_UDP) {
+        return CB_ERR_INVALID;
+    }
+    if ((uint64_t)cfg->server_count + cfg->client_count > (1u << 20)) {
+        return CB_ERR_INVALID; /* the server's conn_max limit */
+    }
+    return CB_ERR_OK;
+}
+
+static int world_new_machines(cb_sgworld *w)
+{
+    cb_rng root;
+    cb_rng_init(&root, w->cfg.seed);
+    cb_server_config sc = w->cfg.server;
+    sc.conn_max = w->node_count;
+    cb_client_config cc = w->cfg.client;
+    cc.peer_count = w->cfg.server_count;
+    /* Client generators first, in client order, as cb_memworld splits them. */
+    for (uint32_t i = w->cfg.server_count; i < w->node_count; i++) {
+        cb_rng_split(&root, &w->nodes[i].jitter_rng);
+    }
+    for (uint32_t i = 0; i < w->node_count; i++) {
+        sg_node *n = &w->nodes[i];
+        n->w = w;
+        n->id = i;
+        cb_rng_split(&root, &n->loss_rng);
+        int rc = i < w->cfg.server_count ? cb_server_new(&sc, NULL, &n->srv)
+                                         : cb_client_new(&cc, &n->jitter_rng, NULL, &n->cli);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
+    return CB_ERR_OK;
+}
+
+static void world_del(cb_sgworld *w)
+{
+    for (uint32_t i = 0; w->nodes != NULL && i < w->node_count; i++) {
+        sg_node *n = &w->nodes[i];
+        cb_server_del(n->srv);
+        cb_client_del(n->cli);
+        vec_free(&n->ready);
+        vec_free(&n->held);
+        if (n->wake != NULL) {
+            sg_sem_destroy(n->wake);
+        }
+    }
+    free(w->nodes);
+    free(w->parked);
+    free(w->wake_list);
+    free(w);
+}
+
+static int world_new(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks, uint64_t until_ns,
+                     cb_sgworld **out)
+{
+    *out = NULL;
+    cb_sgworld *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    w->cfg = *cfg;
+    if (w->cfg.rto_ns == 0) {
+        w->cfg.rto_ns = SG_RTO_DEFAULT_NS;
+    }
+    w->hooks = hooks;
+    w->until_ns = until_ns;
+    w->node_count = cfg->server_count + cfg->client_count;
+    w->nodes = calloc(w->node_count, sizeof w->nodes[0]);
+    w->parked = calloc(cfg->client_count, sizeof w->parked[0]);
+    w->wake_list = calloc(w->node_count, sizeof w->wake_list[0]);
+    int rc = CB_ERR_NOMEM;
+    if (w->nodes != NULL && w->parked != NULL && w->wake_list != NULL) {
+        rc = world_new_machines(w);
+    }
+    if (rc != CB_ERR_OK) {
+        world_del(w);
+        return rc;
+    }
+    *out = w;
+    return CB_ERR_OK;
+}
+
+static int world_start_actors(cb_sgworld *w, sg_host_t *hosts)
+{
+    char name[32];
+    for (uint32_t i = 0; i < w->node_count; i++) {
+        sg_node *n = &w->nodes[i];
+        snprintf(name, sizeof name, "m%u", i);
+        n->mailbox = sg_mailbox_by_name(name);
+        n->wake = sg_sem_init(0);
+        if (n->wake == NULL) {
+            return CB_ERR_NOMEM;
+        }
+        snprintf(name, sizeof name, "%s%u", node_is_client(n) ? "client" : "server", i);
+        sg_actor_t timer = sg_actor_init(name, hosts[i]);
+        sg_actor_set_data(timer, n);
+        sg_actor_start(timer, sg_timer_main, 0, NULL);
+        snprintf(name, sizeof name, "recv%u", i);
+        sg_actor_t recv = sg_actor_init(name, hosts[i]);
+        sg_actor_set_data(recv, n);
+        sg_actor_start(recv, sg_receiver_main, 0, NULL);
+        /* Eager delivery: a message crosses the network as soon as it is sent, whether or
+         * not the receiver is waiting yet (docs/simulator.md, "Mailboxes"). */
+        cb_sgshim_set_receiver(n->mailbox, recv);
+    }
+    return CB_ERR_OK;
+}
+
+static void world_collect(cb_sgworld *w, cb_sgworld_stats *out)
+{
+    cb_sgworld_stats *s = &w->stats;
+    s->end_ns = cb_sgsetup_now_ns();
+    for (uint32_t i = 0; i < w->node_count; i++) {
+        if (node_is_client(&w->nodes[i])) {
+            cb_client_stats c;
+            cb_client_get_stats(w->nodes[i].cli, &c);
+            s->clients.requests += c.requests;
+            s->clients.completed += c.completed;
+            s->clients.retries += c.retries;
+            s->clients.timeouts += c.timeouts;
+            s->clients.late_replies += c.late_replies;
+            s->clients.duplicate_replies += c.duplicate_replies;
+            s->clients.unknown_replies += c.unknown_replies;
+            s->clients.protocol_errors += c.protocol_errors;
+            s->clients.bytes_sent += c.bytes_sent;
+            s->clients.bytes_received += c.bytes_received;
+        } else {
+            cb_server_stats v;
+            cb_server_get_stats(w->nodes[i].srv, &v);
+            s->server_requests += v.requests;
+            s->server_replies += v.replies;
+        }
+    }
+    if (out != NULL) {
+        *out = *s;
+    }
+}
+
+int cb_sgworld_request(cb_sgworld *w, uint32_t client, uint32_t server, const cb_client_op *op,
+                       uint64_t now_ns)
+{
+    if (client >= w->cfg.client_count) {
+        return CB_ERR_INVALID;
+    }
+    return cb_client_request(w->nodes[w->cfg.server_count + client].cli, server, op, now_ns, NULL);
+}
+
+int cb_sgworld_run(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks, uint64_t until_ns,
+                   cb_sgworld_stats *stats)
+{
+    if (cb_sgsetup_used()) {
+        return cb_sgsetup_begin(cfg, NULL); /* says why on stderr, returns CB_ERR_INVALID */
+    }
+    int rc = world_check(cfg, hooks);
+    cb_sgworld *w = NULL;
+    if (rc == CB_ERR_OK) {
+        rc = world_new(cfg, hooks, until_ns, &w);
+    }
+    if (rc != CB_ERR_OK) {
+        return rc;
+    }
+    sg_host_t *hosts = calloc(w->node_count, sizeof hosts[0]);
+    rc = hosts == NULL ? CB_ERR_NOMEM : cb_sgsetup_begin(&w->cfg, hosts);
+    if (rc == CB_ERR_OK) {
+        rc = world_start_actors(w, hosts);
+    }
+    if (rc == CB_ERR_OK) {
+        simgrid_run();
+        rc = w->error;
+    }
+    free(hosts);
+    world_collect(w, stats);
+    world_del(w);
+    return rc;
+}

@@ -1,0 +1,139 @@
+/*
+ * cb_sgworld.h: cache servers and clients wired together inside SimGrid (3.32, C API).
+ *
+ * The simulated world of DESIGN.md: the same machines as cb_memworld (S cb_server, C
+ * cb_client), the same hooks and the same closed-loop workload, but messages cross a SimGrid
+ * platform that models latency and bandwidth, and the clock is SimGrid's. A scenario runs on
+ * either world by filling cb_memworld_config or cb_sgworld_config and the same hooks.
+ * docs/simulator.md explains the design; the short version:
+ *
+ * Platform: a star. Node i runs on host "h<i>", which has one split-duplex link to the
+ * centre, with latency latency_ns / 2 and bandwidth bandwidth_bps in each direction. A
+ * message crosses two links (the sender's UP, the receiver's DOWN), so its one-way latency
+ * is latency_ns, and with nothing else in flight it arrives after
+ *     latency_ns + wire_bytes * 8 / bandwidth_bps
+ * (SimGrid's fluid model: the transfer is paced by the bottleneck link once, not once per
+ * link, there is no store-and-forward). Network model CM02 with TCP-gamma 0 and crosstraffic
+ * off, so that holds exactly (tests/test_cb_sgworld.c proves it).
+ *
+ * Node ids: servers are 0..S-1, clients S..S+C-1, as in cb_memworld.
+ *
+ * Messages: every SEND action becomes one SimGrid message whose payload is a heap copy of the
+ * frame bytes and whose simulated size is cb_sgworld_wire_bytes() of their length (frame
+ * bytes + per-packet headers). Loss is drawn per message from the sender's own seeded
+ * cb_rng (SimGrid has no loss model): over UDP a lost message is dropped; over TCP it is
+ * delayed by rto_ns instead, and later messages on the same connection wait behind it.
+ *
+ * One simulation per process: SimGrid cannot be reset, so cb_sgworld_run may be called once
+ * per process. Run several simulations by forking a child per run (tests, bench, sweeps).
+ */
+#ifndef CB_SGWORLD_H
+#define CB_SGWORLD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cb_client.h"
+#include "cb_server.h"
+
+typedef struct cb_sgworld cb_sgworld;
+
+typedef enum {
+    CB_SGWORLD_TCP = 1, /* reliable: a lost message costs rto_ns of extra delay */
+    CB_SGWORLD_UDP = 2, /* a lost message is dropped; the client retries on timeout */
+} cb_sgworld_transport;
+
+/*
+ * Per-packet overheads, in bytes on the wire, added to the frame bytes of each message
+ * (docs/simulator.md §Transports). Ethernet: 14 header + 4 FCS + 8 preamble + 12 inter-frame
+ * gap = 38, since bandwidth_bps is the line rate.
+ */
+#define CB_SGWORLD_ETHERNET_BYTES     38u
+#define CB_SGWORLD_TCP_OVERHEAD_BYTES (20u + 20u + CB_SGWORLD_ETHERNET_BYTES)     /* IP, TCP */
+#define CB_SGWORLD_UDP_OVERHEAD_BYTES (20u + 8u + 8u + CB_SGWORLD_ETHERNET_BYTES) /* +memcached */
+/* Frame bytes per packet: the TCP MSS of a 1500 B MTU, and memcached's 1400 B UDP payload
+ * less its 8 B frame header. */
+#define CB_SGWORLD_TCP_PAYLOAD_BYTES 1460u
+#define CB_SGWORLD_UDP_PAYLOAD_BYTES 1392u
+
+typedef struct cb_sgworld_config {
+    uint32_t server_count;          /* >= 1 */
+    uint32_t client_count;          /* >= 1 */
+    cb_server_config server;        /* conn_max is set to server_count + client_count */
+    cb_client_config client;        /* peer_count is set to server_count */
+    uint64_t latency_ns;            /* one-way, between any two nodes; each host link has half */
+    uint64_t bandwidth_bps;         /* bits per second of each host link, each direction; > 0 */
+    uint32_t loss_ppm;              /* per-message loss probability, in millionths; <= 10^6 */
+    uint8_t transport;              /* cb_sgworld_transport */
+    uint64_t rto_ns;                /* TCP: extra delay of a lost message; 0 picks 200 ms */
+    uint32_t packet_overhead_bytes; /* headers per packet; 0 picks the transport's default */
+    uint32_t packet_payload_bytes;  /* frame bytes per packet; 0 picks the transport's */
+    uint64_t seed; /* root seed: each client's jitter rng and each node's loss rng split off */
+    const char *context_factory; /* SimGrid contexts/factory: NULL = "raw" (fastest); the
+                                    sanitizer tests use "thread" (SIMGRID-NOTES.md §7) */
+    const char *log_threshold;   /* SimGrid root log threshold: NULL = "critical" */
+} cb_sgworld_config;
+
+/* Defaults: 1 server, 1 client, machine defaults, 0.5 ms one way, 1 Gbit/s, no loss, TCP,
+ * 200 ms RTO, the transport's overheads, seed 1, raw contexts, critical logs only. */
+cb_sgworld_config cb_sgworld_config_default(void);
+
+/* As cb_memworld_hooks; `submit` gets the cb_sgworld to call cb_sgworld_request on. Hooks
+ * run inside SimGrid actors and must not call SimGrid themselves. */
+typedef struct cb_sgworld_hooks {
+    void *user;
+    /* Client `client` (0-based among clients) may submit: return 1 if it did, else 0. A
+     * client with nothing in flight that declines is parked: each completion re-asks up to
+     * 4 parked clients (round robin), and when all are parked each is asked once more; the
+     * run ends when none then submits. */
+    int (*submit)(void *user, cb_sgworld *w, uint32_t client, uint64_t now_ns);
+    /* A request of `client` completed. The value view is valid during the call. */
+    void (*complete)(void *user, uint32_t client, const cb_completion *c);
+    /* A machine reported an event (`node` is the world node id). Optional. */
+    void (*event)(void *user, uint32_t node, const cb_event *e, uint64_t now_ns);
+    /* Every action any machine emitted, in order (for traces). Optional. */
+    void (*action)(void *user, uint32_t node, const cb_action *a, uint64_t now_ns);
+} cb_sgworld_hooks;
+
+typedef struct cb_sgworld_stats {
+    uint64_t end_ns;            /* simulated time when the run ended */
+    uint64_t messages_sent;     /* SEND actions (and CLOSE notices) handed to the network */
+    uint64_t messages_lost;     /* UDP: dropped by the loss draw */
+    uint64_t messages_delayed;  /* TCP: lost and retransmitted after rto_ns */
+    uint64_t messages_hol;      /* TCP: held behind a retransmission on their connection */
+    uint64_t messages_received; /* delivered and fed to a machine */
+    uint64_t frame_bytes_sent;  /* real frame bytes of the messages sent */
+    uint64_t wire_bytes_sent;   /* simulated bytes: frame bytes + packet headers */
+    uint64_t timer_wakeups;     /* times a node's timer actor ran */
+    cb_client_stats clients;    /* summed over the clients */
+    uint64_t server_requests;   /* summed cb_server_stats.requests */
+    uint64_t server_replies;    /* summed cb_server_stats.replies */
+} cb_sgworld_stats;
+
+/*
+ * Simulated bytes of a message of `frame_bytes` frame bytes under `cfg`'s transport:
+ * frame_bytes + packets * overhead, packets = max(1, ceil(frame_bytes / payload bytes)).
+ */
+uint64_t cb_sgworld_wire_bytes(const cb_sgworld_config *cfg, size_t frame_bytes);
+
+/* Submit `op` from client `client` to server `server` (for use inside the submit hook).
+ * Returns what cb_client_request returns, or CB_ERR_INVALID for a client out of range. */
+int cb_sgworld_request(cb_sgworld *w, uint32_t client, uint32_t server, const cb_client_op *op,
+                       uint64_t now_ns);
+
+/*
+ * Initialise SimGrid, build the platform, run the workload until every client is done or the
+ * clock reaches until_ns (requests still in flight then get no completion), free everything
+ * and fill *stats (may be NULL). Returns
+ *   CB_ERR_OK;
+ *   CB_ERR_INVALID  a config value out of range (as a machine's _new would say), or a second
+ *                   call in this process (SimGrid runs one simulation per process; the
+ *                   message on stderr says to fork);
+ *   CB_ERR_NOMEM    allocation failed (nothing leaked);
+ *   another cb_err  a machine returned an error the driver cannot handle (first one wins;
+ *                   the run stops at once).
+ */
+int cb_sgworld_run(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks, uint64_t until_ns,
+                   cb_sgworld_stats *stats);
+
+#endif

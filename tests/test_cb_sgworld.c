@@ -1,0 +1,572 @@
+/*
+ * test_cb_sgworld.c: the SimGrid driver — its network model, the closed loop against a
+ * reference model, both transports under loss, determinism, and payload ownership.
+ *
+ * SimGrid runs one simulation per process, so every case forks a child that runs one
+ * cb_sgworld_run, writes a small result struct into a pipe and exits with exit(0) (so that
+ * LeakSanitizer checks the child under CB_SANITIZE); the parent asserts on the result and on
+ * the child's exit status. Under AddressSanitizer the children use SimGrid's thread
+ * contexts, with which LSan sees every leaked payload (SIMGRID-NOTES.md §7).
+ */
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cb_err.h"
+#include "cb_sgworld.h"
+#include "cb_test.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SGT_FACTORY "thread"
+#else
+#define SGT_FACTORY "raw"
+#endif
+
+#define SGT_LAT_GETS  301u
+#define SGT_KEYS      50u
+#define SGT_VALUE_MAX 24u
+#define SGT_OPS_MAX   4000u
+
+/* ---- fork a child per simulation ------------------------------------------------------ */
+
+typedef void (*sgt_child_fn)(const void *arg, void *result);
+
+/* Run fn(arg, result) in a child; copy its result back. Returns the child's exit status
+ * (0 = ok), or -1 when it died or sent a short result. */
+static int sgt_fork(sgt_child_fn fn, const void *arg, void *result, size_t result_len)
+{
+    int fds[2];
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        memset(result, 0, result_len);
+        fn(arg, result);
+        ssize_t wrote = write(fds[1], result, result_len);
+        exit(wrote == (ssize_t)result_len ? 0 : 3); /* exit, not _exit: LSan runs at exit */
+    }
+    close(fds[1]);
+    size_t got = 0;
+    while (got < result_len) {
+        ssize_t r = read(fds[0], (uint8_t *)result + got, result_len - got);
+        if (r <= 0) {
+            break;
+        }
+        got += (size_t)r;
+    }
+    close(fds[0]);
+    int status = 0;
+    CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
+    if (!WIFEXITED(status) || got != result_len) {
+        return -1;
+    }
+    return WEXITSTATUS(status);
+}
+
+static cb_sgworld_config sgt_config(uint64_t seed)
+{
+    cb_sgworld_config cfg = cb_sgworld_config_default();
+    cfg.context_factory = SGT_FACTORY;
+    cfg.seed = seed;
+    cfg.server.dedup_window = 64;
+    return cfg;
+}
+
+static uint64_t sgt_fnv(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* ---- 1. the network model: median GET latency = 2L + transmission time ----------------- */
+
+typedef struct lat_arg {
+    uint64_t latency_ns;
+} lat_arg;
+
+typedef struct lat_result {
+    int rc;
+    uint32_t gets;
+    uint64_t median_ns;
+    uint64_t min_ns;
+    uint64_t max_ns;
+    uint64_t get_request_bytes; /* frame bytes the client sent for a GET */
+    uint64_t get_reply_bytes;   /* frame bytes the server sent for a hit */
+} lat_result;
+
+typedef struct lat_state {
+    uint32_t submitted;
+    uint32_t gets;
+    uint64_t latency_ns[SGT_LAT_GETS];
+    lat_result *r;
+} lat_state;
+
+static const uint8_t lat_key[] = "k";
+static const uint8_t lat_value[32] = "0123456789abcdef0123456789abcdef";
+
+static int lat_submit(void *user, cb_sgworld *w, uint32_t client, uint64_t now_ns)
+{
+    lat_state *s = user;
+    if (s->submitted > SGT_LAT_GETS) {
+        return 0;
+    }
+    cb_client_op op;
+    memset(&op, 0, sizeof op);
+    op.op = s->submitted == 0 ? CB_OP_SET : CB_OP_GET; /* store the value, then read it */
+    op.key = lat_key;
+    op.key_len = 1;
+    if (op.op == CB_OP_SET) {
+        op.value = lat_value;
+        op.value_len = sizeof lat_value;
+    }
+    op.user_data = s->submitted++;
+    return cb_sgworld_request(w, client, 0, &op, now_ns) == CB_ERR_OK;
+}
+
+static void lat_complete(void *user, uint32_t client, const cb_completion *c)
+{
+    lat_state *s = user;
+    (void)client;
+    if (c->op == CB_OP_GET && c->outcome == CB_OUTCOME_HIT && s->gets < SGT_LAT_GETS) {
+        s->latency_ns[s->gets++] = c->complete_ns - c->issue_ns;
+    }
+}
+
+static void lat_action(void *user, uint32_t node, const cb_action *a, uint64_t now_ns)
+{
+    lat_state *s = user;
+    (void)now_ns;
+    if (a->kind != CB_ACTION_SEND || s->submitted < 2) {
+        return; /* sizes of GET traffic only (the SET came first) */
+    }
+    if (node == 1) {
+        s->r->get_request_bytes = a->data_len;
+    } else {
+        s->r->get_reply_bytes = a->data_len;
+    }
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void lat_child(const void *arg, void *result)
+{
+    const lat_arg *la = arg;
+    static lat_state s;
+    memset(&s, 0, sizeof s);
+    s.r = result;
+    cb_sgworld_config cfg = sgt_config(1);
+    cfg.latency_ns = la->latency_ns;
+    cfg.bandwidth_bps = 1000000000ull;
+    cfg.client.outstanding_max = 1;
+    cb_sgworld_hooks hooks = {&s, lat_submit, lat_complete, NULL, lat_action};
+    s.r->rc = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, NULL);
+    qsort(s.latency_ns, s.gets, sizeof s.latency_ns[0], cmp_u64);
+    s.r->gets = s.gets;
+    if (s.gets > 0) {
+        s.r->median_ns = s.latency_ns[s.gets / 2];
+        s.r->min_ns = s.latency_ns[0];
+        s.r->max_ns = s.latency_ns[s.gets - 1];
+    }
+}
+
+static void lat_check(uint64_t latency_ns)
+{
+    lat_arg arg = {latency_ns};
+    lat_result r;
+    CU_ASSERT_EQUAL_FATAL(sgt_fork(lat_child, &arg, &r, sizeof r), 0);
+    CU_ASSERT_EQUAL(r.rc, CB_ERR_OK);
+    CU_ASSERT_EQUAL(r.gets, SGT_LAT_GETS);
+    /* Frame sizes from docs/protocol.md §2: a 40-byte header, then the key (request) or the
+     * value (reply). Each message carries one TCP/IP header (40) and Ethernet framing (38:
+     * header, FCS, preamble, inter-frame gap). */
+    uint64_t req = 40 + (sizeof lat_key - 1), rep = 40 + sizeof lat_value;
+    CU_ASSERT_EQUAL(r.get_request_bytes, req);
+    CU_ASSERT_EQUAL(r.get_reply_bytes, rep);
+    uint64_t wire = (req + 40 + 38) + (rep + 40 + 38);
+    /* One-way = L + bytes / bandwidth: SimGrid's fluid model paces a message once by its
+     * bottleneck link, though it crosses two (no store-and-forward). 1 Gbit/s = 8 ns/B. */
+    uint64_t expect = 2 * latency_ns + wire * 8;
+    printf("\n  L = %llu ns: median GET %llu ns (min %llu, max %llu), expected 2L + %llu B * 8 "
+           "ns/B = %llu ns\n",
+           (unsigned long long)latency_ns, (unsigned long long)r.median_ns,
+           (unsigned long long)r.min_ns, (unsigned long long)r.max_ns, (unsigned long long)wire,
+           (unsigned long long)expect);
+    uint64_t diff = r.median_ns > expect ? r.median_ns - expect : expect - r.median_ns;
+    CU_ASSERT(diff * 100 <= expect); /* within 1%, as DESIGN.md asks */
+    CU_ASSERT(diff <= 2);            /* and in fact exact to SimGrid's 1 ns precision */
+    CU_ASSERT(r.max_ns - r.min_ns <= 2);
+}
+
+static void test_sg_latency_is_2L_plus_transmission(void)
+{
+    lat_check(1000000);  /* 1 ms */
+    lat_check(10000000); /* 10 ms */
+}
+
+/* ---- 2. multi-client closed loop against a reference model ---------------------------- */
+
+typedef struct model_arg {
+    uint64_t seed;
+    uint32_t clients;
+    uint32_t ops;
+    uint32_t loss_ppm;
+    uint8_t transport;
+    uint64_t until_ns;
+} model_arg;
+
+typedef struct model_result {
+    int rc;
+    uint32_t submitted;
+    uint32_t completed;
+    uint32_t mismatches;
+    uint32_t timeouts;
+    uint32_t retried; /* requests that needed more than one attempt */
+    uint32_t hits;
+    uint32_t misses;
+    uint32_t max_outstanding_seen;
+    uint64_t hash; /* over every completion, in order */
+    uint64_t max_latency_ns;
+    uint64_t slow_requests; /* latency >= the TCP RTO */
+    cb_sgworld_stats stats;
+} model_result;
+
+typedef struct model_key {
+    uint8_t present, in_flight, unknown;
+    uint32_t len;
+    uint8_t value[SGT_VALUE_MAX * 64];
+} model_key;
+
+typedef struct model_pending {
+    uint32_t key;
+    uint8_t op;
+    uint32_t value_len;
+    uint8_t value[SGT_VALUE_MAX];
+} model_pending;
+
+typedef struct model_state {
+    const model_arg *arg;
+    model_result *r;
+    cb_rng rng;
+    model_key keys[SGT_KEYS];
+    model_pending pending[SGT_OPS_MAX];
+    uint64_t rto_ns;
+} model_state;
+
+static const uint8_t model_ops[] = {CB_OP_GET, CB_OP_GET,    CB_OP_SET,    CB_OP_ADD,
+                                    CB_OP_SET, CB_OP_DELETE, CB_OP_APPEND, CB_OP_REPLACE};
+
+static int model_submit(void *user, cb_sgworld *w, uint32_t client, uint64_t now_ns)
+{
+    model_state *s = user;
+    if (s->r->submitted == s->arg->ops) {
+        return 0;
+    }
+    uint32_t key = (uint32_t)cb_rng_below(&s->rng, SGT_KEYS);
+    if (s->keys[key].in_flight) {
+        return 0; /* one request per key in flight: asked again after a completion */
+    }
+    model_pending *p = &s->pending[s->r->submitted];
+    p->key = key;
+    p->op = s->keys[key].unknown ? CB_OP_GET : model_ops[cb_rng_below(&s->rng, sizeof model_ops)];
+    p->value_len = (uint32_t)cb_rng_below(&s->rng, SGT_VALUE_MAX + 1);
+    for (uint32_t i = 0; i < p->value_len; i++) {
+        p->value[i] = (uint8_t)('a' + cb_rng_below(&s->rng, 26));
+    }
+    uint8_t name[16];
+    cb_client_op op;
+    memset(&op, 0, sizeof op);
+    op.op = p->op;
+    op.key = name;
+    op.key_len = (uint8_t)snprintf((char *)name, sizeof name, "key:%u", key);
+    if (p->op == CB_OP_SET || p->op == CB_OP_ADD || p->op == CB_OP_APPEND ||
+        p->op == CB_OP_REPLACE) {
+        op.value = p->value;
+        op.value_len = p->value_len;
+    }
+    op.user_data = s->r->submitted;
+    CU_ASSERT_EQUAL_FATAL(cb_sgworld_request(w, client, 0, &op, now_ns), CB_ERR_OK);
+    s->keys[key].in_flight = 1;
+    s->r->submitted++;
+    return 1;
+}
+
+static uint8_t model_expect(const model_key *k, uint8_t op)
+{
+    switch (op) {
+    case CB_OP_GET:
+        return k->present ? CB_OUTCOME_HIT : CB_OUTCOME_MISS;
+    case CB_OP_SET:
+        return CB_OUTCOME_STORED;
+    case CB_OP_ADD:
+        return k->present ? CB_OUTCOME_NOT_STORED : CB_OUTCOME_STORED;
+    case CB_OP_DELETE:
+        return k->present ? CB_OUTCOME_DELETED : CB_OUTCOME_NOT_FOUND;
+    default: /* APPEND, REPLACE */
+        return k->present ? CB_OUTCOME_STORED : CB_OUTCOME_NOT_STORED;
+    }
+}
+
+static void model_apply(model_key *k, const model_pending *p, uint8_t outcome)
+{
+    if (outcome == CB_OUTCOME_DELETED) {
+        k->present = 0;
+        k->len = 0;
+    } else if (outcome == CB_OUTCOME_STORED && p->op == CB_OP_APPEND) {
+        memcpy(k->value + k->len, p->value, p->value_len);
+        k->len += p->value_len;
+    } else if (outcome == CB_OUTCOME_STORED) {
+        memcpy(k->value, p->value, p->value_len);
+        k->len = p->value_len;
+        k->present = 1;
+    }
+}
+
+/* Compare one completion with the model; 1 if it matches. */
+static int model_check(model_state *s, model_key *k, const model_pending *p, const cb_completion *c)
+{
+    if (k->unknown) { /* a timed-out mutation before: this GET tells the truth */
+        k->present = c->outcome == CB_OUTCOME_HIT;
+        k->len = k->present ? c->value_len : 0;
+        if (k->len > 0) {
+            memcpy(k->value, c->value, k->len);
+        }
+        k->unknown = 0;
+        return 1;
+    }
+    uint8_t want = model_expect(k, p->op);
+    int ok = c->outcome == want;
+    if (ok && want == CB_OUTCOME_HIT) {
+        ok = c->value_len == k->len && (k->len == 0 || memcmp(c->value, k->value, k->len) == 0);
+    }
+    if (!ok && s->r->mismatches < 5) {
+        printf("\n  mismatch: request %llu %s key:%u: %s, model says %s",
+               (unsigned long long)c->user_data, cb_op_name(p->op), p->key,
+               cb_outcome_name(c->outcome), cb_outcome_name(want));
+    }
+    if (ok) {
+        model_apply(k, p, c->outcome);
+    }
+    return ok;
+}
+
+static void model_complete(void *user, uint32_t client, const cb_completion *c)
+{
+    model_state *s = user;
+    model_result *r = s->r;
+    const model_pending *p = &s->pending[c->user_data];
+    model_key *k = &s->keys[p->key];
+    uint64_t fields[] = {client,      c->user_data,   c->request_id, c->outcome,  c->attempts,
+                         c->issue_ns, c->complete_ns, c->cas,        c->value_len};
+    r->hash = sgt_fnv(sgt_fnv(r->hash, fields, sizeof fields), c->value, c->value_len);
+    r->completed++;
+    r->retried += c->attempts > 1;
+    r->hits += c->outcome == CB_OUTCOME_HIT;
+    r->misses += c->outcome == CB_OUTCOME_MISS;
+    uint64_t latency = c->complete_ns - c->issue_ns;
+    r->max_latency_ns = latency > r->max_latency_ns ? latency : r->max_latency_ns;
+    r->slow_requests += latency >= s->rto_ns;
+    k->in_flight = 0;
+    if (c->outcome == CB_OUTCOME_TIMEOUT) {
+        r->timeouts++;
+        k->unknown |= p->op != CB_OP_GET;
+        return;
+    }
+    r->mismatches += !model_check(s, k, p, c);
+}
+
+static void model_child(const void *arg, void *result)
+{
+    static model_state s;
+    memset(&s, 0, sizeof s);
+    s.arg = arg;
+    s.r = result;
+    s.r->hash = 0xcbf29ce484222325ull;
+    cb_rng_init(&s.rng, s.arg->seed ^ 0x5917);
+    cb_sgworld_config cfg = sgt_config(s.arg->seed);
+    cfg.client_count = s.arg->clients;
+    cfg.client.outstanding_max = 4;
+    cfg.client.attempts_max = 10;
+    cfg.client.timeout_ns = 5000000; /* 5 ms: five round trips */
+    cfg.client.timeout_max_ns = 20000000;
+    cfg.loss_ppm = s.arg->loss_ppm;
+    cfg.transport = s.arg->transport;
+    if (cfg.transport == CB_SGWORLD_TCP && cfg.loss_ppm > 0) {
+        cfg.client.timeout_ns = cfg.client.timeout_max_ns = 2000000000ull; /* above the RTO */
+    }
+    s.rto_ns = cfg.rto_ns;
+    cb_sgworld_hooks hooks = {&s, model_submit, model_complete, NULL, NULL};
+    s.r->rc = cb_sgworld_run(&cfg, &hooks, s.arg->until_ns, &s.r->stats);
+}
+
+static model_result sgt_model_run(const model_arg *arg)
+{
+    model_result r;
+    CU_ASSERT_EQUAL(sgt_fork(model_child, arg, &r, sizeof r), 0);
+    CU_ASSERT_EQUAL(r.rc, CB_ERR_OK);
+    const cb_sgworld_stats *st = &r.stats;
+    printf("\n  %u clients, %s, loss %u ppm: %u/%u completed, %u mismatches, %u timeouts, "
+           "%u retried, %u hits; %llu msgs sent, %llu lost, %llu delayed, %llu held; end %.3f "
+           "ms; max latency %.3f ms",
+           arg->clients, arg->transport == CB_SGWORLD_TCP ? "tcp" : "udp", arg->loss_ppm,
+           r.completed, r.submitted, r.mismatches, r.timeouts, r.retried, r.hits,
+           (unsigned long long)st->messages_sent, (unsigned long long)st->messages_lost,
+           (unsigned long long)st->messages_delayed, (unsigned long long)st->messages_hol,
+           (double)st->end_ns / 1e6, (double)r.max_latency_ns / 1e6);
+    return r;
+}
+
+static void test_sg_multi_client_matches_model(void)
+{
+    model_arg arg = {cb_test_seed(), 8, 2000, 0, CB_SGWORLD_TCP, UINT64_MAX};
+    model_result r = sgt_model_run(&arg);
+    CU_ASSERT_EQUAL(r.submitted, arg.ops);
+    CU_ASSERT_EQUAL(r.completed, arg.ops);
+    CU_ASSERT_EQUAL(r.mismatches, 0);
+    CU_ASSERT_EQUAL(r.timeouts, 0);
+    CU_ASSERT_EQUAL(r.retried, 0);
+    CU_ASSERT(r.hits > 0 && r.misses > 0);
+    CU_ASSERT_EQUAL(r.stats.clients.completed, arg.ops);
+    CU_ASSERT_EQUAL(r.stats.server_requests, arg.ops);
+    CU_ASSERT_EQUAL(r.stats.messages_received, r.stats.messages_sent);
+}
+
+/* ---- 3. loss: UDP drops, TCP delays --------------------------------------------------- */
+
+static void test_sg_udp_loss_retries_and_completes(void)
+{
+    model_arg arg = {cb_test_seed(), 4, 3000, 100000, CB_SGWORLD_UDP, UINT64_MAX};
+    model_result r = sgt_model_run(&arg);
+    const cb_sgworld_stats *st = &r.stats;
+    CU_ASSERT_EQUAL(r.completed, arg.ops);
+    CU_ASSERT_EQUAL(r.timeouts, 0);
+    CU_ASSERT_EQUAL(r.mismatches, 0); /* the server's dedup window keeps retries exact */
+    /* About 10% of messages lost: 3000 requests make ~7000 messages, sd ~0.36%. */
+    CU_ASSERT(st->messages_lost * 1000 >= st->messages_sent * 85);
+    CU_ASSERT(st->messages_lost * 1000 <= st->messages_sent * 115);
+    /* A first attempt fails when its request or its reply is lost: 1 - 0.9^2 = 19%. */
+    printf("\n  first attempts lost: %.1f%% of requests (expected ~19%%: request or reply)",
+           100.0 * r.retried / r.completed);
+    CU_ASSERT(r.retried * 100 >= r.completed * 15 && r.retried * 100 <= r.completed * 23);
+    CU_ASSERT_EQUAL(st->messages_delayed, 0);
+}
+
+static void test_sg_tcp_loss_delays_never_loses(void)
+{
+    model_arg arg = {cb_test_seed(), 4, 1500, 100000, CB_SGWORLD_TCP, UINT64_MAX};
+    model_result r = sgt_model_run(&arg);
+    const cb_sgworld_stats *st = &r.stats;
+    CU_ASSERT_EQUAL(r.completed, arg.ops);
+    CU_ASSERT_EQUAL(r.mismatches, 0);
+    CU_ASSERT_EQUAL(r.timeouts, 0);
+    CU_ASSERT_EQUAL(r.retried, 0); /* TCP retransmits below the application */
+    CU_ASSERT_EQUAL(st->messages_lost, 0);
+    CU_ASSERT_EQUAL(st->messages_received, st->messages_sent);
+    CU_ASSERT(st->messages_delayed * 1000 >= st->messages_sent * 85);
+    CU_ASSERT(st->messages_delayed * 1000 <= st->messages_sent * 115);
+    /* The tail shows the 200 ms RTO: at least the ~19% whose request or reply was lost. */
+    CU_ASSERT(r.max_latency_ns >= 200000000ull);
+    printf("\n  requests slower than the RTO: %.1f%%",
+           100.0 * (double)r.slow_requests / r.completed);
+    CU_ASSERT(r.slow_requests * 100 >= r.completed * 15);
+}
+
+/* ---- 4. determinism ------------------------------------------------------------------- */
+
+static void test_sg_same_seed_same_completions(void)
+{
+    model_arg arg = {cb_test_seed(), 4, 1500, 50000, CB_SGWORLD_UDP, UINT64_MAX};
+    model_result a = sgt_model_run(&arg);
+    model_result b = sgt_model_run(&arg);
+    arg.seed++;
+    model_result c = sgt_model_run(&arg);
+    printf("\n  completion hashes: %016llx %016llx (seed+1: %016llx)", (unsigned long long)a.hash,
+           (unsigned long long)b.hash, (unsigned long long)c.hash);
+    CU_ASSERT_EQUAL(a.completed, arg.ops);
+    CU_ASSERT_EQUAL(a.hash, b.hash);
+    CU_ASSERT_EQUAL(a.stats.end_ns, b.stats.end_ns);
+    CU_ASSERT_NOT_EQUAL(a.hash, c.hash);
+}
+
+/* ---- 5. payload ownership: runs cut short with messages everywhere --------------------- */
+
+static void test_sg_cut_short_frees_everything(void)
+{
+    /* Until 300 ms: TCP messages sit in RTO holds, others are in flight or in mailboxes;
+     * under CB_SANITIZE the child's LeakSanitizer fails its exit status on any leak. */
+    model_arg tcp = {cb_test_seed(), 4, 4000, 200000, CB_SGWORLD_TCP, 300000000ull};
+    model_result r = sgt_model_run(&tcp);
+    CU_ASSERT(r.completed < r.submitted);
+    CU_ASSERT(r.stats.end_ns <= 300000000ull);
+    model_arg udp = {cb_test_seed(), 4, 4000, 200000, CB_SGWORLD_UDP, 30000000ull};
+    r = sgt_model_run(&udp);
+    CU_ASSERT(r.completed < r.submitted);
+    CU_ASSERT(r.stats.messages_lost > 0);
+}
+
+/* ---- 6. one simulation per process ---------------------------------------------------- */
+
+static void twice_child(const void *arg, void *result)
+{
+    (void)arg;
+    int *rcs = result;
+    static lat_state s;
+    memset(&s, 0, sizeof s);
+    s.submitted = SGT_LAT_GETS + 1; /* nothing to submit */
+    static lat_result r;
+    s.r = &r;
+    cb_sgworld_config cfg = sgt_config(1);
+    cb_sgworld_hooks hooks = {&s, lat_submit, lat_complete, NULL, NULL};
+    cfg.client_count = 0; /* refused before SimGrid starts: the process keeps its run */
+    rcs[0] = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, NULL);
+    cfg.client_count = 1;
+    rcs[1] = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, NULL);
+    rcs[2] = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, NULL);
+}
+
+static void test_sg_second_run_in_process_refused(void)
+{
+    int rcs[3];
+    CU_ASSERT_EQUAL_FATAL(sgt_fork(twice_child, NULL, rcs, sizeof rcs), 0);
+    CU_ASSERT_EQUAL(rcs[0], CB_ERR_INVALID);
+    CU_ASSERT_EQUAL(rcs[1], CB_ERR_OK);
+    CU_ASSERT_EQUAL(rcs[2], CB_ERR_INVALID);
+}
+
+static void test_sg_wire_bytes(void)
+{
+    cb_sgworld_config cfg = cb_sgworld_config_default();
+    CU_ASSERT_EQUAL(cb_sgworld_wire_bytes(&cfg, 0), 78);
+    CU_ASSERT_EQUAL(cb_sgworld_wire_bytes(&cfg, 41), 41 + 78);
+    CU_ASSERT_EQUAL(cb_sgworld_wire_bytes(&cfg, 1460), 1460 + 78);
+    CU_ASSERT_EQUAL(cb_sgworld_wire_bytes(&cfg, 1461), 1461 + 2 * 78);
+    cfg.transport = CB_SGWORLD_UDP;
+    CU_ASSERT_EQUAL(cb_sgworld_wire_bytes(&cfg, 41), 41 + 74);
+    CU_ASSERT_EQUAL(cb_sgworld_wire_bytes(&cfg, 1393), 1393 + 2 * 74);
+    cfg.packet_overhead_bytes = 10;
+    cfg.packet_payload_bytes = 100;
+    CU_ASSERT_EQUAL(cb_sgworld_wire_bytes(&cfg, 250), 250 + 30);
+}
+
+static const cb_test_case tests[] = {
+    {"wire_bytes", test_sg_wire_bytes},
+    {"latency_is_2L_plus_transmission", test_sg_latency_is_2L_plus_transmission},
+    {"multi_client_matches_model", test_sg_multi_client_matches_model},
+    {"udp_loss_retries_and_completes", test_sg_udp_loss_retries_and_completes},
+    {"tcp_loss_delays_never_loses", test_sg_tcp_loss_delays_never_loses},
+    {"same_seed_same_completions", test_sg_same_seed_same_completions},
+    {"cut_short_frees_everything", test_sg_cut_short_frees_everything},
+    {"second_run_in_process_refused", test_sg_second_run_in_process_refused},
+    {NULL, NULL},
+};
+
+CB_TEST_MAIN("cb_sgworld", tests)
