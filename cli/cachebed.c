@@ -53,7 +53,7 @@ static const cb_cli_verb cli_verbs[] = {
      "\n"
      "Writes index.html, Markdown tables and gnuplot plots. Not built yet.\n",
      cli_not_built},
-    {"bench", "run a benchmark (store, ...) and print its figures", cb_cli_bench_help,
+    {"bench", "run a benchmark (store, placement, sim) and print its figures", cb_cli_bench_help,
      cb_cli_bench},
 };
 

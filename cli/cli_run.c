@@ -506,6 +506,11 @@ static int cli_run_print_summary(const cli_run *run, double wall_s, uint64_t sim
            (unsigned long long)t->issued, (unsigned long long)t->recorded,
            (unsigned long long)(t->completed - t->recorded),
            cli_run_stop ? "; interrupted: the run is marked incomplete" : "");
+    if (t->recorded == 0 && t->completed > 0) {
+        fprintf(stderr,
+                "cachebed run: warning: every request fell in the warm-up ([scenario] warmup); "
+                "nothing was measured: lower warmup or raise requests\n");
+    }
     snprintf(sql, sizeof sql,
              "SELECT requests, round(throughput_rps) AS \"req/s\", round(p50_us, 1) AS "
              "\"p50 us\", round(p90_us, 1) AS \"p90 us\", round(p99_us, 1) AS \"p99 us\", "
