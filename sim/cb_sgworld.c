@@ -5,11 +5,10 @@
  *   - a receiver (daemon): sg_mailbox_get_async + sg_comm_wait in a loop; it feeds each
  *     message to the node's machine itself, so a message costs one actor wake-up;
  *   - a timer actor, which sleeps with sg_sem_acquire_timeout until the node's next deadline
- *     (machine timer, held TCP retransmission, the client's wake time, end of run). Others
- *     release its semaphore only when that deadline moves earlier than the one it sleeps
- *     for. For a client it is the client actor: it submits the first requests and its end
- *     ends the client; for a server it is a daemon, so the run ends when the clients are
- *     done.
+ *     (machine timer, held message, the client's wake time, end of run). Others release
+ *     its semaphore only when that deadline moves earlier than the one it sleeps for. For
+ *     a client it is the client actor: it submits the first requests and its end ends the
+ *     client; for a server it is a daemon, so the run ends when the clients are done.
  *
  * The workload. A client's `next` hook is only ever asked by the client's own two actors:
  * at the end of each of its steps, while it has room and its wake_ns has come. A completion
@@ -48,6 +47,7 @@
 
 #define SG_DRAIN_BATCH    8u
 #define SG_RTO_DEFAULT_NS 200000000ull /* Linux's minimum RTO */
+#define SG_JITTER_MAX_NS  (1ull << 40) /* keeps now + rto + jitter far from overflow */
 
 enum { SG_MSG_DATA = 0, SG_MSG_CLOSE = 1 };
 
@@ -87,7 +87,7 @@ typedef struct sg_node {
     cb_rng jitter_rng; /* clients: the machine's generator */
     cb_rng loss_rng;   /* loss draws of this node's messages */
     sg_vec ready;      /* to post now, by this node's own actors */
-    sg_vec held;       /* TCP: waiting for a retransmission timeout */
+    sg_vec held;       /* waiting for a retransmission timeout or a jitter delay */
     uint64_t wake_ns;  /* client: when to ask `next` again (UINT64_MAX: not before a
                           completion); never in the past while the client is full */
     uint8_t idle;      /* client: counted in world.idle_count */
@@ -269,7 +269,7 @@ static void node_release_held(sg_node *n)
 }
 
 /* Latest release time of a held message to `dst` (0: none): TCP delivers a connection's
- * bytes in order, so a message waits behind a retransmission on its connection. */
+ * bytes in order, so a message waits behind an earlier held one on its connection. */
 static uint64_t node_held_until(const sg_node *n, uint32_t dst)
 {
     uint64_t t = 0;
@@ -294,25 +294,41 @@ static int node_draw_loss(sg_node *n, uint64_t packets)
     return lost;
 }
 
-/* Route a new message through the transport's loss model into ready, held, or nowhere. */
+/* Extra delay of one message, uniform in [0, jitter_ns], from the sender's loss rng. No
+ * draw without jitter, so such runs keep the loss sequence they always had. */
+static uint64_t node_draw_jitter(sg_node *n)
+{
+    if (n->w->cfg.jitter_ns == 0) {
+        return 0;
+    }
+    uint64_t j = cb_rng_below(&n->loss_rng, n->w->cfg.jitter_ns + 1);
+    n->w->stats.messages_jittered += (uint64_t)(j > 0);
+    return j;
+}
+
+/* Route a new message through the transport's loss and jitter models into ready, held, or
+ * nowhere. */
 static int node_route(sg_node *n, sg_out *o, uint64_t packets)
 {
     cb_sgworld *w = n->w;
     int lost = node_draw_loss(n, packets);
-    if (w->cfg.transport == CB_SGWORLD_UDP) {
-        if (lost) {
-            w->stats.messages_lost++;
-            free(o->msg);
-            return CB_ERR_OK;
-        }
-        return vec_push(&n->ready, o);
+    if (w->cfg.transport == CB_SGWORLD_UDP && lost) {
+        w->stats.messages_lost++;
+        free(o->msg);
+        return CB_ERR_OK;
     }
-    uint64_t hol = node_held_until(n, o->dst);
-    o->release_ns = lost ? n->now_ns + w->cfg.rto_ns : n->now_ns;
-    w->stats.messages_delayed += (uint64_t)lost;
-    if (hol > o->release_ns) {
-        w->stats.messages_hol += (uint64_t)!lost;
-        o->release_ns = hol;
+    o->release_ns = n->now_ns + node_draw_jitter(n);
+    if (w->cfg.transport == CB_SGWORLD_TCP) {
+        /* Held messages already due go first: they were sent before this one, and the
+         * timer actor that would post them may not have run yet at this instant. */
+        node_release_held(n);
+        o->release_ns += lost ? w->cfg.rto_ns : 0;
+        w->stats.messages_delayed += (uint64_t)lost;
+        uint64_t hol = node_held_until(n, o->dst);
+        if (hol > o->release_ns) {
+            w->stats.messages_hol += (uint64_t)!lost;
+            o->release_ns = hol;
+        }
     }
     return vec_push(o->release_ns > n->now_ns ? &n->held : &n->ready, o);
 }
@@ -636,8 +652,8 @@ static void sg_timer_main(int argc, char **argv)
 static int world_check(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks)
 {
     if (cfg->server_count == 0 || cfg->client_count == 0 || cfg->bandwidth_bps == 0 ||
-        cfg->loss_ppm > 1000000u || hooks == NULL || hooks->next == NULL ||
-        hooks->complete == NULL) {
+        cfg->loss_ppm > 1000000u || cfg->jitter_ns > SG_JITTER_MAX_NS || hooks == NULL ||
+        hooks->next == NULL || hooks->complete == NULL) {
         return CB_ERR_INVALID;
     }
     if (cfg->transport != CB_SGWORLD_TCP && cfg->transport != CB_SGWORLD_UDP) {

@@ -22,7 +22,9 @@
  * frame bytes and whose simulated size is cb_sgworld_wire_bytes() of their length (frame
  * bytes + per-packet headers). Loss is drawn per message from the sender's own seeded
  * cb_rng (SimGrid has no loss model): over UDP a lost message is dropped; over TCP it is
- * delayed by rto_ns instead, and later messages on the same connection wait behind it.
+ * delayed by rto_ns instead, and later messages on the same connection wait behind it. An
+ * optional jitter delays each message by a further uniform draw from the same generator;
+ * over TCP it never lets a message overtake an earlier one on its connection.
  *
  * Workload: as cb_memworld. Whenever client c has fewer than outstanding_max requests in
  * flight and its wake time has come, the `next` hook is asked for its next operation; it
@@ -71,11 +73,14 @@ typedef struct cb_sgworld_config {
     const cb_server_config *server_each; /* NULL, or server_count configs (read only
                                             while the run starts; conn_max set as above) */
     cb_client_config client;             /* peer_count is set to server_count */
-    uint64_t latency_ns;            /* one-way, between any two nodes; each host link has half */
-    uint64_t bandwidth_bps;         /* bits per second of each host link, each direction; > 0 */
-    uint32_t loss_ppm;              /* per-message loss probability, in millionths; <= 10^6 */
-    uint8_t transport;              /* cb_sgworld_transport */
-    uint64_t rto_ns;                /* TCP: extra delay of a lost message; 0 picks 200 ms */
+    uint64_t latency_ns;    /* one-way, between any two nodes; each host link has half */
+    uint64_t bandwidth_bps; /* bits per second of each host link, each direction; > 0 */
+    uint32_t loss_ppm;      /* per-message loss probability, in millionths; <= 10^6 */
+    uint8_t transport;      /* cb_sgworld_transport */
+    uint64_t rto_ns;        /* TCP: extra delay of a lost message; 0 picks 200 ms */
+    uint64_t jitter_ns;     /* extra delay of every message, uniform in [0, jitter_ns], drawn
+                               from the sender's loss rng; TCP keeps each connection in order.
+                               0: none; <= 2^40 (about 18 minutes) */
     uint32_t packet_overhead_bytes; /* headers per packet; 0 picks the transport's default */
     uint32_t packet_payload_bytes;  /* frame bytes per packet; 0 picks the transport's */
     uint64_t seed; /* root seed: each client machine's rng and each node's loss rng split off */
@@ -85,7 +90,7 @@ typedef struct cb_sgworld_config {
 } cb_sgworld_config;
 
 /* Defaults: 1 server, 1 client, machine defaults, 0.5 ms one way, 1 Gbit/s, no loss, TCP,
- * 200 ms RTO, the transport's overheads, seed 1, raw contexts, critical logs only. */
+ * 200 ms RTO, no jitter, the transport's overheads, seed 1, raw contexts, critical logs only. */
 cb_sgworld_config cb_sgworld_config_default(void);
 
 /* As cb_memworld_hooks. Hooks run inside SimGrid actors and must not call SimGrid. */
@@ -111,7 +116,8 @@ typedef struct cb_sgworld_stats {
     uint64_t messages_sent;     /* SEND actions (and CLOSE notices) handed to the network */
     uint64_t messages_lost;     /* UDP: dropped by the loss draw */
     uint64_t messages_delayed;  /* TCP: lost and retransmitted after rto_ns */
-    uint64_t messages_hol;      /* TCP: held behind a retransmission on their connection */
+    uint64_t messages_hol;      /* TCP: held behind an earlier message on their connection */
+    uint64_t messages_jittered; /* given a non-zero jitter delay */
     uint64_t messages_received; /* delivered and fed to a machine */
     uint64_t frame_bytes_sent;  /* real frame bytes of the messages sent */
     uint64_t wire_bytes_sent;   /* simulated bytes: frame bytes + packet headers */

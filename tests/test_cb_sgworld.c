@@ -1,6 +1,6 @@
 /*
  * test_cb_sgworld.c: the SimGrid driver — its network model, the closed loop against a
- * reference model, both transports under loss, determinism, payload ownership, and
+ * reference model, both transports under loss, jitter, determinism, payload ownership, and
  * the workload runner (sim/cb_runner) driving it into a results database.
  *
  * SimGrid runs one simulation per process, so every case forks a child that runs one
@@ -571,7 +571,126 @@ static void test_sg_wire_bytes(void)
     CU_ASSERT_EQUAL(cb_sgworld_wire_bytes(&cfg, 250), 250 + 30);
 }
 
-/* ---- 7. the workload runner over SimGrid, into a results database ---------------------- */
+/* ---- 7. jitter: delays spread, TCP keeps each connection in order --------------------- */
+
+#define ORDER_APPENDS   26u
+#define ORDER_JITTER_NS 200000u
+
+typedef struct order_result {
+    int rc;
+    uint32_t completed;
+    uint32_t appended; /* APPENDs stored */
+    uint32_t value_len;
+    uint8_t value[ORDER_APPENDS];
+    uint64_t min_latency_ns;
+    uint64_t max_latency_ns;
+    cb_sgworld_stats stats;
+} order_result;
+
+typedef struct order_state {
+    uint32_t submitted;
+    order_result *r;
+} order_state;
+
+static const uint8_t order_letters[] = "abcdefghijklmnopqrstuvwxyz";
+
+/* SET an empty value, then ORDER_APPENDS one-letter APPENDs at once (all in flight
+ * together), then, once every one completed, a GET of the result. */
+static int order_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op,
+                      uint32_t *server, uint64_t *wake_ns)
+{
+    order_state *s = user;
+    (void)client;
+    (void)now_ns;
+    uint32_t i = s->submitted;
+    if (i == ORDER_APPENDS + 2 || (i == ORDER_APPENDS + 1 && s->r->completed < i)) {
+        *wake_ns = UINT64_MAX; /* done, or the GET waits for the last completion */
+        return 0;
+    }
+    op->op = i == 0 ? CB_OP_SET : i <= ORDER_APPENDS ? CB_OP_APPEND : CB_OP_GET;
+    op->key = order_letters; /* the key "a" */
+    op->key_len = 1;
+    if (op->op != CB_OP_GET) {
+        op->value = i == 0 ? order_letters : &order_letters[i - 1];
+        op->value_len = i == 0 ? 0 : 1;
+    }
+    op->user_data = i;
+    *server = 0;
+    s->submitted++;
+    return 1;
+}
+
+static void order_complete(void *user, uint32_t client, const cb_completion *c)
+{
+    order_state *s = user;
+    order_result *r = s->r;
+    (void)client;
+    r->completed++;
+    if (c->op == CB_OP_GET && c->outcome == CB_OUTCOME_HIT && c->value_len <= ORDER_APPENDS) {
+        r->value_len = (uint32_t)c->value_len;
+        memcpy(r->value, c->value, c->value_len);
+        return;
+    }
+    if (c->op != CB_OP_APPEND) {
+        return;
+    }
+    r->appended += c->outcome == CB_OUTCOME_STORED;
+    uint64_t latency = c->complete_ns - c->issue_ns;
+    r->min_latency_ns = latency < r->min_latency_ns ? latency : r->min_latency_ns;
+    r->max_latency_ns = latency > r->max_latency_ns ? latency : r->max_latency_ns;
+}
+
+static void order_child(const void *arg, void *result)
+{
+    static order_state s;
+    memset(&s, 0, sizeof s);
+    s.r = result;
+    s.r->min_latency_ns = UINT64_MAX;
+    cb_sgworld_config cfg = sgt_config(cb_test_seed());
+    cfg.transport = *(const uint8_t *)arg;
+    cfg.jitter_ns = ORDER_JITTER_NS;
+    cfg.latency_ns = 500000;
+    cfg.client.outstanding_max = 32;
+    cb_sgworld_hooks hooks = {&s, order_next, order_complete, NULL, NULL};
+    s.r->rc = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, &s.r->stats);
+}
+
+static order_result order_run(uint8_t transport)
+{
+    order_result r;
+    CU_ASSERT_EQUAL(sgt_fork(order_child, &transport, &r, sizeof r), 0);
+    CU_ASSERT_EQUAL(r.rc, CB_ERR_OK);
+    CU_ASSERT_EQUAL(r.completed, ORDER_APPENDS + 2);
+    printf("\n  %s, jitter %u us: appended \"%.*s\", APPEND latency %.3f..%.3f ms, "
+           "%llu of %llu msgs jittered, %llu held behind an earlier one",
+           transport == CB_SGWORLD_TCP ? "tcp" : "udp", ORDER_JITTER_NS / 1000, (int)r.value_len,
+           (const char *)r.value, (double)r.min_latency_ns / 1e6, (double)r.max_latency_ns / 1e6,
+           (unsigned long long)r.stats.messages_jittered, (unsigned long long)r.stats.messages_sent,
+           (unsigned long long)r.stats.messages_hol);
+    /* Each direction adds at most the jitter: RTT 1 ms + transmission (a few us) + 2J. */
+    CU_ASSERT(r.min_latency_ns >= 1000000);
+    CU_ASSERT(r.max_latency_ns <= 1000000 + 2 * ORDER_JITTER_NS + 50000);
+    CU_ASSERT(r.max_latency_ns >= 1000000 + ORDER_JITTER_NS / 2); /* the jitter shows */
+    CU_ASSERT(r.stats.messages_jittered * 10 >= r.stats.messages_sent * 9);
+    return r;
+}
+
+static void test_sg_jitter_keeps_tcp_order(void)
+{
+    order_result tcp = order_run(CB_SGWORLD_TCP);
+    CU_ASSERT_EQUAL(tcp.appended, ORDER_APPENDS);
+    CU_ASSERT_EQUAL(tcp.value_len, ORDER_APPENDS);
+    CU_ASSERT(memcmp(tcp.value, order_letters, ORDER_APPENDS) == 0);
+    CU_ASSERT(tcp.stats.messages_hol > 0);
+    /* UDP datagrams overtake each other: the letters land out of order (26 messages, each
+     * delayed by up to 200 us: keeping send order by chance has odds of about 1 in 26!). */
+    order_result udp = order_run(CB_SGWORLD_UDP);
+    CU_ASSERT(udp.value_len != ORDER_APPENDS ||
+              memcmp(udp.value, order_letters, ORDER_APPENDS) != 0);
+    CU_ASSERT_EQUAL(udp.stats.messages_hol, 0);
+}
+
+/* ---- 8. the workload runner over SimGrid, into a results database ---------------------- */
 
 #define RUN_SERVERS  4u
 #define RUN_CLIENTS  6u
@@ -650,6 +769,7 @@ static cb_sgworld_config run_world_config(uint64_t seed, cb_server_config *each)
     cfg.server_count = RUN_SERVERS;
     cfg.client_count = RUN_CLIENTS;
     cfg.client.outstanding_max = 4;
+    cfg.jitter_ns = 20000;
     for (uint32_t i = 0; i < RUN_SERVERS; i++) {
         each[i] = cfg.server;
         each[i].store.hash_seed = seed + i;
@@ -786,6 +906,7 @@ static const cb_test_case tests[] = {
     {"tcp_loss_delays_never_loses", test_sg_tcp_loss_delays_never_loses},
     {"same_seed_same_completions", test_sg_same_seed_same_completions},
     {"cut_short_frees_everything", test_sg_cut_short_frees_everything},
+    {"jitter_keeps_tcp_order", test_sg_jitter_keeps_tcp_order},
     {"runner_drives_sgworld", test_sg_runner_drives_sgworld},
     {"second_run_in_process_refused", test_sg_second_run_in_process_refused},
     {NULL, NULL},
