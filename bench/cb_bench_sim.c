@@ -109,29 +109,27 @@ typedef struct bench_driver {
     uint64_t *sent; /* per client */
     uint64_t completed;
     uint64_t bad;
+    uint8_t key[BENCH_KEY_BYTES]; /* the key of the op being submitted */
 } bench_driver;
 
-static int bench_submit(void *user, cb_sgworld *w, uint32_t client, uint64_t now_ns)
+static int bench_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op,
+                      uint32_t *server, uint64_t *wake_ns)
 {
     bench_driver *d = user;
+    (void)now_ns;
     uint64_t i = d->sent[client];
     if (i == d->o->per_client) {
+        *wake_ns = UINT64_MAX; /* done: the client is idle once its last reply is in */
         return 0;
     }
     static const uint8_t value[BENCH_VALUE_BYTES];
-    uint8_t key[BENCH_KEY_BYTES];
-    bench_key(key, client, i / 2 % BENCH_KEYS_PER_CLIENT);
-    cb_client_op op;
-    memset(&op, 0, sizeof op);
-    op.op = i % 2 == 0 ? CB_OP_SET : CB_OP_GET;
-    op.key = key;
-    op.key_len = BENCH_KEY_BYTES;
-    op.value = i % 2 == 0 ? value : NULL;
-    op.value_len = i % 2 == 0 ? BENCH_VALUE_BYTES : 0;
-    if (cb_sgworld_request(w, client, client % d->o->servers, &op, now_ns) != CB_ERR_OK) {
-        d->bad++;
-        return 0;
-    }
+    bench_key(d->key, client, i / 2 % BENCH_KEYS_PER_CLIENT);
+    op->op = i % 2 == 0 ? CB_OP_SET : CB_OP_GET;
+    op->key = d->key; /* needs to last only until the world submits the op */
+    op->key_len = BENCH_KEY_BYTES;
+    op->value = i % 2 == 0 ? value : NULL;
+    op->value_len = i % 2 == 0 ? BENCH_VALUE_BYTES : 0;
+    *server = client % d->o->servers;
     d->sent[client]++;
     return 1;
 }
@@ -146,13 +144,13 @@ static void bench_complete(void *user, uint32_t client, const cb_completion *c)
 
 static void bench_driver_child(const bench_opts *o, bench_result *r)
 {
-    bench_driver d = {o, calloc(o->clients, sizeof(uint64_t)), 0, 0};
+    bench_driver d = {o, calloc(o->clients, sizeof(uint64_t)), 0, 0, {0}};
     if (d.sent == NULL) {
         r->rc = CB_ERR_NOMEM;
         return;
     }
     cb_sgworld_config cfg = bench_config(o);
-    cb_sgworld_hooks hooks = {&d, bench_submit, bench_complete, NULL, NULL};
+    cb_sgworld_hooks hooks = {&d, bench_next, bench_complete, NULL, NULL};
     cb_sgworld_stats st;
     double t0 = bench_now_s();
     r->rc = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, &st);

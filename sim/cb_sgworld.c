@@ -5,10 +5,16 @@
  *   - a receiver (daemon): sg_mailbox_get_async + sg_comm_wait in a loop; it feeds each
  *     message to the node's machine itself, so a message costs one actor wake-up;
  *   - a timer actor, which sleeps with sg_sem_acquire_timeout until the node's next deadline
- *     (machine timer, held TCP retransmission, end of run). Others release its semaphore
- *     only when that deadline moves earlier than the one it sleeps for. For a client it is
- *     the client actor: it submits the first requests and its end ends the client; for a
- *     server it is a daemon, so the run ends when the clients are done.
+ *     (machine timer, held message, the client's wake time, end of run). Others release
+ *     its semaphore only when that deadline moves earlier than the one it sleeps for. For
+ *     a client it is the client actor: it submits the first requests and its end ends the
+ *     client; for a server it is a daemon, so the run ends when the clients are done.
+ *
+ * The workload. A client's `next` hook is only ever asked by the client's own two actors:
+ * at the end of each of its steps, while it has room and its wake_ns has come. A completion
+ * sets wake_ns to 0, so the step that delivered it asks again; a full client waits for a
+ * completion (wake_ns UINT64_MAX). After each client step the driver counts the idle
+ * clients; when all are idle, the run is over.
  *
  * Atomic steps. Every SimGrid call that is a simcall (posting a message, releasing a
  * semaphore) lets the other actors run. Machine calls therefore never straddle one: a step
@@ -39,9 +45,9 @@
 #include "cb_sgsetup.h"
 #include "cb_sgshim.h"
 
-#define SG_DRAIN_BATCH          8u
-#define SG_RTO_DEFAULT_NS       200000000ull /* Linux's minimum RTO */
-#define SG_RETRY_PER_COMPLETION 4u           /* parked clients re-asked per completion */
+#define SG_DRAIN_BATCH    8u
+#define SG_RTO_DEFAULT_NS 200000000ull /* Linux's minimum RTO */
+#define SG_JITTER_MAX_NS  (1ull << 40) /* keeps now + rto + jitter far from overflow */
 
 enum { SG_MSG_DATA = 0, SG_MSG_CLOSE = 1 };
 
@@ -81,10 +87,10 @@ typedef struct sg_node {
     cb_rng jitter_rng; /* clients: the machine's generator */
     cb_rng loss_rng;   /* loss draws of this node's messages */
     sg_vec ready;      /* to post now, by this node's own actors */
-    sg_vec held;       /* TCP: waiting for a retransmission timeout */
-    uint32_t parked_idx;
-    uint8_t parked;    /* client: nothing in flight and its hook declined */
-    uint8_t completed; /* client: a request completed in the current step */
+    sg_vec held;       /* waiting for a retransmission timeout or a jitter delay */
+    uint64_t wake_ns;  /* client: when to ask `next` again (UINT64_MAX: not before a
+                          completion); never in the past while the client is full */
+    uint8_t idle;      /* client: counted in world.idle_count */
     uint8_t wake_listed;
 } sg_node;
 
@@ -94,9 +100,7 @@ struct cb_sgworld {
     uint64_t until_ns;
     uint32_t node_count;
     sg_node *nodes;
-    uint32_t *parked; /* client node ids, in park order */
-    uint32_t parked_count;
-    uint32_t retry_cursor;
+    uint32_t idle_count; /* clients with nothing in flight, nothing to post, no wake time */
     uint32_t *wake_list; /* nodes whose timer actor may need a release after this step */
     uint32_t wake_count;
     int finished;
@@ -237,16 +241,35 @@ static uint64_t node_next_wake(const sg_node *n)
     for (size_t i = 0; i < n->held.count; i++) {
         t = n->held.items[i].release_ns < t ? n->held.items[i].release_ns : t;
     }
-    if (node_is_client(n) && w->until_ns < t) {
-        t = w->until_ns;
+    if (node_is_client(n)) {
+        t = n->wake_ns < t ? n->wake_ns : t;
+        t = w->until_ns < t ? w->until_ns : t;
     }
     return t;
 }
 
 /* ---- sending (atomic part: no SimGrid call) ------------------------------------------- */
 
+/* Held messages whose time has come move to the ready queue, in their order. */
+static void node_release_held(sg_node *n)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < n->held.count; i++) {
+        sg_out *o = &n->held.items[i];
+        if (o->release_ns <= n->now_ns) {
+            if (vec_push(&n->ready, o) != CB_ERR_OK) {
+                free(o->msg);
+                world_fail(n->w, CB_ERR_NOMEM);
+            }
+        } else {
+            n->held.items[keep++] = *o;
+        }
+    }
+    n->held.count = keep;
+}
+
 /* Latest release time of a held message to `dst` (0: none): TCP delivers a connection's
- * bytes in order, so a message waits behind a retransmission on its connection. */
+ * bytes in order, so a message waits behind an earlier held one on its connection. */
 static uint64_t node_held_until(const sg_node *n, uint32_t dst)
 {
     uint64_t t = 0;
@@ -271,25 +294,41 @@ static int node_draw_loss(sg_node *n, uint64_t packets)
     return lost;
 }
 
-/* Route a new message through the transport's loss model into ready, held, or nowhere. */
+/* Extra delay of one message, uniform in [0, jitter_ns], from the sender's loss rng. No
+ * draw without jitter, so such runs keep the loss sequence they always had. */
+static uint64_t node_draw_jitter(sg_node *n)
+{
+    if (n->w->cfg.jitter_ns == 0) {
+        return 0;
+    }
+    uint64_t j = cb_rng_below(&n->loss_rng, n->w->cfg.jitter_ns + 1);
+    n->w->stats.messages_jittered += (uint64_t)(j > 0);
+    return j;
+}
+
+/* Route a new message through the transport's loss and jitter models into ready, held, or
+ * nowhere. */
 static int node_route(sg_node *n, sg_out *o, uint64_t packets)
 {
     cb_sgworld *w = n->w;
     int lost = node_draw_loss(n, packets);
-    if (w->cfg.transport == CB_SGWORLD_UDP) {
-        if (lost) {
-            w->stats.messages_lost++;
-            free(o->msg);
-            return CB_ERR_OK;
-        }
-        return vec_push(&n->ready, o);
+    if (w->cfg.transport == CB_SGWORLD_UDP && lost) {
+        w->stats.messages_lost++;
+        free(o->msg);
+        return CB_ERR_OK;
     }
-    uint64_t hol = node_held_until(n, o->dst);
-    o->release_ns = lost ? n->now_ns + w->cfg.rto_ns : n->now_ns;
-    w->stats.messages_delayed += (uint64_t)lost;
-    if (hol > o->release_ns) {
-        w->stats.messages_hol += (uint64_t)!lost;
-        o->release_ns = hol;
+    o->release_ns = n->now_ns + node_draw_jitter(n);
+    if (w->cfg.transport == CB_SGWORLD_TCP) {
+        /* Held messages already due go first: they were sent before this one, and the
+         * timer actor that would post them may not have run yet at this instant. */
+        node_release_held(n);
+        o->release_ns += lost ? w->cfg.rto_ns : 0;
+        w->stats.messages_delayed += (uint64_t)lost;
+        uint64_t hol = node_held_until(n, o->dst);
+        if (hol > o->release_ns) {
+            w->stats.messages_hol += (uint64_t)!lost;
+            o->release_ns = hol;
+        }
     }
     return vec_push(o->release_ns > n->now_ns ? &n->held : &n->ready, o);
 }
@@ -342,7 +381,7 @@ static void node_act(sg_node *n, const cb_action *a)
         }
         break;
     case CB_ACTION_COMPLETE:
-        n->completed = 1;
+        n->wake_ns = 0; /* a slot is free: ask again in this step */
         h->complete(h->user, n->id - w->cfg.server_count, &a->completion);
         break;
     case CB_ACTION_EVENT:
@@ -414,70 +453,54 @@ static void node_feed(sg_node *n, const sg_msg *m)
     }
 }
 
-/* ---- the closed loop (atomic part) ---------------------------------------------------- */
+/* ---- the workload (atomic part) ------------------------------------------------------ */
 
-/* Ask the hook for requests while the client has room; returns 1 if any was submitted. */
-static int client_offer(sg_node *n)
+/* Ask the `next` hook for operations while the client has room and its wake time has come
+ * (as cb_memworld does). */
+static void client_offer(sg_node *n)
 {
     cb_sgworld *w = n->w;
     const cb_sgworld_hooks *h = w->hooks;
     uint32_t client = n->id - w->cfg.server_count;
-    int any = 0;
-    while (!w->finished && cb_client_outstanding(n->cli) < w->cfg.client.outstanding_max &&
-           h->submit(h->user, w, client, node_now(n))) {
-        any = 1;
+    uint32_t room = w->cfg.client.outstanding_max;
+    while (!w->finished && n->wake_ns <= n->now_ns && cb_client_outstanding(n->cli) < room) {
+        cb_client_op op;
+        uint32_t server = 0;
+        uint64_t wake = UINT64_MAX;
+        memset(&op, 0, sizeof op);
+        if (!h->next(h->user, client, n->now_ns, &op, &server, &wake)) {
+            n->wake_ns = wake > n->now_ns ? wake : n->now_ns + 1;
+            break;
+        }
+        int rc = cb_client_request(n->cli, server, &op, n->now_ns, NULL);
+        if (rc != CB_ERR_OK) {
+            world_fail(w, rc); /* the hook asked for something impossible */
+            return;
+        }
         node_pump(n);
     }
-    return any;
-}
-
-static void client_unpark(cb_sgworld *w, sg_node *n)
-{
-    uint32_t last = w->parked[--w->parked_count];
-    w->parked[n->parked_idx] = last;
-    w->nodes[last].parked_idx = n->parked_idx;
-    n->parked = 0;
-}
-
-/* Re-ask up to `max` parked clients (all if max is 0), round robin. */
-static void world_retry_parked(cb_sgworld *w, uint32_t max)
-{
-    uint32_t tries = max == 0 || max > w->parked_count ? w->parked_count : max;
-    for (uint32_t i = 0; i < tries && w->parked_count > 0 && !w->finished; i++) {
-        w->retry_cursor %= w->parked_count;
-        sg_node *p = &w->nodes[w->parked[w->retry_cursor]];
-        client_offer(p);
-        if (cb_client_outstanding(p->cli) > 0) {
-            client_unpark(w, p);
-            world_mark_wake(w, p); /* its own actor posts what it queued */
-        } else {
-            w->retry_cursor++;
-        }
+    if (cb_client_outstanding(n->cli) >= room) {
+        /* Full: only a completion makes room. A wake time left in the past would make the
+         * timer actor return from every sleep at once and spin without time advancing. */
+        n->wake_ns = UINT64_MAX;
     }
 }
 
-/* After a client step: keep it busy, park it when idle, end the run when all are idle. */
-static void client_settle(sg_node *n)
+/* After a client step has posted its messages: count the client idle or busy, and end the
+ * run when every client is idle. An idle client has nothing that could ever ask its hook
+ * again; another client's completion does not wake it (hooks that wait for each other
+ * poll with a wake time). */
+static void client_count_idle(sg_node *n)
 {
     cb_sgworld *w = n->w;
-    client_offer(n);
-    int idle = cb_client_outstanding(n->cli) == 0;
-    if (idle && !n->parked) {
-        n->parked = 1;
-        n->parked_idx = w->parked_count;
-        w->parked[w->parked_count++] = n->id;
-    } else if (!idle && n->parked) {
-        client_unpark(w, n);
+    uint8_t idle = cb_client_outstanding(n->cli) == 0 && n->wake_ns == UINT64_MAX &&
+                   n->held.count == 0 && n->ready.head == n->ready.count;
+    if (idle != n->idle) {
+        n->idle = idle;
+        w->idle_count = idle ? w->idle_count + 1 : w->idle_count - 1;
     }
-    if (n->completed) {
-        n->completed = 0;
-        world_retry_parked(w, SG_RETRY_PER_COMPLETION);
-    }
-    if (w->parked_count == w->cfg.client_count && !w->finished) {
-        world_retry_parked(w, 0); /* everyone idle: a last chance for each */
-        if (w->parked_count == w->cfg.client_count) {
-            world_finish(w);
-        }
+    if (w->idle_count == w->cfg.client_count && !w->finished) {
+        world_finish(w);
     }
 }
 
@@ -504,10 +527,16 @@ static void world_post_wakes(cb_sgworld *w)
     }
 }
 
+/* Post the step's messages, then release the timer actors whose deadline moved earlier.
+ * A client is counted after the flush: its own queues are then empty unless its other
+ * actor has queued more meanwhile, and that actor counts it again after its own flush. */
 static void node_step_end(sg_node *n)
 {
     world_mark_wake(n->w, n);
     node_flush(n);
+    if (node_is_client(n)) {
+        client_count_idle(n);
+    }
     world_post_wakes(n->w);
 }
 
@@ -524,7 +553,7 @@ static void node_on_message(sg_node *n, sg_msg *m)
     node_feed(n, m);
     free(m);
     if (node_is_client(n)) {
-        client_settle(n);
+        client_offer(n);
     }
     node_step_end(n);
 }
@@ -568,24 +597,6 @@ static void node_sleep(sg_node *n)
     }
 }
 
-/* Held messages whose time has come move to the ready queue, in their order. */
-static void node_release_held(sg_node *n)
-{
-    size_t keep = 0;
-    for (size_t i = 0; i < n->held.count; i++) {
-        sg_out *o = &n->held.items[i];
-        if (o->release_ns <= n->now_ns) {
-            if (vec_push(&n->ready, o) != CB_ERR_OK) {
-                free(o->msg);
-                world_fail(n->w, CB_ERR_NOMEM);
-            }
-        } else {
-            n->held.items[keep++] = *o;
-        }
-    }
-    n->held.count = keep;
-}
-
 /* One timer wake-up: releases, machine timers, the closed loop. */
 static void node_on_wake(sg_node *n)
 {
@@ -609,7 +620,7 @@ static void node_on_wake(sg_node *n)
     if (n->now_ns >= w->until_ns) {
         world_finish(w);
     }
-    client_settle(n);
+    client_offer(n);
 }
 
 static void sg_timer_main(int argc, char **argv)
@@ -622,7 +633,7 @@ static void sg_timer_main(int argc, char **argv)
     }
     node_now(n);
     if (node_is_client(n)) {
-        client_settle(n);
+        client_offer(n); /* wake_ns starts at 0: ask at once */
     }
     node_step_end(n);
     while (!(node_is_client(n) && n->w->finished)) {
@@ -641,8 +652,8 @@ static void sg_timer_main(int argc, char **argv)
 static int world_check(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks)
 {
     if (cfg->server_count == 0 || cfg->client_count == 0 || cfg->bandwidth_bps == 0 ||
-        cfg->loss_ppm > 1000000u || hooks == NULL || hooks->submit == NULL ||
-        hooks->complete == NULL) {
+        cfg->loss_ppm > 1000000u || cfg->jitter_ns > SG_JITTER_MAX_NS || hooks == NULL ||
+        hooks->next == NULL || hooks->complete == NULL) {
         return CB_ERR_INVALID;
     }
     if (cfg->transport != CB_SGWORLD_TCP && cfg->transport != CB_SGWORLD_UDP) {
@@ -654,12 +665,10 @@ static int world_check(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hoo
     return CB_ERR_OK;
 }
 
-static int world_new_machines(cb_sgworld *w)
+static int world_new_machines(cb_sgworld *w, const cb_server_config *server_each)
 {
     cb_rng root;
     cb_rng_init(&root, w->cfg.seed);
-    cb_server_config sc = w->cfg.server;
-    sc.conn_max = w->node_count;
     cb_client_config cc = w->cfg.client;
     cc.peer_count = w->cfg.server_count;
     /* Client generators first, in client order, as cb_memworld splits them. */
@@ -671,6 +680,9 @@ static int world_new_machines(cb_sgworld *w)
         n->w = w;
         n->id = i;
         cb_rng_split(&root, &n->loss_rng);
+        cb_server_config sc =
+            server_each != NULL && i < w->cfg.server_count ? server_each[i] : w->cfg.server;
+        sc.conn_max = w->node_count;
         int rc = i < w->cfg.server_count ? cb_server_new(&sc, NULL, &n->srv)
                                          : cb_client_new(&cc, &n->jitter_rng, NULL, &n->cli);
         if (rc != CB_ERR_OK) {
@@ -693,7 +705,6 @@ static void world_del(cb_sgworld *w)
         }
     }
     free(w->nodes);
-    free(w->parked);
     free(w->wake_list);
     free(w);
 }
@@ -707,6 +718,7 @@ static int world_new(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks
         return CB_ERR_NOMEM;
     }
     w->cfg = *cfg;
+    w->cfg.server_each = NULL; /* only read during construction, below */
     if (w->cfg.rto_ns == 0) {
         w->cfg.rto_ns = SG_RTO_DEFAULT_NS;
     }
@@ -714,11 +726,10 @@ static int world_new(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks
     w->until_ns = until_ns;
     w->node_count = cfg->server_count + cfg->client_count;
     w->nodes = calloc(w->node_count, sizeof w->nodes[0]);
-    w->parked = calloc(cfg->client_count, sizeof w->parked[0]);
     w->wake_list = calloc(w->node_count, sizeof w->wake_list[0]);
     int rc = CB_ERR_NOMEM;
-    if (w->nodes != NULL && w->parked != NULL && w->wake_list != NULL) {
-        rc = world_new_machines(w);
+    if (w->nodes != NULL && w->wake_list != NULL) {
+        rc = world_new_machines(w, cfg->server_each);
     }
     if (rc != CB_ERR_OK) {
         world_del(w);
@@ -782,15 +793,6 @@ static void world_collect(cb_sgworld *w, cb_sgworld_stats *out)
     if (out != NULL) {
         *out = *s;
     }
-}
-
-int cb_sgworld_request(cb_sgworld *w, uint32_t client, uint32_t server, const cb_client_op *op,
-                       uint64_t now_ns)
-{
-    if (client >= w->cfg.client_count) {
-        return CB_ERR_INVALID;
-    }
-    return cb_client_request(w->nodes[w->cfg.server_count + client].cli, server, op, now_ns, NULL);
 }
 
 int cb_sgworld_run(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks, uint64_t until_ns,

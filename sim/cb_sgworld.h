@@ -22,7 +22,16 @@
  * frame bytes and whose simulated size is cb_sgworld_wire_bytes() of their length (frame
  * bytes + per-packet headers). Loss is drawn per message from the sender's own seeded
  * cb_rng (SimGrid has no loss model): over UDP a lost message is dropped; over TCP it is
- * delayed by rto_ns instead, and later messages on the same connection wait behind it.
+ * delayed by rto_ns instead, and later messages on the same connection wait behind it. An
+ * optional jitter delays each message by a further uniform draw from the same generator;
+ * over TCP it never lets a message overtake an earlier one on its connection.
+ *
+ * Workload: as cb_memworld. Whenever client c has fewer than outstanding_max requests in
+ * flight and its wake time has come, the `next` hook is asked for its next operation; it
+ * returns one (the world submits it at once) or says when to ask again: at a time, or not
+ * before one of c's own requests completes. Every completion makes c eligible again. A
+ * client is idle when it has nothing in flight, no message waiting to be posted and no wake
+ * time; the run ends when every client is idle, or when the clock reaches until_ns.
  *
  * One simulation per process: SimGrid cannot be reset, so cb_sgworld_run may be called once
  * per process. Run several simulations by forking a child per run (tests, bench, sweeps).
@@ -57,36 +66,43 @@ typedef enum {
 #define CB_SGWORLD_UDP_PAYLOAD_BYTES 1392u
 
 typedef struct cb_sgworld_config {
-    uint32_t server_count;          /* >= 1 */
-    uint32_t client_count;          /* >= 1 */
-    cb_server_config server;        /* conn_max is set to server_count + client_count */
-    cb_client_config client;        /* peer_count is set to server_count */
-    uint64_t latency_ns;            /* one-way, between any two nodes; each host link has half */
-    uint64_t bandwidth_bps;         /* bits per second of each host link, each direction; > 0 */
-    uint32_t loss_ppm;              /* per-message loss probability, in millionths; <= 10^6 */
-    uint8_t transport;              /* cb_sgworld_transport */
-    uint64_t rto_ns;                /* TCP: extra delay of a lost message; 0 picks 200 ms */
+    uint32_t server_count;               /* >= 1 */
+    uint32_t client_count;               /* >= 1 */
+    cb_server_config server;             /* every server's, unless server_each is set;
+                                            conn_max is set to server_count + client_count */
+    const cb_server_config *server_each; /* NULL, or server_count configs (read only
+                                            while the run starts; conn_max set as above) */
+    cb_client_config client;             /* peer_count is set to server_count */
+    uint64_t latency_ns;    /* one-way, between any two nodes; each host link has half */
+    uint64_t bandwidth_bps; /* bits per second of each host link, each direction; > 0 */
+    uint32_t loss_ppm;      /* per-message loss probability, in millionths; <= 10^6 */
+    uint8_t transport;      /* cb_sgworld_transport */
+    uint64_t rto_ns;        /* TCP: extra delay of a lost message; 0 picks 200 ms */
+    uint64_t jitter_ns;     /* extra delay of every message, uniform in [0, jitter_ns], drawn
+                               from the sender's loss rng; TCP keeps each connection in order.
+                               0: none; <= 2^40 (about 18 minutes) */
     uint32_t packet_overhead_bytes; /* headers per packet; 0 picks the transport's default */
     uint32_t packet_payload_bytes;  /* frame bytes per packet; 0 picks the transport's */
-    uint64_t seed; /* root seed: each client's jitter rng and each node's loss rng split off */
+    uint64_t seed; /* root seed: each client machine's rng and each node's loss rng split off */
     const char *context_factory; /* SimGrid contexts/factory: NULL = "raw" (fastest); the
                                     sanitizer tests use "thread" (SIMGRID-NOTES.md §7) */
     const char *log_threshold;   /* SimGrid root log threshold: NULL = "critical" */
 } cb_sgworld_config;
 
 /* Defaults: 1 server, 1 client, machine defaults, 0.5 ms one way, 1 Gbit/s, no loss, TCP,
- * 200 ms RTO, the transport's overheads, seed 1, raw contexts, critical logs only. */
+ * 200 ms RTO, no jitter, the transport's overheads, seed 1, raw contexts, critical logs only. */
 cb_sgworld_config cb_sgworld_config_default(void);
 
-/* As cb_memworld_hooks; `submit` gets the cb_sgworld to call cb_sgworld_request on. Hooks
- * run inside SimGrid actors and must not call SimGrid themselves. */
+/* As cb_memworld_hooks. Hooks run inside SimGrid actors and must not call SimGrid. */
 typedef struct cb_sgworld_hooks {
     void *user;
-    /* Client `client` (0-based among clients) may submit: return 1 if it did, else 0. A
-     * client with nothing in flight that declines is parked: each completion re-asks up to
-     * 4 parked clients (round robin), and when all are parked each is asked once more; the
-     * run ends when none then submits. */
-    int (*submit)(void *user, cb_sgworld *w, uint32_t client, uint64_t now_ns);
+    /*
+     * Client `client` (0-based among clients) has room at now_ns. Return 1 with *op and
+     * *server filled (op's views need only last until the hook's caller submits it), or 0
+     * with *wake_ns set to when to ask again (UINT64_MAX: after a completion, or never).
+     */
+    int (*next)(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op, uint32_t *server,
+                uint64_t *wake_ns);
     /* A request of `client` completed. The value view is valid during the call. */
     void (*complete)(void *user, uint32_t client, const cb_completion *c);
     /* A machine reported an event (`node` is the world node id). Optional. */
@@ -100,7 +116,8 @@ typedef struct cb_sgworld_stats {
     uint64_t messages_sent;     /* SEND actions (and CLOSE notices) handed to the network */
     uint64_t messages_lost;     /* UDP: dropped by the loss draw */
     uint64_t messages_delayed;  /* TCP: lost and retransmitted after rto_ns */
-    uint64_t messages_hol;      /* TCP: held behind a retransmission on their connection */
+    uint64_t messages_hol;      /* TCP: held behind an earlier message on their connection */
+    uint64_t messages_jittered; /* given a non-zero jitter delay */
     uint64_t messages_received; /* delivered and fed to a machine */
     uint64_t frame_bytes_sent;  /* real frame bytes of the messages sent */
     uint64_t wire_bytes_sent;   /* simulated bytes: frame bytes + packet headers */
@@ -116,13 +133,8 @@ typedef struct cb_sgworld_stats {
  */
 uint64_t cb_sgworld_wire_bytes(const cb_sgworld_config *cfg, size_t frame_bytes);
 
-/* Submit `op` from client `client` to server `server` (for use inside the submit hook).
- * Returns what cb_client_request returns, or CB_ERR_INVALID for a client out of range. */
-int cb_sgworld_request(cb_sgworld *w, uint32_t client, uint32_t server, const cb_client_op *op,
-                       uint64_t now_ns);
-
 /*
- * Initialise SimGrid, build the platform, run the workload until every client is done or the
+ * Initialise SimGrid, build the platform, run the workload until every client is idle or the
  * clock reaches until_ns (requests still in flight then get no completion), free everything
  * and fill *stats (may be NULL). Returns
  *   CB_ERR_OK;
@@ -130,8 +142,9 @@ int cb_sgworld_request(cb_sgworld *w, uint32_t client, uint32_t server, const cb
  *                   call in this process (SimGrid runs one simulation per process; the
  *                   message on stderr says to fork);
  *   CB_ERR_NOMEM    allocation failed (nothing leaked);
- *   another cb_err  a machine returned an error the driver cannot handle (first one wins;
- *                   the run stops at once).
+ *   another cb_err  a machine returned an error the driver cannot handle, or
+ *                   cb_client_request refused an op a `next` hook returned (a bad server,
+ *                   a bad op: its error); the first one wins and the run stops at once.
  */
 int cb_sgworld_run(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks, uint64_t until_ns,
                    cb_sgworld_stats *stats);

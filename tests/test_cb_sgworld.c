@@ -1,6 +1,7 @@
 /*
  * test_cb_sgworld.c: the SimGrid driver — its network model, the closed loop against a
- * reference model, both transports under loss, determinism, and payload ownership.
+ * reference model, both transports under loss, jitter, determinism, payload ownership, and
+ * the workload runner (sim/cb_runner) driving it into a results database.
  *
  * SimGrid runs one simulation per process, so every case forks a child that runs one
  * cb_sgworld_run, writes a small result struct into a pipe and exits with exit(0) (so that
@@ -8,11 +9,13 @@
  * the child's exit status. Under AddressSanitizer the children use SimGrid's thread
  * contexts, with which LSan sees every leaked payload (SIMGRID-NOTES.md §7).
  */
+#include <sqlite3.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cb_err.h"
+#include "cb_runner.h"
 #include "cb_sgworld.h"
 #include "cb_test.h"
 
@@ -110,23 +113,26 @@ typedef struct lat_state {
 static const uint8_t lat_key[] = "k";
 static const uint8_t lat_value[32] = "0123456789abcdef0123456789abcdef";
 
-static int lat_submit(void *user, cb_sgworld *w, uint32_t client, uint64_t now_ns)
+static int lat_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op,
+                    uint32_t *server, uint64_t *wake_ns)
 {
     lat_state *s = user;
+    (void)client;
+    (void)now_ns;
     if (s->submitted > SGT_LAT_GETS) {
+        *wake_ns = UINT64_MAX; /* done */
         return 0;
     }
-    cb_client_op op;
-    memset(&op, 0, sizeof op);
-    op.op = s->submitted == 0 ? CB_OP_SET : CB_OP_GET; /* store the value, then read it */
-    op.key = lat_key;
-    op.key_len = 1;
-    if (op.op == CB_OP_SET) {
-        op.value = lat_value;
-        op.value_len = sizeof lat_value;
+    op->op = s->submitted == 0 ? CB_OP_SET : CB_OP_GET; /* store the value, then read it */
+    op->key = lat_key;
+    op->key_len = 1;
+    if (op->op == CB_OP_SET) {
+        op->value = lat_value;
+        op->value_len = sizeof lat_value;
     }
-    op.user_data = s->submitted++;
-    return cb_sgworld_request(w, client, 0, &op, now_ns) == CB_ERR_OK;
+    op->user_data = s->submitted++;
+    *server = 0;
+    return 1;
 }
 
 static void lat_complete(void *user, uint32_t client, const cb_completion *c)
@@ -168,7 +174,7 @@ static void lat_child(const void *arg, void *result)
     cfg.latency_ns = la->latency_ns;
     cfg.bandwidth_bps = 1000000000ull;
     cfg.client.outstanding_max = 1;
-    cb_sgworld_hooks hooks = {&s, lat_submit, lat_complete, NULL, lat_action};
+    cb_sgworld_hooks hooks = {&s, lat_next, lat_complete, NULL, lat_action};
     s.r->rc = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, NULL);
     qsort(s.latency_ns, s.gets, sizeof s.latency_ns[0], cmp_u64);
     s.r->gets = s.gets;
@@ -260,20 +266,31 @@ typedef struct model_state {
     model_key keys[SGT_KEYS];
     model_pending pending[SGT_OPS_MAX];
     uint64_t rto_ns;
+    uint8_t name[16]; /* the key of the op being submitted */
 } model_state;
 
 static const uint8_t model_ops[] = {CB_OP_GET, CB_OP_GET,    CB_OP_SET,    CB_OP_ADD,
                                     CB_OP_SET, CB_OP_DELETE, CB_OP_APPEND, CB_OP_REPLACE};
 
-static int model_submit(void *user, cb_sgworld *w, uint32_t client, uint64_t now_ns)
+/* The workload: random ops on shared keys, one request per key in flight across all clients,
+ * so the model knows the order the server applies them in. */
+static int model_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op,
+                      uint32_t *server, uint64_t *wake_ns)
 {
     model_state *s = user;
+    (void)client;
     if (s->r->submitted == s->arg->ops) {
+        *wake_ns = UINT64_MAX; /* done */
         return 0;
     }
     uint32_t key = (uint32_t)cb_rng_below(&s->rng, SGT_KEYS);
     if (s->keys[key].in_flight) {
-        return 0; /* one request per key in flight: asked again after a completion */
+        /* The key is busy, perhaps with another client's request. The world asks a client
+         * again only after one of its *own* completions, so waiting for UINT64_MAX could
+         * wait forever (a client with nothing in flight would end as idle). Poll instead:
+         * 1 us is far below the 1 ms round trip, so it barely delays the run. */
+        *wake_ns = now_ns + 1000;
+        return 0;
     }
     model_pending *p = &s->pending[s->r->submitted];
     p->key = key;
@@ -282,19 +299,16 @@ static int model_submit(void *user, cb_sgworld *w, uint32_t client, uint64_t now
     for (uint32_t i = 0; i < p->value_len; i++) {
         p->value[i] = (uint8_t)('a' + cb_rng_below(&s->rng, 26));
     }
-    uint8_t name[16];
-    cb_client_op op;
-    memset(&op, 0, sizeof op);
-    op.op = p->op;
-    op.key = name;
-    op.key_len = (uint8_t)snprintf((char *)name, sizeof name, "key:%u", key);
+    op->op = p->op;
+    op->key = s->name;
+    op->key_len = (uint8_t)snprintf((char *)s->name, sizeof s->name, "key:%u", key);
     if (p->op == CB_OP_SET || p->op == CB_OP_ADD || p->op == CB_OP_APPEND ||
         p->op == CB_OP_REPLACE) {
-        op.value = p->value;
-        op.value_len = p->value_len;
+        op->value = p->value;
+        op->value_len = p->value_len;
     }
-    op.user_data = s->r->submitted;
-    CU_ASSERT_EQUAL_FATAL(cb_sgworld_request(w, client, 0, &op, now_ns), CB_ERR_OK);
+    op->user_data = s->r->submitted;
+    *server = 0;
     s->keys[key].in_flight = 1;
     s->r->submitted++;
     return 1;
@@ -404,7 +418,7 @@ static void model_child(const void *arg, void *result)
         cfg.client.timeout_ns = cfg.client.timeout_max_ns = 2000000000ull; /* above the RTO */
     }
     s.rto_ns = cfg.rto_ns;
-    cb_sgworld_hooks hooks = {&s, model_submit, model_complete, NULL, NULL};
+    cb_sgworld_hooks hooks = {&s, model_next, model_complete, NULL, NULL};
     s.r->rc = cb_sgworld_run(&cfg, &hooks, s.arg->until_ns, &s.r->stats);
 }
 
@@ -525,7 +539,7 @@ static void twice_child(const void *arg, void *result)
     static lat_result r;
     s.r = &r;
     cb_sgworld_config cfg = sgt_config(1);
-    cb_sgworld_hooks hooks = {&s, lat_submit, lat_complete, NULL, NULL};
+    cb_sgworld_hooks hooks = {&s, lat_next, lat_complete, NULL, NULL};
     cfg.client_count = 0; /* refused before SimGrid starts: the process keeps its run */
     rcs[0] = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, NULL);
     cfg.client_count = 1;
@@ -557,6 +571,333 @@ static void test_sg_wire_bytes(void)
     CU_ASSERT_EQUAL(cb_sgworld_wire_bytes(&cfg, 250), 250 + 30);
 }
 
+/* ---- 7. jitter: delays spread, TCP keeps each connection in order --------------------- */
+
+#define ORDER_APPENDS   26u
+#define ORDER_JITTER_NS 200000u
+
+typedef struct order_result {
+    int rc;
+    uint32_t completed;
+    uint32_t appended; /* APPENDs stored */
+    uint32_t value_len;
+    uint8_t value[ORDER_APPENDS];
+    uint64_t min_latency_ns;
+    uint64_t max_latency_ns;
+    cb_sgworld_stats stats;
+} order_result;
+
+typedef struct order_state {
+    uint32_t submitted;
+    order_result *r;
+} order_state;
+
+static const uint8_t order_letters[] = "abcdefghijklmnopqrstuvwxyz";
+
+/* SET an empty value, then ORDER_APPENDS one-letter APPENDs at once (all in flight
+ * together), then, once every one completed, a GET of the result. */
+static int order_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op,
+                      uint32_t *server, uint64_t *wake_ns)
+{
+    order_state *s = user;
+    (void)client;
+    (void)now_ns;
+    uint32_t i = s->submitted;
+    if (i == ORDER_APPENDS + 2 || (i == ORDER_APPENDS + 1 && s->r->completed < i)) {
+        *wake_ns = UINT64_MAX; /* done, or the GET waits for the last completion */
+        return 0;
+    }
+    op->op = i == 0 ? CB_OP_SET : i <= ORDER_APPENDS ? CB_OP_APPEND : CB_OP_GET;
+    op->key = order_letters; /* the key "a" */
+    op->key_len = 1;
+    if (op->op != CB_OP_GET) {
+        op->value = i == 0 ? order_letters : &order_letters[i - 1];
+        op->value_len = i == 0 ? 0 : 1;
+    }
+    op->user_data = i;
+    *server = 0;
+    s->submitted++;
+    return 1;
+}
+
+static void order_complete(void *user, uint32_t client, const cb_completion *c)
+{
+    order_state *s = user;
+    order_result *r = s->r;
+    (void)client;
+    r->completed++;
+    if (c->op == CB_OP_GET && c->outcome == CB_OUTCOME_HIT && c->value_len <= ORDER_APPENDS) {
+        r->value_len = (uint32_t)c->value_len;
+        memcpy(r->value, c->value, c->value_len);
+        return;
+    }
+    if (c->op != CB_OP_APPEND) {
+        return;
+    }
+    r->appended += c->outcome == CB_OUTCOME_STORED;
+    uint64_t latency = c->complete_ns - c->issue_ns;
+    r->min_latency_ns = latency < r->min_latency_ns ? latency : r->min_latency_ns;
+    r->max_latency_ns = latency > r->max_latency_ns ? latency : r->max_latency_ns;
+}
+
+static void order_child(const void *arg, void *result)
+{
+    static order_state s;
+    memset(&s, 0, sizeof s);
+    s.r = result;
+    s.r->min_latency_ns = UINT64_MAX;
+    cb_sgworld_config cfg = sgt_config(cb_test_seed());
+    cfg.transport = *(const uint8_t *)arg;
+    cfg.jitter_ns = ORDER_JITTER_NS;
+    cfg.latency_ns = 500000;
+    cfg.client.outstanding_max = 32;
+    cb_sgworld_hooks hooks = {&s, order_next, order_complete, NULL, NULL};
+    s.r->rc = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, &s.r->stats);
+}
+
+static order_result order_run(uint8_t transport)
+{
+    order_result r;
+    CU_ASSERT_EQUAL(sgt_fork(order_child, &transport, &r, sizeof r), 0);
+    CU_ASSERT_EQUAL(r.rc, CB_ERR_OK);
+    CU_ASSERT_EQUAL(r.completed, ORDER_APPENDS + 2);
+    printf("\n  %s, jitter %u us: appended \"%.*s\", APPEND latency %.3f..%.3f ms, "
+           "%llu of %llu msgs jittered, %llu held behind an earlier one",
+           transport == CB_SGWORLD_TCP ? "tcp" : "udp", ORDER_JITTER_NS / 1000, (int)r.value_len,
+           (const char *)r.value, (double)r.min_latency_ns / 1e6, (double)r.max_latency_ns / 1e6,
+           (unsigned long long)r.stats.messages_jittered, (unsigned long long)r.stats.messages_sent,
+           (unsigned long long)r.stats.messages_hol);
+    /* Each direction adds at most the jitter: RTT 1 ms + transmission (a few us) + 2J. */
+    CU_ASSERT(r.min_latency_ns >= 1000000);
+    CU_ASSERT(r.max_latency_ns <= 1000000 + 2 * ORDER_JITTER_NS + 50000);
+    CU_ASSERT(r.max_latency_ns >= 1000000 + ORDER_JITTER_NS / 2); /* the jitter shows */
+    CU_ASSERT(r.stats.messages_jittered * 10 >= r.stats.messages_sent * 9);
+    return r;
+}
+
+static void test_sg_jitter_keeps_tcp_order(void)
+{
+    order_result tcp = order_run(CB_SGWORLD_TCP);
+    CU_ASSERT_EQUAL(tcp.appended, ORDER_APPENDS);
+    CU_ASSERT_EQUAL(tcp.value_len, ORDER_APPENDS);
+    CU_ASSERT(memcmp(tcp.value, order_letters, ORDER_APPENDS) == 0);
+    CU_ASSERT(tcp.stats.messages_hol > 0);
+    /* UDP datagrams overtake each other: the letters land out of order (26 messages, each
+     * delayed by up to 200 us: keeping send order by chance has odds of about 1 in 26!). */
+    order_result udp = order_run(CB_SGWORLD_UDP);
+    CU_ASSERT(udp.value_len != ORDER_APPENDS ||
+              memcmp(udp.value, order_letters, ORDER_APPENDS) != 0);
+    CU_ASSERT_EQUAL(udp.stats.messages_hol, 0);
+}
+
+/* ---- 8. the workload runner over SimGrid, into a results database ---------------------- */
+
+#define RUN_SERVERS  4u
+#define RUN_CLIENTS  6u
+#define RUN_REQUESTS 1500u
+/* This server's value limit (32 B) refuses the workload's 100 B SETs: an over-limit frame
+ * breaks the stream, the server closes the connection, and the request times out. */
+#define RUN_SMALL 1u
+_Static_assert(RUN_SMALL == 1, "run_fill_counts' queries name server 1");
+
+typedef struct run_result {
+    int step; /* 0: every set-up step worked, else the one that failed */
+    int rc;
+    uint64_t budget, issued, completed, recorded;
+    int64_t rows, distinct_rows, outcome_null, servers_used;
+    int64_t small_sets, small_stored, other_sets, other_stored;
+    uint64_t rows_hash; /* every column of every row, in record order */
+    cb_sgworld_stats stats;
+} run_result;
+
+/* Hash every row of the requests table in seq order into r->rows_hash. */
+static int run_hash_rows(const char *path, run_result *r)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_prepare_v2(db, "SELECT * FROM requests ORDER BY seq", -1, &st, NULL);
+    }
+    r->rows_hash = 0xcbf29ce484222325ull;
+    while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(st); i++) {
+            const unsigned char *t = sqlite3_column_text(st, i);
+            r->rows_hash = sgt_fnv(r->rows_hash, t != NULL ? (const char *)t : "~",
+                                   t != NULL ? (size_t)sqlite3_column_bytes(st, i) + 1 : 1);
+        }
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int64_t run_query(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        v = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void run_fill_counts(const char *path, run_result *r)
+{
+    r->rows = run_query(path, "SELECT count(*) FROM requests");
+    r->distinct_rows = run_query(
+        path, "SELECT count(*) FROM (SELECT DISTINCT client, issue_ns, op, key FROM requests)");
+    r->outcome_null = run_query(path, "SELECT count(*) FROM requests WHERE outcome IS NULL");
+    r->servers_used = run_query(path, "SELECT count(DISTINCT server) FROM requests");
+    r->small_sets =
+        run_query(path, "SELECT count(*) FROM requests WHERE op = 'set' AND server = 1");
+    r->small_stored = run_query(path, "SELECT count(*) FROM requests WHERE op = 'set' AND "
+                                      "server = 1 AND outcome = 'stored'");
+    r->other_sets =
+        run_query(path, "SELECT count(*) FROM requests WHERE op = 'set' AND server <> 1");
+    r->other_stored = run_query(path, "SELECT count(*) FROM requests WHERE op = 'set' AND "
+                                      "server <> 1 AND outcome = 'stored'");
+}
+
+static cb_sgworld_config run_world_config(uint64_t seed, cb_server_config *each)
+{
+    cb_sgworld_config cfg = sgt_config(seed);
+    cfg.server_count = RUN_SERVERS;
+    cfg.client_count = RUN_CLIENTS;
+    cfg.client.outstanding_max = 4;
+    cfg.jitter_ns = 20000;
+    for (uint32_t i = 0; i < RUN_SERVERS; i++) {
+        each[i] = cfg.server;
+        each[i].store.hash_seed = seed + i;
+    }
+    each[RUN_SMALL].store.value_bytes_max = 32;
+    cfg.server_each = each;
+    return cfg;
+}
+
+/* Open the database and the run's inputs; returns 0 or the failed step (1..4). */
+static int run_setup(uint64_t seed, const char *path, cb_workload **wl, cb_placement **pl,
+                     cb_results **db, int64_t *run_id)
+{
+    char err[256];
+    cb_workload_config wc;
+    cb_workload_config_default(&wc);
+    wc.keys = 500;
+    wc.mix_get = 0.6, wc.mix_set = 0.4, wc.mix_incr = 0;
+    wc.think_ns = 50000; /* exercises the wake times */
+    wc.seed = seed;
+    if (cb_workload_new(&wc, wl, err, sizeof err) != 0) {
+        return 1;
+    }
+    cb_placement_config pc;
+    cb_placement_config_default(&pc);
+    cb_placement_node nodes[RUN_SERVERS];
+    for (uint32_t i = 0; i < RUN_SERVERS; i++) {
+        nodes[i] = (cb_placement_node){i, 1, NULL};
+    }
+    if (cb_placement_new(CB_PLACEMENT_JUMP, &pc, nodes, RUN_SERVERS, NULL, pl) != CB_ERR_OK) {
+        return 2;
+    }
+    unlink(path);
+    if (cb_results_open(path, db, err, sizeof err) != CB_RESULTS_OK) {
+        return 3;
+    }
+    cb_run_info info = {.scenario_name = "sgworld-runner-test", .mode = "sim", .seed = seed};
+    return cb_results_begin_run(*db, &info, run_id) == CB_RESULTS_OK ? 0 : 4;
+}
+
+static void run_child(const void *arg, void *result)
+{
+    run_result *r = result;
+    uint64_t seed = *(const uint64_t *)arg;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/cb_sgworld_runner_%d.db", (int)getpid());
+    cb_workload *wl = NULL;
+    cb_placement *pl = NULL;
+    cb_results *db = NULL;
+    cb_runner *runner = NULL;
+    int64_t run_id = 0;
+    r->step = run_setup(seed, path, &wl, &pl, &db, &run_id);
+    cb_runner_config rc = {.client_count = RUN_CLIENTS,
+                           .server_count = RUN_SERVERS,
+                           .outstanding_max = 4,
+                           .requests = RUN_REQUESTS,
+                           .workload = wl,
+                           .placement = pl,
+                           .db = db,
+                           .run_id = run_id};
+    if (r->step == 0 && cb_runner_new(&rc, &runner) != 0) {
+        r->step = 5;
+    }
+    if (r->step == 0) {
+        cb_server_config each[RUN_SERVERS];
+        cb_sgworld_config cfg = run_world_config(seed, each);
+        cb_sgworld_hooks hooks = {runner, cb_runner_next, cb_runner_complete, cb_runner_event,
+                                  NULL};
+        r->rc = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, &r->stats);
+        const cb_runner_totals *t = cb_runner_get_totals(runner);
+        r->budget = cb_runner_budget(runner);
+        r->issued = t->issued, r->completed = t->completed, r->recorded = t->recorded;
+        r->step = cb_runner_db_error(runner) != NULL ? 6 : 0;
+        r->step =
+            cb_results_end_run(db, run_id, CB_RUN_COMPLETE, 0, 0) != CB_RESULTS_OK ? 7 : r->step;
+    }
+    cb_runner_del(runner);
+    r->step = cb_results_close(db) != CB_RESULTS_OK && r->step == 0 ? 8 : r->step;
+    cb_placement_del(pl);
+    cb_workload_del(wl);
+    run_fill_counts(path, r);
+    r->step = run_hash_rows(path, r) != 0 && r->step == 0 ? 9 : r->step;
+    unlink(path);
+}
+
+static run_result run_fork(uint64_t seed)
+{
+    run_result r;
+    CU_ASSERT_EQUAL(sgt_fork(run_child, &seed, &r, sizeof r), 0);
+    CU_ASSERT_EQUAL(r.step, 0);
+    CU_ASSERT_EQUAL(r.rc, CB_ERR_OK);
+    printf("\n  runner over sgworld, seed %llu: %llu issued, %llu completed, %lld rows, %llu "
+           "timeouts, %llu retries, %llu timer wake-ups; end %.3f ms; rows hash %016llx",
+           (unsigned long long)seed, (unsigned long long)r.issued, (unsigned long long)r.completed,
+           (long long)r.rows, (unsigned long long)r.stats.clients.timeouts,
+           (unsigned long long)r.stats.clients.retries, (unsigned long long)r.stats.timer_wakeups,
+           (double)r.stats.end_ns / 1e6, (unsigned long long)r.rows_hash);
+    return r;
+}
+
+static void test_sg_runner_drives_sgworld(void)
+{
+    run_result a = run_fork(cb_test_seed());
+    /* The budget: exactly RUN_REQUESTS issued (no read-modify-write), split over clients. */
+    CU_ASSERT_EQUAL(a.budget, RUN_REQUESTS);
+    CU_ASSERT_EQUAL(a.issued, RUN_REQUESTS);
+    CU_ASSERT_EQUAL(a.stats.clients.requests, RUN_REQUESTS);
+    /* Every request completed once and has exactly one row, with an outcome. */
+    CU_ASSERT_EQUAL(a.completed, RUN_REQUESTS);
+    CU_ASSERT_EQUAL(a.stats.clients.completed, RUN_REQUESTS);
+    CU_ASSERT_EQUAL(a.recorded, RUN_REQUESTS);
+    CU_ASSERT_EQUAL(a.rows, RUN_REQUESTS);
+    CU_ASSERT_EQUAL(a.distinct_rows, RUN_REQUESTS);
+    CU_ASSERT_EQUAL(a.outcome_null, 0);
+    CU_ASSERT_EQUAL(a.servers_used, RUN_SERVERS);
+    /* Per-server configs: only server RUN_SMALL refuses the 100 B values (its SETs time
+     * out after the client's retries; every other SET is stored). */
+    CU_ASSERT(a.small_sets > 0 && a.other_sets > 0);
+    CU_ASSERT_EQUAL(a.small_stored, 0);
+    CU_ASSERT_EQUAL(a.other_stored, a.other_sets);
+    /* The same seed gives the same rows; another seed, others. */
+    run_result b = run_fork(cb_test_seed());
+    CU_ASSERT_EQUAL(a.rows_hash, b.rows_hash);
+    CU_ASSERT_EQUAL(a.stats.end_ns, b.stats.end_ns);
+    run_result c = run_fork(cb_test_seed() + 1);
+    CU_ASSERT_NOT_EQUAL(a.rows_hash, c.rows_hash);
+}
+
 static const cb_test_case tests[] = {
     {"wire_bytes", test_sg_wire_bytes},
     {"latency_is_2L_plus_transmission", test_sg_latency_is_2L_plus_transmission},
@@ -565,6 +906,8 @@ static const cb_test_case tests[] = {
     {"tcp_loss_delays_never_loses", test_sg_tcp_loss_delays_never_loses},
     {"same_seed_same_completions", test_sg_same_seed_same_completions},
     {"cut_short_frees_everything", test_sg_cut_short_frees_everything},
+    {"jitter_keeps_tcp_order", test_sg_jitter_keeps_tcp_order},
+    {"runner_drives_sgworld", test_sg_runner_drives_sgworld},
     {"second_run_in_process_refused", test_sg_second_run_in_process_refused},
     {NULL, NULL},
 };
