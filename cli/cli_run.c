@@ -1,12 +1,12 @@
 /*
  * cli_run.c: `cachebed run SCENARIO` — load and validate a scenario, run it, log it, summarise.
  *
- * Until the SimGrid driver lands, runs execute on the in-memory network (sim/cb_memworld):
- * the same protocol machines, workload and results database, with the scenario's latency,
- * jitter and loss, TCP as an ordered stream that pays a retransmission timeout for each loss
- * and UDP as datagrams that are dropped. Features a run cannot honour yet (faults,
- * replication, the queue transport, compression, encryption, traces) are refused, never
- * silently ignored.
+ * Runs execute inside SimGrid (sim/cb_sgworld: CM02 model, a star of split-duplex links,
+ * latency, bandwidth, jitter and loss from the scenario; docs/simulator.md), or with
+ * --world memnet on the in-memory network (sim/cb_memworld: latency, jitter and loss, no
+ * bandwidth). Both run the same protocol machines, workload and results database. Features
+ * a run cannot honour yet (faults, replication, the queue transport, compression,
+ * encryption, traces) are refused, never silently ignored.
  */
 #include "cb_cli.h"
 
@@ -23,12 +23,13 @@
 #include "cb_query.h"
 #include "cb_runner.h"
 #include "cb_scenario.h"
+#include "cb_sgworld.h"
 
 #define CLI_RUN_SETS_MAX 64
 
 const char cb_cli_run_help[] =
     "usage: cachebed run SCENARIO [-o RESULTS.db] [--seed N] [--set SECTION.KEY=VALUE ...]\n"
-    "                    [--explain] [--quiet]\n"
+    "                    [--world sim|memnet] [--explain] [--quiet]\n"
     "\n"
     "Loads SCENARIO (an .ini file, reference in docs/scenarios.md), validates it — every\n"
     "problem is reported at once, with file:line — and runs it: the scenario's clients send\n"
@@ -39,14 +40,15 @@ const char cb_cli_run_help[] =
     "  -o PATH        results database (created if missing; runs are appended)\n"
     "  --seed N       same as --set scenario.seed=N\n"
     "  --set S.K=V    override one key of the file (repeatable)\n"
+    "  --world W      sim (default): SimGrid, with the scenario's bandwidth; memnet: the\n"
+    "                 in-memory network (no bandwidth model; much faster for big runs)\n"
     "  --explain      print the validated plan, every default filled in, and exit\n"
     "  --quiet        no progress line\n"
     "\n"
-    "The run executes on the in-memory network (the SimGrid simulator arrives later):\n"
-    "latency, jitter and loss are the scenario's; tcp is an ordered stream that pays a\n"
-    "retransmission timeout (rto_min) per loss, udp drops datagrams. Scenarios with faults,\n"
-    "replicas > 1, the queue transport, compression, encryption or a trace are refused for\n"
-    "now (exit 3).\n"
+    "In both worlds tcp is an ordered stream that pays a retransmission timeout (rto_min)\n"
+    "per lost packet, and udp drops datagrams (the client retries). Scenarios with faults,\n"
+    "replicas > 1, the queue transport, compression, encryption, a trace or a SimGrid\n"
+    "platform file are refused for now (exit 3).\n"
     "\n"
     "Exit status: 0 ok, 1 the scenario is invalid or the run failed, 2 bad usage,\n"
     "3 the scenario needs something not built yet.\n";
@@ -59,6 +61,7 @@ typedef struct cli_run_args {
     char seed_set[48];
     int explain;
     int quiet;
+    int memnet; /* --world memnet */
 } cli_run_args;
 
 static int cli_run_add_set(cli_run_args *a, const char *s)
@@ -88,7 +91,8 @@ static int cli_run_parse(int argc, char **argv, cli_run_args *a)
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i], *v = NULL;
         int rc = CB_CLI_EXIT_OK;
-        if (strcmp(arg, "-o") == 0 || strcmp(arg, "--seed") == 0 || strcmp(arg, "--set") == 0) {
+        if (strcmp(arg, "-o") == 0 || strcmp(arg, "--seed") == 0 || strcmp(arg, "--set") == 0 ||
+            strcmp(arg, "--world") == 0) {
             if ((v = cli_run_value(argc, argv, &i)) == NULL) {
                 return CB_CLI_EXIT_USAGE;
             }
@@ -100,6 +104,12 @@ static int cli_run_parse(int argc, char **argv, cli_run_args *a)
         } else if (strcmp(arg, "--seed") == 0) {
             snprintf(a->seed_set, sizeof a->seed_set, "scenario.seed=%s", v);
             rc = cli_run_add_set(a, a->seed_set);
+        } else if (strcmp(arg, "--world") == 0) {
+            if (strcmp(v, "sim") != 0 && strcmp(v, "memnet") != 0) {
+                fprintf(stderr, "cachebed run: --world is sim or memnet, not '%s'\n", v);
+                return CB_CLI_EXIT_USAGE;
+            }
+            a->memnet = strcmp(v, "memnet") == 0;
         } else if (strcmp(arg, "--explain") == 0) {
             a->explain = 1;
         } else if (strcmp(arg, "--quiet") == 0) {
@@ -253,6 +263,28 @@ static int cli_run_world_config(const cb_plan *p, cb_memworld_config *c, cb_serv
     return 0;
 }
 
+/* The SimGrid world: the same machines as the in-memory one, plus bandwidth and packets. */
+static void cli_run_sg_config(const cb_plan *p, const cb_memworld_config *mc, cb_sgworld_config *c)
+{
+    *c = cb_sgworld_config_default();
+    c->server_count = mc->server_count;
+    c->client_count = mc->client_count;
+    c->server_each = mc->server_each;
+    c->client = mc->client;
+    c->latency_ns = p->network.latency_ns;
+    c->jitter_ns = p->network.jitter_ns;
+    c->bandwidth_bps = p->network.bandwidth_bps;
+    c->loss_ppm = p->network.loss_ppm;
+    c->transport = p->transport.kind == CB_TRANSPORT_UDP ? CB_SGWORLD_UDP : CB_SGWORLD_TCP;
+    c->rto_ns = p->transport.rto_min_ns;
+    /* Frame bytes per packet: the MTU less IP and TCP headers, or IP, UDP and memcached's
+     * 8-byte UDP frame header. */
+    uint64_t headers = c->transport == CB_SGWORLD_UDP ? 20u + 8u + 8u : 20u + 20u;
+    c->packet_payload_bytes =
+        p->network.mtu_bytes > headers ? (uint32_t)(p->network.mtu_bytes - headers) : 0;
+    c->seed = p->scenario.seed;
+}
+
 static int cli_run_placement(const cb_plan *p, cb_placement **out)
 {
     cb_placement_node *nodes = calloc(p->servers.count, sizeof nodes[0]);
@@ -283,7 +315,9 @@ typedef struct cli_run {
     cb_results *db;
     int64_t run_id;
     cb_runner *runner;
-    cb_memworld *world;
+    cb_memworld *world;   /* --world memnet */
+    cb_sgworld_config sg; /* --world sim */
+    uint64_t sim_ns;      /* simulated time at the end */
     cb_server_config *server_each;
     char *scenario_text;
     char *varied;
@@ -411,6 +445,10 @@ static int cli_run_build(cli_run *run)
     }
     cb_memworld_config mc;
     cli_run_world_config(p, &mc, run->server_each);
+    if (!run->args->memnet) {
+        cli_run_sg_config(p, &mc, &run->sg);
+        return 0;
+    }
     rc = cb_memworld_new(&mc, NULL, &run->world);
     if (rc != CB_ERR_OK) {
         fprintf(stderr, "cachebed run: cannot build the world: %s\n", cb_strerror(rc));
@@ -435,7 +473,7 @@ static int cli_run_begin(cli_run *run)
         .scenario_name = p->scenario.name,
         .scenario_text = run->scenario_text,
         .varied_params = run->varied,
-        .mode = "memnet",
+        .mode = run->args->memnet ? "memnet" : "sim",
         .transport = transports[p->transport.kind],
         .placement = p->placement.strategy == CB_PLACEMENT_KETAMA
                          ? "ring"
@@ -472,9 +510,19 @@ static int cli_run_execute(cli_run *run)
         fprintf(stderr, "cachebed run: out of memory\n");
         return -1;
     }
-    cb_memworld_hooks hooks = {run->runner, cb_runner_next, cb_runner_complete, cb_runner_event,
-                               NULL};
-    int err = cb_memworld_run(run->world, &hooks, UINT64_MAX);
+    int err;
+    if (run->args->memnet) {
+        cb_memworld_hooks hooks = {run->runner, cb_runner_next, cb_runner_complete, cb_runner_event,
+                                   NULL};
+        err = cb_memworld_run(run->world, &hooks, UINT64_MAX);
+        run->sim_ns = cb_memworld_now_ns(run->world);
+    } else {
+        cb_sgworld_hooks hooks = {run->runner, cb_runner_next, cb_runner_complete, cb_runner_event,
+                                  NULL};
+        cb_sgworld_stats stats;
+        err = cb_sgworld_run(&run->sg, &hooks, UINT64_MAX, &stats);
+        run->sim_ns = stats.end_ns;
+    }
     if (run->progress_shown) {
         fputc('\n', stderr);
     }
@@ -497,11 +545,11 @@ static int cli_run_print_summary(const cli_run *run, double wall_s, uint64_t sim
     sqlite3 *db = NULL;
     const cb_plan *p = &run->plan;
     const cb_runner_totals *t = cb_runner_get_totals(run->runner);
-    printf("cachebed run: %s, seed %llu, %u server(s), %u client(s), %s, in-memory network: "
+    printf("cachebed run: %s, seed %llu, %u server(s), %u client(s), %s, %s: "
            "%.3f s simulated, %.2f s wall\n",
            p->scenario.name, (unsigned long long)p->scenario.seed, p->servers.count,
            p->clients.count, p->transport.kind == CB_TRANSPORT_TCP ? "tcp" : "udp",
-           (double)sim_ns / 1e9, wall_s);
+           run->args->memnet ? "in-memory network" : "SimGrid", (double)sim_ns / 1e9, wall_s);
     printf("%llu requests issued, %llu measured (%llu in the warm-up)%s\n",
            (unsigned long long)t->issued, (unsigned long long)t->recorded,
            (unsigned long long)(t->completed - t->recorded),
@@ -581,7 +629,7 @@ int cb_cli_run(const cb_cli_verb *verb, int argc, char **argv)
     if (cli_run_build(&run) == 0 && cli_run_begin(&run) == 0) {
         int ok = cli_run_execute(&run) == 0;
         double wall = cli_run_wall() - run.wall_start;
-        uint64_t sim_ns = cb_memworld_now_ns(run.world);
+        uint64_t sim_ns = run.sim_ns;
         cb_run_status st = !ok ? CB_RUN_FAILED : cli_run_stop ? CB_RUN_INCOMPLETE : CB_RUN_COMPLETE;
         if (cb_results_end_run(run.db, run.run_id, st, wall, (double)sim_ns / 1e9) !=
             CB_RESULTS_OK) {

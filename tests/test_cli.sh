@@ -61,5 +61,27 @@ check "query no SQL" 2 "$bin" query "$tmp/r.db"
 check "query two formats" 2 "$bin" query "$tmp/r.db" "SELECT 1" --csv --json
 check "query unknown option" 2 "$bin" query "$tmp/r.db" "SELECT 1" --xml
 
+# run: both worlds on a small quickstart, the plan, and refusals with their exit codes.
+qs="$(cd "$(dirname "$0")/.." && pwd)/scenarios/quickstart.ini"
+small="--set scenario.requests=2000 --set scenario.warmup=0s --quiet"
+# shellcheck disable=SC2086 # $small is a list of options
+check "run sim" 0 "$bin" run "$qs" -o "$tmp/run.db" $small
+# shellcheck disable=SC2086
+check "run memnet" 0 "$bin" run "$qs" -o "$tmp/run.db" --world memnet $small
+expect_out "run logged both runs" "$(printf 'mode,requests\r\nmemnet,2000\r\nsim,2000\r\n.')" \
+    "$bin" query "$tmp/run.db" "SELECT r.mode, s.requests FROM runs r JOIN run_summary s
+                                 ON s.run_id = r.id ORDER BY r.mode" --csv
+check "run --explain" 0 "$bin" run --explain "$qs"
+"$bin" run --explain "$qs" | grep -q '^requests = 20000$' ||
+    { echo "FAIL run --explain shows the plan"; fails=$((fails + 1)); }
+check "run bad --set" 1 "$bin" run "$qs" --set clients.cuont=3
+"$bin" run "$qs" --set clients.cuont=3 2>&1 | grep -q -- "--set:1: \[clients\] cuont: unknown key" ||
+    { echo "FAIL run bad --set message"; fails=$((fails + 1)); }
+check "run bad world" 2 "$bin" run "$qs" --world mars
+check "run no scenario" 2 "$bin" run
+check "run missing file" 1 "$bin" run "$tmp/nope.ini"
+printf '[scenario]\nname = f\nrequests = 10\n[faults]\nat = 1ms crash server0\n' >"$tmp/f.ini"
+check "run refuses what is not built" 3 "$bin" run "$tmp/f.ini" -o "$tmp/run.db"
+
 echo "cli: $fails failure(s)"
 [ "$fails" -eq 0 ]
