@@ -4,9 +4,9 @@
  * Until the SimGrid driver lands, runs execute on the in-memory network (sim/cb_memworld):
  * the same protocol machines, workload and results database, with the scenario's latency,
  * jitter and loss, TCP as an ordered stream that pays a retransmission timeout for each loss
- * and UDP as datagrams that are dropped. Features a run cannot honour yet (faults,
- * replication, the queue transport, compression, encryption, traces) are refused, never
- * silently ignored.
+ * and UDP as datagrams that are dropped. A [workload] trace is replayed (cb_trace, through
+ * the runner's demultiplexer). Features a run cannot honour yet (faults, replication, the
+ * queue transport, compression, encryption) are refused, never silently ignored.
  */
 #include "cb_cli.h"
 
@@ -23,6 +23,7 @@
 #include "cb_query.h"
 #include "cb_runner.h"
 #include "cb_scenario.h"
+#include "cb_trace.h"
 
 #define CLI_RUN_SETS_MAX 64
 
@@ -45,8 +46,9 @@ const char cb_cli_run_help[] =
     "The run executes on the in-memory network (the SimGrid simulator arrives later):\n"
     "latency, jitter and loss are the scenario's; tcp is an ordered stream that pays a\n"
     "retransmission timeout (rto_min) per loss, udp drops datagrams. Scenarios with faults,\n"
-    "replicas > 1, the queue transport, compression, encryption or a trace are refused for\n"
-    "now (exit 3).\n"
+    "replicas > 1, the queue transport, compression or encryption are refused for now\n"
+    "(exit 3). A [workload] trace (path relative to SCENARIO) is replayed: open loop at its\n"
+    "timestamps / trace_speed, or closed loop; the run ends at the trace's end.\n"
     "\n"
     "Exit status: 0 ok, 1 the scenario is invalid or the run failed, 2 bad usage,\n"
     "3 the scenario needs something not built yet.\n";
@@ -142,9 +144,6 @@ static const char *cli_run_unsupported(const cb_plan *p)
     if (p->transport.key_file[0] != '\0') {
         return "encryption (key_file)";
     }
-    if (p->workload.trace[0] != '\0') {
-        return "trace replay";
-    }
     if (p->network.platform[0] != '\0') {
         return "a SimGrid platform file";
     }
@@ -214,6 +213,14 @@ static void cli_run_workload_config(const cb_plan *p, cb_workload_config *c)
     /* The scenario's rate is for all clients together; each stream gets its share. */
     c->rate_per_s = (double)w->rate_per_s / (double)p->clients.count;
     c->seed = cb_rng_mix64(p->scenario.seed ^ 0x776f726b6c6f6164ull); /* "workload" */
+    if (w->trace[0] != '\0') {
+        /* The trace brings its own keys, sizes and times: the workload only names numeric
+         * keys (unique for every 64-bit id) and caps values; its streams go unused. */
+        c->key_bytes = CB_TRACE_ID_KEY_BYTES;
+        c->value_dist = CB_WL_VALUES_FIXED;
+        c->value_a = 0;
+        c->arrival = CB_WL_ARRIVAL_CLOSED;
+    }
 }
 
 /* The world: servers as the plan says, clients with the transport's timeouts. */
@@ -283,6 +290,7 @@ typedef struct cli_run {
     cb_results *db;
     int64_t run_id;
     cb_runner *runner;
+    cb_trace *trace; /* [workload] trace, or NULL */
     cb_memworld *world;
     cb_server_config *server_each;
     char *scenario_text;
@@ -377,6 +385,7 @@ static void cli_run_close(cli_run *run)
 {
     cb_memworld_del(run->world);
     cb_runner_del(run->runner);
+    cb_trace_close(run->trace);
     if (run->db != NULL) {
         cb_results_close(run->db);
     }
@@ -388,7 +397,28 @@ static void cli_run_close(cli_run *run)
     free(run->varied);
 }
 
-/* Build the workload, placement and world; 0, or -1 with a message printed. */
+/* Open the plan's trace, if any, relative to the scenario file; 0, or -1 with a message. */
+static int cli_run_open_trace(cli_run *run)
+{
+    const cb_plan_workload *w = &run->plan.workload;
+    char path[4096], err[512];
+    if (w->trace[0] == '\0') {
+        return 0;
+    }
+    if (cb_scenario_resolve_path(run->args->scenario, w->trace, path, sizeof path) < 0) {
+        fprintf(stderr, "cachebed run: %s: trace path too long\n", run->args->scenario);
+        return -1;
+    }
+    /* The loader keeps trace_speed in 0.001 .. 1000: positive, within the reader's range. */
+    if (cb_trace_open(path, w->trace_format, (uint64_t)w->trace_speed_micro, &run->trace, err,
+                      sizeof err) != CB_ERR_OK) {
+        fprintf(stderr, "cachebed run: %s: trace: %s\n", run->args->scenario, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Build the workload (and trace), placement and world; 0, or -1 with a message printed. */
 static int cli_run_build(cli_run *run)
 {
     const cb_plan *p = &run->plan;
@@ -397,6 +427,9 @@ static int cli_run_build(cli_run *run)
     cli_run_workload_config(p, &wc);
     if (cb_workload_new(&wc, &run->workload, err, sizeof err) != 0) {
         fprintf(stderr, "cachebed run: %s: workload: %s\n", run->args->scenario, err);
+        return -1;
+    }
+    if (cli_run_open_trace(run) != 0) {
         return -1;
     }
     int rc = cli_run_placement(p, &run->placement);
@@ -462,6 +495,8 @@ static int cli_run_execute(cli_run *run)
         .warmup_ns = p->scenario.warmup_ns,
         .workload = run->workload,
         .placement = run->placement,
+        .trace = run->trace,
+        .trace_timed = p->workload.arrival == CB_ARRIVAL_OPEN,
         .db = run->db,
         .run_id = run->run_id,
         .progress = run->args->quiet || !isatty(STDERR_FILENO) ? NULL : cli_run_progress,
@@ -480,6 +515,11 @@ static int cli_run_execute(cli_run *run)
     }
     if (err != CB_ERR_OK) {
         fprintf(stderr, "cachebed run: the run failed: %s\n", cb_strerror(err));
+        return -1;
+    }
+    if (cb_runner_trace_error(run->runner) != NULL) {
+        fprintf(stderr, "cachebed run: trace: %s (the run stopped there)\n",
+                cb_runner_trace_error(run->runner));
         return -1;
     }
     if (cb_runner_db_error(run->runner) != NULL) {
