@@ -4,9 +4,10 @@
  * Runs execute inside SimGrid (sim/cb_sgworld: CM02 model, a star of split-duplex links,
  * latency, bandwidth, jitter and loss from the scenario; docs/simulator.md), or with
  * --world memnet on the in-memory network (sim/cb_memworld: latency, jitter and loss, no
- * bandwidth). Both run the same protocol machines, workload and results database. Features
- * a run cannot honour yet (faults, replication, the queue transport, compression,
- * encryption, traces) are refused, never silently ignored.
+ * bandwidth). Both run the same protocol machines, workload and results database. A
+ * [workload] trace is replayed (cb_trace, through the runner's demultiplexer). Features a
+ * run cannot honour yet (faults, replication, the queue transport, compression, encryption)
+ * are refused, never silently ignored.
  */
 #include "cb_cli.h"
 
@@ -24,6 +25,7 @@
 #include "cb_runner.h"
 #include "cb_scenario.h"
 #include "cb_sgworld.h"
+#include "cb_trace.h"
 
 #define CLI_RUN_SETS_MAX 64
 
@@ -47,8 +49,10 @@ const char cb_cli_run_help[] =
     "\n"
     "In both worlds tcp is an ordered stream that pays a retransmission timeout (rto_min)\n"
     "per lost packet, and udp drops datagrams (the client retries). Scenarios with faults,\n"
-    "replicas > 1, the queue transport, compression, encryption, a trace or a SimGrid\n"
-    "platform file are refused for now (exit 3).\n"
+    "replicas > 1, the queue transport, compression, encryption or a SimGrid platform file\n"
+    "are refused for now (exit 3). A [workload] trace (path relative to SCENARIO) is\n"
+    "replayed: open loop at its timestamps / trace_speed, or closed loop; the run ends at\n"
+    "the trace's end.\n"
     "\n"
     "Exit status: 0 ok, 1 the scenario is invalid or the run failed, 2 bad usage,\n"
     "3 the scenario needs something not built yet.\n";
@@ -152,9 +156,6 @@ static const char *cli_run_unsupported(const cb_plan *p)
     if (p->transport.key_file[0] != '\0') {
         return "encryption (key_file)";
     }
-    if (p->workload.trace[0] != '\0') {
-        return "trace replay";
-    }
     if (p->network.platform[0] != '\0') {
         return "a SimGrid platform file";
     }
@@ -224,6 +225,14 @@ static void cli_run_workload_config(const cb_plan *p, cb_workload_config *c)
     /* The scenario's rate is for all clients together; each stream gets its share. */
     c->rate_per_s = (double)w->rate_per_s / (double)p->clients.count;
     c->seed = cb_rng_mix64(p->scenario.seed ^ 0x776f726b6c6f6164ull); /* "workload" */
+    if (w->trace[0] != '\0') {
+        /* The trace brings its own keys, sizes and times: the workload only names numeric
+         * keys (unique for every 64-bit id) and caps values; its streams go unused. */
+        c->key_bytes = CB_TRACE_ID_KEY_BYTES;
+        c->value_dist = CB_WL_VALUES_FIXED;
+        c->value_a = 0;
+        c->arrival = CB_WL_ARRIVAL_CLOSED;
+    }
 }
 
 /* The world: servers as the plan says, clients with the transport's timeouts. */
@@ -315,6 +324,7 @@ typedef struct cli_run {
     cb_results *db;
     int64_t run_id;
     cb_runner *runner;
+    cb_trace *trace;      /* [workload] trace, or NULL */
     cb_memworld *world;   /* --world memnet */
     cb_sgworld_config sg; /* --world sim */
     uint64_t sim_ns;      /* simulated time at the end */
@@ -411,6 +421,7 @@ static void cli_run_close(cli_run *run)
 {
     cb_memworld_del(run->world);
     cb_runner_del(run->runner);
+    cb_trace_close(run->trace);
     if (run->db != NULL) {
         cb_results_close(run->db);
     }
@@ -422,7 +433,28 @@ static void cli_run_close(cli_run *run)
     free(run->varied);
 }
 
-/* Build the workload, placement and world; 0, or -1 with a message printed. */
+/* Open the plan's trace, if any, relative to the scenario file; 0, or -1 with a message. */
+static int cli_run_open_trace(cli_run *run)
+{
+    const cb_plan_workload *w = &run->plan.workload;
+    char path[4096], err[512];
+    if (w->trace[0] == '\0') {
+        return 0;
+    }
+    if (cb_scenario_resolve_path(run->args->scenario, w->trace, path, sizeof path) < 0) {
+        fprintf(stderr, "cachebed run: %s: trace path too long\n", run->args->scenario);
+        return -1;
+    }
+    /* The loader keeps trace_speed in 0.001 .. 1000: positive, within the reader's range. */
+    if (cb_trace_open(path, w->trace_format, (uint64_t)w->trace_speed_micro, &run->trace, err,
+                      sizeof err) != CB_ERR_OK) {
+        fprintf(stderr, "cachebed run: %s: trace: %s\n", run->args->scenario, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Build the workload (and trace), placement and world; 0, or -1 with a message printed. */
 static int cli_run_build(cli_run *run)
 {
     const cb_plan *p = &run->plan;
@@ -431,6 +463,9 @@ static int cli_run_build(cli_run *run)
     cli_run_workload_config(p, &wc);
     if (cb_workload_new(&wc, &run->workload, err, sizeof err) != 0) {
         fprintf(stderr, "cachebed run: %s: workload: %s\n", run->args->scenario, err);
+        return -1;
+    }
+    if (cli_run_open_trace(run) != 0) {
         return -1;
     }
     int rc = cli_run_placement(p, &run->placement);
@@ -500,6 +535,8 @@ static int cli_run_execute(cli_run *run)
         .warmup_ns = p->scenario.warmup_ns,
         .workload = run->workload,
         .placement = run->placement,
+        .trace = run->trace,
+        .trace_timed = p->workload.arrival == CB_ARRIVAL_OPEN,
         .db = run->db,
         .run_id = run->run_id,
         .progress = run->args->quiet || !isatty(STDERR_FILENO) ? NULL : cli_run_progress,
@@ -528,6 +565,11 @@ static int cli_run_execute(cli_run *run)
     }
     if (err != CB_ERR_OK) {
         fprintf(stderr, "cachebed run: the run failed: %s\n", cb_strerror(err));
+        return -1;
+    }
+    if (cb_runner_trace_error(run->runner) != NULL) {
+        fprintf(stderr, "cachebed run: trace: %s (the run stopped there)\n",
+                cb_runner_trace_error(run->runner));
         return -1;
     }
     if (cb_runner_db_error(run->runner) != NULL) {

@@ -48,7 +48,8 @@ static const char *na_platform(const cb_plan *p)
 
 static const char *na_ring(const cb_plan *p)
 {
-    return p->placement.strategy != CB_PLACEMENT_KETAMA ? "applies only with strategy = ring" : NULL;
+    return p->placement.strategy != CB_PLACEMENT_KETAMA ? "applies only with strategy = ring"
+                                                        : NULL;
 }
 
 static const char *na_eject(const cb_plan *p)
@@ -130,11 +131,11 @@ static const char *na_gev(const cb_plan *p)
 
 static const char *na_value_cap(const cb_plan *p)
 {
-    const char *na = na_synthetic(p);
-    return na != NULL ? na
-           : p->workload.value_dist == CB_VALUE_DIST_FIXED
-               ? "does not apply with value_dist = fixed"
-               : NULL;
+    if (p->workload.trace[0] != '\0') {
+        return NULL; /* it caps the trace's value sizes */
+    }
+    return p->workload.value_dist == CB_VALUE_DIST_FIXED ? "does not apply with value_dist = fixed"
+                                                         : NULL;
 }
 
 static const char *na_closed(const cb_plan *p)
@@ -312,7 +313,7 @@ static const scen_key scen_table[] = {
     KD(WORKLOAD, "gev_shape", workload.gev_shape_micro, "0.078688", -10 * MICRO, 10 * MICRO, na_gev,
        "GEV shape (ETC key sizes: 0.078688)"),
     KU(WORKLOAD, "value_cap", SIZE, workload.value_cap_bytes, "1MiB", 1, 128 * MIB, SCEN_F_BARE_OK,
-       na_value_cap, "drawn sizes above this are cut to it"),
+       na_value_cap, "drawn or traced value sizes above this are cut to it"),
     KU(WORKLOAD, "mix", MIX, workload.mix, "get=0.9 set=0.1", 0, 0, 0, na_synthetic,
        "operation shares: get= set= delete= incr=, adding up to 1"),
     KU(WORKLOAD, "rmw", FRACTION, workload.rmw_ppm, "0%", 0, 1000000, 0, na_synthetic,

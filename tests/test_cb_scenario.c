@@ -6,9 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
+
 #include "cb_err.h"
 #include "cb_scenario.h"
 #include "cb_scenario_int.h"
+#include "cb_trace.h"
 #include "cb_test.h"
 
 #define HEAD "[scenario]\nname = t\nrequests = 100\n"
@@ -724,6 +727,89 @@ static void test_scenario_load_file(void)
     cb_plan_free(&plan);
 }
 
+/* The catalogue's names: every .ini in scenarios/ is one of them, and each is shipped. */
+static const char *const catalogue[] = {
+    "quickstart.ini",
+    "tcp_vs_udp.ini",
+    "queue_broker.ini",
+    "placement_ring_vs_jump.ini",
+    "replication_failover.ini",
+    "partition_heal.ini",
+    "hot_key.ini",
+    "large_values_compression.ini",
+    "trace_replay.ini",
+};
+
+/* The scenario's trace, if any, reads to its end without a problem. */
+static void catalogue_check_trace(const char *path, const cb_plan *plan)
+{
+    char trace_path[512], err[256];
+    cb_trace *t = NULL;
+    cb_trace_record rec;
+    uint64_t n = 0;
+    if (plan->workload.trace[0] == '\0') {
+        return;
+    }
+    CU_ASSERT_FATAL(
+        cb_scenario_resolve_path(path, plan->workload.trace, trace_path, sizeof trace_path) > 0);
+    CU_ASSERT_EQUAL_FATAL(cb_trace_open(trace_path, plan->workload.trace_format,
+                                        (uint64_t)plan->workload.trace_speed_micro, &t, err,
+                                        sizeof err),
+                          CB_ERR_OK);
+    int rc;
+    while ((rc = cb_trace_next(t, &rec)) == 1) {
+        n++;
+    }
+    if (rc != 0) {
+        printf("\n  %s\n", cb_trace_error(t));
+    }
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT(n >= plan->scenario.requests); /* the budget replays records that exist */
+    cb_trace_close(t);
+}
+
+/* Every shipped scenario loads, states its question at the top, and explains itself. */
+static void test_scenario_catalogue(void)
+{
+    size_t found = 0;
+    DIR *d = opendir(CB_SOURCE_DIR "/scenarios");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".ini") != 0) {
+            continue;
+        }
+        int known = 0;
+        for (size_t i = 0; i < sizeof catalogue / sizeof catalogue[0]; i++) {
+            known |= strcmp(e->d_name, catalogue[i]) == 0;
+        }
+        CU_ASSERT(known);
+        found += (size_t)known;
+        char path[512], head[2048];
+        snprintf(path, sizeof path, "%s/scenarios/%s", CB_SOURCE_DIR, e->d_name);
+        FILE *f = fopen(path, "rb");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        size_t n = fread(head, 1, sizeof head - 1, f);
+        fclose(f);
+        head[n] = '\0';
+        CU_ASSERT_PTR_NOT_NULL(strstr(head, "Question:")); /* the header states its question */
+        cb_plan plan;
+        static cb_diag diag;
+        int rc = cb_scenario_load(path, &plan, &diag);
+        if (rc != CB_ERR_OK) {
+            print_diag(e->d_name, &diag);
+        }
+        CU_ASSERT_EQUAL_FATAL(rc, CB_ERR_OK);
+        FILE *null = fopen("/dev/null", "w");
+        CU_ASSERT_EQUAL(cb_plan_explain(&plan, null), 0);
+        fclose(null);
+        catalogue_check_trace(path, &plan);
+        cb_plan_free(&plan);
+    }
+    closedir(d);
+    CU_ASSERT_EQUAL(found, sizeof catalogue / sizeof catalogue[0]);
+}
+
 static void test_scenario_resolve_path(void)
 {
     char out[64];
@@ -792,6 +878,7 @@ static void test_scenario_set_overrides(void)
 }
 
 static const cb_test_case cases[] = {
+    {"catalogue", test_scenario_catalogue},
     {"set_overrides", test_scenario_set_overrides},
     {"every_key", test_scenario_every_key},
     {"every_key_covered", test_scenario_every_key_covered},

@@ -82,6 +82,25 @@ check "run no scenario" 2 "$bin" run
 check "run missing file" 1 "$bin" run "$tmp/nope.ini"
 printf '[scenario]\nname = f\nrequests = 10\n[faults]\nat = 1ms crash server0\n' >"$tmp/f.ini"
 check "run refuses what is not built" 3 "$bin" run "$tmp/f.ini" -o "$tmp/run.db"
+# run: the catalogue. Every scenario explains itself; the trace replay runs (its trace is
+# found relative to the scenario file, whatever the working directory); scenarios needing
+# what is not built yet exit 3 with the reason.
+scen=$(cd "$(dirname "$0")/../scenarios" && pwd)
+case $bin in /*) abs_bin=$bin ;; *) abs_bin=$PWD/$bin ;; esac
+for f in "$scen"/*.ini; do
+    check "run --explain $(basename "$f")" 0 "$bin" run --explain "$f"
+done
+(cd "$tmp" && "$abs_bin" run --quiet -o "$tmp/t.db" "$scen/trace_replay.ini") >"$tmp/out" 2>&1 ||
+    { echo "FAIL run trace_replay.ini"; cat "$tmp/out"; fails=$((fails + 1)); }
+grep -q '^4000 requests issued' "$tmp/out" || { echo "FAIL trace_replay count"; fails=$((fails + 1)); }
+check "run queue_broker.ini" 3 "$bin" run -o "$tmp/t.db" "$scen/queue_broker.ini"
+"$bin" run -o "$tmp/t.db" "$scen/queue_broker.ini" 2>&1 | grep -q 'not built yet: transport kind = queue' ||
+    { echo "FAIL queue_broker reason"; fails=$((fails + 1)); }
+printf '0,k,1,1,0,get,0\n1,k,1,1,0,frob,0\n' >"$tmp/bad.csv"
+sed -e 's|^trace = .*|trace = bad.csv|' -e 's|^requests = .*|requests = 10|' "$scen/trace_replay.ini" >"$tmp/bad.ini"
+check "run bad trace" 1 "$bin" run --quiet -o "$tmp/t.db" "$tmp/bad.ini"
+"$bin" run --quiet -o "$tmp/t.db" "$tmp/bad.ini" 2>&1 | grep -q "bad.csv:2: unknown operation 'frob'" ||
+    { echo "FAIL bad trace message"; fails=$((fails + 1)); }
 
 echo "cli: $fails failure(s)"
 [ "$fails" -eq 0 ]
