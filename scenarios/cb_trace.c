@@ -520,7 +520,7 @@ static int trace_csv_header(cb_trace *t, trace_field line)
  * the default columns time,object,size[,next_access_vtime]. Returns 1 if it was a header. */
 static int trace_csv_first(cb_trace *t, trace_field line)
 {
-    trace_field first;
+    trace_field first = {NULL, 0}; /* trace_split always sets it; -O2 cannot tell */
     uint64_t ns;
     t->header_done = 1;
     t->cols = (trace_columns){0, 1, 2, -1, -1, 3, 4};
