@@ -56,7 +56,14 @@ const char *cb_outcome_name(int outcome);
     X(LATE_REPLY, 3, "late_reply")         /* a reply for a request already given up on */         \
     X(DUPLICATE_REPLY, 4, "duplicate_reply") /* a second reply for a completed request */          \
     X(PROTOCOL_ERROR, 5, "protocol_error") /* undecodable input; connection closed */              \
-    X(CONN_CLOSED, 6, "conn_closed")       /* the peer closed; requests on it fail over or fail */
+    X(CONN_CLOSED, 6, "conn_closed")       /* the peer closed; requests on it fail over or fail */ \
+    /* Router events (cb_router.h; `peer` is the node concerned, detail as listed there). */     \
+    X(FAILOVER, 7, "failover")       /* a sub-request failed; the next candidate gets it */     \
+    X(EJECT, 8, "eject")             /* a node failed eject_after times: skipped for a while */ \
+    X(PROBE, 9, "probe")             /* an ejected node's trial request: sent, passed, failed */ \
+    X(READ_REPAIR, 10, "read_repair") /* the newest value written back to a stale replica */    \
+    X(STALE_READ, 11, "stale_read")  /* a replica answered an older version than another */     \
+    X(PROPAGATE, 12, "propagate")    /* primary_async: a write copied to a replica, or not */
 
 typedef enum {
 #define CB_EVENT_ENUM(name, code, text) CB_EVENT_##name = (code),

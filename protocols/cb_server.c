@@ -159,13 +159,20 @@ static uint64_t server_ttl_ns(uint32_t ttl_ms)
     return (uint64_t)ttl_ms * SERVER_NS_PER_MS;
 }
 
-/* SET, ADD, REPLACE, CAS, APPEND, PREPEND. */
-static int server_exec_store(cb_server *srv, const cb_frame *f, uint64_t now_ns, uint64_t *cas)
+/* SET, ADD, REPLACE, CAS, APPEND, PREPEND. A SET whose arg is not 0 carries the writer's
+ * version (docs/protocol.md §3.1): it is applied only over an older one, and its reply's arg
+ * is the version stored after it. */
+static int server_exec_store(cb_server *srv, const cb_frame *f, uint64_t now_ns, uint64_t *cas,
+                             uint64_t *version)
 {
     cb_store *st = srv->store;
     uint64_t ttl = server_ttl_ns(f->ttl_ms);
     switch (f->opcode) {
     case CB_OP_SET:
+        if (f->arg != 0) {
+            return cb_store_set_versioned(st, f->key, f->key_len, f->value, f->value_len, 0, ttl,
+                                          f->arg, now_ns, cas, version);
+        }
         return cb_store_set(st, f->key, f->key_len, f->value, f->value_len, 0, ttl, now_ns, cas);
     case CB_OP_ADD:
         return cb_store_add(st, f->key, f->key_len, f->value, f->value_len, 0, ttl, now_ns, cas);
@@ -191,6 +198,7 @@ static int server_exec_get(cb_server *srv, const cb_frame *f, uint64_t now_ns, s
         r->value = v.value;
         r->value_len = v.value_len;
         r->cas = v.cas;
+        r->arg = v.version;
     }
     return rc;
 }
@@ -266,7 +274,7 @@ static void server_execute(cb_server *srv, const cb_frame *f, uint64_t now_ns, s
     case CB_OP_CAS:
     case CB_OP_APPEND:
     case CB_OP_PREPEND:
-        rc = server_exec_store(srv, f, now_ns, &r->cas);
+        rc = server_exec_store(srv, f, now_ns, &r->cas, &r->arg);
         break;
     default:
         rc = server_exec_keyed(srv, f, now_ns, r);

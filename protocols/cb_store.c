@@ -27,6 +27,7 @@ typedef struct store_item {
     store_link lru; /* first member: a store_link * to an item is the item */
     struct store_item *chain;
     uint64_t cas;
+    uint64_t version;   /* writer-assigned (cb_store_set_versioned), 0: none */
     uint64_t expire_ns; /* UINT64_MAX: never */
     uint32_t hash;
     uint32_t value_len;
@@ -74,6 +75,8 @@ typedef struct store_value {
     size_t head_len;
     const uint8_t *tail;
     size_t tail_len;
+    int keep_version; /* the new item keeps the old one's version (edits in place) */
+    uint64_t version; /* else the new item's version (0: unversioned) */
 } store_value;
 
 struct cb_store {
@@ -459,6 +462,8 @@ static int store_put(cb_store *store, store_item *old, const uint8_t *key, size_
                      uint32_t hash, const store_value *v, uint32_t flags, uint64_t expire_ns,
                      uint64_t now_ns, uint64_t *cas_out)
 {
+    /* Append, prepend, incr and decr edit the value in place: they keep its version. */
+    int keep_version = v->keep_version;
     size_t value_len = v->head_len + v->tail_len;
     uint64_t need = (uint64_t)STORE_ITEM_HEADER_BYTES + key_len + value_len;
     assert(store_fixed_bytes(store) <= store->memory_bytes_max);
@@ -473,6 +478,10 @@ static int store_put(cb_store *store, store_item *old, const uint8_t *key, size_
     it->key_len = (uint8_t)key_len;
     it->value_len = (uint32_t)value_len;
     it->flags = flags;
+    it->version = v->version;
+    if (keep_version) {
+        it->version = old != NULL ? old->version : 0;
+    }
     it->expire_ns = expire_ns;
     memcpy(it->data, key, key_len);
     if (v->head_len > 0) {
@@ -605,6 +614,7 @@ int cb_store_get(cb_store *store, const uint8_t *key, size_t key_len, uint64_t n
     out->value_len = it->value_len;
     out->flags = it->flags;
     out->cas = it->cas;
+    out->version = it->version;
     out->expire_ns = it->expire_ns;
     return CB_ERR_OK;
 }
@@ -647,8 +657,42 @@ int cb_store_set(cb_store *store, const uint8_t *key, size_t key_len, const uint
                  uint64_t *cas_out)
 {
     store->stats.cmd_set++;
-    store_value v = {value, value_len, NULL, 0};
+    store_value v = {value, value_len, NULL, 0, 0, 0};
     return store_write(store, STORE_MODE_SET, key, key_len, &v, flags, ttl_ns, 0, now_ns, cas_out);
+}
+
+int cb_store_set_versioned(cb_store *store, const uint8_t *key, size_t key_len,
+                           const uint8_t *value, size_t value_len, uint32_t flags, uint64_t ttl_ns,
+                           uint64_t version, uint64_t now_ns, uint64_t *cas_out,
+                           uint64_t *version_out)
+{
+    int rc = store_check_key(key, key_len);
+    if (rc == CB_ERR_OK) {
+        rc = store_check_value(store, value, value_len);
+    }
+    if (rc != CB_ERR_OK) {
+        return rc;
+    }
+    uint32_t hash = store_hash(store, key, key_len);
+    store_item *old = store_find(store, key, key_len, hash, now_ns);
+    store->stats.cmd_set++;
+    if (old != NULL && version <= old->version) {
+        /* Last writer wins by version: an older (or the same) write changes nothing. */
+        store->stats.set_superseded++;
+        if (cas_out != NULL) {
+            *cas_out = old->cas;
+        }
+        if (version_out != NULL) {
+            *version_out = old->version;
+        }
+        return CB_ERR_OK;
+    }
+    store_value v = {value, value_len, NULL, 0, 0, version};
+    rc = store_write(store, STORE_MODE_SET, key, key_len, &v, flags, ttl_ns, 0, now_ns, cas_out);
+    if (rc == CB_ERR_OK && version_out != NULL) {
+        *version_out = version;
+    }
+    return rc;
 }
 
 int cb_store_add(cb_store *store, const uint8_t *key, size_t key_len, const uint8_t *value,
@@ -656,7 +700,7 @@ int cb_store_add(cb_store *store, const uint8_t *key, size_t key_len, const uint
                  uint64_t *cas_out)
 {
     store->stats.cmd_add++;
-    store_value v = {value, value_len, NULL, 0};
+    store_value v = {value, value_len, NULL, 0, 0, 0};
     return store_write(store, STORE_MODE_ADD, key, key_len, &v, flags, ttl_ns, 0, now_ns, cas_out);
 }
 
@@ -665,7 +709,7 @@ int cb_store_replace(cb_store *store, const uint8_t *key, size_t key_len, const 
                      uint64_t *cas_out)
 {
     store->stats.cmd_replace++;
-    store_value v = {value, value_len, NULL, 0};
+    store_value v = {value, value_len, NULL, 0, 0, 0};
     return store_write(store, STORE_MODE_REPLACE, key, key_len, &v, flags, ttl_ns, 0, now_ns,
                        cas_out);
 }
@@ -675,7 +719,7 @@ int cb_store_cas(cb_store *store, const uint8_t *key, size_t key_len, const uint
                  uint64_t now_ns, uint64_t *cas_out)
 {
     store->stats.cmd_cas++;
-    store_value v = {value, value_len, NULL, 0};
+    store_value v = {value, value_len, NULL, 0, 0, 0};
     return store_write(store, STORE_MODE_CAS, key, key_len, &v, flags, ttl_ns, cas_expected, now_ns,
                        cas_out);
 }
@@ -700,9 +744,9 @@ static int store_concat(cb_store *store, int at_end, const uint8_t *key, size_t 
         return CB_ERR_VALUE_TOO_LARGE;
     }
     const uint8_t *old_value = old->data + old->key_len;
-    store_value v = {old_value, old->value_len, data, data_len};
+    store_value v = {old_value, old->value_len, data, data_len, 1, 0};
     if (!at_end) {
-        v = (store_value){data, data_len, old_value, old->value_len};
+        v = (store_value){data, data_len, old_value, old->value_len, 1, 0};
     }
     return store_put(store, old, key, key_len, hash, &v, old->flags, old->expire_ns, now_ns,
                      cas_out);
@@ -796,7 +840,7 @@ static int store_arith(cb_store *store, int up, const uint8_t *key, size_t key_l
         n = delta > n ? 0 : n - delta;
     }
     uint8_t digits[CB_NUMBER_DIGITS_MAX];
-    store_value v = {digits, store_format_u64(n, digits), NULL, 0};
+    store_value v = {digits, store_format_u64(n, digits), NULL, 0, 1, 0};
     rc = store_put(store, old, key, key_len, hash, &v, old->flags, old->expire_ns, now_ns, cas_out);
     if (rc == CB_ERR_OK && value_out != NULL) {
         *value_out = n;

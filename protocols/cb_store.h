@@ -67,6 +67,7 @@ typedef struct cb_store_view {
     size_t value_len;
     uint32_t flags;     /* the client's opaque flags, as stored */
     uint64_t cas;       /* the item's CAS */
+    uint64_t version;   /* writer-assigned version (cb_store_set_versioned); 0: none */
     uint64_t expire_ns; /* absolute expiry, UINT64_MAX for none */
 } cb_store_view;
 
@@ -78,9 +79,10 @@ typedef struct cb_store_stats {
     uint64_t total_items;      /* successful stores ever (set/add/.../incr/decr) */
     uint64_t get_hits, get_misses;
     uint64_t cas_hits, cas_misses, cas_badval; /* cas: stored, NOT_FOUND, EXISTS */
-    uint64_t evictions;   /* live items dropped from the LRU tail to make room */
-    uint64_t expirations; /* expired items freed: lazily on access, by sweep, or at the tail */
-    uint64_t reclaimed;   /* items invalidated by a flush and freed since */
+    uint64_t set_superseded; /* versioned sets not applied: the item had a version >= theirs */
+    uint64_t evictions;      /* live items dropped from the LRU tail to make room */
+    uint64_t expirations;    /* expired items freed: lazily on access, by sweep, or at the tail */
+    uint64_t reclaimed;      /* items invalidated by a flush and freed since */
     uint64_t cmd_get, cmd_set, cmd_add, cmd_replace, cmd_append, cmd_prepend, cmd_cas;
     uint64_t cmd_delete, cmd_incr, cmd_decr, cmd_touch, cmd_flush;
     uint64_t buckets;        /* buckets in both tables */
@@ -129,6 +131,22 @@ int cb_store_get(cb_store *store, const uint8_t *key, size_t key_len, uint64_t n
 int cb_store_set(cb_store *store, const uint8_t *key, size_t key_len, const uint8_t *value,
                  size_t value_len, uint32_t flags, uint64_t ttl_ns, uint64_t now_ns,
                  uint64_t *cas_out);
+
+/*
+ * Last-writer-wins set for replication (docs/replication.md §2): as cb_store_set, and the new
+ * item records `version`, a number the writer assigned (not the store's CAS, which differs
+ * between replicas). When a live item already has a version >= `version`, nothing changes:
+ * the call still returns CB_ERR_OK, with *cas_out and *version_out (either may be NULL) the
+ * live item's, so *version_out > version tells the caller its write was superseded (equal:
+ * the same write arrived before, e.g. a repair or a retransmission). Otherwise *version_out
+ * is `version`. An item stored by any other call has version 0, so any versioned set
+ * replaces it; append, prepend, incr and decr keep the item's version, other stores reset
+ * it to 0. Errors: those of cb_store_set (the store is unchanged).
+ */
+int cb_store_set_versioned(cb_store *store, const uint8_t *key, size_t key_len,
+                           const uint8_t *value, size_t value_len, uint32_t flags, uint64_t ttl_ns,
+                           uint64_t version, uint64_t now_ns, uint64_t *cas_out,
+                           uint64_t *version_out);
 
 /* As cb_store_set, but only if no live item has `key`; else CB_ERR_NOT_STORED. */
 int cb_store_add(cb_store *store, const uint8_t *key, size_t key_len, const uint8_t *value,

@@ -14,11 +14,60 @@ struct cb_memworld {
     cb_rng *client_rngs;
     uint64_t *wake_ns; /* per client: when to ask its `next` hook again */
     cb_server **servers;
+    cb_server_config *server_cfgs; /* each server's, to rebuild it after a crash */
+    uint8_t *down;                 /* per server: crashed */
     cb_client **clients;
+    cb_router **routers; /* NULL without replication; else clients[i] is routers[i]'s */
+    cb_memworld_fault *faults;
+    size_t fault_next;
+    uint64_t dropped;
     cb_memnet *net;
     uint64_t now_ns;
     const cb_memworld_hooks *hooks;
 };
+
+/* A router per client (replication), each owning the client the world drives. */
+static int memworld_alloc_routers(cb_memworld *w, const cb_client_config *cc)
+{
+    const cb_memworld_config *c = &w->cfg;
+    w->routers = cb_alloc_calloc(w->alloc, c->client_count, sizeof w->routers[0]);
+    if (w->routers == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    cb_router_config rc = *c->router;
+    rc.client = *cc;
+    if (rc.ops_max < cc->outstanding_max) {
+        rc.ops_max = cc->outstanding_max;
+    }
+    for (uint32_t i = 0; i < c->client_count; i++) {
+        rc.writer_id = i;
+        cb_rng_split(&w->root, &w->client_rngs[i]);
+        int err = cb_router_new(&rc, c->placement, &w->client_rngs[i], w->alloc, &w->routers[i]);
+        if (err != CB_ERR_OK) {
+            return err;
+        }
+        w->clients[i] = cb_router_client(w->routers[i]);
+    }
+    return CB_ERR_OK;
+}
+
+static int memworld_alloc_clients(cb_memworld *w)
+{
+    const cb_memworld_config *c = &w->cfg;
+    cb_client_config cc = c->client;
+    cc.peer_count = c->server_count;
+    if (c->router != NULL) {
+        return memworld_alloc_routers(w, &cc);
+    }
+    for (uint32_t i = 0; i < c->client_count; i++) {
+        cb_rng_split(&w->root, &w->client_rngs[i]);
+        int rc = cb_client_new(&cc, &w->client_rngs[i], w->alloc, &w->clients[i]);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
+    return CB_ERR_OK;
+}
 
 static int memworld_alloc_nodes(cb_memworld *w, const cb_server_config *server_each)
 {
@@ -27,35 +76,59 @@ static int memworld_alloc_nodes(cb_memworld *w, const cb_server_config *server_e
     w->clients = cb_alloc_calloc(w->alloc, c->client_count, sizeof w->clients[0]);
     w->client_rngs = cb_alloc_calloc(w->alloc, c->client_count, sizeof w->client_rngs[0]);
     w->wake_ns = cb_alloc_calloc(w->alloc, c->client_count, sizeof w->wake_ns[0]);
-    if (w->servers == NULL || w->clients == NULL || w->client_rngs == NULL || w->wake_ns == NULL) {
+    w->server_cfgs = cb_alloc_calloc(w->alloc, c->server_count, sizeof w->server_cfgs[0]);
+    w->down = cb_alloc_calloc(w->alloc, c->server_count, sizeof w->down[0]);
+    if (w->servers == NULL || w->clients == NULL || w->client_rngs == NULL || w->wake_ns == NULL ||
+        w->server_cfgs == NULL || w->down == NULL) {
         return CB_ERR_NOMEM;
     }
     for (uint32_t s = 0; s < c->server_count; s++) {
         cb_server_config sc = server_each != NULL ? server_each[s] : c->server;
         sc.conn_max = c->server_count + c->client_count;
+        w->server_cfgs[s] = sc;
         int rc = cb_server_new(&sc, w->alloc, &w->servers[s]);
         if (rc != CB_ERR_OK) {
             return rc;
         }
     }
-    cb_client_config cc = c->client;
-    cc.peer_count = c->server_count;
-    for (uint32_t i = 0; i < c->client_count; i++) {
-        cb_rng_split(&w->root, &w->client_rngs[i]);
-        int rc = cb_client_new(&cc, &w->client_rngs[i], w->alloc, &w->clients[i]);
-        if (rc != CB_ERR_OK) {
-            return rc;
-        }
+    int rc = memworld_alloc_clients(w);
+    if (rc != CB_ERR_OK) {
+        return rc;
     }
     cb_memnet_config nc = c->net;
     nc.seed = cb_rng_next(&w->root);
     return cb_memnet_new(&nc, w->alloc, &w->net);
 }
 
+/* Copy the fault schedule; it must be sorted and name existing servers. */
+static int memworld_copy_faults(cb_memworld *w, const cb_memworld_config *cfg)
+{
+    w->cfg.faults = NULL;
+    if (cfg->fault_count == 0) {
+        return CB_ERR_OK;
+    }
+    for (size_t i = 0; i < cfg->fault_count; i++) {
+        const cb_memworld_fault *f = &cfg->faults[i];
+        if (f->server >= cfg->server_count ||
+            (f->kind != CB_MEMWORLD_CRASH && f->kind != CB_MEMWORLD_RECOVER) ||
+            (i > 0 && f->at_ns < cfg->faults[i - 1].at_ns)) {
+            return CB_ERR_INVALID;
+        }
+    }
+    w->faults = cb_alloc_calloc(w->alloc, cfg->fault_count, sizeof w->faults[0]);
+    if (w->faults == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    memcpy(w->faults, cfg->faults, cfg->fault_count * sizeof w->faults[0]);
+    return CB_ERR_OK;
+}
+
 int cb_memworld_new(const cb_memworld_config *cfg, const cb_alloc *alloc, cb_memworld **out)
 {
     *out = NULL;
-    if (cfg->server_count == 0 || cfg->client_count == 0) {
+    if (cfg->server_count == 0 || cfg->client_count == 0 ||
+        (cfg->router != NULL && cfg->placement == NULL) ||
+        (cfg->fault_count > 0 && cfg->faults == NULL)) {
         return CB_ERR_INVALID;
     }
     cb_memworld *w = cb_alloc_calloc(alloc, 1, sizeof *w);
@@ -64,9 +137,15 @@ int cb_memworld_new(const cb_memworld_config *cfg, const cb_alloc *alloc, cb_mem
     }
     w->cfg = *cfg;
     w->cfg.server_each = NULL; /* only read during construction, below */
+    w->cfg.router = NULL;
     w->alloc = alloc;
     cb_rng_init(&w->root, cfg->seed);
-    int rc = memworld_alloc_nodes(w, cfg->server_each);
+    w->cfg.router = cfg->router; /* read by memworld_alloc_nodes only */
+    int rc = memworld_copy_faults(w, cfg);
+    if (rc == CB_ERR_OK) {
+        rc = memworld_alloc_nodes(w, cfg->server_each);
+    }
+    w->cfg.router = NULL;
     if (rc != CB_ERR_OK) {
         cb_memworld_del(w);
         return rc;
@@ -84,8 +163,16 @@ void cb_memworld_del(cb_memworld *w)
         cb_server_del(w->servers[s]);
     }
     for (uint32_t i = 0; w->clients != NULL && i < w->cfg.client_count; i++) {
-        cb_client_del(w->clients[i]);
+        if (w->routers != NULL) {
+            cb_router_del(w->routers[i]); /* and the client it owns */
+        } else {
+            cb_client_del(w->clients[i]);
+        }
     }
+    cb_alloc_free(w->alloc, w->routers);
+    cb_alloc_free(w->alloc, w->faults);
+    cb_alloc_free(w->alloc, w->down);
+    cb_alloc_free(w->alloc, w->server_cfgs);
     cb_memnet_del(w->net);
     cb_alloc_free(w->alloc, w->wake_ns);
     cb_alloc_free(w->alloc, w->client_rngs);
@@ -104,6 +191,58 @@ cb_client *cb_memworld_client(cb_memworld *w, uint32_t client)
     return client < w->cfg.client_count ? w->clients[client] : NULL;
 }
 
+cb_router *cb_memworld_router(cb_memworld *w, uint32_t client)
+{
+    return w->routers != NULL && client < w->cfg.client_count ? w->routers[client] : NULL;
+}
+
+int cb_memworld_crash(cb_memworld *w, uint32_t server)
+{
+    if (server >= w->cfg.server_count) {
+        return CB_ERR_INVALID;
+    }
+    if (w->down[server]) {
+        return CB_ERR_OK;
+    }
+    /* The state goes now: a fresh server waits, unreachable, for the recovery. */
+    cb_server *fresh = NULL;
+    int rc = cb_server_new(&w->server_cfgs[server], w->alloc, &fresh);
+    w->down[server] = 1;
+    cb_memnet_drop_node(w->net, server);
+    cb_server_del(w->servers[server]);
+    w->servers[server] = fresh;
+    for (uint32_t i = 0; i < w->cfg.client_count; i++) {
+        /* Each client's connection to it is gone: drop its partial input. */
+        (void)cb_client_on_reset(w->clients[i], server); /* a valid peer: cannot fail */
+    }
+    return rc;
+}
+
+int cb_memworld_recover(cb_memworld *w, uint32_t server)
+{
+    if (server >= w->cfg.server_count) {
+        return CB_ERR_INVALID;
+    }
+    if (w->servers[server] == NULL) {
+        int rc = cb_server_new(&w->server_cfgs[server], w->alloc, &w->servers[server]);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
+    w->down[server] = 0;
+    return CB_ERR_OK;
+}
+
+int cb_memworld_is_down(const cb_memworld *w, uint32_t server)
+{
+    return server < w->cfg.server_count && w->down[server];
+}
+
+uint64_t cb_memworld_dropped(const cb_memworld *w)
+{
+    return w->dropped;
+}
+
 cb_server *cb_memworld_server(cb_memworld *w, uint32_t server)
 {
     return server < w->cfg.server_count ? w->servers[server] : NULL;
@@ -119,9 +258,10 @@ static int memworld_is_server(const cb_memworld *w, uint32_t node)
     return node < w->cfg.server_count;
 }
 
-/* Carry out one action of `node`. SEND targets: a client's peer p is server node p; a
- * server's connection c is node c. */
-static int memworld_act(cb_memworld *w, uint32_t node, const cb_action *a)
+/* Carry out one action of `node` (`from_router`: of the client node's router). SEND targets:
+ * a client's peer p is server node p; a server's connection c is node c. A client's COMPLETE
+ * goes to its router when there is one. */
+static int memworld_act(cb_memworld *w, uint32_t node, const cb_action *a, int from_router)
 {
     const cb_memworld_hooks *h = w->hooks;
     if (h->action != NULL) {
@@ -132,6 +272,10 @@ static int memworld_act(cb_memworld *w, uint32_t node, const cb_action *a)
         return cb_memnet_send(w->net, node, a->peer, a->data, a->data_len, w->now_ns);
     case CB_ACTION_COMPLETE:
         w->wake_ns[node - w->cfg.server_count] = 0; /* a slot is free: ask again */
+        if (w->routers != NULL && !from_router) {
+            return cb_router_on_completion(w->routers[node - w->cfg.server_count], &a->completion,
+                                           w->now_ns);
+        }
         h->complete(h->user, node - w->cfg.server_count, &a->completion);
         return CB_ERR_OK;
     case CB_ACTION_EVENT:
@@ -143,6 +287,9 @@ static int memworld_act(cb_memworld *w, uint32_t node, const cb_action *a)
         /* Message network: closing only discards the other side's partial input. */
         if (memworld_is_server(w, node)) {
             return cb_client_on_reset(w->clients[a->peer - w->cfg.server_count], node);
+        }
+        if (w->servers[a->peer] == NULL) {
+            return CB_ERR_OK; /* crashed, and not rebuilt yet */
         }
         return cb_server_on_close(w->servers[a->peer], node);
     default:
@@ -158,14 +305,27 @@ static size_t memworld_drain_one(cb_memworld *w, uint32_t node, cb_action *batch
     return cb_client_drain(w->clients[node - w->cfg.server_count], batch, MEMWORLD_DRAIN_BATCH);
 }
 
-/* Drain `node` until its outbox is empty. */
+/* Drain `node` until its outbox is empty; then, for a client with a router, the router's
+ * (its completions may have made the client send more, hence the client first). */
 static int memworld_pump(cb_memworld *w, uint32_t node)
 {
     cb_action batch[MEMWORLD_DRAIN_BATCH];
     size_t n;
     while ((n = memworld_drain_one(w, node, batch)) > 0) {
         for (size_t i = 0; i < n; i++) {
-            int rc = memworld_act(w, node, &batch[i]);
+            int rc = memworld_act(w, node, &batch[i], 0);
+            if (rc != CB_ERR_OK) {
+                return rc;
+            }
+        }
+    }
+    if (w->routers == NULL || memworld_is_server(w, node)) {
+        return CB_ERR_OK;
+    }
+    cb_router *router = w->routers[node - w->cfg.server_count];
+    while ((n = cb_router_drain(router, batch, MEMWORLD_DRAIN_BATCH)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            int rc = memworld_act(w, node, &batch[i], 1);
             if (rc != CB_ERR_OK) {
                 return rc;
             }
@@ -180,6 +340,10 @@ static int memworld_deliver(cb_memworld *w, const cb_memnet_msg *m)
 {
     const uint8_t *p = m->data;
     size_t left = m->data_len;
+    if (memworld_is_server(w, m->dst) && w->down[m->dst]) {
+        w->dropped++; /* a crashed server hears nothing */
+        return CB_ERR_OK;
+    }
     while (left > 0) {
         long n;
         if (memworld_is_server(w, m->dst)) {
@@ -205,12 +369,28 @@ static int memworld_deliver(cb_memworld *w, const cb_memnet_msg *m)
 }
 
 /* Ask client `i` for operations while it has room and its wake time has come. */
+/* Has client `i` room for one more operation? (With a router: the router's operations.) */
+static int memworld_has_room(const cb_memworld *w, uint32_t i)
+{
+    if (w->routers != NULL) {
+        return cb_router_outstanding(w->routers[i]) < w->cfg.client.outstanding_max &&
+               cb_router_has_room(w->routers[i]);
+    }
+    return cb_client_outstanding(w->clients[i]) < w->cfg.client.outstanding_max;
+}
+
+static int memworld_submit_one(cb_memworld *w, uint32_t i, uint32_t server, const cb_client_op *op)
+{
+    if (w->routers != NULL) {
+        return cb_router_submit(w->routers[i], op, w->now_ns, NULL);
+    }
+    return cb_client_request(w->clients[i], server, op, w->now_ns, NULL);
+}
+
 static int memworld_submit_client(cb_memworld *w, uint32_t i)
 {
     const cb_memworld_hooks *h = w->hooks;
-    cb_client *cli = w->clients[i];
-    while (w->wake_ns[i] <= w->now_ns &&
-           cb_client_outstanding(cli) < w->cfg.client.outstanding_max) {
+    while (w->wake_ns[i] <= w->now_ns && memworld_has_room(w, i)) {
         cb_client_op op;
         uint32_t server = 0;
         uint64_t wake = UINT64_MAX;
@@ -219,7 +399,7 @@ static int memworld_submit_client(cb_memworld *w, uint32_t i)
             w->wake_ns[i] = wake > w->now_ns ? wake : w->now_ns + 1;
             break;
         }
-        int rc = cb_client_request(cli, server, &op, w->now_ns, NULL);
+        int rc = memworld_submit_one(w, i, server, &op);
         if (rc != CB_ERR_OK) {
             return rc; /* the hook asked for something impossible (a bad op, a bad server) */
         }
@@ -228,7 +408,7 @@ static int memworld_submit_client(cb_memworld *w, uint32_t i)
             return rc;
         }
     }
-    if (cb_client_outstanding(cli) == w->cfg.client.outstanding_max) {
+    if (!memworld_has_room(w, i)) {
         w->wake_ns[i] = UINT64_MAX; /* full: the next completion makes it eligible again */
     }
     return CB_ERR_OK;
@@ -250,7 +430,7 @@ static int memworld_submit_all(cb_memworld *w)
 static int memworld_fire_timers(cb_memworld *w)
 {
     for (uint32_t s = 0; s < w->cfg.server_count; s++) {
-        if (cb_server_next_deadline_ns(w->servers[s]) <= w->now_ns) {
+        if (!w->down[s] && cb_server_next_deadline_ns(w->servers[s]) <= w->now_ns) {
             (void)cb_server_on_timer(w->servers[s], w->now_ns); /* always CB_ERR_OK */
             int rc = memworld_pump(w, s);
             if (rc != CB_ERR_OK) {
@@ -280,12 +460,29 @@ static int memworld_fire_timers(cb_memworld *w)
 static uint64_t memworld_next_ns(const cb_memworld *w)
 {
     uint64_t next = cb_memnet_next_ns(w->net);
+    if (w->fault_next < w->cfg.fault_count && w->faults[w->fault_next].at_ns < next) {
+        next = w->faults[w->fault_next].at_ns;
+    }
     for (uint32_t i = 0; i < w->cfg.client_count; i++) {
         uint64_t d = cb_client_next_deadline_ns(w->clients[i]);
         next = d < next ? d : next;
         next = w->wake_ns[i] < next ? w->wake_ns[i] : next;
     }
     return next;
+}
+
+/* Apply every scheduled fault due at now_ns. */
+static int memworld_apply_faults(cb_memworld *w)
+{
+    while (w->fault_next < w->cfg.fault_count && w->faults[w->fault_next].at_ns <= w->now_ns) {
+        const cb_memworld_fault *f = &w->faults[w->fault_next++];
+        int rc = f->kind == CB_MEMWORLD_CRASH ? cb_memworld_crash(w, f->server)
+                                              : cb_memworld_recover(w, f->server);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
+    return CB_ERR_OK;
 }
 
 int cb_memworld_run(cb_memworld *w, const cb_memworld_hooks *hooks, uint64_t until_ns)
@@ -302,6 +499,10 @@ int cb_memworld_run(cb_memworld *w, const cb_memworld_hooks *hooks, uint64_t unt
         }
         if (next > w->now_ns) {
             w->now_ns = next;
+        }
+        rc = memworld_apply_faults(w);
+        if (rc != CB_ERR_OK) {
+            return rc;
         }
         cb_memnet_msg m;
         while (cb_memnet_pop(w->net, w->now_ns, &m)) {

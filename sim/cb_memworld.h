@@ -17,6 +17,17 @@
  * next open-loop arrival) or not before one of c's requests completes. Every completion
  * makes c eligible again. The run ends when nothing is in flight, the network is empty and
  * no client has a wake time, or when the clock passes until_ns.
+ *
+ * Replication: with `router` set, each client is a cb_router (docs/replication.md) over
+ * `placement`, owning the client the world drives; the `next` hook's server is ignored (the
+ * router picks replicas by key), its completions are the routers' (one per operation), and
+ * router events reach the `event` hook with the client's node id. Without it (replicas = 1)
+ * nothing changes.
+ *
+ * Crashes: cb_memworld_crash (or a CRASH fault of the config's schedule) drops a server's
+ * state: it is replaced at once by a fresh, empty cb_server, every message in flight to or
+ * from it is dropped, and so is every message delivered to it until cb_memworld_recover (or
+ * a RECOVER fault) brings it back, still empty. Clients learn of it only by timeouts.
  */
 #ifndef CB_MEMWORLD_H
 #define CB_MEMWORLD_H
@@ -25,18 +36,40 @@
 
 #include "cb_client.h"
 #include "cb_memnet.h"
+#include "cb_placement.h"
+#include "cb_router.h"
 #include "cb_server.h"
 
 typedef struct cb_memworld cb_memworld;
+
+typedef enum { CB_MEMWORLD_CRASH = 1, CB_MEMWORLD_RECOVER = 2 } cb_memworld_fault_kind;
+
+/* A scheduled fault: applied when the clock reaches at_ns, before that instant's messages. */
+typedef struct cb_memworld_fault {
+    uint64_t at_ns;
+    uint32_t server;
+    uint32_t kind; /* cb_memworld_fault_kind */
+} cb_memworld_fault;
 
 typedef struct cb_memworld_config {
     uint32_t server_count;
     uint32_t client_count;
     cb_server_config server;             /* every server's, unless server_each is set */
     const cb_server_config *server_each; /* NULL, or server_count configs (copied) */
-    cb_client_config client; /* peer_count is set to server_count */
+    cb_client_config client;             /* peer_count is set to server_count */
     cb_memnet_config net;
     uint64_t seed; /* the run's root seed: the network and each client draw sub-seeds */
+    /* Replication: NULL for none. Else each client is a router with this config (its
+     * `client` is replaced by the `client` above, ops_max raised to at least the client's
+     * outstanding_max, writer_id set to the client index) over `placement`, whose node ids
+     * are server indexes; both are read during cb_memworld_new only, except the placement,
+     * which must outlive the world. */
+    const cb_router_config *router;
+    const cb_placement *placement;
+    /* Faults, sorted by at_ns (copied; CB_ERR_INVALID when unsorted or naming a server
+     * that does not exist). */
+    const cb_memworld_fault *faults;
+    size_t fault_count;
 } cb_memworld_config;
 
 typedef struct cb_memworld_hooks {
@@ -46,8 +79,8 @@ typedef struct cb_memworld_hooks {
      * *server filled (op's views need only last until the hook's caller submits it), or 0
      * with *wake_ns set to when to ask again (UINT64_MAX: after a completion, or never).
      */
-    int (*next)(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op,
-                uint32_t *server, uint64_t *wake_ns);
+    int (*next)(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op, uint32_t *server,
+                uint64_t *wake_ns);
     /* A request of `client` completed. The value view is valid during the call. */
     void (*complete)(void *user, uint32_t client, const cb_completion *c);
     /* A machine reported an event (`node` is the world node id). Optional. */
@@ -71,6 +104,21 @@ int cb_memworld_run(cb_memworld *w, const cb_memworld_hooks *hooks, uint64_t unt
 uint64_t cb_memworld_now_ns(const cb_memworld *w);
 
 cb_client *cb_memworld_client(cb_memworld *w, uint32_t client);
+/* Client `client`'s router; NULL without replication. */
+cb_router *cb_memworld_router(cb_memworld *w, uint32_t client);
+
+/*
+ * Crash server `server` now (see "Crashes" above), or bring it back (empty). Crashing a
+ * crashed server or recovering a running one changes nothing. Returns CB_ERR_OK,
+ * CB_ERR_INVALID (no such server) or CB_ERR_NOMEM (the fresh server could not be made; the
+ * server stays crashed).
+ */
+int cb_memworld_crash(cb_memworld *w, uint32_t server);
+int cb_memworld_recover(cb_memworld *w, uint32_t server);
+/* 1 while `server` is crashed, else 0. */
+int cb_memworld_is_down(const cb_memworld *w, uint32_t server);
+/* Messages dropped because their destination was crashed when they arrived. */
+uint64_t cb_memworld_dropped(const cb_memworld *w);
 cb_server *cb_memworld_server(cb_memworld *w, uint32_t server);
 cb_memnet *cb_memworld_net(cb_memworld *w);
 

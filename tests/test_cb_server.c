@@ -614,6 +614,28 @@ static void test_server_new_nomem(void)
     }
 }
 
+/* A SET with arg = version is last-writer-wins; GET and the SET reply carry the version. */
+static void test_server_versioned_set(void)
+{
+    cb_server_config c = srv_config();
+    cb_server *srv = srv_new(&c);
+    srv_req set = {CB_OP_SET, 1, "k", "new", 0, 0, 200, 0};
+    const srv_reply *r = srv_call(srv, 0, &set, 1);
+    CU_ASSERT(r->f.status == CB_STATUS_OK && r->f.arg == 200);
+    srv_req old = {CB_OP_SET, 2, "k", "old", 0, 0, 100, 0};
+    r = srv_call(srv, 0, &old, 2);
+    CU_ASSERT(r->f.status == CB_STATUS_OK && r->f.arg == 200); /* superseded: the newer one */
+    srv_req get = {CB_OP_GET, 3, "k", NULL, 0, 0, 0, 0};
+    r = srv_call(srv, 0, &get, 3);
+    CU_ASSERT_EQUAL(r->f.arg, 200);
+    CU_ASSERT(r->f.value_len == 3 && memcmp(r->value, "new", 3) == 0);
+    srv_req plain = {CB_OP_SET, 4, "k", "p", 0, 0, 0, 0};
+    CU_ASSERT_EQUAL(srv_call(srv, 0, &plain, 4)->f.arg, 0);
+    get.id = 5;
+    CU_ASSERT_EQUAL(srv_call(srv, 0, &get, 5)->f.arg, 0);
+    cb_server_del(srv);
+}
+
 static const cb_test_case tests[] = {
     {"ops_table", test_server_ops_table},
     {"stats_body", test_server_stats_body},
@@ -628,6 +650,7 @@ static const cb_test_case tests[] = {
     {"unknown_conn", test_server_unknown_conn},
     {"timer_sweeps", test_server_timer_sweeps},
     {"new_nomem", test_server_new_nomem},
+    {"versioned_set", test_server_versioned_set},
     {NULL, NULL},
 };
 

@@ -1144,6 +1144,59 @@ static void test_store_deterministic(void)
     CU_ASSERT(st[0].evictions > 0 && st[0].table_grows > 0);
 }
 
+/* Versioned sets: last writer wins by the writer's version, whatever arrives first. */
+static void test_store_set_versioned(void)
+{
+    static const struct {
+        const char *name;
+        uint64_t version;  /* the set's version; 0: a plain cb_store_set */
+        const char *value; /* stored */
+        uint64_t want_version;
+        const char *want_value; /* what GET sees afterwards */
+    } steps[] = {
+        {"first write", 10, "a", 10, "a"},    {"newer wins", 20, "b", 20, "b"},
+        {"older loses", 15, "c", 20, "b"},    {"same is a no-op", 20, "d", 20, "b"},
+        {"plain set resets", 0, "e", 0, "e"}, {"any version beats 0", 5, "f", 5, "f"},
+    };
+    cb_store *s = new_store(64 * 1024, 4, 0);
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        uint64_t cas = 0, got = 99;
+        size_t len = strlen(steps[i].value);
+        int rc;
+        if (steps[i].version == 0) {
+            rc = cb_store_set(s, u8("k"), 1, u8(steps[i].value), len, 0, 0, 0, &cas);
+            got = 0;
+        } else {
+            rc = cb_store_set_versioned(s, u8("k"), 1, u8(steps[i].value), len, 0, 0,
+                                        steps[i].version, 0, &cas, &got);
+        }
+        cb_store_view v;
+        CU_ASSERT_EQUAL_FATAL(cb_store_get(s, u8("k"), 1, 0, &v), CB_ERR_OK);
+        if (rc != CB_ERR_OK || got != steps[i].want_version || v.version != got || v.cas != cas ||
+            v.value_len != strlen(steps[i].want_value) ||
+            memcmp(v.value, steps[i].want_value, v.value_len) != 0) {
+            CU_FAIL(steps[i].name);
+        }
+    }
+    /* Edits in place keep the version; a too-large value is refused even when superseded. */
+    CU_ASSERT_EQUAL(cb_store_append(s, u8("k"), 1, u8("g"), 1, 0, NULL), CB_ERR_OK);
+    cb_store_view v;
+    CU_ASSERT_EQUAL(cb_store_get(s, u8("k"), 1, 0, &v), CB_ERR_OK);
+    CU_ASSERT_EQUAL(v.version, 5);
+    uint8_t big[2] = {0};
+    cb_store *small = new_store(64 * 1024, 4, 20);
+    uint8_t huge[21] = {0};
+    CU_ASSERT_EQUAL(
+        cb_store_set_versioned(small, u8("k"), 1, huge, sizeof huge, 0, 0, 1, 0, NULL, NULL),
+        CB_ERR_VALUE_TOO_LARGE);
+    CU_ASSERT_EQUAL(cb_store_set_versioned(small, u8("k"), 1, big, 0, 0, 0, 1, 0, NULL, NULL),
+                    CB_ERR_OK);
+    CU_ASSERT_EQUAL(stats_of(s).set_superseded, 2);
+    CU_ASSERT_EQUAL(cb_store_check(s), CB_ERR_OK);
+    cb_store_del(small);
+    cb_store_del(s);
+}
+
 static const cb_test_case tests[] = {
     {"config", test_store_config},
     {"ops_semantics", test_store_ops_semantics},
@@ -1160,6 +1213,7 @@ static const cb_test_case tests[] = {
     {"lru_model", test_store_lru_model},
     {"oom", test_store_oom},
     {"deterministic", test_store_deterministic},
+    {"set_versioned", test_store_set_versioned},
     {NULL, NULL},
 };
 
