@@ -48,11 +48,8 @@ static const cb_cli_verb cli_verbs[] = {
      "The message broker of the queue transport. Not built yet.\n",
      cli_not_built},
     {"query", "run SQL on a results database", cb_cli_query_help, cb_cli_query},
-    {"report", "render tables and plots from a results database",
-     "usage: cachebed report RESULTS.db [--runs ...] [-o report/]\n"
-     "\n"
-     "Writes index.html, Markdown tables and gnuplot plots. Not built yet.\n",
-     cli_not_built},
+    {"report", "render tables and plots from a results database", cb_cli_report_help,
+     cb_cli_report},
     {"bench", "run a benchmark (store, ...) and print its figures", cb_cli_bench_help,
      cb_cli_bench},
 };

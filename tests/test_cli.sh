@@ -61,5 +61,15 @@ check "query no SQL" 2 "$bin" query "$tmp/r.db"
 check "query two formats" 2 "$bin" query "$tmp/r.db" "SELECT 1" --csv --json
 check "query unknown option" 2 "$bin" query "$tmp/r.db" "SELECT 1" --xml
 
+# report: usage errors exit 2, a database or run that is not there exits 1.
+check "report no database" 2 "$bin" report
+check "report bad --runs" 2 "$bin" report "$tmp/r.db" --runs 3,x
+check "report --runs no value" 2 "$bin" report "$tmp/r.db" --runs
+check "report unknown option" 2 "$bin" report "$tmp/r.db" --frobnicate
+check "report missing file" 1 "$bin" report "$tmp/none.db" -o "$tmp/rep"
+check "report not a results db" 1 "$bin" report "$tmp/r.db" -o "$tmp/rep"
+"$bin" report "$tmp/r.db" -o "$tmp/rep" 2>&1 | grep -q 'not a results database' ||
+    { echo "FAIL report not a results db message"; fails=$((fails + 1)); }
+
 echo "cli: $fails failure(s)"
 [ "$fails" -eq 0 ]
