@@ -48,22 +48,20 @@ static const cb_cli_verb cli_verbs[] = {
      "The message broker of the queue transport. Not built yet.\n",
      cli_not_built},
     {"query", "run SQL on a results database", cb_cli_query_help, cb_cli_query},
-    {"report", "render tables and plots from a results database",
-     "usage: cachebed report RESULTS.db [--runs ...] [-o report/]\n"
-     "\n"
-     "Writes index.html, Markdown tables and gnuplot plots. Not built yet.\n",
-     cli_not_built},
+    {"report", "render tables and plots from a results database", cb_cli_report_help,
+     cb_cli_report},
     {"bench", "run a benchmark (store, placement, sim) and print its figures", cb_cli_bench_help,
      cb_cli_bench},
 };
 
 static void cli_print_usage(FILE *out)
 {
-    fprintf(out, "usage: cachebed VERB [ARGS...]\n"
-                 "       cachebed VERB --help\n"
-                 "       cachebed --version\n\n"
-                 "cachebed %s: a simulator and testbed for distributed-cache protocols.\n\n"
-                 "verbs:\n",
+    fprintf(out,
+            "usage: cachebed VERB [ARGS...]\n"
+            "       cachebed VERB --help\n"
+            "       cachebed --version\n\n"
+            "cachebed %s: a simulator and testbed for distributed-cache protocols.\n\n"
+            "verbs:\n",
             CB_VERSION);
     for (size_t i = 0; i < sizeof cli_verbs / sizeof cli_verbs[0]; i++) {
         fprintf(out, "  %-9s %s\n", cli_verbs[i].name, cli_verbs[i].summary);

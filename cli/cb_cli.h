@@ -27,4 +27,7 @@ int cb_cli_bench(const cb_cli_verb *verb, int argc, char **argv);
 extern const char cb_cli_query_help[];
 int cb_cli_query(const cb_cli_verb *verb, int argc, char **argv);
 
+extern const char cb_cli_report_help[];
+int cb_cli_report(const cb_cli_verb *verb, int argc, char **argv);
+
 #endif

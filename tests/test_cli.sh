@@ -101,6 +101,15 @@ sed -e 's|^trace = .*|trace = bad.csv|' -e 's|^requests = .*|requests = 10|' "$s
 check "run bad trace" 1 "$bin" run --quiet -o "$tmp/t.db" "$tmp/bad.ini"
 "$bin" run --quiet -o "$tmp/t.db" "$tmp/bad.ini" 2>&1 | grep -q "bad.csv:2: unknown operation 'frob'" ||
     { echo "FAIL bad trace message"; fails=$((fails + 1)); }
+# report: usage errors exit 2, a database or run that is not there exits 1.
+check "report no database" 2 "$bin" report
+check "report bad --runs" 2 "$bin" report "$tmp/r.db" --runs 3,x
+check "report --runs no value" 2 "$bin" report "$tmp/r.db" --runs
+check "report unknown option" 2 "$bin" report "$tmp/r.db" --frobnicate
+check "report missing file" 1 "$bin" report "$tmp/none.db" -o "$tmp/rep"
+check "report not a results db" 1 "$bin" report "$tmp/r.db" -o "$tmp/rep"
+"$bin" report "$tmp/r.db" -o "$tmp/rep" 2>&1 | grep -q 'not a results database' ||
+    { echo "FAIL report not a results db message"; fails=$((fails + 1)); }
 
 echo "cli: $fails failure(s)"
 [ "$fails" -eq 0 ]
