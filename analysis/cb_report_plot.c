@@ -62,15 +62,29 @@ int report_fclose(report_ctx *ctx, FILE *f, const char *name)
     return CB_REPORT_OK;
 }
 
+/* Longest title or legend entry drawn in a plot; longer ones are cut with an ellipsis (the
+ * tables beside the plot keep the whole text). 72 bytes fit a legend of the default size. */
+#define REPORT_GP_STRING_BYTES_MAX 72u
+
 void report_gp_string(FILE *f, const char *s)
 {
-    fputc('\'', f);
-    for (; *s != '\0'; s++) {
-        if (*s == '\'') {
-            fputs("''", f);
-        } else if ((unsigned char)*s >= 0x20) {
-            fputc(*s, f);
+    size_t len = strlen(s), cut = len;
+    if (len > REPORT_GP_STRING_BYTES_MAX) {
+        cut = REPORT_GP_STRING_BYTES_MAX - 3;
+        while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) {
+            cut--; /* never split a UTF-8 sequence */
         }
+    }
+    fputc('\'', f);
+    for (size_t i = 0; i < cut; i++) {
+        if (s[i] == '\'') {
+            fputs("''", f);
+        } else if ((unsigned char)s[i] >= 0x20) {
+            fputc(s[i], f);
+        }
+    }
+    if (cut < len) {
+        fputs("\xe2\x80\xa6", f); /* … */
     }
     fputc('\'', f);
 }
