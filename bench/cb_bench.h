@@ -18,4 +18,8 @@ int cb_bench_placement(int argc, char **argv);
  * ping-pong of the same shape in the same run (bench/cb_bench_sim.c). */
 int cb_bench_sim(int argc, char **argv);
 
+/* `cachebed bench logging`: one simulation with and without the results database, the CPU
+ * ratio being what logging costs a run (bench/cb_bench_logging.c). */
+int cb_bench_logging(int argc, char **argv);
+
 #endif

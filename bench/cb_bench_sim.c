@@ -12,6 +12,7 @@
  * up is the driver's simulated requests per wall second over the bare rate.
  */
 #include "cb_bench.h"
+#include "cb_bench_child.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,13 +56,6 @@ typedef struct bench_result {
     uint64_t requests;
     long max_rss_kib;
 } bench_result;
-
-static double bench_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static cb_sgworld_config bench_config(const bench_opts *o)
 {
@@ -152,9 +146,9 @@ static void bench_driver_child(const bench_opts *o, bench_result *r)
     cb_sgworld_config cfg = bench_config(o);
     cb_sgworld_hooks hooks = {&d, bench_next, bench_complete, NULL, NULL};
     cb_sgworld_stats st;
-    double t0 = bench_now_s();
+    double t0 = cb_bench_now_s();
     r->rc = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, &st);
-    r->wall_s = bench_now_s() - t0;
+    r->wall_s = cb_bench_now_s() - t0;
     r->sim_s = (double)st.end_ns / 1e9;
     r->requests = d.completed;
     if (r->rc == CB_ERR_OK && d.bad > 0) {
@@ -245,7 +239,7 @@ static void bench_bare_child(const bench_opts *o, bench_result *r)
     uint32_t nodes = o->servers + o->clients;
     sg_host_t *hosts = calloc(nodes, sizeof hosts[0]);
     bare.mailboxes = calloc(nodes, sizeof bare.mailboxes[0]);
-    double t0 = bench_now_s();
+    double t0 = cb_bench_now_s();
     r->rc =
         hosts == NULL || bare.mailboxes == NULL ? CB_ERR_NOMEM : cb_sgsetup_begin(&bare.cfg, hosts);
     if (r->rc == CB_ERR_OK) {
@@ -254,7 +248,7 @@ static void bench_bare_child(const bench_opts *o, bench_result *r)
     if (r->rc == CB_ERR_OK) {
         simgrid_run();
     }
-    r->wall_s = bench_now_s() - t0;
+    r->wall_s = cb_bench_now_s() - t0;
     r->sim_s = simgrid_get_clock();
     r->requests = bare.completed;
     free(hosts);
@@ -263,36 +257,30 @@ static void bench_bare_child(const bench_opts *o, bench_result *r)
 
 /* ---- harness ---------------------------------------------------------------------------- */
 
+typedef struct bench_child_arg {
+    const bench_opts *o;
+    void (*fn)(const bench_opts *, bench_result *);
+} bench_child_arg;
+
+static void bench_child_main(void *arg, void *out)
+{
+    const bench_child_arg *a = arg;
+    bench_result *r = out;
+    memset(r, 0, sizeof *r);
+    a->fn(a->o, r);
+}
+
 static int bench_fork(const bench_opts *o, void (*fn)(const bench_opts *, bench_result *),
                       bench_result *r)
 {
-    int fds[2];
-    if (pipe(fds) != 0) {
+    bench_child_arg a = {o, fn};
+    cb_bench_usage u;
+    if (cb_bench_child(bench_child_main, &a, r, sizeof *r, &u) != 0) {
         return -1;
     }
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0) {
-        return -1;
-    }
-    if (pid == 0) {
-        close(fds[0]);
-        bench_result cr;
-        memset(&cr, 0, sizeof cr);
-        fn(o, &cr);
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        cr.max_rss_kib = ru.ru_maxrss;
-        cr.cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-                   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-        _exit(write(fds[1], &cr, sizeof cr) == (ssize_t)sizeof cr ? 0 : 1);
-    }
-    close(fds[1]);
-    ssize_t got = read(fds[0], r, sizeof *r);
-    close(fds[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return got == (ssize_t)sizeof *r && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+    r->cpu_s = u.cpu_s;
+    r->max_rss_kib = u.max_rss_kib;
+    return 0;
 }
 
 static void bench_print(const char *name, const bench_result *r)

@@ -16,6 +16,7 @@ static const cli_bench_entry cli_benches[] = {
     {"placement", "balance, key movement, lookup ns of each placement strategy",
      cb_bench_placement},
     {"sim", "SimGrid driver vs bare SimGrid, requests per wall second", cb_bench_sim},
+    {"logging", "what recording every request costs a simulation", cb_bench_logging},
     {NULL, NULL, NULL},
 };
 
@@ -36,7 +37,11 @@ const char cb_cli_bench_help[] =
     "            a bare SimGrid ping-pong of the same shape, with their ratio\n"
     "            options: --clients N (default 1000) --servers N (default 100)\n"
     "                     --requests N (default 1000000) --seed N\n"
-    "                     --factory raw|boost|ucontext|thread --only driver|bare\n";
+    "                     --factory raw|boost|ucontext|thread --only driver|bare\n"
+    "  logging   one simulation (Zipf keys, 90% GET, 100 B values) with and without the\n"
+    "            results database: CPU and wall seconds and the overhead of logging\n"
+    "            options: --requests N (default 1000000) --clients N (default 100)\n"
+    "                     --world sim|memnet (default sim)\n";
 
 int cb_cli_bench(const cb_cli_verb *verb, int argc, char **argv)
 {
