@@ -20,6 +20,16 @@ struct cb_memworld {
     const cb_memworld_hooks *hooks;
 };
 
+/*
+ * The seed of node `node`'s seal salts (cb_codec_config.seal_seed): distinct per node, so
+ * no two machines sharing the key draw the same salts (docs/protocol.md §6.2), and derived
+ * without drawing from the root generator, so turning sealing on changes no other stream.
+ */
+static uint64_t memworld_seal_seed(const cb_memworld *w, uint64_t configured, uint32_t node)
+{
+    return cb_rng_mix64(w->cfg.seed ^ configured ^ cb_rng_mix64(0x5ea1ull + node));
+}
+
 static int memworld_alloc_nodes(cb_memworld *w, const cb_server_config *server_each)
 {
     const cb_memworld_config *c = &w->cfg;
@@ -33,6 +43,7 @@ static int memworld_alloc_nodes(cb_memworld *w, const cb_server_config *server_e
     for (uint32_t s = 0; s < c->server_count; s++) {
         cb_server_config sc = server_each != NULL ? server_each[s] : c->server;
         sc.conn_max = c->server_count + c->client_count;
+        sc.codec.seal_seed = memworld_seal_seed(w, sc.codec.seal_seed, s);
         int rc = cb_server_new(&sc, w->alloc, &w->servers[s]);
         if (rc != CB_ERR_OK) {
             return rc;
@@ -41,6 +52,7 @@ static int memworld_alloc_nodes(cb_memworld *w, const cb_server_config *server_e
     cb_client_config cc = c->client;
     cc.peer_count = c->server_count;
     for (uint32_t i = 0; i < c->client_count; i++) {
+        cc.codec.seal_seed = memworld_seal_seed(w, c->client.codec.seal_seed, c->server_count + i);
         cb_rng_split(&w->root, &w->client_rngs[i]);
         int rc = cb_client_new(&cc, &w->client_rngs[i], w->alloc, &w->clients[i]);
         if (rc != CB_ERR_OK) {
