@@ -53,17 +53,20 @@ static const cb_cli_verb cli_verbs[] = {
      "\n"
      "Writes index.html, Markdown tables and gnuplot plots. Not built yet.\n",
      cli_not_built},
-    {"bench", "run a benchmark (store, ...) and print its figures", cb_cli_bench_help,
+    {"bench", "run a benchmark (store, codec, ...) and print its figures", cb_cli_bench_help,
      cb_cli_bench},
+    {"keygen", "write a new key file for sealed frames (mode 0600)", cb_cli_keygen_help,
+     cb_cli_keygen},
 };
 
 static void cli_print_usage(FILE *out)
 {
-    fprintf(out, "usage: cachebed VERB [ARGS...]\n"
-                 "       cachebed VERB --help\n"
-                 "       cachebed --version\n\n"
-                 "cachebed %s: a simulator and testbed for distributed-cache protocols.\n\n"
-                 "verbs:\n",
+    fprintf(out,
+            "usage: cachebed VERB [ARGS...]\n"
+            "       cachebed VERB --help\n"
+            "       cachebed --version\n\n"
+            "cachebed %s: a simulator and testbed for distributed-cache protocols.\n\n"
+            "verbs:\n",
             CB_VERSION);
     for (size_t i = 0; i < sizeof cli_verbs / sizeof cli_verbs[0]; i++) {
         fprintf(out, "  %-9s %s\n", cli_verbs[i].name, cli_verbs[i].summary);
