@@ -16,6 +16,8 @@ static const cli_bench_entry cli_benches[] = {
     {"placement", "balance, key movement, lookup ns of each placement strategy",
      cb_bench_placement},
     {"sim", "SimGrid driver vs bare SimGrid, requests per wall second", cb_bench_sim},
+    {"codec", "lz4/zstd bytes saved and ns per KiB, seal/open cost, break-even link speed",
+     cb_bench_codec},
     {NULL, NULL, NULL},
 };
 
@@ -36,7 +38,12 @@ const char cb_cli_bench_help[] =
     "            a bare SimGrid ping-pong of the same shape, with their ratio\n"
     "            options: --clients N (default 1000) --servers N (default 100)\n"
     "                     --requests N (default 1000000) --seed N\n"
-    "                     --factory raw|boost|ucontext|thread --only driver|bare\n";
+    "                     --factory raw|boost|ucontext|thread --only driver|bare\n"
+    "  codec     lz4 and zstd (levels 1, 3, 9): share of value bytes saved, compress and\n"
+    "            decompress ns per KiB, break-even link speed; seal/open ns per KiB and\n"
+    "            overhead; on fixed, uniform, log-normal and Facebook ETC (generalized\n"
+    "            Pareto) value sizes, JSON-like and letter content\n"
+    "            options: --values N (default 2000) --reps R (default 3) --seed N\n";
 
 int cb_cli_bench(const cb_cli_verb *verb, int argc, char **argv)
 {
