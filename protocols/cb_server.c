@@ -49,6 +49,30 @@ cb_server_config cb_server_config_default(void)
     return c;
 }
 
+/* The codec (if configured), the framer's limit and the largest reply, from the config. */
+static int server_setup_codec(cb_server *srv)
+{
+    const cb_server_config *cfg = &srv->cfg;
+    uint32_t value_max =
+        cfg->store.value_bytes_max ? cfg->store.value_bytes_max : CB_VALUE_BYTES_MAX_DEFAULT;
+    if (cb_codec_enabled(&cfg->codec)) {
+        int rc = cb_codec_new(&cfg->codec, CB_CODEC_SERVER, cfg->conn_max, value_max, srv->alloc,
+                              &srv->codec);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
+    srv->limits.value_bytes_max = value_max;
+    srv->reply_bytes_max =
+        CB_FRAME_HEADER_BYTES +
+        (value_max > SERVER_STATS_BYTES_MAX ? value_max : SERVER_STATS_BYTES_MAX);
+    if (srv->codec != NULL) {
+        srv->limits.value_bytes_max = cb_codec_wire_value_max(srv->codec, value_max);
+        srv->reply_bytes_max += cb_codec_overhead_max(srv->codec);
+    }
+    return CB_ERR_OK;
+}
+
 int cb_server_new(const cb_server_config *cfg, const cb_alloc *alloc, cb_server **out)
 {
     *out = NULL;
@@ -73,22 +97,9 @@ int cb_server_new(const cb_server_config *cfg, const cb_alloc *alloc, cb_server 
     if (rc != CB_ERR_OK) {
         goto out_free_server;
     }
-    uint32_t value_max =
-        cfg->store.value_bytes_max ? cfg->store.value_bytes_max : CB_VALUE_BYTES_MAX_DEFAULT;
-    if (cb_codec_enabled(&cfg->codec)) {
-        rc = cb_codec_new(&cfg->codec, CB_CODEC_SERVER, cfg->conn_max, value_max, alloc,
-                          &srv->codec);
-        if (rc != CB_ERR_OK) {
-            goto out_del_store;
-        }
-    }
-    srv->limits.value_bytes_max = value_max;
-    srv->reply_bytes_max =
-        CB_FRAME_HEADER_BYTES +
-        (value_max > SERVER_STATS_BYTES_MAX ? value_max : SERVER_STATS_BYTES_MAX);
-    if (srv->codec != NULL) {
-        srv->limits.value_bytes_max = cb_codec_wire_value_max(srv->codec, value_max);
-        srv->reply_bytes_max += cb_codec_overhead_max(srv->codec);
+    rc = server_setup_codec(srv);
+    if (rc != CB_ERR_OK) {
+        goto out_del_store;
     }
     rc = CB_ERR_NOMEM;
     srv->framers = cb_alloc_calloc(alloc, cfg->conn_max, sizeof srv->framers[0]);
