@@ -22,4 +22,8 @@ int cb_bench_sim(int argc, char **argv);
  * ratio being what logging costs a run (bench/cb_bench_logging.c). */
 int cb_bench_logging(int argc, char **argv);
 
+/* `cachebed bench codec`: bytes saved and ns per KiB of lz4, zstd and sealing on the workload
+ * value-size distributions, with break-even link speeds (bench/cb_bench_codec.c). */
+int cb_bench_codec(int argc, char **argv);
+
 #endif

@@ -50,8 +50,10 @@ static const cb_cli_verb cli_verbs[] = {
     {"query", "run SQL on a results database", cb_cli_query_help, cb_cli_query},
     {"report", "render tables and plots from a results database", cb_cli_report_help,
      cb_cli_report},
-    {"bench", "run a benchmark (store, placement, sim) and print its figures", cb_cli_bench_help,
-     cb_cli_bench},
+    {"bench", "run a benchmark (store, placement, sim, codec, logging) and print its figures",
+     cb_cli_bench_help, cb_cli_bench},
+    {"keygen", "write a new key file for sealed frames (mode 0600)", cb_cli_keygen_help,
+     cb_cli_keygen},
 };
 
 static void cli_print_usage(FILE *out)

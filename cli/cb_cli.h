@@ -2,6 +2,10 @@
 #ifndef CB_CLI_H
 #define CB_CLI_H
 
+#include <stdio.h>
+
+#include "cb_seal.h"
+
 enum {
     CB_CLI_EXIT_OK = 0,
     CB_CLI_EXIT_FAILED = 1,
@@ -23,6 +27,16 @@ int cb_cli_run(const cb_cli_verb *verb, int argc, char **argv);
 
 extern const char cb_cli_bench_help[];
 int cb_cli_bench(const cb_cli_verb *verb, int argc, char **argv);
+
+extern const char cb_cli_keygen_help[];
+int cb_cli_keygen(const cb_cli_verb *verb, int argc, char **argv);
+
+/*
+ * Load a seal key file (docs/protocol.md §6.4) into *out. Returns 0, or -1 after printing
+ * why to stderr (missing, not a regular file, wrong size, not 64 hex digits). A file group
+ * or others can read loads, with a warning printed to `warn` (NULL: none).
+ */
+int cb_cli_load_key(const char *path, cb_seal_key *out, FILE *warn);
 
 extern const char cb_cli_query_help[];
 int cb_cli_query(const cb_cli_verb *verb, int argc, char **argv);

@@ -16,6 +16,8 @@ static const cli_bench_entry cli_benches[] = {
     {"placement", "balance, key movement, lookup ns of each placement strategy",
      cb_bench_placement},
     {"sim", "SimGrid driver vs bare SimGrid, requests per wall second", cb_bench_sim},
+    {"codec", "lz4/zstd bytes saved and ns per KiB, seal/open cost, break-even link speed",
+     cb_bench_codec},
     {"logging", "what recording every request costs a simulation", cb_bench_logging},
     {NULL, NULL, NULL},
 };
@@ -38,6 +40,11 @@ const char cb_cli_bench_help[] =
     "            options: --clients N (default 1000) --servers N (default 100)\n"
     "                     --requests N (default 1000000) --seed N\n"
     "                     --factory raw|boost|ucontext|thread --only driver|bare\n"
+    "  codec     lz4 and zstd (levels 1, 3, 9): share of value bytes saved, compress and\n"
+    "            decompress ns per KiB, break-even link speed; seal/open ns per KiB and\n"
+    "            overhead; on fixed, uniform, log-normal and Facebook ETC (generalized\n"
+    "            Pareto) value sizes, JSON-like and letter content\n"
+    "            options: --values N (default 2000) --reps R (default 3) --seed N\n"
     "  logging   one simulation (Zipf keys, 90% GET, 100 B values) with and without the\n"
     "            results database: CPU and wall seconds and the overhead of logging\n"
     "            options: --requests N (default 1000000) --clients N (default 100)\n"

@@ -39,6 +39,7 @@ struct cb_client {
     uint32_t *free_slots; /* stack of free slot indices */
     uint32_t free_count;
     cb_framer *framers; /* one per peer */
+    cb_codec *codec;    /* compression and sealing, or NULL when both are off */
     cb_outbox outbox;
     cb_client_stats stats;
 };
@@ -75,14 +76,23 @@ static int client_alloc_tables(cb_client *cli)
     if (cli->slots == NULL || cli->free_slots == NULL || cli->framers == NULL) {
         return CB_ERR_NOMEM;
     }
-    /* Completions copy GET values into the arena: room for a few maximal ones. */
+    /* Completions copy GET values into the arena: room for a few maximal ones. Sealed
+     * requests are written there too (each send seals afresh): room for a maximal one. */
     size_t actions = c->outbox_actions ? c->outbox_actions : 2u * c->outstanding_max + 16u;
     size_t arena = (size_t)c->value_bytes_max + 64u * 1024u;
+    if (cb_codec_enabled(&c->codec)) {
+        int rc = cb_codec_new(&c->codec, CB_CODEC_CLIENT, c->peer_count, c->value_bytes_max,
+                              cli->alloc, &cli->codec);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+        cli->limits.value_bytes_max = cb_codec_wire_value_max(cli->codec, c->value_bytes_max);
+        arena += cb_codec_sealing(cli->codec) ? (size_t)c->value_bytes_max + 64u * 1024u : 0;
+    }
     return cb_outbox_init(&cli->outbox, actions, arena, cli->alloc);
 }
 
-int cb_client_new(const cb_client_config *cfg, cb_rng *rng, const cb_alloc *alloc,
-                  cb_client **out)
+int cb_client_new(const cb_client_config *cfg, cb_rng *rng, const cb_alloc *alloc, cb_client **out)
 {
     *out = NULL;
     if (!client_config_valid(cfg) || rng == NULL) {
@@ -132,6 +142,7 @@ void cb_client_del(cb_client *cli)
         }
     }
     cb_outbox_free(&cli->outbox, a);
+    cb_codec_del(cli->codec);
     cb_alloc_free(a, cli->framers);
     cb_alloc_free(a, cli->free_slots);
     cb_alloc_free(a, cli->slots);
@@ -203,6 +214,11 @@ static int client_encode(cb_client *cli, client_slot *s, const cb_client_op *op)
     f.cas = op->cas;
     f.arg = op->delta;
     f.request_id = s->request_id;
+    if (cli->codec != NULL) {
+        /* Once per request: a retry re-sends the same compressed frame. The value was
+         * checked against the limit, so this cannot fail. */
+        (void)cb_codec_compress(cli->codec, &f);
+    }
     size_t len = cb_frame_encoded_len(&f);
     if (len > s->frame_cap) {
         uint8_t *buf = cb_alloc_malloc(cli->alloc, len);
@@ -232,6 +248,36 @@ static uint32_t client_next_id(cb_client *cli, uint32_t slot_idx)
     return (s->generation << cli->slot_bits) | slot_idx;
 }
 
+/* The most the outbox arena must hold to send `frame_len` bytes of request. */
+static size_t client_send_room(const cb_client *cli, size_t frame_len)
+{
+    if (cli->codec == NULL || !cb_codec_sealing(cli->codec)) {
+        return 0; /* sent from the slot's own buffer */
+    }
+    return frame_len + cb_codec_overhead_max(cli->codec);
+}
+
+/* Seal slot `s`'s frame afresh into the outbox arena (every send is a new sealed frame:
+ * the same bytes twice would be a replay). */
+static int client_seal(cb_client *cli, const client_slot *s, const uint8_t **data, size_t *len)
+{
+    cb_frame f;
+    cb_frame_limits any = {.value_bytes_max = CB_VALUE_BYTES_LIMIT};
+    long rc = cb_frame_decode(s->frame, s->frame_len, &any, &f);
+    assert(rc == (long)s->frame_len); /* we encoded it */
+    size_t wire_len = cb_codec_wire_len(cli->codec, s->peer, &f);
+    uint8_t *out = cb_outbox_reserve(&cli->outbox, wire_len);
+    if (out == NULL) {
+        return CB_ERR_FULL;
+    }
+    rc = cb_codec_write(cli->codec, s->peer, &f, out, wire_len);
+    assert(rc == (long)wire_len); /* sized by cb_codec_wire_len just above */
+    (void)rc;
+    *data = out;
+    *len = wire_len;
+    return CB_ERR_OK;
+}
+
 static int client_send(cb_client *cli, uint32_t slot_idx)
 {
     client_slot *s = &cli->slots[slot_idx];
@@ -241,10 +287,16 @@ static int client_send(cb_client *cli, uint32_t slot_idx)
     a.peer = s->peer;
     a.data = s->frame;
     a.data_len = s->frame_len;
+    if (client_send_room(cli, s->frame_len) > 0) {
+        int rc = client_seal(cli, s, &a.data, &a.data_len);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
     int rc = cb_outbox_push(&cli->outbox, &a);
     if (rc == CB_ERR_OK) {
-        s->bytes_sent += s->frame_len;
-        cli->stats.bytes_sent += s->frame_len;
+        s->bytes_sent += a.data_len;
+        cli->stats.bytes_sent += a.data_len;
     }
     return rc;
 }
@@ -262,7 +314,9 @@ int cb_client_request(cb_client *cli, uint32_t peer, const cb_client_op *op, uin
     if (cli->free_count == 0) {
         return CB_ERR_BUSY;
     }
-    if (!cb_outbox_has_room(&cli->outbox, 0)) {
+    /* Room for the frame at its largest (compression only shrinks it). */
+    size_t most = CB_FRAME_HEADER_BYTES + (size_t)op->key_len + op->value_len;
+    if (!cb_outbox_has_room(&cli->outbox, client_send_room(cli, most))) {
         return CB_ERR_FULL;
     }
     uint32_t idx = cli->free_slots[cli->free_count - 1];
@@ -392,9 +446,9 @@ static void client_on_stray(cb_client *cli, uint32_t peer, const cb_frame *f)
     cli->stats.unknown_replies++;
 }
 
-static void client_on_reply(cb_client *cli, uint32_t peer, const cb_frame *f, uint64_t now_ns)
+static void client_on_reply(cb_client *cli, uint32_t peer, const cb_frame *f, uint64_t now_ns,
+                            uint64_t frame_bytes)
 {
-    uint64_t frame_bytes = cb_frame_encoded_len(f);
     cli->stats.bytes_received += frame_bytes;
     uint32_t idx = f->request_id & (cli->slot_count - 1);
     int matches = (f->flags & CB_FLAG_RESPONSE) && idx < cli->cfg.outstanding_max &&
@@ -407,17 +461,57 @@ static void client_on_reply(cb_client *cli, uint32_t peer, const cb_frame *f, ui
     client_complete(cli, idx, f, now_ns, frame_bytes);
 }
 
-static long client_protocol_error(cb_client *cli, uint32_t peer, int err)
+/* Close `peer` after undecodable input (PROTOCOL_ERROR) or a reply that did not open or
+ * decompress (FRAME_REJECTED): its partial input and seal sessions are dropped. */
+static long client_close_peer(cb_client *cli, uint32_t peer, uint8_t kind, int err)
 {
-    cli->stats.protocol_errors++;
+    if (kind == CB_EVENT_PROTOCOL_ERROR) {
+        cli->stats.protocol_errors++;
+    } else {
+        cli->stats.frames_rejected++;
+    }
     cb_framer_reset(&cli->framers[peer]);
-    client_event(cli, peer, CB_EVENT_PROTOCOL_ERROR, err, 0);
+    if (cli->codec != NULL) {
+        cb_codec_reset(cli->codec, peer);
+    }
+    client_event(cli, peer, kind, err, 0);
     cb_action a;
     memset(&a, 0, sizeof a);
     a.kind = CB_ACTION_CLOSE;
     a.peer = peer;
     (void)cb_outbox_push(&cli->outbox, &a); /* best effort, like events */
     return err;
+}
+
+/*
+ * One whole frame from `peer`: open and decompress it if a codec is configured, then match
+ * it. Returns CB_ERR_OK, or the error that closed the connection (docs/protocol.md §6.3).
+ */
+static long client_on_frame(cb_client *cli, uint32_t peer, const cb_frame *wire, uint64_t now_ns)
+{
+    uint64_t wire_len = cb_frame_encoded_len(wire);
+    if (cli->codec == NULL && (wire->flags & (CB_FLAG_COMPRESSED | CB_FLAG_ENCRYPTED)) != 0) {
+        return client_close_peer(cli, peer, CB_EVENT_FRAME_REJECTED, CB_ERR_CODEC_MISMATCH);
+    }
+    if (cli->codec == NULL) {
+        client_on_reply(cli, peer, wire, now_ns, wire_len);
+        return CB_ERR_OK;
+    }
+    cb_frame f;
+    int rc = cb_codec_open(cli->codec, peer, wire, &f);
+    if (rc == CB_ERR_OK) {
+        rc = cb_codec_decompress(cli->codec, &f);
+    }
+    if (rc == CB_ERR_OK) {
+        client_on_reply(cli, peer, &f, now_ns, wire_len);
+        return CB_ERR_OK;
+    }
+    if (cb_codec_datagram(cli->codec)) {
+        cli->stats.frames_rejected++;
+        client_event(cli, peer, CB_EVENT_FRAME_REJECTED, rc, wire->request_id); /* dropped */
+        return CB_ERR_OK;
+    }
+    return client_close_peer(cli, peer, CB_EVENT_FRAME_REJECTED, rc);
 }
 
 long cb_client_on_bytes(cb_client *cli, uint32_t peer, const uint8_t *buf, size_t buf_len,
@@ -434,12 +528,15 @@ long cb_client_on_bytes(cb_client *cli, uint32_t peer, const uint8_t *buf, size_
         cb_frame f;
         int rc = cb_framer_next(&cli->framers[peer], &in, &in_len, &cli->limits, cli->alloc, &f);
         if (rc < 0 && rc != CB_ERR_NOMEM) {
-            return client_protocol_error(cli, peer, rc);
+            return client_close_peer(cli, peer, CB_EVENT_PROTOCOL_ERROR, rc);
         }
         if (rc <= 0) {
             break; /* input used up, or out of memory: the rest stays untaken */
         }
-        client_on_reply(cli, peer, &f, now_ns);
+        long frc = client_on_frame(cli, peer, &f, now_ns);
+        if (frc < 0) {
+            return frc;
+        }
     }
     return (long)(buf_len - in_len);
 }
@@ -450,6 +547,9 @@ int cb_client_on_reset(cb_client *cli, uint32_t peer)
         return CB_ERR_UNKNOWN_CONN;
     }
     cb_framer_reset(&cli->framers[peer]);
+    if (cli->codec != NULL) {
+        cb_codec_reset(cli->codec, peer);
+    }
     return CB_ERR_OK;
 }
 
@@ -457,7 +557,8 @@ int cb_client_on_reset(cb_client *cli, uint32_t peer)
 static int client_expire(cb_client *cli, uint32_t idx, uint64_t now_ns)
 {
     client_slot *s = &cli->slots[idx];
-    if (cli->outbox.action_cap - cli->outbox.count < 2) {
+    if (cli->outbox.action_cap - cli->outbox.count < 2 ||
+        !cb_outbox_has_room(&cli->outbox, client_send_room(cli, s->frame_len))) {
         return CB_ERR_FULL;
     }
     if (s->attempts >= cli->cfg.attempts_max) {

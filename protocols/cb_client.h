@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "cb_alloc.h"
+#include "cb_codec.h"
 #include "cb_frame.h"
 #include "cb_outbox.h"
 #include "cb_rng.h"
@@ -32,14 +33,18 @@
 typedef struct cb_client cb_client;
 
 typedef struct cb_client_config {
-    uint32_t peer_count;       /* peers (servers) are numbered 0..peer_count-1; >= 1 */
-    uint32_t outstanding_max;  /* requests in flight at once; 1..65536 */
-    uint64_t timeout_ns;       /* first attempt's wait for a reply; > 0 */
-    uint64_t timeout_max_ns;   /* cap of the exponential backoff; >= timeout_ns */
-    uint32_t attempts_max;     /* sends per request before TIMEOUT; 1..64 */
-    uint32_t jitter_ppm;       /* extra random wait, in millionths of the wait; <= 10^6 */
-    uint32_t value_bytes_max;  /* largest value accepted in a reply; <= CB_VALUE_BYTES_LIMIT */
-    uint32_t outbox_actions;   /* action slots; 0 picks 2 * outstanding_max + 16 */
+    uint32_t peer_count;      /* peers (servers) are numbered 0..peer_count-1; >= 1 */
+    uint32_t outstanding_max; /* requests in flight at once; 1..65536 */
+    uint64_t timeout_ns;      /* first attempt's wait for a reply; > 0 */
+    uint64_t timeout_max_ns;  /* cap of the exponential backoff; >= timeout_ns */
+    uint32_t attempts_max;    /* sends per request before TIMEOUT; 1..64 */
+    uint32_t jitter_ppm;      /* extra random wait, in millionths of the wait; <= 10^6 */
+    uint32_t value_bytes_max; /* largest value accepted in a reply; <= CB_VALUE_BYTES_LIMIT */
+    uint32_t outbox_actions;  /* action slots; 0 picks 2 * outstanding_max + 16 */
+    /* Compression and sealing (docs/protocol.md §5, §6); all zero: off. Must match the
+     * servers'. Peers are the codec's connections: peer p's sessions restart when the client
+     * closes p or cb_client_on_reset(p) is called (stream mode). */
+    cb_codec_config codec;
 } cb_client_config;
 
 /* A configuration with sensible defaults: 1 peer, 64 in flight, 100 ms timeout doubling up
@@ -48,16 +53,16 @@ cb_client_config cb_client_config_default(void);
 
 /* One operation, as the application states it. Views are copied by cb_client_request. */
 typedef struct cb_client_op {
-    uint8_t op;             /* cb_op */
-    uint8_t quiet;          /* reserved: quiet requests are not supported yet, must be 0 */
-    uint8_t key_len;        /* 1..CB_KEY_BYTES_MAX (0 for FLUSH, STATS, NOOP) */
+    uint8_t op;      /* cb_op */
+    uint8_t quiet;   /* reserved: quiet requests are not supported yet, must be 0 */
+    uint8_t key_len; /* 1..CB_KEY_BYTES_MAX (0 for FLUSH, STATS, NOOP) */
     const uint8_t *key;
-    const uint8_t *value;   /* SET/ADD/REPLACE/APPEND/PREPEND/CAS */
+    const uint8_t *value; /* SET/ADD/REPLACE/APPEND/PREPEND/CAS */
     uint32_t value_len;
-    uint32_t ttl_ms;        /* stores and TOUCH; 0 = never expires */
-    uint64_t cas;           /* CAS: the expected version */
-    uint64_t delta;         /* INCR/DECR */
-    uint64_t user_data;     /* returned untouched in the completion */
+    uint32_t ttl_ms;    /* stores and TOUCH; 0 = never expires */
+    uint64_t cas;       /* CAS: the expected version */
+    uint64_t delta;     /* INCR/DECR */
+    uint64_t user_data; /* returned untouched in the completion */
 } cb_client_op;
 
 /*
@@ -65,8 +70,7 @@ typedef struct cb_client_op {
  * Returns CB_ERR_OK with *out set, CB_ERR_INVALID (a config value out of range), or
  * CB_ERR_NOMEM (nothing leaked).
  */
-int cb_client_new(const cb_client_config *cfg, cb_rng *rng, const cb_alloc *alloc,
-                  cb_client **out);
+int cb_client_new(const cb_client_config *cfg, cb_rng *rng, const cb_alloc *alloc, cb_client **out);
 
 /* Free the client and everything it owns. NULL is a no-op. */
 void cb_client_del(cb_client *cli);
@@ -93,7 +97,12 @@ int cb_client_request(cb_client *cli, uint32_t peer, const cb_client_op *op, uin
  *   CB_ERR_UNKNOWN_CONN  peer >= peer_count;
  *   a decoder error (cb_frame.h) when the peer's stream is malformed: the peer's buffered
  *   bytes are dropped, a PROTOCOL_ERROR event and a CLOSE action for the peer are queued,
- *   and the requests outstanding on it keep waiting for their timers.
+ *   and the requests outstanding on it keep waiting for their timers;
+ *   with a codec in stream seal mode (or compression only), a reply that does not open or
+ *   decompress (CB_ERR_AUTH_FAILED, CB_ERR_CODEC_MISMATCH, CB_ERR_VALUE_TOO_LARGE,
+ *   CB_ERR_MALFORMED, CB_ERR_BAD_ALGORITHM): the same, with a FRAME_REJECTED event. In
+ *   datagram seal mode such a reply (or a CB_ERR_REPLAY duplicate) is dropped with a
+ *   FRAME_REJECTED event and the rest of the input is processed.
  */
 long cb_client_on_bytes(cb_client *cli, uint32_t peer, const uint8_t *buf, size_t buf_len,
                         uint64_t now_ns);
@@ -122,14 +131,15 @@ size_t cb_client_drain(cb_client *cli, cb_action *out, size_t out_cap);
 uint32_t cb_client_outstanding(const cb_client *cli);
 
 typedef struct cb_client_stats {
-    uint64_t requests;         /* submitted */
-    uint64_t completed;        /* COMPLETE actions emitted */
-    uint64_t retries;          /* re-sends after a timeout */
-    uint64_t timeouts;         /* requests that ended TIMEOUT */
-    uint64_t late_replies;     /* replies for requests already timed out */
-    uint64_t duplicate_replies;/* replies for requests already completed */
-    uint64_t unknown_replies;  /* replies for ids never issued, or not replies at all */
-    uint64_t protocol_errors;  /* malformed input from a peer */
+    uint64_t requests;          /* submitted */
+    uint64_t completed;         /* COMPLETE actions emitted */
+    uint64_t retries;           /* re-sends after a timeout */
+    uint64_t timeouts;          /* requests that ended TIMEOUT */
+    uint64_t late_replies;      /* replies for requests already timed out */
+    uint64_t duplicate_replies; /* replies for requests already completed */
+    uint64_t unknown_replies;   /* replies for ids never issued, or not replies at all */
+    uint64_t protocol_errors;   /* malformed input from a peer */
+    uint64_t frames_rejected;   /* replies that did not open or decompress (FRAME_REJECTED) */
     uint64_t bytes_sent;
     uint64_t bytes_received;
 } cb_client_stats;

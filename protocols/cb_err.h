@@ -31,7 +31,11 @@
     X(NOT_NUMBER, -16, "value is not a decimal number")                                            \
     X(BUSY, -17, "too many requests in flight")                                                    \
     X(UNKNOWN_CONN, -18, "unknown connection or peer")                                             \
-    X(CLOSED, -19, "connection closed")
+    X(CLOSED, -19, "connection closed")                                                            \
+    X(CODEC_MISMATCH, -20, "peer's compression or sealing differs from ours")                      \
+    X(BAD_ALGORITHM, -21, "unknown compression algorithm")                                         \
+    X(AUTH_FAILED, -22, "sealed frame failed authentication (wrong key or tampered)")              \
+    X(REPLAY, -23, "replayed, reordered or duplicate sealed frame")
 
 typedef enum {
 #define CB_ERR_ENUM(name, code, text) CB_ERR_##name = (code),

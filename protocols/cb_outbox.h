@@ -36,7 +36,7 @@ typedef enum {
     X(NOT_STORED, 4, "not_stored")                                                                 \
     X(EXISTS, 5, "exists")                                                                         \
     X(DELETED, 6, "deleted")                                                                       \
-    X(NOT_FOUND, 7, "not_found")                                                               \
+    X(NOT_FOUND, 7, "not_found")                                                                   \
     X(OK, 8, "ok")                                                                                 \
     X(TIMEOUT, 9, "timeout")                                                                       \
     X(ERROR, 10, "error")
@@ -52,18 +52,21 @@ const char *cb_outcome_name(int outcome);
 
 /* Events a machine reports; drivers log them (results database `events` table). */
 #define CB_EVENT_LIST(X)                                                                           \
-    X(RETRY, 1, "retry")                   /* a request timed out and was sent again */           \
-    X(LATE_REPLY, 3, "late_reply")         /* a reply for a request already given up on */         \
+    X(RETRY, 1, "retry")                     /* a request timed out and was sent again */          \
+    X(LATE_REPLY, 3, "late_reply")           /* a reply for a request already given up on */       \
     X(DUPLICATE_REPLY, 4, "duplicate_reply") /* a second reply for a completed request */          \
-    X(PROTOCOL_ERROR, 5, "protocol_error") /* undecodable input; connection closed */              \
-    X(CONN_CLOSED, 6, "conn_closed")       /* the peer closed; requests on it fail over or fail */ \
-    /* Router events (cb_router.h; `peer` is the node concerned, detail as listed there). */     \
-    X(FAILOVER, 7, "failover")       /* a sub-request failed; the next candidate gets it */     \
-    X(EJECT, 8, "eject")             /* a node failed eject_after times: skipped for a while */ \
-    X(PROBE, 9, "probe")             /* an ejected node's trial request: sent, passed, failed */ \
-    X(READ_REPAIR, 10, "read_repair") /* the newest value written back to a stale replica */    \
-    X(STALE_READ, 11, "stale_read")  /* a replica answered an older version than another */     \
-    X(PROPAGATE, 12, "propagate")    /* primary_async: a write copied to a replica, or not */
+    X(PROTOCOL_ERROR, 5, "protocol_error")   /* undecodable input; connection closed */            \
+    X(CONN_CLOSED, 6, "conn_closed") /* the peer closed; requests on it fail over or fail */       \
+    /* Router events (cb_router.h; `peer` is the node concerned, detail as listed there). */       \
+    X(FAILOVER, 7, "failover")        /* a sub-request failed; the next candidate gets it */       \
+    X(EJECT, 8, "eject")              /* a node failed eject_after times: skipped for a while */   \
+    X(PROBE, 9, "probe")              /* an ejected node's trial request: sent, passed, failed */  \
+    X(READ_REPAIR, 10, "read_repair") /* the newest value written back to a stale replica */       \
+    X(STALE_READ, 11, "stale_read")   /* a replica answered an older version than another */       \
+    X(PROPAGATE, 12, "propagate")     /* primary_async: a write copied to a replica, or not */     \
+    /* Codec events (cb_codec.h): `detail` is the cb_err. */                                       \
+    X(FRAME_REJECTED, 13, "frame_rejected") /* a frame failed to open or decompress (§5.3, §6.3) \
+                                             */
 
 typedef enum {
 #define CB_EVENT_ENUM(name, code, text) CB_EVENT_##name = (code),
@@ -94,7 +97,7 @@ typedef struct cb_completion {
 
 typedef struct cb_event {
     uint8_t kind;        /* cb_event_kind */
-    int32_t detail;      /* kind-specific: a cb_err for PROTOCOL_ERROR, attempts for RETRY */
+    int32_t detail;      /* a cb_err for PROTOCOL_ERROR and FRAME_REJECTED, attempts for RETRY */
     uint32_t request_id; /* 0 when not about a request */
 } cb_event;
 

@@ -13,7 +13,8 @@
 #define SERVER_STATS_BYTES_MAX 4096u /* the STATS reply body always fits in this */
 #define SERVER_NS_PER_MS       1000000ull
 
-#define SERVER_DEDUP_MAX       65536u
+#define SERVER_DEDUP_MAX   65536u
+#define SERVER_CODEC_FLAGS (CB_FLAG_COMPRESSED | CB_FLAG_ENCRYPTED)
 
 /* One remembered reply of the at-most-once window (cb_server_config.dedup_window). */
 typedef struct server_dedup {
@@ -30,6 +31,7 @@ struct cb_server {
     cb_store *store;
     cb_frame_limits limits;
     cb_framer *framers;  /* one per connection */
+    cb_codec *codec;     /* compression and sealing, or NULL when both are off */
     server_dedup *dedup; /* conn_max * dedup_window entries, or NULL */
     cb_outbox outbox;
     size_t reply_bytes_max; /* the largest reply one request can produce */
@@ -45,6 +47,30 @@ cb_server_config cb_server_config_default(void)
     c.store.value_bytes_max = CB_VALUE_BYTES_MAX_DEFAULT;
     c.conn_max = 1024;
     return c;
+}
+
+/* The codec (if configured), the framer's limit and the largest reply, from the config. */
+static int server_setup_codec(cb_server *srv)
+{
+    const cb_server_config *cfg = &srv->cfg;
+    uint32_t value_max =
+        cfg->store.value_bytes_max ? cfg->store.value_bytes_max : CB_VALUE_BYTES_MAX_DEFAULT;
+    if (cb_codec_enabled(&cfg->codec)) {
+        int rc = cb_codec_new(&cfg->codec, CB_CODEC_SERVER, cfg->conn_max, value_max, srv->alloc,
+                              &srv->codec);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
+    srv->limits.value_bytes_max = value_max;
+    srv->reply_bytes_max =
+        CB_FRAME_HEADER_BYTES +
+        (value_max > SERVER_STATS_BYTES_MAX ? value_max : SERVER_STATS_BYTES_MAX);
+    if (srv->codec != NULL) {
+        srv->limits.value_bytes_max = cb_codec_wire_value_max(srv->codec, value_max);
+        srv->reply_bytes_max += cb_codec_overhead_max(srv->codec);
+    }
+    return CB_ERR_OK;
 }
 
 int cb_server_new(const cb_server_config *cfg, const cb_alloc *alloc, cb_server **out)
@@ -71,19 +97,18 @@ int cb_server_new(const cb_server_config *cfg, const cb_alloc *alloc, cb_server 
     if (rc != CB_ERR_OK) {
         goto out_free_server;
     }
-    uint32_t value_max = cfg->store.value_bytes_max ? cfg->store.value_bytes_max
-                                                    : CB_VALUE_BYTES_MAX_DEFAULT;
-    srv->limits.value_bytes_max = value_max;
-    srv->reply_bytes_max = CB_FRAME_HEADER_BYTES +
-                           (value_max > SERVER_STATS_BYTES_MAX ? value_max : SERVER_STATS_BYTES_MAX);
+    rc = server_setup_codec(srv);
+    if (rc != CB_ERR_OK) {
+        goto out_del_store;
+    }
     rc = CB_ERR_NOMEM;
     srv->framers = cb_alloc_calloc(alloc, cfg->conn_max, sizeof srv->framers[0]);
     if (srv->framers == NULL) {
-        goto out_del_store;
+        goto out_del_codec;
     }
     if (cfg->dedup_window > 0) {
-        srv->dedup = cb_alloc_calloc(alloc, (size_t)cfg->conn_max * cfg->dedup_window,
-                                     sizeof srv->dedup[0]);
+        srv->dedup =
+            cb_alloc_calloc(alloc, (size_t)cfg->conn_max * cfg->dedup_window, sizeof srv->dedup[0]);
         if (srv->dedup == NULL) {
             goto out_free_framers;
         }
@@ -101,6 +126,8 @@ int cb_server_new(const cb_server_config *cfg, const cb_alloc *alloc, cb_server 
 out_free_framers:
     cb_alloc_free(alloc, srv->dedup);
     cb_alloc_free(alloc, srv->framers);
+out_del_codec:
+    cb_codec_del(srv->codec);
 out_del_store:
     cb_store_del(srv->store);
 out_free_server:
@@ -119,6 +146,7 @@ void cb_server_del(cb_server *srv)
     cb_outbox_free(&srv->outbox, srv->alloc);
     cb_alloc_free(srv->alloc, srv->dedup);
     cb_alloc_free(srv->alloc, srv->framers);
+    cb_codec_del(srv->codec);
     cb_store_del(srv->store);
     cb_alloc_free(srv->alloc, srv);
 }
@@ -180,8 +208,8 @@ static int server_exec_store(cb_server *srv, const cb_frame *f, uint64_t now_ns,
         return cb_store_replace(st, f->key, f->key_len, f->value, f->value_len, 0, ttl, now_ns,
                                 cas);
     case CB_OP_CAS:
-        return cb_store_cas(st, f->key, f->key_len, f->value, f->value_len, 0, ttl, f->cas,
-                            now_ns, cas);
+        return cb_store_cas(st, f->key, f->key_len, f->value, f->value_len, 0, ttl, f->cas, now_ns,
+                            cas);
     case CB_OP_APPEND:
         return cb_store_append(st, f->key, f->key_len, f->value, f->value_len, now_ns, cas);
     default:
@@ -224,8 +252,10 @@ static int server_exec_keyed(cb_server *srv, const cb_frame *f, uint64_t now_ns,
 /* Is the frame's shape right for its opcode (key present or not, value allowed or not)? */
 static int server_request_well_formed(const cb_frame *f)
 {
+    /* With a codec, COMPRESSED and ENCRYPTED were undone before this (server_on_frame);
+     * without one they are a configuration mismatch (docs/protocol.md §5.3, §6.3). */
     if ((f->flags & (CB_FLAG_RESPONSE | CB_FLAG_COMPRESSED | CB_FLAG_ENCRYPTED)) != 0) {
-        return 0; /* compression and encryption are not negotiated yet (protocol.md §5, §6) */
+        return 0;
     }
     switch (f->opcode) {
     case CB_OP_SET:
@@ -295,6 +325,26 @@ static int server_reply_suppressed(const cb_frame *f, const server_reply *r)
     return r->status == CB_STATUS_OK;
 }
 
+/* Encode (and with a codec, compress and seal) `rep` into the outbox arena. */
+static size_t server_write_reply(cb_server *srv, uint32_t conn, cb_frame *rep, uint8_t **data)
+{
+    if (srv->codec != NULL) {
+        /* Only a STATS body over a value limit below 4 KiB can fail (VALUE_TOO_LARGE): it
+         * is then sent as it is, like any value that does not shrink. */
+        (void)cb_codec_compress(srv->codec, rep);
+    }
+    size_t len =
+        srv->codec != NULL ? cb_codec_wire_len(srv->codec, conn, rep) : cb_frame_encoded_len(rep);
+    uint8_t *out = cb_outbox_reserve(&srv->outbox, len);
+    assert(out != NULL); /* the caller checked for room for reply_bytes_max */
+    long n = srv->codec != NULL ? cb_codec_write(srv->codec, conn, rep, out, len)
+                                : cb_frame_encode(rep, out, len);
+    assert(n == (long)len);
+    (void)n;
+    *data = out;
+    return len;
+}
+
 static void server_queue_reply(cb_server *srv, uint32_t conn, const cb_frame *req,
                                const server_reply *r)
 {
@@ -309,23 +359,16 @@ static void server_queue_reply(cb_server *srv, uint32_t conn, const cb_frame *re
     rep.arg = r->arg;
     rep.value = r->value;
     rep.value_len = (uint32_t)r->value_len;
-    size_t len = cb_frame_encoded_len(&rep);
-    uint8_t *out = cb_outbox_reserve(&srv->outbox, len);
-    assert(out != NULL); /* the caller checked for room for reply_bytes_max */
-    long n = cb_frame_encode(&rep, out, len);
-    assert(n == (long)len);
-    (void)n;
     cb_action a;
     memset(&a, 0, sizeof a);
     a.kind = CB_ACTION_SEND;
     a.peer = conn;
-    a.data = out;
-    a.data_len = len;
+    a.data_len = server_write_reply(srv, conn, &rep, (uint8_t **)&a.data);
     int rc = cb_outbox_push(&srv->outbox, &a);
     assert(rc == CB_ERR_OK);
     (void)rc;
     srv->stats.replies++;
-    srv->stats.bytes_sent += len;
+    srv->stats.bytes_sent += a.data_len;
 }
 
 /* The window entry for request `f` on `conn`, or NULL when the window is off or `f` is
@@ -340,12 +383,13 @@ static server_dedup *server_dedup_slot(cb_server *srv, uint32_t conn, const cb_f
     return &srv->dedup[(size_t)conn * w + (f->request_id & (w - 1))];
 }
 
-static void server_handle(cb_server *srv, uint32_t conn, const cb_frame *f, uint64_t now_ns)
+static void server_handle(cb_server *srv, uint32_t conn, const cb_frame *f, uint64_t now_ns,
+                          size_t wire_len)
 {
     char scratch[SERVER_STATS_BYTES_MAX];
     server_reply r;
     srv->stats.requests++;
-    srv->stats.bytes_received += cb_frame_encoded_len(f);
+    srv->stats.bytes_received += wire_len;
     server_dedup *d = server_dedup_slot(srv, conn, f);
     if (d != NULL && d->request_id == f->request_id && d->opcode == f->opcode) {
         memset(&r, 0, sizeof r);
@@ -372,23 +416,94 @@ static void server_handle(cb_server *srv, uint32_t conn, const cb_frame *f, uint
     }
 }
 
-static long server_protocol_error(cb_server *srv, uint32_t conn, int err)
+static void server_event(cb_server *srv, uint32_t conn, uint8_t kind, int err, uint32_t request_id)
 {
-    srv->stats.protocol_errors++;
-    cb_framer_reset(&srv->framers[conn]);
     cb_action a;
     memset(&a, 0, sizeof a);
     a.kind = CB_ACTION_EVENT;
     a.peer = conn;
-    a.event.kind = CB_EVENT_PROTOCOL_ERROR;
+    a.event.kind = kind;
     a.event.detail = err;
-    /* The caller checked for two free action slots: the event and the close both fit. */
+    a.event.request_id = request_id;
+    /* The caller checked for two free action slots: this and a close or a reply fit. */
     (void)cb_outbox_push(&srv->outbox, &a);
+}
+
+/* Close `conn` after undecodable input (PROTOCOL_ERROR) or a frame that did not open
+ * (FRAME_REJECTED); its partial input and seal sessions are dropped. */
+static long server_close_conn(cb_server *srv, uint32_t conn, uint8_t kind, int err)
+{
+    if (kind == CB_EVENT_PROTOCOL_ERROR) {
+        srv->stats.protocol_errors++;
+    } else {
+        srv->stats.frames_rejected++;
+    }
+    cb_framer_reset(&srv->framers[conn]);
+    if (srv->codec != NULL) {
+        cb_codec_reset(srv->codec, conn);
+    }
+    server_event(srv, conn, kind, err, 0);
+    cb_action a;
     memset(&a, 0, sizeof a);
     a.kind = CB_ACTION_CLOSE;
     a.peer = conn;
     (void)cb_outbox_push(&srv->outbox, &a);
     return err;
+}
+
+static long server_protocol_error(cb_server *srv, uint32_t conn, int err)
+{
+    return server_close_conn(srv, conn, CB_EVENT_PROTOCOL_ERROR, err);
+}
+
+/* A request whose value the codec refused: answer it, keep the connection (§5.3). */
+static void server_reject_value(cb_server *srv, uint32_t conn, const cb_frame *f, int err)
+{
+    srv->stats.frames_rejected++;
+    srv->stats.bad_requests++;
+    server_event(srv, conn, CB_EVENT_FRAME_REJECTED, err, f->request_id);
+    server_reply r;
+    memset(&r, 0, sizeof r);
+    r.status = err == CB_ERR_VALUE_TOO_LARGE ? CB_STATUS_TOO_LARGE : CB_STATUS_BAD_REQUEST;
+    server_queue_reply(srv, conn, f, &r);
+}
+
+/*
+ * One whole frame from `conn`: open and decompress it if a codec is configured, then run
+ * it. Returns CB_ERR_OK, or the error that closed the connection (docs/protocol.md §6.3).
+ */
+static long server_on_frame(cb_server *srv, uint32_t conn, const cb_frame *wire, uint64_t now_ns)
+{
+    size_t wire_len = cb_frame_encoded_len(wire);
+    if (srv->codec == NULL && (wire->flags & SERVER_CODEC_FLAGS) != 0) {
+        server_reject_value(srv, conn, wire, CB_ERR_CODEC_MISMATCH);
+        return CB_ERR_OK;
+    }
+    if (srv->codec == NULL) {
+        server_handle(srv, conn, wire, now_ns, wire_len);
+        return CB_ERR_OK;
+    }
+    cb_frame f;
+    int rc = cb_codec_open(srv->codec, conn, wire, &f);
+    if (rc != CB_ERR_OK && !cb_codec_sealing(srv->codec)) {
+        server_reject_value(srv, conn, wire, rc); /* ENCRYPTED while sealing is off */
+        return CB_ERR_OK;
+    }
+    if (rc != CB_ERR_OK && cb_codec_datagram(srv->codec)) {
+        srv->stats.frames_rejected++;
+        server_event(srv, conn, CB_EVENT_FRAME_REJECTED, rc, 0); /* dropped */
+        return CB_ERR_OK;
+    }
+    if (rc != CB_ERR_OK) {
+        return server_close_conn(srv, conn, CB_EVENT_FRAME_REJECTED, rc);
+    }
+    rc = cb_codec_decompress(srv->codec, &f);
+    if (rc != CB_ERR_OK) {
+        server_reject_value(srv, conn, &f, rc);
+        return CB_ERR_OK;
+    }
+    server_handle(srv, conn, &f, now_ns, wire_len);
+    return CB_ERR_OK;
 }
 
 long cb_server_on_bytes(cb_server *srv, uint32_t conn, const uint8_t *buf, size_t buf_len,
@@ -409,7 +524,10 @@ long cb_server_on_bytes(cb_server *srv, uint32_t conn, const uint8_t *buf, size_
         if (rc <= 0) {
             break; /* input used up, or no memory for a partial frame: retry later */
         }
-        server_handle(srv, conn, &f, now_ns);
+        long frc = server_on_frame(srv, conn, &f, now_ns);
+        if (frc < 0) {
+            return frc;
+        }
     }
     return (long)(buf_len - in_len);
 }
@@ -420,6 +538,9 @@ int cb_server_on_close(cb_server *srv, uint32_t conn)
         return CB_ERR_UNKNOWN_CONN;
     }
     cb_framer_reset(&srv->framers[conn]);
+    if (srv->codec != NULL) {
+        cb_codec_reset(srv->codec, conn);
+    }
     return CB_ERR_OK;
 }
 
@@ -482,6 +603,7 @@ void cb_server_get_stats(const cb_server *srv, cb_server_stats *out)
     X("bad_requests", bad_requests)                                                                \
     X("protocol_errors", protocol_errors)                                                          \
     X("dedup_replays", dedup_replays)                                                              \
+    X("frames_rejected", frames_rejected)                                                          \
     X("bytes_read", bytes_received)                                                                \
     X("bytes_written", bytes_sent)
 
@@ -492,8 +614,8 @@ long cb_server_format_stats(const cb_server *srv, char *out, size_t out_cap)
     size_t len = 0;
 #define SERVER_STAT_LINE(name, field)                                                              \
     {                                                                                              \
-        int n = snprintf(out + len, out_cap - len, "%s %llu\n", name,                              \
-                         (unsigned long long)s.field);                                             \
+        int n =                                                                                    \
+            snprintf(out + len, out_cap - len, "%s %llu\n", name, (unsigned long long)s.field);    \
         if (n < 0 || (size_t)n >= out_cap - len) {                                                 \
             return CB_ERR_FULL;                                                                    \
         }                                                                                          \

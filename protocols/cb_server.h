@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "cb_alloc.h"
+#include "cb_codec.h"
 #include "cb_outbox.h"
 #include "cb_store.h"
 
@@ -42,6 +43,11 @@ typedef struct cb_server_config {
      * only after the request before it completed (docs/protocol.md §8).
      */
     uint32_t dedup_window;
+    /*
+     * Compression and sealing (docs/protocol.md §5, §6); all zero: off, and a request with
+     * COMPRESSED or ENCRYPTED set gets BAD_REQUEST. Must match the clients' configuration.
+     */
+    cb_codec_config codec;
 } cb_server_config;
 
 /* Defaults: 64 MiB store, 1 MiB values, 1024 connections. */
@@ -54,6 +60,7 @@ typedef struct cb_server_stats {
     uint64_t bad_requests;    /* BAD_REQUEST / UNKNOWN_COMMAND replies */
     uint64_t protocol_errors; /* connections closed for undecodable input */
     uint64_t dedup_replays;   /* retransmitted requests answered from the window */
+    uint64_t frames_rejected; /* FRAME_REJECTED events: codec mismatch, bomb, seal failure */
     uint64_t bytes_received;
     uint64_t bytes_sent;
 } cb_server_stats;
@@ -71,13 +78,21 @@ void cb_server_del(cb_server *srv);
  * call again with the rest). Errors:
  *   CB_ERR_UNKNOWN_CONN  conn >= conn_max (nothing consumed);
  *   a cb_frame decoder error: the connection's stream is broken; its partial input is
- *   dropped and a PROTOCOL_ERROR event and a CLOSE action are queued.
+ *   dropped and a PROTOCOL_ERROR event and a CLOSE action are queued;
+ *   with sealing in stream mode, a frame that does not open (CB_ERR_AUTH_FAILED,
+ *   CB_ERR_CODEC_MISMATCH for a clear frame, CB_ERR_MALFORMED, CB_ERR_VALUE_TOO_LARGE): the
+ *   same, with a FRAME_REJECTED event (detail: the error) instead of PROTOCOL_ERROR.
+ * In datagram mode a frame that does not open (CB_ERR_REPLAY too) is dropped with a
+ * FRAME_REJECTED event and the rest is processed. A request whose value does not decompress
+ * (a bomb, a corrupt payload, another algorithm) is answered TOO_LARGE or BAD_REQUEST with a
+ * FRAME_REJECTED event; a sealed request while sealing is off, BAD_REQUEST and the event.
  */
 long cb_server_on_bytes(cb_server *srv, uint32_t conn, const uint8_t *buf, size_t buf_len,
                         uint64_t now_ns);
 
-/* Connection `conn` closed (or a datagram ended): forget its partial frame.
- * Returns CB_ERR_OK or CB_ERR_UNKNOWN_CONN. */
+/* Connection `conn` closed (or a datagram ended): forget its partial frame, and in stream
+ * seal mode its seal sessions (datagram sessions persist). Returns CB_ERR_OK or
+ * CB_ERR_UNKNOWN_CONN. */
 int cb_server_on_close(cb_server *srv, uint32_t conn);
 
 /* Run what is due at now_ns (the store sweep). Returns CB_ERR_OK. */

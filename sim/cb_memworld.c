@@ -26,6 +26,16 @@ struct cb_memworld {
     const cb_memworld_hooks *hooks;
 };
 
+/*
+ * The seed of node `node`'s seal salts (cb_codec_config.seal_seed): distinct per node, so
+ * no two machines sharing the key draw the same salts (docs/protocol.md §6.2), and derived
+ * without drawing from the root generator, so turning sealing on changes no other stream.
+ */
+static uint64_t memworld_seal_seed(const cb_memworld *w, uint64_t configured, uint32_t node)
+{
+    return cb_rng_mix64(w->cfg.seed ^ configured ^ cb_rng_mix64(0x5ea1ull + node));
+}
+
 /* A router per client (replication), each owning the client the world drives. */
 static int memworld_alloc_routers(cb_memworld *w, const cb_client_config *cc)
 {
@@ -41,6 +51,8 @@ static int memworld_alloc_routers(cb_memworld *w, const cb_client_config *cc)
     }
     for (uint32_t i = 0; i < c->client_count; i++) {
         rc.writer_id = i;
+        rc.client.codec.seal_seed =
+            memworld_seal_seed(w, c->client.codec.seal_seed, c->server_count + i);
         cb_rng_split(&w->root, &w->client_rngs[i]);
         int err = cb_router_new(&rc, c->placement, &w->client_rngs[i], w->alloc, &w->routers[i]);
         if (err != CB_ERR_OK) {
@@ -60,6 +72,7 @@ static int memworld_alloc_clients(cb_memworld *w)
         return memworld_alloc_routers(w, &cc);
     }
     for (uint32_t i = 0; i < c->client_count; i++) {
+        cc.codec.seal_seed = memworld_seal_seed(w, c->client.codec.seal_seed, c->server_count + i);
         cb_rng_split(&w->root, &w->client_rngs[i]);
         int rc = cb_client_new(&cc, &w->client_rngs[i], w->alloc, &w->clients[i]);
         if (rc != CB_ERR_OK) {
@@ -85,6 +98,7 @@ static int memworld_alloc_nodes(cb_memworld *w, const cb_server_config *server_e
     for (uint32_t s = 0; s < c->server_count; s++) {
         cb_server_config sc = server_each != NULL ? server_each[s] : c->server;
         sc.conn_max = c->server_count + c->client_count;
+        sc.codec.seal_seed = memworld_seal_seed(w, sc.codec.seal_seed, s);
         w->server_cfgs[s] = sc;
         int rc = cb_server_new(&sc, w->alloc, &w->servers[s]);
         if (rc != CB_ERR_OK) {
@@ -204,9 +218,13 @@ int cb_memworld_crash(cb_memworld *w, uint32_t server)
     if (w->down[server]) {
         return CB_ERR_OK;
     }
-    /* The state goes now: a fresh server waits, unreachable, for the recovery. */
+    /* The state goes now: a fresh server waits, unreachable, for the recovery. It is a new
+     * incarnation, so it draws new seal salts: with the old seed it would repeat the nonces
+     * it used before the crash under the same key (docs/protocol.md §6.2). */
+    cb_server_config *sc = &w->server_cfgs[server];
+    sc->codec.seal_seed = cb_rng_mix64(sc->codec.seal_seed + 1);
     cb_server *fresh = NULL;
-    int rc = cb_server_new(&w->server_cfgs[server], w->alloc, &fresh);
+    int rc = cb_server_new(sc, w->alloc, &fresh);
     w->down[server] = 1;
     cb_memnet_drop_node(w->net, server);
     cb_server_del(w->servers[server]);

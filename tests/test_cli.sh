@@ -14,7 +14,7 @@ check() { # check NAME EXPECTED_STATUS COMMAND...
     fi
 }
 check help 0 "$bin" --help
-for verb in run compare replay serve broker query report bench; do
+for verb in run compare replay serve broker query report bench keygen; do
     "$bin" --help | grep -q "^  $verb " || { echo "FAIL help lists $verb"; fails=$((fails + 1)); }
     check "$verb --help" 0 "$bin" "$verb" --help
 done
@@ -52,6 +52,22 @@ check "query bad SQL" 1 "$bin" query "$tmp/r.db" "SELEC 1"
 "$bin" query "$tmp/r.db" "SELEC 1" 2>&1 >/dev/null | grep -q 'syntax error' ||
     { echo "FAIL query bad SQL message"; fails=$((fails + 1)); }
 check "query two statements" 1 "$bin" query "$tmp/r.db" "SELECT 1; SELECT 2"
+# keygen: a new 0600 key file, never overwritten; --check loads it strictly.
+check "keygen" 0 "$bin" keygen "$tmp/k1"
+[ "$(stat -c %a "$tmp/k1")" = 600 ] || { echo "FAIL keygen mode"; fails=$((fails + 1)); }
+[ "$(stat -c %s "$tmp/k1")" = 65 ] || { echo "FAIL keygen size"; fails=$((fails + 1)); }
+grep -Eq '^[0-9a-f]{64}$' "$tmp/k1" || { echo "FAIL keygen format"; fails=$((fails + 1)); }
+check "keygen refuses to overwrite" 1 "$bin" keygen "$tmp/k1"
+check "keygen no path" 2 "$bin" keygen
+check "keygen --check" 0 "$bin" keygen --check "$tmp/k1"
+chmod 644 "$tmp/k1"
+"$bin" keygen --check "$tmp/k1" 2>&1 | grep -q "mode 0644: group or others" ||
+    { echo "FAIL keygen --check warns on 0644"; fails=$((fails + 1)); }
+printf '00112233' > "$tmp/short.key"
+check "keygen --check short" 1 "$bin" keygen --check "$tmp/short.key"
+printf '%064d\r\n' 0 > "$tmp/crlf.key"
+check "keygen --check crlf" 1 "$bin" keygen --check "$tmp/crlf.key"
+check "keygen --check missing" 1 "$bin" keygen --check "$tmp/none.key"
 check "query missing file" 1 "$bin" query "$tmp/none.db" "SELECT 1"
 [ ! -e "$tmp/none.db" ] || { echo "FAIL query created a missing file"; fails=$((fails + 1)); }
 "$bin" query "$tmp/none.db" "SELECT 1" 2>&1 | grep -q 'none.db: No such file' ||
