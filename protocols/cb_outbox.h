@@ -56,7 +56,13 @@ const char *cb_outcome_name(int outcome);
     X(LATE_REPLY, 3, "late_reply")         /* a reply for a request already given up on */         \
     X(DUPLICATE_REPLY, 4, "duplicate_reply") /* a second reply for a completed request */          \
     X(PROTOCOL_ERROR, 5, "protocol_error") /* undecodable input; connection closed */              \
-    X(CONN_CLOSED, 6, "conn_closed")       /* the peer closed; requests on it fail over or fail */
+    X(CONN_CLOSED, 6, "conn_closed")       /* the peer closed; requests on it fail over or fail */ \
+    /* Faults a driver applied (never emitted by a machine; docs/simulator.md "Faults"): */      \
+    X(CRASH, 7, "crash")                   /* the node went down; its state is lost */           \
+    X(RECOVER, 8, "recover")               /* the node came back with a fresh machine */          \
+    X(PARTITION, 9, "partition")           /* the network split into groups */                    \
+    X(HEAL, 10, "heal")                    /* the partition ended */                              \
+    X(LINK_CHANGE, 11, "link_change")      /* the node's link latency/bandwidth/loss changed */
 
 typedef enum {
 #define CB_EVENT_ENUM(name, code, text) CB_EVENT_##name = (code),
@@ -89,6 +95,8 @@ typedef struct cb_event {
     uint8_t kind;        /* cb_event_kind */
     int32_t detail;      /* kind-specific: a cb_err for PROTOCOL_ERROR, attempts for RETRY */
     uint32_t request_id; /* 0 when not about a request */
+    const char *note;    /* drivers' fault events only: a label, valid during the hook, or
+                            NULL; machines leave it NULL */
 } cb_event;
 
 typedef struct cb_action {
