@@ -81,7 +81,11 @@ check "run bad world" 2 "$bin" run "$qs" --world mars
 check "run no scenario" 2 "$bin" run
 check "run missing file" 1 "$bin" run "$tmp/nope.ini"
 printf '[scenario]\nname = f\nrequests = 10\n[faults]\nat = 1ms crash server0\n' >"$tmp/f.ini"
-check "run refuses what is not built" 3 "$bin" run "$tmp/f.ini" -o "$tmp/run.db"
+check "run refuses faults on memnet" 3 "$bin" run "$tmp/f.ini" -o "$tmp/run.db" --world memnet
+"$bin" run "$tmp/f.ini" -o "$tmp/run.db" --world memnet 2>&1 | grep -q 'faults\] need --world sim' ||
+    { echo "FAIL run faults on memnet message"; fails=$((fails + 1)); }
+printf '[scenario]\nname = f\nrequests = 10\n[transport]\nkind = queue\n' >"$tmp/q.ini"
+check "run refuses what is not built" 3 "$bin" run "$tmp/q.ini" -o "$tmp/run.db"
 
 echo "cli: $fails failure(s)"
 [ "$fails" -eq 0 ]
