@@ -25,12 +25,9 @@ static int cli_not_built(const cb_cli_verb *verb, int argc, char **argv)
 static const cb_cli_verb cli_verbs[] = {
     {"run", "run one scenario and log it to the results database", cb_cli_run_help, cb_cli_run},
     {"compare", "run a scenario across varied parameters and seeds, compare the results",
-     "usage: cachebed compare SCENARIO --vary SECTION.KEY=V1,V2 [--seeds N] [--jobs J]\n"
-     "\n"
-     "Runs the Cartesian product of the varied parameters and seeds in parallel processes,\n"
-     "all into one results database, and prints a comparison table with 95% confidence\n"
-     "intervals. Needs the SimGrid simulator (not built yet).\n",
-     cli_not_built},
+     cb_cli_compare_help, cb_cli_compare},
+    {"merge", "merge results databases (one per job of a sweep) into one", cb_cli_merge_help,
+     cb_cli_merge},
     {"replay", "replay a scenario's workload over real sockets on loopback",
      "usage: cachebed replay SCENARIO [-o results.db] [--servers HOST:PORT,...]\n"
      "\n"

@@ -38,6 +38,12 @@ int cb_cli_keygen(const cb_cli_verb *verb, int argc, char **argv);
  */
 int cb_cli_load_key(const char *path, cb_seal_key *out, FILE *warn);
 
+extern const char cb_cli_compare_help[];
+int cb_cli_compare(const cb_cli_verb *verb, int argc, char **argv);
+
+extern const char cb_cli_merge_help[];
+int cb_cli_merge(const cb_cli_verb *verb, int argc, char **argv);
+
 extern const char cb_cli_query_help[];
 int cb_cli_query(const cb_cli_verb *verb, int argc, char **argv);
 

@@ -5,9 +5,10 @@
  * latency, bandwidth, jitter and loss from the scenario; docs/simulator.md), or with
  * --world memnet on the in-memory network (sim/cb_memworld: latency, jitter and loss, no
  * bandwidth). Both run the same protocol machines, workload and results database. A
- * [workload] trace is replayed (cb_trace, through the runner's demultiplexer). Features a
- * run cannot honour yet (faults, replication, the queue transport, compression, encryption)
- * are refused, never silently ignored.
+ * [workload] trace is replayed (cb_trace, through the runner's demultiplexer). The [faults]
+ * timeline runs in SimGrid only (sim/cb_sgfaults). Features a run cannot honour yet
+ * (replication, the queue transport, compression, encryption, and faults on the in-memory
+ * network) are refused, never silently ignored.
  */
 #include "cb_cli.h"
 
@@ -24,6 +25,7 @@
 #include "cb_query.h"
 #include "cb_runner.h"
 #include "cb_scenario.h"
+#include "cb_sgfaults.h"
 #include "cb_sgworld.h"
 #include "cb_trace.h"
 
@@ -48,11 +50,12 @@ const char cb_cli_run_help[] =
     "  --quiet        no progress line\n"
     "\n"
     "In both worlds tcp is an ordered stream that pays a retransmission timeout (rto_min)\n"
-    "per lost packet, and udp drops datagrams (the client retries). Scenarios with faults,\n"
-    "replicas > 1, the queue transport, compression, encryption or a SimGrid platform file\n"
-    "are refused for now (exit 3). A [workload] trace (path relative to SCENARIO) is\n"
-    "replayed: open loop at its timestamps / trace_speed, or closed loop; the run ends at\n"
-    "the trace's end.\n"
+    "per lost packet, and udp drops datagrams (the client retries). The [faults] timeline\n"
+    "(crash, recover, partition, heal, link changes; docs/simulator.md) needs --world sim.\n"
+    "Scenarios with replicas > 1, the queue transport, compression, encryption or a SimGrid\n"
+    "platform file are refused for now (exit 3). A [workload] trace (path relative to\n"
+    "SCENARIO) is replayed: open loop at its timestamps / trace_speed, or closed loop; the\n"
+    "run ends at the trace's end.\n"
     "\n"
     "Exit status: 0 ok, 1 the scenario is invalid or the run failed, 2 bad usage,\n"
     "3 the scenario needs something not built yet.\n";
@@ -139,10 +142,10 @@ static int cli_run_parse(int argc, char **argv, cli_run_args *a)
 }
 
 /* Why this plan cannot run yet, or NULL. */
-static const char *cli_run_unsupported(const cb_plan *p)
+static const char *cli_run_unsupported(const cb_plan *p, int memnet)
 {
-    if (p->fault_count > 0) {
-        return "[faults] need the SimGrid simulator";
+    if (p->fault_count > 0 && memnet) {
+        return "[faults] need --world sim";
     }
     if (p->placement.replicas > 1) {
         return "replicas > 1 (replication)";
@@ -327,6 +330,7 @@ typedef struct cli_run {
     cb_trace *trace;      /* [workload] trace, or NULL */
     cb_memworld *world;   /* --world memnet */
     cb_sgworld_config sg; /* --world sim */
+    cb_sgfaults faults;   /* --world sim: sg's timeline */
     uint64_t sim_ns;      /* simulated time at the end */
     cb_server_config *server_each;
     char *scenario_text;
@@ -399,7 +403,10 @@ static char *cli_run_varied_json(const cli_run_args *a)
     *p++ = '{';
     for (size_t i = 0; i < a->set_count; i++) {
         int key_done = 0;
-        p += sprintf(p, "%s\"", i > 0 ? ", " : "");
+        if (a->sets[i] == a->seed_set) {
+            continue; /* the seed has its own column: runs that differ only by seed group */
+        }
+        p += sprintf(p, "%s\"", p > out + 1 ? ", " : "");
         for (const char *s = a->sets[i]; *s != '\0'; s++) {
             if (*s == '=' && !key_done) { /* the first '=' ends the key */
                 p += sprintf(p, "\": \"");
@@ -428,6 +435,7 @@ static void cli_run_close(cli_run *run)
     cb_placement_del(run->placement);
     cb_workload_del(run->workload);
     cb_plan_free(&run->plan);
+    cb_sgfaults_free(&run->faults);
     free(run->server_each);
     free(run->scenario_text);
     free(run->varied);
@@ -482,6 +490,12 @@ static int cli_run_build(cli_run *run)
     cli_run_world_config(p, &mc, run->server_each);
     if (!run->args->memnet) {
         cli_run_sg_config(p, &mc, &run->sg);
+        if (cb_sgfaults_from_plan(p, &run->faults) != CB_ERR_OK) {
+            fprintf(stderr, "cachebed run: out of memory\n");
+            return -1;
+        }
+        run->sg.faults = run->faults.items;
+        run->sg.fault_count = run->faults.count;
         return 0;
     }
     rc = cb_memworld_new(&mc, NULL, &run->world);
@@ -658,7 +672,7 @@ int cb_cli_run(const cb_cli_verb *verb, int argc, char **argv)
         cli_run_close(&run);
         return status;
     }
-    const char *why = cli_run_unsupported(&run.plan);
+    const char *why = cli_run_unsupported(&run.plan, a.memnet);
     if (why != NULL) {
         fprintf(stderr, "cachebed run: %s: not built yet: %s\n", a.scenario, why);
         cli_run_close(&run);

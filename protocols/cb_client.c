@@ -589,6 +589,24 @@ int cb_client_on_timer(cb_client *cli, uint64_t now_ns)
     return CB_ERR_OK;
 }
 
+int cb_client_abandon(cb_client *cli, uint64_t now_ns)
+{
+    for (uint32_t i = 0; i < cli->cfg.outstanding_max; i++) {
+        if (!cli->slots[i].in_use) {
+            continue;
+        }
+        if (cli->outbox.count == cli->outbox.action_cap) {
+            return CB_ERR_FULL;
+        }
+        /* Completed as a timeout (no reply), then relabelled: the newest action is it. */
+        client_complete(cli, i, NULL, now_ns, 0);
+        cli->stats.timeouts--;
+        size_t last = (cli->outbox.head + cli->outbox.count - 1) % cli->outbox.action_cap;
+        cli->outbox.actions[last].completion.outcome = CB_OUTCOME_ERROR;
+    }
+    return CB_ERR_OK;
+}
+
 uint64_t cb_client_next_deadline_ns(const cb_client *cli)
 {
     uint64_t next = UINT64_MAX;

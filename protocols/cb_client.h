@@ -121,6 +121,13 @@ int cb_client_on_reset(cb_client *cli, uint32_t peer);
  */
 int cb_client_on_timer(cb_client *cli, uint64_t now_ns);
 
+/*
+ * The client is going away (its host crashed, docs/simulator.md "Faults"): every request in
+ * flight completes at once with outcome ERROR, status 0. Returns CB_ERR_OK, or CB_ERR_FULL
+ * when the outbox filled first (drain and call again).
+ */
+int cb_client_abandon(cb_client *cli, uint64_t now_ns);
+
 /* The earliest request deadline; UINT64_MAX when nothing is in flight. */
 uint64_t cb_client_next_deadline_ns(const cb_client *cli);
 

@@ -65,8 +65,13 @@ const char *cb_outcome_name(int outcome);
     X(STALE_READ, 11, "stale_read")   /* a replica answered an older version than another */       \
     X(PROPAGATE, 12, "propagate")     /* primary_async: a write copied to a replica, or not */     \
     /* Codec events (cb_codec.h): `detail` is the cb_err. */                                       \
-    X(FRAME_REJECTED, 13, "frame_rejected") /* a frame failed to open or decompress (§5.3, §6.3) \
-                                             */
+    X(FRAME_REJECTED, 13, "frame_rejected") /* a frame failed to open or decompress */             \
+    /* Faults a driver applied (never emitted by a machine; docs/simulator.md "Faults"): */        \
+    X(CRASH, 14, "crash")             /* the node went down; its state is lost */                  \
+    X(RECOVER, 15, "recover")         /* the node came back with a fresh machine */                \
+    X(PARTITION, 16, "partition")     /* the network split into groups */                          \
+    X(HEAL, 17, "heal")               /* the partition ended */                                    \
+    X(LINK_CHANGE, 18, "link_change") /* the node's link latency/bandwidth/loss changed */
 
 typedef enum {
 #define CB_EVENT_ENUM(name, code, text) CB_EVENT_##name = (code),
@@ -99,6 +104,8 @@ typedef struct cb_event {
     uint8_t kind;        /* cb_event_kind */
     int32_t detail;      /* a cb_err for PROTOCOL_ERROR and FRAME_REJECTED, attempts for RETRY */
     uint32_t request_id; /* 0 when not about a request */
+    const char *note;    /* drivers' fault events only: a label, valid during the hook, or
+                            NULL; machines leave it NULL */
 } cb_event;
 
 typedef struct cb_action {

@@ -295,6 +295,10 @@ int cb_plan_explain(const cb_plan *plan, FILE *out);
 /* True when every field of the two plans is equal (strings by content, arrays by value). */
 bool cb_plan_equal(const cb_plan *a, const cb_plan *b);
 
+/* Write `fault` as the text of its `at = ` value ("5s crash server2"), NUL-terminated and
+ * cut to out_cap; 256 bytes always suffice. */
+void cb_fault_format(const cb_fault *fault, char *out, size_t out_cap);
+
 /* True when node `kind` number `index` (index ignored for the broker) matches `pattern`. */
 bool cb_plan_node_matches(const char *pattern, cb_node_kind kind, uint32_t index);
 

@@ -507,3 +507,11 @@ void scen_fault_format(const cb_fault *f, char *out, size_t out_cap)
         }
     }
 }
+
+void cb_fault_format(const cb_fault *fault, char *out, size_t out_cap)
+{
+    if (out_cap > 0) {
+        out[0] = '\0';
+        scen_fault_format(fault, out, out_cap);
+    }
+}

@@ -27,6 +27,16 @@
  * queues until posted with sg_mailbox_put_init + sg_comm_detach(free): from then on SimGrid
  * frees it if it is never delivered, and the receiver frees it once fed. At the end the
  * driver frees whatever its queues still hold.
+ *
+ * Faults. A controller actor (only when the config has a timeline) sleeps until each entry's
+ * time and applies it in one atomic step. A crash never turns the SimGrid host off: every
+ * mailbox has a permanent receiver, and host off + permanent receiver + a later send aborts
+ * (SIMGRID-NOTES.md §4); detached messages would also survive the crash and arrive after the
+ * reboot. Instead a node is "down" in the driver: its machine is deleted, its queues freed,
+ * and every message carries the epochs of both ends at send time (an epoch counts a node's
+ * crashes and recoveries), so one sent before a crash of either end, or to a down node, is
+ * dropped on receipt. Partitions are checked at send and at receipt; link latency and
+ * bandwidth are SimGrid link settings, loss and jitter the driver's own draws.
  */
 #include "cb_sgworld.h"
 
@@ -38,6 +48,7 @@
 #include <simgrid/comm.h>
 #include <simgrid/engine.h>
 #include <simgrid/host.h>
+#include <simgrid/link.h>
 #include <simgrid/mailbox.h>
 #include <simgrid/semaphore.h>
 
@@ -48,12 +59,16 @@
 #define SG_DRAIN_BATCH    8u
 #define SG_RTO_DEFAULT_NS 200000000ull /* Linux's minimum RTO */
 #define SG_JITTER_MAX_NS  (1ull << 40) /* keeps now + rto + jitter far from overflow */
+#define SG_PEER_GONE      (UINT32_MAX - 1u)
 
 enum { SG_MSG_DATA = 0, SG_MSG_CLOSE = 1 };
 
 /* A message on the simulated wire: this header, then the frame bytes; one allocation. */
 typedef struct sg_msg {
-    uint32_t src;
+    uint32_t src;        /* the sender as the receiving machine names it (a client's conn) */
+    uint32_t from;       /* the sender's node id */
+    uint32_t from_epoch; /* both ends' epochs when it was sent */
+    uint32_t to_epoch;
     uint32_t kind;
     uint64_t sent_ns;
     size_t len;
@@ -78,6 +93,14 @@ typedef struct sg_vec {
 typedef struct sg_node {
     cb_sgworld *w;
     uint32_t id;
+    uint8_t is_client;
+    uint8_t down;            /* crashed and not recovered: no machine */
+    uint8_t group;           /* partition group; 0: in none */
+    uint32_t epoch;          /* crashes + recoveries so far */
+    uint32_t conn;           /* client: its connection id at the servers, new per recovery */
+    uint32_t recovers_ahead; /* RECOVER entries for this node not applied yet */
+    uint32_t loss_ppm;       /* this node's link (config, then LINK faults) */
+    uint64_t jitter_ns;
     cb_server *srv; /* servers */
     cb_client *cli; /* clients */
     sg_mailbox_t mailbox;
@@ -106,6 +129,14 @@ struct cb_sgworld {
     int finished;
     int error;
     cb_sgworld_stats stats;
+    cb_server_config *server_cfg; /* per server, for recoveries */
+    cb_client_config client_cfg;
+    cb_sgworld_fault *faults; /* the timeline (copied) */
+    size_t fault_next;
+    uint32_t *conn_node; /* connection id -> node id */
+    uint32_t conn_count;
+    uint32_t conn_max;
+    uint8_t partitioned;
 };
 
 cb_sgworld_config cb_sgworld_config_default(void)
@@ -200,7 +231,7 @@ static uint64_t node_now(sg_node *n)
 
 static int node_is_client(const sg_node *n)
 {
-    return n->cli != NULL;
+    return n->is_client;
 }
 
 /* Remember that `n`'s timer actor may need a release once the current step ends. */
@@ -235,6 +266,9 @@ static uint64_t node_next_wake(const sg_node *n)
     const cb_sgworld *w = n->w;
     if (n->ready.head < n->ready.count || (node_is_client(n) && w->finished)) {
         return 0;
+    }
+    if (n->down) {
+        return node_is_client(n) ? w->until_ns : UINT64_MAX; /* a recovery releases it */
     }
     uint64_t t =
         node_is_client(n) ? cb_client_next_deadline_ns(n->cli) : cb_server_next_deadline_ns(n->srv);
@@ -281,27 +315,31 @@ static uint64_t node_held_until(const sg_node *n, uint32_t dst)
     return t;
 }
 
-/* 1 if the loss draw loses the message: any of its packets lost. */
-static int node_draw_loss(sg_node *n, uint64_t packets)
+/* 1 if the loss draw loses the message: any of its packets lost. The probability is the
+ * larger of the two ends' links' (both the config's unless a LINK fault changed one). */
+static int node_draw_loss(sg_node *n, const sg_node *dst, uint64_t packets)
 {
     int lost = 0;
-    if (n->w->cfg.loss_ppm == 0) {
+    uint32_t ppm = n->loss_ppm > dst->loss_ppm ? n->loss_ppm : dst->loss_ppm;
+    if (ppm == 0) {
         return 0;
     }
     for (uint64_t i = 0; i < packets; i++) {
-        lost |= cb_rng_chance_ppm(&n->loss_rng, n->w->cfg.loss_ppm);
+        lost |= cb_rng_chance_ppm(&n->loss_rng, ppm);
     }
     return lost;
 }
 
-/* Extra delay of one message, uniform in [0, jitter_ns], from the sender's loss rng. No
- * draw without jitter, so such runs keep the loss sequence they always had. */
-static uint64_t node_draw_jitter(sg_node *n)
+/* Extra delay of one message, uniform in [0, jitter], from the sender's loss rng; jitter is
+ * the larger of the two ends'. No draw without jitter, so such runs keep the loss sequence
+ * they always had. */
+static uint64_t node_draw_jitter(sg_node *n, const sg_node *dst)
 {
-    if (n->w->cfg.jitter_ns == 0) {
+    uint64_t bound = n->jitter_ns > dst->jitter_ns ? n->jitter_ns : dst->jitter_ns;
+    if (bound == 0) {
         return 0;
     }
-    uint64_t j = cb_rng_below(&n->loss_rng, n->w->cfg.jitter_ns + 1);
+    uint64_t j = cb_rng_below(&n->loss_rng, bound + 1);
     n->w->stats.messages_jittered += (uint64_t)(j > 0);
     return j;
 }
@@ -311,13 +349,14 @@ static uint64_t node_draw_jitter(sg_node *n)
 static int node_route(sg_node *n, sg_out *o, uint64_t packets)
 {
     cb_sgworld *w = n->w;
-    int lost = node_draw_loss(n, packets);
+    const sg_node *dst = &w->nodes[o->dst];
+    int lost = node_draw_loss(n, dst, packets);
     if (w->cfg.transport == CB_SGWORLD_UDP && lost) {
         w->stats.messages_lost++;
         free(o->msg);
         return CB_ERR_OK;
     }
-    o->release_ns = n->now_ns + node_draw_jitter(n);
+    o->release_ns = n->now_ns + node_draw_jitter(n, dst);
     if (w->cfg.transport == CB_SGWORLD_TCP) {
         /* Held messages already due go first: they were sent before this one, and the
          * timer actor that would post them may not have run yet at this instant. */
@@ -333,11 +372,40 @@ static int node_route(sg_node *n, sg_out *o, uint64_t packets)
     return vec_push(o->release_ns > n->now_ns ? &n->held : &n->ready, o);
 }
 
-static void node_send(sg_node *n, uint32_t dst, uint32_t kind, const uint8_t *data, size_t len)
+/* 1 when a partition keeps nodes a and b apart. */
+static int world_separated(const cb_sgworld *w, uint32_t a, uint32_t b)
+{
+    uint8_t ga = w->nodes[a].group, gb = w->nodes[b].group;
+    return w->partitioned && ga != 0 && gb != 0 && ga != gb;
+}
+
+/* The node a machine's peer id names: a server's peers are connection ids (a recovered
+ * client gets a new one), a client's are server ids. UINT32_MAX: not a peer we gave it;
+ * SG_PEER_GONE: a connection of a crashed client's former life. */
+static uint32_t node_peer_node(const sg_node *n, uint32_t peer)
+{
+    const cb_sgworld *w = n->w;
+    if (node_is_client(n)) {
+        return peer < w->cfg.server_count ? peer : UINT32_MAX;
+    }
+    if (peer >= w->conn_count) {
+        return UINT32_MAX;
+    }
+    uint32_t node = w->conn_node[peer];
+    return w->nodes[node].conn == peer ? node : SG_PEER_GONE;
+}
+
+static void node_send(sg_node *n, uint32_t peer, uint32_t kind, const uint8_t *data, size_t len)
 {
     cb_sgworld *w = n->w;
-    if (dst >= w->node_count || dst == n->id) {
+    uint32_t dst = node_peer_node(n, peer);
+    if (dst == UINT32_MAX || dst == n->id) {
         world_fail(w, CB_ERR_UNKNOWN_CONN); /* a machine addressed a peer we never gave it */
+        return;
+    }
+    w->stats.messages_sent++;
+    if (dst == SG_PEER_GONE || w->nodes[dst].down || world_separated(w, n->id, dst)) {
+        w->stats.messages_faulted++; /* nobody there to receive it, or no route */
         return;
     }
     sg_out o = {0, cb_sgworld_wire_bytes(&w->cfg, len), malloc(sizeof(sg_msg) + len), dst};
@@ -345,14 +413,16 @@ static void node_send(sg_node *n, uint32_t dst, uint32_t kind, const uint8_t *da
         world_fail(w, CB_ERR_NOMEM);
         return;
     }
-    o.msg->src = n->id;
+    o.msg->src = node_is_client(n) ? n->conn : n->id;
+    o.msg->from = n->id;
+    o.msg->from_epoch = n->epoch;
+    o.msg->to_epoch = w->nodes[dst].epoch;
     o.msg->kind = kind;
     o.msg->sent_ns = n->now_ns;
     o.msg->len = len;
     if (len > 0) {
         memcpy(o.msg->data, data, len);
     }
-    w->stats.messages_sent++;
     w->stats.frame_bytes_sent += len;
     w->stats.wire_bytes_sent += o.wire_bytes;
     if (node_route(n, &o, sg_packets(&w->cfg, len)) != CB_ERR_OK) {
@@ -463,6 +533,9 @@ static void client_offer(sg_node *n)
     const cb_sgworld_hooks *h = w->hooks;
     uint32_t client = n->id - w->cfg.server_count;
     uint32_t room = w->cfg.client.outstanding_max;
+    if (n->down) {
+        return;
+    }
     while (!w->finished && n->wake_ns <= n->now_ns && cb_client_outstanding(n->cli) < room) {
         cb_client_op op;
         uint32_t server = 0;
@@ -493,8 +566,10 @@ static void client_offer(sg_node *n)
 static void client_count_idle(sg_node *n)
 {
     cb_sgworld *w = n->w;
-    uint8_t idle = cb_client_outstanding(n->cli) == 0 && n->wake_ns == UINT64_MAX &&
-                   n->held.count == 0 && n->ready.head == n->ready.count;
+    /* A down client waits for its recovery, if one is still ahead. */
+    uint8_t idle = n->down ? n->recovers_ahead == 0
+                           : cb_client_outstanding(n->cli) == 0 && n->wake_ns == UINT64_MAX &&
+                                 n->held.count == 0 && n->ready.head == n->ready.count;
     if (idle != n->idle) {
         n->idle = idle;
         w->idle_count = idle ? w->idle_count + 1 : w->idle_count - 1;
@@ -542,10 +617,24 @@ static void node_step_end(sg_node *n)
 
 /* ---- actors --------------------------------------------------------------------------- */
 
+/* 1 unless a fault lost the message: its receiver is down, either end crashed (or the
+ * receiver recovered) since it was sent, or a partition now separates them. */
+static int node_accepts(const sg_node *n, const sg_msg *m)
+{
+    const cb_sgworld *w = n->w;
+    return !n->down && n->epoch == m->to_epoch && w->nodes[m->from].epoch == m->from_epoch &&
+           !world_separated(w, m->from, n->id);
+}
+
 static void node_on_message(sg_node *n, sg_msg *m)
 {
     cb_sgworld *w = n->w;
     if (w->finished || node_now(n) > w->until_ns) {
+        free(m);
+        return;
+    }
+    if (!node_accepts(n, m)) {
+        w->stats.messages_faulted++;
         free(m);
         return;
     }
@@ -602,6 +691,12 @@ static void node_on_wake(sg_node *n)
 {
     cb_sgworld *w = n->w;
     w->stats.timer_wakeups++;
+    if (n->down) {
+        if (node_is_client(n) && n->now_ns >= w->until_ns) {
+            world_finish(w);
+        }
+        return;
+    }
     node_release_held(n);
     if (!node_is_client(n)) {
         if (cb_server_next_deadline_ns(n->srv) <= n->now_ns) {
@@ -647,7 +742,229 @@ static void sg_timer_main(int argc, char **argv)
     /* Whatever the last step queued stays unposted: the run is over (world_del frees it). */
 }
 
+/* ---- faults ------------------------------------------------------------------------- */
+
+/* Add a machine's counters to the run's (at the end, or before a crash deletes it). */
+static void node_collect(cb_sgworld *w, const sg_node *n)
+{
+    cb_sgworld_stats *s = &w->stats;
+    if (n->cli != NULL) {
+        cb_client_stats c;
+        cb_client_get_stats(n->cli, &c);
+        s->clients.requests += c.requests;
+        s->clients.completed += c.completed;
+        s->clients.retries += c.retries;
+        s->clients.timeouts += c.timeouts;
+        s->clients.late_replies += c.late_replies;
+        s->clients.duplicate_replies += c.duplicate_replies;
+        s->clients.unknown_replies += c.unknown_replies;
+        s->clients.protocol_errors += c.protocol_errors;
+        s->clients.bytes_sent += c.bytes_sent;
+        s->clients.bytes_received += c.bytes_received;
+    } else if (n->srv != NULL) {
+        cb_server_stats v;
+        cb_server_get_stats(n->srv, &v);
+        s->server_requests += v.requests;
+        s->server_replies += v.replies;
+    }
+}
+
+static void world_report(cb_sgworld *w, uint32_t node, uint8_t kind, const cb_sgworld_fault *f)
+{
+    const cb_sgworld_hooks *h = w->hooks;
+    if (h->event != NULL) {
+        cb_event e;
+        memset(&e, 0, sizeof e);
+        e.kind = kind;
+        e.note = f->label;
+        h->event(h->user, node, &e, f->at_ns);
+    }
+}
+
+/* The client's requests in flight end as ERROR (through the complete hook, now). */
+static void client_abandon(sg_node *n)
+{
+    for (int rc = CB_ERR_FULL; rc == CB_ERR_FULL;) {
+        rc = cb_client_abandon(n->cli, n->now_ns);
+        node_pump(n);
+    }
+}
+
+static void fault_crash(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
+{
+    if (n->down) {
+        return;
+    }
+    if (node_is_client(n)) {
+        client_abandon(n);
+    }
+    node_collect(w, n);
+    cb_server_del(n->srv);
+    cb_client_del(n->cli);
+    n->srv = NULL;
+    n->cli = NULL;
+    /* Unposted messages die with the host; a node_flush under way finds the queue empty. */
+    vec_free(&n->ready);
+    vec_free(&n->held);
+    n->down = 1;
+    n->epoch++;
+    n->wake_ns = UINT64_MAX;
+    world_report(w, n->id, CB_EVENT_CRASH, f);
+    if (node_is_client(n)) {
+        client_count_idle(n);
+    }
+}
+
+static void fault_recover(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
+{
+    n->recovers_ahead -= n->recovers_ahead > 0;
+    if (!n->down) {
+        return;
+    }
+    int rc;
+    if (node_is_client(n)) {
+        n->conn = w->conn_count++; /* a new process: new connections, fresh request ids */
+        w->conn_node[n->conn] = n->id;
+        rc = cb_client_new(&w->client_cfg, &n->jitter_rng, NULL, &n->cli);
+    } else {
+        rc = cb_server_new(&w->server_cfg[n->id], NULL, &n->srv); /* empty */
+    }
+    if (rc != CB_ERR_OK) {
+        world_fail(w, rc);
+        return;
+    }
+    n->down = 0;
+    n->epoch++;
+    n->wake_ns = 0; /* a client asks its hook again at once */
+    world_report(w, n->id, CB_EVENT_RECOVER, f);
+    world_mark_wake(w, n);
+}
+
+/* Latency and bandwidth are SimGrid's (each direction of the node's split-duplex link;
+ * cb_sgsetup switches to full network updates when latency changes, see there); loss and
+ * jitter the driver's draws. SimGrid calls come last: they may let others run. */
+static void fault_link(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
+{
+    char name[32];
+    if (f->link_set & CB_SGWORLD_LINK_LOSS) {
+        n->loss_ppm = f->loss_ppm;
+    }
+    if (f->link_set & CB_SGWORLD_LINK_JITTER) {
+        n->jitter_ns = f->jitter_ns;
+    }
+    world_report(w, n->id, CB_EVENT_LINK_CHANGE, f);
+    for (int up = 0; up < 2; up++) {
+        snprintf(name, sizeof name, "l%u_%s", n->id, up ? "UP" : "DOWN");
+        sg_link_t link = sg_link_by_name(name);
+        if (f->link_set & CB_SGWORLD_LINK_LATENCY) {
+            sg_link_set_latency(link, cb_sgsetup_seconds(f->latency_ns) / 2.0);
+        }
+        if (f->link_set & CB_SGWORLD_LINK_BANDWIDTH) {
+            sg_link_set_bandwidth(link, (double)f->bandwidth_bps / 8.0);
+        }
+    }
+}
+
+static void fault_partition(cb_sgworld *w, const cb_sgworld_fault *f)
+{
+    for (uint32_t i = 0; i < w->node_count; i++) {
+        w->nodes[i].group = f->kind == CB_SGWORLD_FAULT_PARTITION ? f->groups[i] : 0;
+    }
+    w->partitioned = f->kind == CB_SGWORLD_FAULT_PARTITION;
+    world_report(w, CB_SGWORLD_NODE_NONE, w->partitioned ? CB_EVENT_PARTITION : CB_EVENT_HEAL, f);
+}
+
+static void world_apply_fault(cb_sgworld *w, const cb_sgworld_fault *f)
+{
+    sg_node *n = f->kind <= CB_SGWORLD_FAULT_LINK ? &w->nodes[f->node] : NULL;
+    w->stats.faults_applied++;
+    if (n != NULL && n->now_ns < f->at_ns) {
+        n->now_ns = f->at_ns;
+    }
+    switch (f->kind) {
+    case CB_SGWORLD_FAULT_CRASH:
+        fault_crash(w, n, f);
+        break;
+    case CB_SGWORLD_FAULT_RECOVER:
+        fault_recover(w, n, f);
+        break;
+    case CB_SGWORLD_FAULT_LINK:
+        fault_link(w, n, f);
+        break;
+    default:
+        fault_partition(w, f);
+        break;
+    }
+    if (n != NULL) {
+        world_mark_wake(w, n);
+    }
+}
+
+/* The controller (a daemon on host 0, which it never uses for messages): sleeps until each
+ * entry's time, applies every entry due, then releases the timer actors that need it. */
+static void sg_faults_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    cb_sgworld *w = sg_actor_self_get_data();
+    sg_actor_daemonize(sg_actor_self());
+    while (w->fault_next < w->cfg.fault_count && !w->finished) {
+        const cb_sgworld_fault *f = &w->faults[w->fault_next];
+        if (f->at_ns > w->until_ns) {
+            break;
+        }
+        if (f->at_ns > cb_sgsetup_now_ns()) {
+            sg_actor_sleep_until(cb_sgsetup_seconds(f->at_ns));
+        }
+        while (!w->finished && w->fault_next < w->cfg.fault_count &&
+               w->faults[w->fault_next].at_ns <= f->at_ns) {
+            world_apply_fault(w, &w->faults[w->fault_next++]);
+        }
+        world_post_wakes(w);
+    }
+}
+
 /* ---- set-up and tear-down ------------------------------------------------------------- */
+
+static int world_check_fault(const cb_sgworld_config *cfg, const cb_sgworld_fault *f)
+{
+    uint64_t nodes = (uint64_t)cfg->server_count + cfg->client_count;
+    if (f->kind == CB_SGWORLD_FAULT_PARTITION) {
+        return f->groups != NULL ? CB_ERR_OK : CB_ERR_INVALID;
+    }
+    if (f->kind == CB_SGWORLD_FAULT_HEAL) {
+        return CB_ERR_OK;
+    }
+    if (f->kind < CB_SGWORLD_FAULT_CRASH || f->kind > CB_SGWORLD_FAULT_LINK || f->node >= nodes) {
+        return CB_ERR_INVALID;
+    }
+    if (f->kind == CB_SGWORLD_FAULT_LINK &&
+        (f->link_set == 0 || f->link_set > 15u || f->loss_ppm > 1000000u ||
+         f->jitter_ns > SG_JITTER_MAX_NS ||
+         ((f->link_set & CB_SGWORLD_LINK_BANDWIDTH) && f->bandwidth_bps == 0))) {
+        return CB_ERR_INVALID;
+    }
+    return CB_ERR_OK;
+}
+
+/* Entries in time order, each valid; recoveries give clients new connection ids, which
+ * must stay within the server's conn_max limit. */
+static int world_check_faults(const cb_sgworld_config *cfg)
+{
+    uint64_t conns = (uint64_t)cfg->server_count + cfg->client_count;
+    if (cfg->fault_count > 0 && cfg->faults == NULL) {
+        return CB_ERR_INVALID;
+    }
+    for (size_t i = 0; i < cfg->fault_count; i++) {
+        const cb_sgworld_fault *f = &cfg->faults[i];
+        if ((i > 0 && f->at_ns < cfg->faults[i - 1].at_ns) ||
+            world_check_fault(cfg, f) != CB_ERR_OK) {
+            return CB_ERR_INVALID;
+        }
+        conns += f->kind == CB_SGWORLD_FAULT_RECOVER;
+    }
+    return conns <= (1u << 20) ? CB_ERR_OK : CB_ERR_INVALID;
+}
 
 static int world_check(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks)
 {
@@ -662,7 +979,7 @@ static int world_check(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hoo
     if ((uint64_t)cfg->server_count + cfg->client_count > (1u << 20)) {
         return CB_ERR_INVALID; /* the server's conn_max limit */
     }
-    return CB_ERR_OK;
+    return world_check_faults(cfg);
 }
 
 static int world_new_machines(cb_sgworld *w, const cb_server_config *server_each)
@@ -671,6 +988,7 @@ static int world_new_machines(cb_sgworld *w, const cb_server_config *server_each
     cb_rng_init(&root, w->cfg.seed);
     cb_client_config cc = w->cfg.client;
     cc.peer_count = w->cfg.server_count;
+    w->client_cfg = cc;
     /* Client generators first, in client order, as cb_memworld splits them. */
     for (uint32_t i = w->cfg.server_count; i < w->node_count; i++) {
         cb_rng_split(&root, &w->nodes[i].jitter_rng);
@@ -679,12 +997,23 @@ static int world_new_machines(cb_sgworld *w, const cb_server_config *server_each
         sg_node *n = &w->nodes[i];
         n->w = w;
         n->id = i;
+        n->is_client = i >= w->cfg.server_count;
+        n->conn = i;
+        w->conn_node[i] = i;
+        n->loss_ppm = w->cfg.loss_ppm;
+        n->jitter_ns = w->cfg.jitter_ns;
         cb_rng_split(&root, &n->loss_rng);
-        cb_server_config sc =
-            server_each != NULL && i < w->cfg.server_count ? server_each[i] : w->cfg.server;
-        sc.conn_max = w->node_count;
-        int rc = i < w->cfg.server_count ? cb_server_new(&sc, NULL, &n->srv)
-                                         : cb_client_new(&cc, &n->jitter_rng, NULL, &n->cli);
+        if (n->is_client) {
+            int rc = cb_client_new(&cc, &n->jitter_rng, NULL, &n->cli);
+            if (rc != CB_ERR_OK) {
+                return rc;
+            }
+            continue;
+        }
+        cb_server_config *sc = &w->server_cfg[i];
+        *sc = server_each != NULL ? server_each[i] : w->cfg.server;
+        sc->conn_max = w->conn_max;
+        int rc = cb_server_new(sc, NULL, &n->srv);
         if (rc != CB_ERR_OK) {
             return rc;
         }
@@ -706,7 +1035,36 @@ static void world_del(cb_sgworld *w)
     }
     free(w->nodes);
     free(w->wake_list);
+    free(w->server_cfg);
+    free(w->conn_node);
+    free(w->faults);
     free(w);
+}
+
+/* Copy the timeline, count each node's recoveries ahead, size the connection table. Needs
+ * w->nodes; on failure world_del frees what was allocated. */
+static int world_new_timeline(cb_sgworld *w)
+{
+    w->conn_max = w->node_count;
+    for (size_t i = 0; i < w->cfg.fault_count; i++) {
+        w->conn_max += w->cfg.faults[i].kind == CB_SGWORLD_FAULT_RECOVER;
+    }
+    w->conn_count = w->node_count;
+    w->conn_node = calloc(w->conn_max, sizeof w->conn_node[0]);
+    if (w->cfg.fault_count > 0) {
+        w->faults = malloc(w->cfg.fault_count * sizeof w->faults[0]);
+    }
+    if (w->nodes == NULL || w->conn_node == NULL || (w->cfg.fault_count > 0 && w->faults == NULL)) {
+        return CB_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < w->cfg.fault_count; i++) {
+        w->faults[i] = w->cfg.faults[i];
+        if (w->faults[i].kind == CB_SGWORLD_FAULT_RECOVER) {
+            w->nodes[w->faults[i].node].recovers_ahead++;
+        }
+    }
+    w->cfg.faults = w->faults;
+    return CB_ERR_OK;
 }
 
 static int world_new(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks, uint64_t until_ns,
@@ -727,9 +1085,12 @@ static int world_new(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks
     w->node_count = cfg->server_count + cfg->client_count;
     w->nodes = calloc(w->node_count, sizeof w->nodes[0]);
     w->wake_list = calloc(w->node_count, sizeof w->wake_list[0]);
-    int rc = CB_ERR_NOMEM;
-    if (w->nodes != NULL && w->wake_list != NULL) {
+    w->server_cfg = calloc(cfg->server_count, sizeof w->server_cfg[0]);
+    int rc = world_new_timeline(w);
+    if (rc == CB_ERR_OK && w->nodes != NULL && w->wake_list != NULL && w->server_cfg != NULL) {
         rc = world_new_machines(w, cfg->server_each);
+    } else if (rc == CB_ERR_OK) {
+        rc = CB_ERR_NOMEM;
     }
     if (rc != CB_ERR_OK) {
         world_del(w);
@@ -762,6 +1123,11 @@ static int world_start_actors(cb_sgworld *w, sg_host_t *hosts)
          * not the receiver is waiting yet (docs/simulator.md, "Mailboxes"). */
         cb_sgshim_set_receiver(n->mailbox, recv);
     }
+    if (w->cfg.fault_count > 0) {
+        sg_actor_t ctl = sg_actor_init("faults", hosts[0]);
+        sg_actor_set_data(ctl, w);
+        sg_actor_start(ctl, sg_faults_main, 0, NULL);
+    }
     return CB_ERR_OK;
 }
 
@@ -770,25 +1136,7 @@ static void world_collect(cb_sgworld *w, cb_sgworld_stats *out)
     cb_sgworld_stats *s = &w->stats;
     s->end_ns = cb_sgsetup_now_ns();
     for (uint32_t i = 0; i < w->node_count; i++) {
-        if (node_is_client(&w->nodes[i])) {
-            cb_client_stats c;
-            cb_client_get_stats(w->nodes[i].cli, &c);
-            s->clients.requests += c.requests;
-            s->clients.completed += c.completed;
-            s->clients.retries += c.retries;
-            s->clients.timeouts += c.timeouts;
-            s->clients.late_replies += c.late_replies;
-            s->clients.duplicate_replies += c.duplicate_replies;
-            s->clients.unknown_replies += c.unknown_replies;
-            s->clients.protocol_errors += c.protocol_errors;
-            s->clients.bytes_sent += c.bytes_sent;
-            s->clients.bytes_received += c.bytes_received;
-        } else {
-            cb_server_stats v;
-            cb_server_get_stats(w->nodes[i].srv, &v);
-            s->server_requests += v.requests;
-            s->server_replies += v.replies;
-        }
+        node_collect(w, &w->nodes[i]);
     }
     if (out != NULL) {
         *out = *s;

@@ -33,6 +33,12 @@
  * client is idle when it has nothing in flight, no message waiting to be posted and no wake
  * time; the run ends when every client is idle, or when the clock reaches until_ns.
  *
+ * Faults: an optional timeline of crashes, recoveries, link changes, partitions and heals,
+ * applied at their simulated times by a controller actor (docs/simulator.md, "Faults"). A
+ * crashed node is down in the driver (its host stays on in SimGrid): its machine is gone,
+ * messages to it, from it or still in flight are dropped, and a recovered node starts with a
+ * fresh machine (a server comes back empty). Each fault is reported to the event hook.
+ *
  * One simulation per process: SimGrid cannot be reset, so cb_sgworld_run may be called once
  * per process. Run several simulations by forking a child per run (tests, bench, sweeps).
  */
@@ -65,6 +71,50 @@ typedef enum {
 #define CB_SGWORLD_TCP_PAYLOAD_BYTES 1460u
 #define CB_SGWORLD_UDP_PAYLOAD_BYTES 1392u
 
+/* Fault kinds of a timeline entry. */
+typedef enum {
+    CB_SGWORLD_FAULT_CRASH = 1,     /* `node` goes down: machine, queues, in-flight messages lost */
+    CB_SGWORLD_FAULT_RECOVER = 2,   /* `node` comes back with a fresh machine (no-op if up) */
+    CB_SGWORLD_FAULT_LINK = 3,      /* `node`'s link changes: the link_set fields */
+    CB_SGWORLD_FAULT_PARTITION = 4, /* `groups` replaces any partition in force */
+    CB_SGWORLD_FAULT_HEAL = 5,      /* the partition ends (link changes stay) */
+} cb_sgworld_fault_kind;
+
+/* Bits of cb_sgworld_fault.link_set: which link settings a LINK fault changes. */
+enum {
+    CB_SGWORLD_LINK_LATENCY = 1u << 0,
+    CB_SGWORLD_LINK_JITTER = 1u << 1,
+    CB_SGWORLD_LINK_BANDWIDTH = 1u << 2,
+    CB_SGWORLD_LINK_LOSS = 1u << 3,
+};
+
+/* The event hook's node for faults of the whole network (partition, heal). */
+#define CB_SGWORLD_NODE_NONE UINT32_MAX
+
+/*
+ * One timeline entry. Link settings are per node and mean what the config's do for the whole
+ * network (docs/simulator.md, "Faults"):
+ *   latency_ns     the node's link carries latency_ns / 2 each way (SimGrid link latency),
+ *                  so setting it on every node is the same as the config's latency_ns;
+ *   bandwidth_bps  the node's link, each direction (SimGrid link bandwidth); > 0;
+ *   jitter_ns      a message's jitter bound is the larger of its two ends'; <= 2^40;
+ *   loss_ppm       a message's loss probability is the larger of its two ends'; <= 10^6.
+ */
+typedef struct cb_sgworld_fault {
+    uint64_t at_ns;        /* simulated time; entries are in non-decreasing at_ns order */
+    uint8_t kind;          /* cb_sgworld_fault_kind */
+    uint32_t node;         /* crash, recover, link: the world node id */
+    const uint8_t *groups; /* partition: node_count entries; 0 = in no group (reaches every
+                              node), else the node's group; nodes in different groups cannot
+                              exchange messages */
+    uint32_t link_set;     /* link: CB_SGWORLD_LINK_* bits */
+    uint64_t latency_ns;
+    uint64_t jitter_ns;
+    uint64_t bandwidth_bps;
+    uint32_t loss_ppm;
+    const char *label; /* NULL, or text passed as the event's note (the scenario line) */
+} cb_sgworld_fault;
+
 typedef struct cb_sgworld_config {
     uint32_t server_count;               /* >= 1 */
     uint32_t client_count;               /* >= 1 */
@@ -84,9 +134,12 @@ typedef struct cb_sgworld_config {
     uint32_t packet_overhead_bytes; /* headers per packet; 0 picks the transport's default */
     uint32_t packet_payload_bytes;  /* frame bytes per packet; 0 picks the transport's */
     uint64_t seed; /* root seed: each client machine's rng and each node's loss rng split off */
-    const char *context_factory; /* SimGrid contexts/factory: NULL = "raw" (fastest); the
-                                    sanitizer tests use "thread" (SIMGRID-NOTES.md §7) */
-    const char *log_threshold;   /* SimGrid root log threshold: NULL = "critical" */
+    const char *context_factory;    /* SimGrid contexts/factory: NULL = "raw" (fastest); the
+                                       sanitizer tests use "thread" (SIMGRID-NOTES.md §7) */
+    const char *log_threshold;      /* SimGrid root log threshold: NULL = "critical" */
+    const cb_sgworld_fault *faults; /* NULL, or fault_count entries; they (and their groups
+                                       and labels) must stay valid until the run returns */
+    size_t fault_count;
 } cb_sgworld_config;
 
 /* Defaults: 1 server, 1 client, machine defaults, 0.5 ms one way, 1 Gbit/s, no loss, TCP,
@@ -105,7 +158,9 @@ typedef struct cb_sgworld_hooks {
                 uint64_t *wake_ns);
     /* A request of `client` completed. The value view is valid during the call. */
     void (*complete)(void *user, uint32_t client, const cb_completion *c);
-    /* A machine reported an event (`node` is the world node id). Optional. */
+    /* A machine reported an event (`node` is the world node id), or a fault of the timeline
+     * was applied (kinds CRASH..LINK_CHANGE, now_ns its at_ns, e->note its label; node
+     * CB_SGWORLD_NODE_NONE for partition and heal). Optional. */
     void (*event)(void *user, uint32_t node, const cb_event *e, uint64_t now_ns);
     /* Every action any machine emitted, in order (for traces). Optional. */
     void (*action)(void *user, uint32_t node, const cb_action *a, uint64_t now_ns);
@@ -119,6 +174,9 @@ typedef struct cb_sgworld_stats {
     uint64_t messages_hol;      /* TCP: held behind an earlier message on their connection */
     uint64_t messages_jittered; /* given a non-zero jitter delay */
     uint64_t messages_received; /* delivered and fed to a machine */
+    uint64_t messages_faulted;  /* dropped by a fault: to or from a down node, sent before
+                                   a crash of either end, or across a partition */
+    uint64_t faults_applied;    /* timeline entries applied before the run ended */
     uint64_t frame_bytes_sent;  /* real frame bytes of the messages sent */
     uint64_t wire_bytes_sent;   /* simulated bytes: frame bytes + packet headers */
     uint64_t timer_wakeups;     /* times a node's timer actor ran */
@@ -138,7 +196,8 @@ uint64_t cb_sgworld_wire_bytes(const cb_sgworld_config *cfg, size_t frame_bytes)
  * clock reaches until_ns (requests still in flight then get no completion), free everything
  * and fill *stats (may be NULL). Returns
  *   CB_ERR_OK;
- *   CB_ERR_INVALID  a config value out of range (as a machine's _new would say), or a second
+ *   CB_ERR_INVALID  a config value out of range (as a machine's _new would say; a fault out of
+ *                   order, naming no node, or with a setting out of range), or a second
  *                   call in this process (SimGrid runs one simulation per process; the
  *                   message on stderr says to fork);
  *   CB_ERR_NOMEM    allocation failed (nothing leaked);

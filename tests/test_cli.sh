@@ -14,7 +14,7 @@ check() { # check NAME EXPECTED_STATUS COMMAND...
     fi
 }
 check help 0 "$bin" --help
-for verb in run compare replay serve broker query report bench keygen; do
+for verb in run compare merge replay serve broker query report bench keygen; do
     "$bin" --help | grep -q "^  $verb " || { echo "FAIL help lists $verb"; fails=$((fails + 1)); }
     check "$verb --help" 0 "$bin" "$verb" --help
 done
@@ -97,7 +97,6 @@ check "run bad world" 2 "$bin" run "$qs" --world mars
 check "run no scenario" 2 "$bin" run
 check "run missing file" 1 "$bin" run "$tmp/nope.ini"
 printf '[scenario]\nname = f\nrequests = 10\n[faults]\nat = 1ms crash server0\n' >"$tmp/f.ini"
-check "run refuses what is not built" 3 "$bin" run "$tmp/f.ini" -o "$tmp/run.db"
 # run: the catalogue. Every scenario explains itself; the trace replay runs (its trace is
 # found relative to the scenario file, whatever the working directory); scenarios needing
 # what is not built yet exit 3 with the reason.
@@ -126,6 +125,121 @@ check "report missing file" 1 "$bin" report "$tmp/none.db" -o "$tmp/rep"
 check "report not a results db" 1 "$bin" report "$tmp/r.db" -o "$tmp/rep"
 "$bin" report "$tmp/r.db" -o "$tmp/rep" 2>&1 | grep -q 'not a results database' ||
     { echo "FAIL report not a results db message"; fails=$((fails + 1)); }
+check "run refuses faults on memnet" 3 "$bin" run "$tmp/f.ini" -o "$tmp/run.db" --world memnet
+"$bin" run "$tmp/f.ini" -o "$tmp/run.db" --world memnet 2>&1 | grep -q 'faults\] need --world sim' ||
+    { echo "FAIL run faults on memnet message"; fails=$((fails + 1)); }
+printf '[scenario]\nname = f\nrequests = 10\n[transport]\nkind = queue\n' >"$tmp/q.ini"
+check "run refuses what is not built" 3 "$bin" run "$tmp/q.ini" -o "$tmp/run.db"
+
+# run with faults: events rows at their simulated times, with the scenario's text.
+cat >"$tmp/faults.ini" <<'EOF'
+[scenario]
+name = faults
+requests = 600
+warmup = 0s
+[servers]
+count = 2
+[clients]
+count = 2
+[transport]
+timeout = 1ms
+[faults]
+at = 2ms crash server0
+at = 4ms recover server0
+at = 5ms partition {client0} | {server*}
+at = 6ms heal
+at = 7ms link client* latency=1ms
+EOF
+check "run faults" 0 "$bin" run "$tmp/faults.ini" -o "$tmp/faults.db" --quiet
+expect_out "run faults events" "$(printf '%s\n' '2000000|server0|crash|2ms crash server0' \
+    '4000000|server0|recover|4ms recover server0' \
+    '5000000||partition|5ms partition {client0} | {server*}' '6000000||heal|6ms heal' \
+    '7000000|client0|link_change|7ms link client* latency=1ms' \
+    '7000000|client1|link_change|7ms link client* latency=1ms'; echo .)" \
+    sqlite3 "$tmp/faults.db" "SELECT time_ns, node, kind, detail FROM events
+                              WHERE kind IN ('crash', 'recover', 'partition', 'heal',
+                              'link_change') ORDER BY id"
+# While server0 is down (2ms..4ms), everything sent to it ends in a timeout.
+n=$(sqlite3 "$tmp/faults.db" "SELECT sum(outcome = 'timeout') || ' ' || sum(outcome != 'timeout')
+                              FROM requests WHERE server = 0
+                              AND complete_ns > 2000000 AND complete_ns <= 4000000")
+case $n in
+0\ *|*\ [1-9]*) echo "FAIL run faults: server0 down: '$n' (timeouts, others)"; fails=$((fails + 1)) ;;
+esac
+
+# Determinism: the same scenario and seed give identical request rows.
+rows="SELECT r.transport, r.seed, q.seq, q.client, q.server, q.op, q.key, q.value_bytes,
+      q.issue_ns, q.complete_ns, q.outcome, q.status, q.attempts, q.bytes_sent,
+      q.bytes_received FROM requests q JOIN runs r ON r.id = q.run_id"
+check "run faults again" 0 "$bin" run "$tmp/faults.ini" -o "$tmp/faults2.db" --quiet
+h1=$(sqlite3 "$tmp/faults.db" "$rows ORDER BY q.seq" | md5sum)
+h2=$(sqlite3 "$tmp/faults2.db" "$rows ORDER BY q.seq" | md5sum)
+[ "$h1" = "$h2" ] || { echo "FAIL same seed, different requests rows"; fails=$((fails + 1)); }
+
+# compare: usage errors, then a tiny sweep with --jobs 1 and --jobs 2.
+check "compare no vary" 2 "$bin" compare "$qs"
+check "compare bad vary" 2 "$bin" compare "$qs" --vary transport.kind
+check "compare vary no dot" 2 "$bin" compare "$qs" --vary kind=tcp
+check "compare empty value" 2 "$bin" compare "$qs" --vary transport.kind=tcp,,udp
+check "compare vary seed" 2 "$bin" compare "$qs" --vary scenario.seed=1,2
+check "compare seeds 0" 2 "$bin" compare "$qs" --vary transport.kind=tcp --seeds 0
+check "compare jobs x" 2 "$bin" compare "$qs" --vary transport.kind=tcp --jobs x
+check "compare unknown option" 2 "$bin" compare "$qs" --vary transport.kind=tcp --frob
+check "compare no scenario" 2 "$bin" compare --vary transport.kind=tcp
+check "compare bad value" 1 "$bin" compare "$qs" --vary transport.kind=tcp,carrier-pigeon \
+    -o "$tmp/bad.db"
+sweep="--vary transport.kind=tcp,udp --seeds 3 --set scenario.requests=300 --quiet"
+sweep="$sweep --set scenario.warmup=0s"
+# shellcheck disable=SC2086 # $sweep is a list of options
+"$bin" compare "$qs" $sweep --jobs 1 -o "$tmp/c1.db" >"$tmp/c1.out" 2>"$tmp/c1.err" ||
+    { echo "FAIL compare --jobs 1"; cat "$tmp/c1.err"; fails=$((fails + 1)); }
+# shellcheck disable=SC2086
+"$bin" compare "$qs" $sweep --jobs 2 -o "$tmp/c2.db" >"$tmp/c2.out" 2>"$tmp/c2.err" ||
+    { echo "FAIL compare --jobs 2"; cat "$tmp/c2.err"; fails=$((fails + 1)); }
+h1=$(sqlite3 "$tmp/c1.db" "$rows ORDER BY q.run_id, q.seq" | md5sum)
+h2=$(sqlite3 "$tmp/c2.db" "$rows ORDER BY q.run_id, q.seq" | md5sum)
+[ "$h1" = "$h2" ] || { echo "FAIL compare: --jobs 1 and --jobs 2 differ"; fails=$((fails + 1)); }
+expect_out "compare runs" "$(printf '%s\n' 1tcp1 2tcp2 3tcp3 4udp1 5udp2 6udp3; echo .)" \
+    sqlite3 "$tmp/c2.db" "SELECT id || transport || seed FROM runs ORDER BY id"
+json='{"scenario.requests": "300", "scenario.warmup": "0s", "transport.kind": "udp"}'
+expect_out "compare varied_params" "$(printf '%s\n' 2 "$json"; echo .)" \
+    sqlite3 "$tmp/c2.db" "SELECT count(DISTINCT varied_params) FROM runs;
+                          SELECT varied_params FROM runs WHERE id = 6"
+# The table's CI, computed here independently: mean ± t(0.975, 2) * sd / sqrt(3).
+for col in "p50_us 4 1" "p99_us 5 1" "bytes_per_request 8 1" "throughput_rps 3 0"; do
+    # shellcheck disable=SC2086 # split "column field decimals"
+    set -- $col
+    want=$(sqlite3 "$tmp/c2.db" "SELECT $1 FROM run_summary s JOIN runs r ON r.id = s.run_id
+                                 WHERE r.transport = 'udp'" |
+        awk -v d="$3" '{ x[NR] = $1; s += $1 } END { m = s / NR
+            for (i = 1; i <= NR; i++) v += (x[i] - m) ^ 2
+            h = 4.302652729749464 * sqrt(v / (NR - 1)) / sqrt(NR)
+            printf "%.*f ± %.*f", d, m, d, h }')
+    got=$(grep '^udp ' "$tmp/c2.out" | awk -F ' [|] ' -v f="$2" '{ v = $f; sub(/ *\*? *$/, "", v); print v }')
+    [ "$got" = "$want" ] || { echo "FAIL compare CI of $1: table '$got', want '$want'"; fails=$((fails + 1)); }
+done
+grep -q '^tcp  *| 3 ' "$tmp/c2.out" || { echo "FAIL compare table rows"; cat "$tmp/c2.out"; fails=$((fails + 1)); }
+[ -z "$(ls -d "$tmp"/c2.db.jobs-* 2>/dev/null)" ] || { echo "FAIL compare left its job files"; fails=$((fails + 1)); }
+
+# merge: two databases, ids shifted after the first, rows and events carried over.
+check "merge no args" 2 "$bin" merge
+check "merge one arg" 2 "$bin" merge "$tmp/m.db"
+check "merge missing input" 1 "$bin" merge "$tmp/m.db" "$tmp/none.db"
+check "merge into itself" 1 "$bin" merge "$tmp/c1.db" "$tmp/c1.db"
+check "merge" 0 "$bin" merge "$tmp/m.db" "$tmp/c1.db" "$tmp/faults.db"
+expect_out "merge runs" "$(printf '7|7|faults\n.')" \
+    sqlite3 "$tmp/m.db" "SELECT count(*), max(id), (SELECT scenario_name FROM runs WHERE id = 7)
+                         FROM runs"
+a=$(sqlite3 "$tmp/faults.db" "SELECT count(*), sum(issue_ns) FROM requests WHERE run_id = 1")
+b=$(sqlite3 "$tmp/m.db" "SELECT count(*), sum(issue_ns) FROM requests WHERE run_id = 7")
+[ "$a" = "$b" ] || { echo "FAIL merge requests: $a vs $b"; fails=$((fails + 1)); }
+a=$(sqlite3 "$tmp/faults.db" "SELECT group_concat(time_ns || kind) FROM events")
+b=$(sqlite3 "$tmp/m.db" "SELECT group_concat(time_ns || kind) FROM events WHERE run_id = 7")
+[ -n "$a" ] && [ "$a" = "$b" ] || { echo "FAIL merge events"; fails=$((fails + 1)); }
+a=$(sqlite3 "$tmp/c1.db" "SELECT group_concat(p99_us) FROM run_summary ORDER BY run_id")
+b=$(sqlite3 "$tmp/m.db" "SELECT group_concat(p99_us) FROM run_summary WHERE run_id <= 6
+                         ORDER BY run_id")
+[ "$a" = "$b" ] || { echo "FAIL merge summaries"; fails=$((fails + 1)); }
 
 echo "cli: $fails failure(s)"
 [ "$fails" -eq 0 ]
