@@ -8,34 +8,17 @@
 #include "cb_err.h"
 #include "cb_frame.h"
 #include "cb_framer.h"
+#include "cb_server_int.h"
 
-#define SERVER_CONN_MAX        (1u << 20)
-#define SERVER_STATS_BYTES_MAX 4096u /* the STATS reply body always fits in this */
-#define SERVER_NS_PER_MS       1000000ull
-
-#define SERVER_DEDUP_MAX       65536u
-
-/* One remembered reply of the at-most-once window (cb_server_config.dedup_window). */
-typedef struct server_dedup {
-    uint32_t request_id; /* 0: empty (cb_client never issues id 0) */
-    uint8_t opcode;
-    uint16_t status;
-    uint64_t cas;
-    uint64_t arg;
-} server_dedup;
-
-struct cb_server {
-    cb_server_config cfg;
-    const cb_alloc *alloc;
-    cb_store *store;
-    cb_frame_limits limits;
-    cb_framer *framers;  /* one per connection */
-    server_dedup *dedup; /* conn_max * dedup_window entries, or NULL */
-    cb_outbox outbox;
-    size_t reply_bytes_max; /* the largest reply one request can produce */
-    uint64_t next_sweep_ns;
-    cb_server_stats stats;
-};
+#define SERVER_CONN_MAX  (1u << 20)
+#define SERVER_NS_PER_MS 1000000ull
+#define SERVER_DEDUP_MAX 65536u
+/*
+ * Room above the largest value for one reply's framing: a text VALUE line or a meta reply
+ * line with every return flag (< 512 bytes), a frame header (40). The text STATS reply
+ * ("STAT " lines) stays under 2 * SERVER_STATS_BYTES_MAX.
+ */
+#define SERVER_REPLY_OVERHEAD_BYTES 1024u
 
 cb_server_config cb_server_config_default(void)
 {
@@ -71,19 +54,26 @@ int cb_server_new(const cb_server_config *cfg, const cb_alloc *alloc, cb_server 
     if (rc != CB_ERR_OK) {
         goto out_free_server;
     }
-    uint32_t value_max = cfg->store.value_bytes_max ? cfg->store.value_bytes_max
-                                                    : CB_VALUE_BYTES_MAX_DEFAULT;
+    uint32_t value_max =
+        cfg->store.value_bytes_max ? cfg->store.value_bytes_max : CB_VALUE_BYTES_MAX_DEFAULT;
     srv->limits.value_bytes_max = value_max;
-    srv->reply_bytes_max = CB_FRAME_HEADER_BYTES +
-                           (value_max > SERVER_STATS_BYTES_MAX ? value_max : SERVER_STATS_BYTES_MAX);
+    srv->text_limits.value_bytes_max = value_max;
+    srv->reply_bytes_max =
+        SERVER_REPLY_OVERHEAD_BYTES +
+        (value_max > 2 * SERVER_STATS_BYTES_MAX ? value_max : 2 * SERVER_STATS_BYTES_MAX);
+    srv->flush_at_ns = UINT64_MAX;
     rc = CB_ERR_NOMEM;
     srv->framers = cb_alloc_calloc(alloc, cfg->conn_max, sizeof srv->framers[0]);
     if (srv->framers == NULL) {
         goto out_del_store;
     }
+    srv->conns = cb_alloc_calloc(alloc, cfg->conn_max, sizeof srv->conns[0]);
+    if (srv->conns == NULL) {
+        goto out_free_framers;
+    }
     if (cfg->dedup_window > 0) {
-        srv->dedup = cb_alloc_calloc(alloc, (size_t)cfg->conn_max * cfg->dedup_window,
-                                     sizeof srv->dedup[0]);
+        srv->dedup =
+            cb_alloc_calloc(alloc, (size_t)cfg->conn_max * cfg->dedup_window, sizeof srv->dedup[0]);
         if (srv->dedup == NULL) {
             goto out_free_framers;
         }
@@ -100,6 +90,7 @@ int cb_server_new(const cb_server_config *cfg, const cb_alloc *alloc, cb_server 
 
 out_free_framers:
     cb_alloc_free(alloc, srv->dedup);
+    cb_alloc_free(alloc, srv->conns);
     cb_alloc_free(alloc, srv->framers);
 out_del_store:
     cb_store_del(srv->store);
@@ -115,9 +106,11 @@ void cb_server_del(cb_server *srv)
     }
     for (uint32_t i = 0; i < srv->cfg.conn_max; i++) {
         cb_framer_free(&srv->framers[i], srv->alloc);
+        server_text_reset(srv, &srv->conns[i]);
     }
     cb_outbox_free(&srv->outbox, srv->alloc);
     cb_alloc_free(srv->alloc, srv->dedup);
+    cb_alloc_free(srv->alloc, srv->conns);
     cb_alloc_free(srv->alloc, srv->framers);
     cb_store_del(srv->store);
     cb_alloc_free(srv->alloc, srv);
@@ -173,8 +166,8 @@ static int server_exec_store(cb_server *srv, const cb_frame *f, uint64_t now_ns,
         return cb_store_replace(st, f->key, f->key_len, f->value, f->value_len, 0, ttl, now_ns,
                                 cas);
     case CB_OP_CAS:
-        return cb_store_cas(st, f->key, f->key_len, f->value, f->value_len, 0, ttl, f->cas,
-                            now_ns, cas);
+        return cb_store_cas(st, f->key, f->key_len, f->value, f->value_len, 0, ttl, f->cas, now_ns,
+                            cas);
     case CB_OP_APPEND:
         return cb_store_append(st, f->key, f->key_len, f->value, f->value_len, now_ns, cas);
     default:
@@ -366,8 +359,14 @@ static void server_handle(cb_server *srv, uint32_t conn, const cb_frame *f, uint
 
 static long server_protocol_error(cb_server *srv, uint32_t conn, int err)
 {
-    srv->stats.protocol_errors++;
     cb_framer_reset(&srv->framers[conn]);
+    server_queue_close(srv, conn, err);
+    return err;
+}
+
+void server_queue_close(cb_server *srv, uint32_t conn, int err)
+{
+    srv->stats.protocol_errors++;
     cb_action a;
     memset(&a, 0, sizeof a);
     a.kind = CB_ACTION_EVENT;
@@ -380,7 +379,14 @@ static long server_protocol_error(cb_server *srv, uint32_t conn, int err)
     a.kind = CB_ACTION_CLOSE;
     a.peer = conn;
     (void)cb_outbox_push(&srv->outbox, &a);
-    return err;
+}
+
+void server_flush_if_due(cb_server *srv, uint64_t now_ns)
+{
+    if (now_ns >= srv->flush_at_ns) {
+        cb_store_flush(srv->store);
+        srv->flush_at_ns = UINT64_MAX;
+    }
 }
 
 long cb_server_on_bytes(cb_server *srv, uint32_t conn, const uint8_t *buf, size_t buf_len,
@@ -388,6 +394,16 @@ long cb_server_on_bytes(cb_server *srv, uint32_t conn, const uint8_t *buf, size_
 {
     if (conn >= srv->cfg.conn_max) {
         return CB_ERR_UNKNOWN_CONN;
+    }
+    server_conn *c = &srv->conns[conn];
+    server_flush_if_due(srv, now_ns);
+    if (c->proto == SERVER_PROTO_UNKNOWN && buf_len > 0) {
+        /* The first byte decides for the connection's life (docs/real.md §3): the frame's
+         * magic starts with 0xCB, which no text command does. */
+        c->proto = buf[0] == (CB_FRAME_MAGIC >> 8) ? SERVER_PROTO_BINARY : SERVER_PROTO_TEXT;
+    }
+    if (c->proto == SERVER_PROTO_TEXT) {
+        return server_text_on_bytes(srv, conn, buf, buf_len, now_ns);
     }
     const uint8_t *in = buf;
     size_t in_len = buf_len;
@@ -412,11 +428,13 @@ int cb_server_on_close(cb_server *srv, uint32_t conn)
         return CB_ERR_UNKNOWN_CONN;
     }
     cb_framer_reset(&srv->framers[conn]);
+    server_text_reset(srv, &srv->conns[conn]);
     return CB_ERR_OK;
 }
 
 int cb_server_on_timer(cb_server *srv, uint64_t now_ns)
 {
+    server_flush_if_due(srv, now_ns);
     if (now_ns < srv->next_sweep_ns) {
         return CB_ERR_OK;
     }
@@ -427,7 +445,7 @@ int cb_server_on_timer(cb_server *srv, uint64_t now_ns)
 
 uint64_t cb_server_next_deadline_ns(const cb_server *srv)
 {
-    return srv->next_sweep_ns;
+    return srv->next_sweep_ns < srv->flush_at_ns ? srv->next_sweep_ns : srv->flush_at_ns;
 }
 
 size_t cb_server_drain(cb_server *srv, cb_action *out, size_t out_cap)
@@ -484,8 +502,8 @@ long cb_server_format_stats(const cb_server *srv, char *out, size_t out_cap)
     size_t len = 0;
 #define SERVER_STAT_LINE(name, field)                                                              \
     {                                                                                              \
-        int n = snprintf(out + len, out_cap - len, "%s %llu\n", name,                              \
-                         (unsigned long long)s.field);                                             \
+        int n =                                                                                    \
+            snprintf(out + len, out_cap - len, "%s %llu\n", name, (unsigned long long)s.field);    \
         if (n < 0 || (size_t)n >= out_cap - len) {                                                 \
             return CB_ERR_FULL;                                                                    \
         }                                                                                          \

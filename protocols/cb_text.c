@@ -596,6 +596,9 @@ long cb_text_parse(const uint8_t *buf, size_t buf_len, const cb_text_limits *lim
     }
     long n = req->has_block ? text_finish_block(buf, buf_len, lim, req) : (long)line_len;
     if (req->error != CB_TEXT_ERROR_NONE) {
+        if (req->cmd >= CB_TEXT_CMD_MG) {
+            req->noreply = 0; /* meta q never hides an error (protocol.txt, "Meta Get") */
+        }
         req->cmd = CB_TEXT_CMD_NONE;
     }
     return n;

@@ -100,7 +100,7 @@ static const txt_case txt_cases[] = {
     {"too_many_tokens", "delete a b c d e f g h i j k l m n o p q r s t u v w x y z\r\n", 0,
      E(FORMAT), 0, 0, 0},
     {"mg_no_key", "mg\r\n", 0, E(FORMAT), 0, 0, 0},
-    {"mg_bad_flag", "mg k !\r\n", 0, E(BAD_FLAG), 0, 0, 0},
+    {"mg_bad_flag", "mg k q !\r\n", 0, E(BAD_FLAG), 0, 0, 0},
     {"mg_unknown_letter", "mg k Q\r\n", 0, E(BAD_FLAG), 0, 0, 0},
     {"mg_base64", "mg k b v\r\n", 0, E(UNSUPPORTED), 0, 0, 0},
     {"mg_dup_flag", "mg k v v\r\n", 0, E(DUP_FLAG), 0, 0, 0},
