@@ -24,6 +24,9 @@ int cb_cli_run(const cb_cli_verb *verb, int argc, char **argv);
 extern const char cb_cli_bench_help[];
 int cb_cli_bench(const cb_cli_verb *verb, int argc, char **argv);
 
+extern const char cb_cli_serve_help[];
+int cb_cli_serve(const cb_cli_verb *verb, int argc, char **argv);
+
 extern const char cb_cli_query_help[];
 int cb_cli_query(const cb_cli_verb *verb, int argc, char **argv);
 
