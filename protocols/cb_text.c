@@ -225,20 +225,30 @@ static void text_parse_numeric_opt(const text_tok *toks, size_t ntok, cb_text_re
     }
 }
 
-/* version, quit, mn: no arguments. stats [group]: the group is kept in `keys`. */
+/* stats [group]: a group memcached knows and cachebed has nothing for is kept in `keys`
+ * (the server answers an empty list); any other group is ERROR, as in memcached. */
+static void text_parse_stats(const text_tok *toks, size_t ntok, cb_text_request *req)
+{
+    static const char *const groups[] = {"settings", "items", "slabs", "sizes", "conns"};
+    if (ntok == 1) {
+        return;
+    }
+    for (size_t i = 0; ntok == 2 && i < sizeof groups / sizeof groups[0]; i++) {
+        if (text_tok_is(&toks[1], groups[i])) {
+            req->keys = toks[1].p;
+            req->keys_len = toks[1].len;
+            return;
+        }
+    }
+    text_fail(req, CB_TEXT_ERROR_UNKNOWN_COMMAND);
+}
+
+/* version and quit ignore any arguments, as memcached 1.6 does (libmemcached's memcapable
+ * checks that "version foo bar" answers). */
 static void text_parse_bare(const text_tok *toks, size_t ntok, cb_text_request *req)
 {
-    if (req->cmd == CB_TEXT_CMD_STATS && ntok <= 3) {
-        if (ntok >= 2) {
-            req->keys = toks[1].p;
-            req->keys_len = (size_t)(toks[ntok - 1].p + toks[ntok - 1].len - toks[1].p);
-        }
-        return;
-    }
-    if (ntok != 1) {
-        text_fail(req, CB_TEXT_ERROR_FORMAT);
-        return;
-    }
+    (void)toks;
+    (void)ntok;
     if (req->cmd == CB_TEXT_CMD_QUIT) {
         req->close = 1;
     }
@@ -418,7 +428,7 @@ static const text_cmd_entry text_cmds[] = {
     {"decr", CB_TEXT_CMD_DECR, 0, text_parse_arith},
     {"touch", CB_TEXT_CMD_TOUCH, 0, text_parse_touch},
     {"flush_all", CB_TEXT_CMD_FLUSH_ALL, 0, text_parse_numeric_opt},
-    {"stats", CB_TEXT_CMD_STATS, 0, text_parse_bare},
+    {"stats", CB_TEXT_CMD_STATS, 0, text_parse_stats},
     {"version", CB_TEXT_CMD_VERSION, 0, text_parse_bare},
     {"verbosity", CB_TEXT_CMD_VERBOSITY, 0, text_parse_numeric_opt},
     {"quit", CB_TEXT_CMD_QUIT, 0, text_parse_bare},
