@@ -18,4 +18,8 @@ int cb_bench_placement(int argc, char **argv);
  * ping-pong of the same shape in the same run (bench/cb_bench_sim.c). */
 int cb_bench_sim(int argc, char **argv);
 
+/* `cachebed bench serve`: `cachebed serve` against memcached -t 1 under the same pipelined
+ * text load, ops/s, p50/p99 latency and their ratio (bench/cb_bench_serve.c). */
+int cb_bench_serve(int argc, char **argv);
+
 #endif

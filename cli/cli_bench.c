@@ -16,6 +16,7 @@ static const cli_bench_entry cli_benches[] = {
     {"placement", "balance, key movement, lookup ns of each placement strategy",
      cb_bench_placement},
     {"sim", "SimGrid driver vs bare SimGrid, requests per wall second", cb_bench_sim},
+    {"serve", "cachebed serve vs memcached -t 1, ops/s and latency", cb_bench_serve},
     {NULL, NULL, NULL},
 };
 
@@ -36,7 +37,12 @@ const char cb_cli_bench_help[] =
     "            a bare SimGrid ping-pong of the same shape, with their ratio\n"
     "            options: --clients N (default 1000) --servers N (default 100)\n"
     "                     --requests N (default 1000000) --seed N\n"
-    "                     --factory raw|boost|ucontext|thread --only driver|bare\n";
+    "                     --factory raw|boost|ucontext|thread --only driver|bare\n"
+    "  serve     `cachebed serve` and `memcached -t 1 -m 64` (each a child process on a\n"
+    "            loopback port) under the same pipelined text load from one generator:\n"
+    "            ops/s, p50/p99 latency of each and the ratio\n"
+    "            options: --conns C (16) --depth D (8) --seconds S (5) --keys K (10000)\n"
+    "                     --value-bytes V (32) --get-percent G (90) --seed N (1)\n";
 
 int cb_cli_bench(const cb_cli_verb *verb, int argc, char **argv)
 {
