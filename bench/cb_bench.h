@@ -26,4 +26,8 @@ int cb_bench_logging(int argc, char **argv);
  * value-size distributions, with break-even link speeds (bench/cb_bench_codec.c). */
 int cb_bench_codec(int argc, char **argv);
 
+/* `cachebed bench serve`: `cachebed serve` against memcached -t 1 under the same pipelined
+ * text load, ops/s, p50/p99 latency and their ratio (bench/cb_bench_serve.c). */
+int cb_bench_serve(int argc, char **argv);
+
 #endif

@@ -35,10 +35,7 @@ static const cb_cli_verb cli_verbs[] = {
      "workload over real TCP/UDP sockets, and logs with mode = 'real'. Not built yet.\n",
      cli_not_built},
     {"serve", "run a real cache server (binary frame and memcached protocols)",
-     "usage: cachebed serve [--port P] [--udp-port U] [--memory 64MiB] [--threads N]\n"
-     "\n"
-     "A real cache server over TCP and UDP. Not built yet.\n",
-     cli_not_built},
+     cb_cli_serve_help, cb_cli_serve},
     {"broker", "run the queue transport's broker as a real process",
      "usage: cachebed broker [--port P]\n"
      "\n"

@@ -19,6 +19,7 @@ static const cli_bench_entry cli_benches[] = {
     {"codec", "lz4/zstd bytes saved and ns per KiB, seal/open cost, break-even link speed",
      cb_bench_codec},
     {"logging", "what recording every request costs a simulation", cb_bench_logging},
+    {"serve", "cachebed serve vs memcached -t 1, ops/s and latency", cb_bench_serve},
     {NULL, NULL, NULL},
 };
 
@@ -48,7 +49,12 @@ const char cb_cli_bench_help[] =
     "  logging   one simulation (Zipf keys, 90% GET, 100 B values) with and without the\n"
     "            results database: CPU and wall seconds and the overhead of logging\n"
     "            options: --requests N (default 1000000) --clients N (default 100)\n"
-    "                     --world sim|memnet (default sim)\n";
+    "                     --world sim|memnet (default sim)\n"
+    "  serve     `cachebed serve` and `memcached -t 1 -m 64` (each a child process on a\n"
+    "            loopback port) under the same pipelined text load from one generator:\n"
+    "            ops/s, p50/p99 latency of each and the ratio\n"
+    "            options: --conns C (16) --depth D (8) --seconds S (5) --keys K (10000)\n"
+    "                     --value-bytes V (32) --get-percent G (90) --seed N (1)\n";
 
 int cb_cli_bench(const cb_cli_verb *verb, int argc, char **argv)
 {

@@ -96,6 +96,37 @@ int cb_outbox_push(cb_outbox *ob, const cb_action *a)
     return CB_ERR_OK;
 }
 
+uint8_t *cb_outbox_send(cb_outbox *ob, uint32_t peer, size_t len)
+{
+    if (ob->arena_cap - ob->arena_used < len) {
+        return NULL;
+    }
+    uint8_t *p = ob->arena + ob->arena_used;
+    if (ob->count > 0) {
+        cb_action *last = &ob->actions[(ob->head + ob->count - 1) % ob->action_cap];
+        if (last->kind == CB_ACTION_SEND && last->peer == peer &&
+            last->data + last->data_len == p) {
+            ob->arena_used += len;
+            last->data_len += len;
+            return p;
+        }
+    }
+    if (ob->count == ob->action_cap) {
+        return NULL;
+    }
+    cb_action a;
+    memset(&a, 0, sizeof a);
+    a.kind = CB_ACTION_SEND;
+    a.peer = peer;
+    a.data = p;
+    a.data_len = len;
+    ob->arena_used += len;
+    int rc = cb_outbox_push(ob, &a);
+    assert(rc == CB_ERR_OK); /* a free slot was checked above */
+    (void)rc;
+    return p;
+}
+
 size_t cb_outbox_drain(cb_outbox *ob, cb_action *out, size_t out_cap)
 {
     size_t n = 0;

@@ -148,6 +148,16 @@ uint8_t *cb_outbox_reserve(cb_outbox *ob, size_t len);
 /* Give back the last `len` reserved bytes (after a failed encode). */
 void cb_outbox_unreserve(cb_outbox *ob, size_t len);
 
+/*
+ * Reserve `len` arena bytes for data to send to `peer` and queue them: when the newest queued
+ * action is a SEND to the same peer whose data ends where this reservation begins, that SEND
+ * grows by `len` (so a stream of small replies becomes one action); otherwise a new SEND is
+ * pushed. The caller fills the returned bytes before the next drain. Returns NULL (nothing
+ * changed) when the arena lacks `len` bytes or a new action is needed and none is free.
+ * For byte-stream protocols only: coalesced SENDs no longer align with message boundaries.
+ */
+uint8_t *cb_outbox_send(cb_outbox *ob, uint32_t peer, size_t len);
+
 /* Append a copy of `a`. Returns CB_ERR_OK or CB_ERR_FULL (all action slots taken). */
 int cb_outbox_push(cb_outbox *ob, const cb_action *a);
 

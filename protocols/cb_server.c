@@ -8,36 +8,18 @@
 #include "cb_err.h"
 #include "cb_frame.h"
 #include "cb_framer.h"
+#include "cb_server_int.h"
 
-#define SERVER_CONN_MAX        (1u << 20)
-#define SERVER_STATS_BYTES_MAX 4096u /* the STATS reply body always fits in this */
-#define SERVER_NS_PER_MS       1000000ull
-
+#define SERVER_CONN_MAX    (1u << 20)
+#define SERVER_NS_PER_MS   1000000ull
 #define SERVER_DEDUP_MAX   65536u
 #define SERVER_CODEC_FLAGS (CB_FLAG_COMPRESSED | CB_FLAG_ENCRYPTED)
-
-/* One remembered reply of the at-most-once window (cb_server_config.dedup_window). */
-typedef struct server_dedup {
-    uint32_t request_id; /* 0: empty (cb_client never issues id 0) */
-    uint8_t opcode;
-    uint16_t status;
-    uint64_t cas;
-    uint64_t arg;
-} server_dedup;
-
-struct cb_server {
-    cb_server_config cfg;
-    const cb_alloc *alloc;
-    cb_store *store;
-    cb_frame_limits limits;
-    cb_framer *framers;  /* one per connection */
-    cb_codec *codec;     /* compression and sealing, or NULL when both are off */
-    server_dedup *dedup; /* conn_max * dedup_window entries, or NULL */
-    cb_outbox outbox;
-    size_t reply_bytes_max; /* the largest reply one request can produce */
-    uint64_t next_sweep_ns;
-    cb_server_stats stats;
-};
+/*
+ * Room above the largest value for one reply's framing: a text VALUE line or a meta reply
+ * line with every return flag (< 512 bytes), a frame header (40). The text STATS reply
+ * ("STAT " lines) stays under 2 * SERVER_STATS_BYTES_MAX.
+ */
+#define SERVER_REPLY_OVERHEAD_BYTES 1024u
 
 cb_server_config cb_server_config_default(void)
 {
@@ -63,9 +45,10 @@ static int server_setup_codec(cb_server *srv)
         }
     }
     srv->limits.value_bytes_max = value_max;
+    srv->text_limits.value_bytes_max = value_max;
     srv->reply_bytes_max =
-        CB_FRAME_HEADER_BYTES +
-        (value_max > SERVER_STATS_BYTES_MAX ? value_max : SERVER_STATS_BYTES_MAX);
+        SERVER_REPLY_OVERHEAD_BYTES +
+        (value_max > 2 * SERVER_STATS_BYTES_MAX ? value_max : 2 * SERVER_STATS_BYTES_MAX);
     if (srv->codec != NULL) {
         srv->limits.value_bytes_max = cb_codec_wire_value_max(srv->codec, value_max);
         srv->reply_bytes_max += cb_codec_overhead_max(srv->codec);
@@ -101,10 +84,15 @@ int cb_server_new(const cb_server_config *cfg, const cb_alloc *alloc, cb_server 
     if (rc != CB_ERR_OK) {
         goto out_del_store;
     }
+    srv->flush_at_ns = UINT64_MAX;
     rc = CB_ERR_NOMEM;
     srv->framers = cb_alloc_calloc(alloc, cfg->conn_max, sizeof srv->framers[0]);
     if (srv->framers == NULL) {
         goto out_del_codec;
+    }
+    srv->conns = cb_alloc_calloc(alloc, cfg->conn_max, sizeof srv->conns[0]);
+    if (srv->conns == NULL) {
+        goto out_free_framers;
     }
     if (cfg->dedup_window > 0) {
         srv->dedup =
@@ -125,6 +113,7 @@ int cb_server_new(const cb_server_config *cfg, const cb_alloc *alloc, cb_server 
 
 out_free_framers:
     cb_alloc_free(alloc, srv->dedup);
+    cb_alloc_free(alloc, srv->conns);
     cb_alloc_free(alloc, srv->framers);
 out_del_codec:
     cb_codec_del(srv->codec);
@@ -142,9 +131,11 @@ void cb_server_del(cb_server *srv)
     }
     for (uint32_t i = 0; i < srv->cfg.conn_max; i++) {
         cb_framer_free(&srv->framers[i], srv->alloc);
+        server_text_reset(srv, &srv->conns[i]);
     }
     cb_outbox_free(&srv->outbox, srv->alloc);
     cb_alloc_free(srv->alloc, srv->dedup);
+    cb_alloc_free(srv->alloc, srv->conns);
     cb_alloc_free(srv->alloc, srv->framers);
     cb_codec_del(srv->codec);
     cb_store_del(srv->store);
@@ -429,18 +420,13 @@ static void server_event(cb_server *srv, uint32_t conn, uint8_t kind, int err, u
     (void)cb_outbox_push(&srv->outbox, &a);
 }
 
-/* Close `conn` after undecodable input (PROTOCOL_ERROR) or a frame that did not open
- * (FRAME_REJECTED); its partial input and seal sessions are dropped. */
-static long server_close_conn(cb_server *srv, uint32_t conn, uint8_t kind, int err)
+/* Count and queue the event of `kind` (PROTOCOL_ERROR or FRAME_REJECTED), then a CLOSE. */
+static void server_queue_event_close(cb_server *srv, uint32_t conn, uint8_t kind, int err)
 {
     if (kind == CB_EVENT_PROTOCOL_ERROR) {
         srv->stats.protocol_errors++;
     } else {
         srv->stats.frames_rejected++;
-    }
-    cb_framer_reset(&srv->framers[conn]);
-    if (srv->codec != NULL) {
-        cb_codec_reset(srv->codec, conn);
     }
     server_event(srv, conn, kind, err, 0);
     cb_action a;
@@ -448,7 +434,31 @@ static long server_close_conn(cb_server *srv, uint32_t conn, uint8_t kind, int e
     a.kind = CB_ACTION_CLOSE;
     a.peer = conn;
     (void)cb_outbox_push(&srv->outbox, &a);
+}
+
+void server_queue_close(cb_server *srv, uint32_t conn, int err)
+{
+    server_queue_event_close(srv, conn, CB_EVENT_PROTOCOL_ERROR, err);
+}
+
+/* Close `conn` after undecodable input (PROTOCOL_ERROR) or a frame that did not open
+ * (FRAME_REJECTED); its partial input and seal sessions are dropped. */
+static long server_close_conn(cb_server *srv, uint32_t conn, uint8_t kind, int err)
+{
+    cb_framer_reset(&srv->framers[conn]);
+    if (srv->codec != NULL) {
+        cb_codec_reset(srv->codec, conn);
+    }
+    server_queue_event_close(srv, conn, kind, err);
     return err;
+}
+
+void server_flush_if_due(cb_server *srv, uint64_t now_ns)
+{
+    if (now_ns >= srv->flush_at_ns) {
+        cb_store_flush(srv->store);
+        srv->flush_at_ns = UINT64_MAX;
+    }
 }
 
 static long server_protocol_error(cb_server *srv, uint32_t conn, int err)
@@ -512,6 +522,16 @@ long cb_server_on_bytes(cb_server *srv, uint32_t conn, const uint8_t *buf, size_
     if (conn >= srv->cfg.conn_max) {
         return CB_ERR_UNKNOWN_CONN;
     }
+    server_conn *c = &srv->conns[conn];
+    server_flush_if_due(srv, now_ns);
+    if (c->proto == SERVER_PROTO_UNKNOWN && buf_len > 0) {
+        /* The first byte decides for the connection's life (docs/real.md §3): the frame's
+         * magic starts with 0xCB, which no text command does. */
+        c->proto = buf[0] == (CB_FRAME_MAGIC >> 8) ? SERVER_PROTO_BINARY : SERVER_PROTO_TEXT;
+    }
+    if (c->proto == SERVER_PROTO_TEXT) {
+        return server_text_on_bytes(srv, conn, buf, buf_len, now_ns);
+    }
     const uint8_t *in = buf;
     size_t in_len = buf_len;
     while (in_len > 0 && cb_outbox_has_room(&srv->outbox, srv->reply_bytes_max) &&
@@ -541,11 +561,13 @@ int cb_server_on_close(cb_server *srv, uint32_t conn)
     if (srv->codec != NULL) {
         cb_codec_reset(srv->codec, conn);
     }
+    server_text_reset(srv, &srv->conns[conn]);
     return CB_ERR_OK;
 }
 
 int cb_server_on_timer(cb_server *srv, uint64_t now_ns)
 {
+    server_flush_if_due(srv, now_ns);
     if (now_ns < srv->next_sweep_ns) {
         return CB_ERR_OK;
     }
@@ -556,7 +578,7 @@ int cb_server_on_timer(cb_server *srv, uint64_t now_ns)
 
 uint64_t cb_server_next_deadline_ns(const cb_server *srv)
 {
-    return srv->next_sweep_ns;
+    return srv->next_sweep_ns < srv->flush_at_ns ? srv->next_sweep_ns : srv->flush_at_ns;
 }
 
 size_t cb_server_drain(cb_server *srv, cb_action *out, size_t out_cap)

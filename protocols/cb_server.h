@@ -15,6 +15,17 @@
  *
  * Datagram transports call cb_server_on_bytes with one whole datagram at a time and then
  * cb_server_on_close, so nothing partial carries over between datagrams.
+ *
+ * Two protocols: a connection's first byte picks one for its life (docs/real.md §3). 0xCB
+ * (the frame magic's first byte) means cachebed's binary frame, as above; anything else
+ * means the memcached text protocol (cb_text.h), whose replies leave as SEND actions too —
+ * several replies to one connection may share one SEND, and a reply may span SENDs (a text
+ * stream has no frame boundaries). Text errors follow memcached: a bad command gets ERROR,
+ * CLIENT_ERROR or SERVER_ERROR and the connection stays open; a line with no newline within
+ * its limit (or a data block announcing more than CB_TEXT_SWALLOW_BYTES_MAX) gets its error
+ * line, a PROTOCOL_ERROR event and a CLOSE, and later input on it is dropped until
+ * cb_server_on_close. A text connection buffers at most one partial request:
+ * max(CB_TEXT_GET_LINE_BYTES_MAX, CB_TEXT_LINE_BYTES_MAX + value_bytes_max + 2) bytes.
  */
 #ifndef CB_SERVER_H
 #define CB_SERVER_H
@@ -48,6 +59,12 @@ typedef struct cb_server_config {
      * COMPRESSED or ENCRYPTED set gets BAD_REQUEST. Must match the clients' configuration.
      */
     cb_codec_config codec;
+    /*
+     * Unix time in seconds at now_ns == 0, for memcached exptimes above 30 days, which are
+     * absolute Unix times (docs/real.md §4). The driver reads its clock once and passes it
+     * in; 0 (simulations) makes such exptimes relative to the start of the run.
+     */
+    uint64_t clock_unix_s;
 } cb_server_config;
 
 /* Defaults: 64 MiB store, 1 MiB values, 1024 connections. */

@@ -14,6 +14,7 @@
 #include "cb_rng.h"
 #include "cb_server.h"
 #include "cb_test.h"
+#include "cb_text.h"
 
 #define SRV_REPLIES_MAX 256u
 #define SRV_VALUE_MAX   4096u
@@ -60,8 +61,7 @@ static void srv_collect(cb_server *srv, size_t *count)
                 srv_closes++;
                 continue;
             }
-            if (acts[i].kind == CB_ACTION_EVENT &&
-                acts[i].event.kind == CB_EVENT_FRAME_REJECTED) {
+            if (acts[i].kind == CB_ACTION_EVENT && acts[i].event.kind == CB_EVENT_FRAME_REJECTED) {
                 /* COMPRESSED/ENCRYPTED without a codec: answered BAD_REQUEST, reported. */
                 CU_ASSERT_EQUAL(acts[i].event.detail, CB_ERR_CODEC_MISMATCH);
                 continue;
@@ -365,7 +365,8 @@ static void test_server_garbage_closes_only_that_connection(void)
     srv_req set = {CB_OP_SET, 1, "k", "v", 0, 0, 0, 0};
     size_t len = srv_encode(srv_buf, &set);
     CU_ASSERT_EQUAL(cb_server_on_bytes(srv, 0, srv_buf, 20, 1), 20);
-    const char garbage[] = "set k 0 0 1\r\nv\r\n";
+    /* 0xCB first: a binary connection (anything else would be text), then a bad magic. */
+    const char garbage[] = "\xcb\x01 k 0 0 1\r\nv\r\n";
     srv_closes = srv_events = 0;
     long rc = cb_server_on_bytes(srv, 2, (const uint8_t *)garbage, sizeof garbage - 1, 2);
     CU_ASSERT_EQUAL(rc, CB_ERR_BAD_MAGIC);
@@ -642,6 +643,155 @@ static void test_server_versioned_set(void)
     cb_server_del(srv);
 }
 
+/* ---- the text protocol (cb_server.h, "Two protocols") ---- */
+
+static char srv_text[600000];
+static size_t srv_text_len;
+
+/* Feed `in` to `conn` in chunks of `chunk` bytes (0: whole), draining between calls; the
+ * SEND bytes for `conn` accumulate in srv_text. Returns the CLOSE actions seen. */
+static size_t srv_text_feed(cb_server *srv, uint32_t conn, const char *in, size_t len, size_t chunk,
+                            uint64_t now)
+{
+    size_t off = 0, closes = 0;
+    while (off < len) {
+        size_t n = chunk == 0 || chunk > len - off ? len - off : chunk;
+        long rc = cb_server_on_bytes(srv, conn, (const uint8_t *)in + off, n, now);
+        CU_ASSERT_FATAL(rc >= 0 && (size_t)rc <= n);
+        off += (size_t)rc;
+        cb_action acts[64];
+        size_t k;
+        while ((k = cb_server_drain(srv, acts, 64)) > 0) {
+            for (size_t i = 0; i < k; i++) {
+                closes += acts[i].kind == CB_ACTION_CLOSE;
+                if (acts[i].kind != CB_ACTION_SEND) {
+                    continue;
+                }
+                CU_ASSERT_EQUAL(acts[i].peer, conn);
+                CU_ASSERT_FATAL(srv_text_len + acts[i].data_len < sizeof srv_text);
+                memcpy(srv_text + srv_text_len, acts[i].data, acts[i].data_len);
+                srv_text_len += acts[i].data_len;
+            }
+        }
+    }
+    srv_text[srv_text_len] = '\0';
+    return closes;
+}
+
+static const char srv_session_in[] =
+    "set a 42 0 5\r\nhello\r\nget a nope\r\ngets a\r\nappend a 0 0 1\r\n!\r\n"
+    "add a 0 0 1\r\nx\r\nreplace b 0 0 1\r\nx\r\ncas a 1 0 2 999\r\nxx\r\n"
+    "set n 0 0 2 noreply\r\n10\r\nincr n 5\r\ndecr n 100\r\nincr a 1\r\ntouch n 100\r\n"
+    "delete a\r\ndelete a\r\nbogus\r\nset big 0 0 70000\r\n";
+static const char srv_session_out[] =
+    "STORED\r\nVALUE a 42 5\r\nhello\r\nEND\r\nVALUE a 42 5 1\r\nhello\r\nEND\r\nSTORED\r\n"
+    "NOT_STORED\r\nNOT_STORED\r\nEXISTS\r\n"
+    "15\r\n0\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\nTOUCHED\r\n"
+    "DELETED\r\nNOT_FOUND\r\nERROR\r\nSERVER_ERROR object too large for cache\r\n";
+
+/* A classic session, whole and split at every byte: same replies. */
+static void test_server_text_session(void)
+{
+    cb_server_config c = srv_config();
+    for (size_t chunk = 0; chunk <= 1; chunk++) {
+        cb_server *srv = srv_new(&c);
+        srv_text_len = 0;
+        size_t closes = srv_text_feed(srv, 1, srv_session_in, sizeof srv_session_in - 1, chunk, 1);
+        CU_ASSERT_EQUAL(closes, 0);
+        if (strcmp(srv_text, srv_session_out) != 0) {
+            printf("\n  chunk %zu got:\n%s\n", chunk, srv_text);
+        }
+        CU_ASSERT_STRING_EQUAL(srv_text, srv_session_out);
+        /* the refused 70000-byte block is swallowed, then the connection works again */
+        static char block[70002];
+        memset(block, 'z', sizeof block);
+        srv_text_len = 0;
+        srv_text_feed(srv, 1, block, sizeof block, 4096, 2);
+        srv_text_feed(srv, 1, "mn\r\n", 4, 0, 2);
+        CU_ASSERT_STRING_EQUAL(srv_text, "MN\r\n");
+        cb_server_del(srv);
+    }
+}
+
+static void test_server_text_meta(void)
+{
+    cb_server_config c = srv_config();
+    cb_server *srv = srv_new(&c);
+    static const char in[] =
+        "ms k 2 F9 T0 c\r\nhi\r\nmg k v f t s Oab k\r\nmg nope v q\r\n"
+        "mg nope v\r\nms k 1 MA q\r\n!\r\nmg k v\r\nma c N0 J7 v\r\n"
+        "ma c D3 v\r\nma c MD D20\r\nmd k q\r\nmd k O1\r\nms k 1 MX\r\nx\r\nmn\r\n";
+    static const char out[] = "HD c1\r\nVA 2 f9 t-1 s2 Oab kk\r\nhi\r\nEN\r\nVA 3\r\nhi!\r\n"
+                              "VA 1\r\n7\r\nVA 2\r\n10\r\nHD\r\nNF O1\r\n"
+                              "CLIENT_ERROR invalid mode for ms\r\nMN\r\n";
+    srv_text_len = 0;
+    srv_text_feed(srv, 0, in, sizeof in - 1, 0, 1);
+    if (strcmp(srv_text, out) != 0) {
+        printf("\n  got:\n%s\n", srv_text);
+    }
+    CU_ASSERT_STRING_EQUAL(srv_text, out);
+    cb_server_del(srv);
+}
+
+/* First byte decides: binary and text connections side by side; a text line that never ends
+ * is answered and closed; a 2 GiB block is refused and closed. */
+static void test_server_text_detection_and_limits(void)
+{
+    cb_server_config c = srv_config();
+    cb_server *srv = srv_new(&c);
+    srv_req set = {CB_OP_SET, 1, "k", "v", 0, 0, 0, 0};
+    const srv_reply *r = srv_call(srv, 0, &set, 1);
+    CU_ASSERT_EQUAL(r->f.status, CB_STATUS_OK);
+    srv_text_len = 0;
+    srv_text_feed(srv, 1, "get k\r\n", 7, 0, 2);
+    CU_ASSERT_STRING_EQUAL(srv_text, "VALUE k 0 1\r\nv\r\nEND\r\n");
+    static char endless[3 * CB_TEXT_LINE_BYTES_MAX];
+    memset(endless, 'x', sizeof endless);
+    srv_text_len = 0;
+    CU_ASSERT_EQUAL(srv_text_feed(srv, 2, endless, sizeof endless, 100, 3), 1);
+    CU_ASSERT_STRING_EQUAL(srv_text, "CLIENT_ERROR line too long\r\n");
+    srv_text_len = 0;
+    const char huge[] = "set k 0 0 2147483648\r\nxxxx";
+    CU_ASSERT_EQUAL(srv_text_feed(srv, 3, huge, sizeof huge - 1, 0, 4), 1);
+    CU_ASSERT_STRING_EQUAL(srv_text, "SERVER_ERROR object too large for cache\r\n");
+    /* after on_close the id is fresh: a binary client may reuse it */
+    CU_ASSERT_EQUAL(cb_server_on_close(srv, 3), CB_ERR_OK);
+    srv_req get = {CB_OP_GET, 2, "k", NULL, 0, 0, 0, 0};
+    r = srv_call(srv, 3, &get, 5);
+    CU_ASSERT_EQUAL(r->f.status, CB_STATUS_OK);
+    cb_server_del(srv);
+}
+
+/* A multi-get larger than the outbox: answered across calls, in order, nothing lost. */
+static void test_server_text_multiget_resume(void)
+{
+    cb_server_config c = srv_config();
+    c.outbox_actions = 4;
+    cb_server *srv = srv_new(&c);
+    static char value[60000], in[512];
+    memset(value, 'v', sizeof value);
+    size_t len = 0;
+    srv_text_len = 0;
+    for (int i = 0; i < 8; i++) {
+        char line[64];
+        int n = snprintf(line, sizeof line, "set k%d 0 0 %zu noreply\r\n", i, sizeof value);
+        srv_text_feed(srv, 0, line, (size_t)n, 0, 1);
+        srv_text_feed(srv, 0, value, sizeof value, 0, 1);
+        srv_text_feed(srv, 0, "\r\n", 2, 0, 1);
+        len += (size_t)snprintf(in + len, sizeof in - len, "%sk%d", i ? " " : "get ", i);
+    }
+    len += (size_t)snprintf(in + len, sizeof in - len, "\r\n");
+    CU_ASSERT_EQUAL(srv_text_len, 0);
+    static char all[8 * 60100];
+    srv_text_len = 0;
+    srv_text_feed(srv, 0, in, len, 7, 2); /* also through the connection buffer */
+    CU_ASSERT_EQUAL(srv_text_len, 8 * (strlen("VALUE k0 0 60000\r\n") + 60000 + 2) + 5);
+    memcpy(all, srv_text, srv_text_len);
+    CU_ASSERT(memcmp(all + srv_text_len - 5, "END\r\n", 5) == 0);
+    CU_ASSERT(memcmp(all, "VALUE k0 0 60000\r\n", 18) == 0);
+    cb_server_del(srv);
+}
+
 static const cb_test_case tests[] = {
     {"ops_table", test_server_ops_table},
     {"stats_body", test_server_stats_body},
@@ -657,6 +807,10 @@ static const cb_test_case tests[] = {
     {"timer_sweeps", test_server_timer_sweeps},
     {"new_nomem", test_server_new_nomem},
     {"versioned_set", test_server_versioned_set},
+    {"text_session", test_server_text_session},
+    {"text_meta", test_server_text_meta},
+    {"text_detection_and_limits", test_server_text_detection_and_limits},
+    {"text_multiget_resume", test_server_text_multiget_resume},
     {NULL, NULL},
 };
 

@@ -1,0 +1,172 @@
+/* cli_serve.c: `cachebed serve` — parse the options, run real/cb_serve until signalled. */
+#include "cb_cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cb_limits.h"
+#include "cb_serve.h"
+#include "cb_units.h"
+
+const char cb_cli_serve_help[] =
+    "usage: cachebed serve [--port P] [--udp-port U] [--listen ADDR] [--memory 64MiB]\n"
+    "                      [--value-max 1MiB] [--conn-max N] [--threads 1]\n"
+    "\n"
+    "A real cache server on one epoll loop (docs/real.md). On its TCP port it speaks\n"
+    "cachebed's binary frame and the memcached text protocol (classic and meta commands),\n"
+    "chosen by each connection's first byte, so stock memcached clients work unchanged.\n"
+    "With --udp-port it also speaks memcached's UDP framing. It prints 'listening on ...'\n"
+    "and serves until SIGINT or SIGTERM, then closes every connection and exits 0.\n"
+    "\n"
+    "  --port P         TCP port (default 11311; 0 picks a free one)\n"
+    "  --udp-port U     also serve UDP on port U (0 picks a free one; default: no UDP)\n"
+    "  --listen ADDR    numeric IPv4 or IPv6 address to bind (default 127.0.0.1)\n"
+    "  --memory SIZE    store memory cap (default 64MiB)\n"
+    "  --value-max SIZE largest value (default 1MiB, at most 128MiB)\n"
+    "  --conn-max N     TCP connections at once (default 1024; needs N+32 descriptors)\n"
+    "  --threads N      only 1 for now: the machines are single-threaded (docs/real.md §5)\n";
+
+typedef struct cli_serve_args {
+    cb_serve_config cfg;
+} cli_serve_args;
+
+static int cli_serve_port(const char *text, uint16_t *out)
+{
+    uint64_t v;
+    char err[128];
+    if (cb_units_parse_uint(text, &v, err, sizeof err) != 0 || v > 65535) {
+        fprintf(stderr, "cachebed serve: bad port '%s' (0..65535)\n", text);
+        return -1;
+    }
+    *out = (uint16_t)v;
+    return 0;
+}
+
+static int cli_serve_size(const char *opt, const char *text, uint64_t max, uint64_t *out)
+{
+    char err[160];
+    if (cb_units_parse_size(text, CB_UNITS_BARE_OK, out, err, sizeof err) != 0) {
+        fprintf(stderr, "cachebed serve: %s '%s': %s\n", opt, text, err);
+        return -1;
+    }
+    if (*out > max) {
+        fprintf(stderr, "cachebed serve: %s '%s' is above %llu bytes\n", opt, text,
+                (unsigned long long)max);
+        return -1;
+    }
+    return 0;
+}
+
+static int cli_serve_count(const char *opt, const char *text, uint64_t min, uint64_t max,
+                           uint64_t *out)
+{
+    char err[128];
+    if (cb_units_parse_uint(text, out, err, sizeof err) != 0 || *out < min || *out > max) {
+        fprintf(stderr, "cachebed serve: %s '%s': expected %llu..%llu\n", opt, text,
+                (unsigned long long)min, (unsigned long long)max);
+        return -1;
+    }
+    return 0;
+}
+
+/* One option with its value; returns 0, or -1 (message printed). */
+static int cli_serve_option(cli_serve_args *a, const char *opt, const char *val)
+{
+    uint64_t v;
+    if (strcmp(opt, "--port") == 0) {
+        return cli_serve_port(val, &a->cfg.port);
+    }
+    if (strcmp(opt, "--udp-port") == 0) {
+        a->cfg.udp = 1;
+        return cli_serve_port(val, &a->cfg.udp_port);
+    }
+    if (strcmp(opt, "--listen") == 0) {
+        a->cfg.listen_addr = val;
+        return 0;
+    }
+    if (strcmp(opt, "--memory") == 0) {
+        return cli_serve_size(opt, val, UINT64_MAX, &a->cfg.server.store.memory_bytes_max);
+    }
+    if (strcmp(opt, "--value-max") == 0) {
+        int rc = cli_serve_size(opt, val, CB_VALUE_BYTES_LIMIT, &v);
+        a->cfg.server.store.value_bytes_max = (uint32_t)v;
+        return rc;
+    }
+    if (strcmp(opt, "--conn-max") == 0) {
+        int rc = cli_serve_count(opt, val, 1, 1u << 20, &v);
+        a->cfg.server.conn_max = (uint32_t)v;
+        return rc;
+    }
+    if (strcmp(opt, "--threads") == 0) {
+        if (cli_serve_count(opt, val, 1, 1024, &v) != 0) {
+            return -1;
+        }
+        if (v != 1) {
+            fprintf(stderr,
+                    "cachebed serve: --threads %llu: only 1 loop is supported yet "
+                    "(docs/real.md §5)\n",
+                    (unsigned long long)v);
+            return -1;
+        }
+        return 0;
+    }
+    fprintf(stderr, "cachebed serve: unknown option '%s' (try 'cachebed serve --help')\n", opt);
+    return -1;
+}
+
+static int cli_serve_parse(int argc, char **argv, cli_serve_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->cfg.server = cb_server_config_default();
+    a->cfg.port = 11311;
+    a->cfg.handle_signals = 1;
+    for (int i = 0; i < argc; i++) {
+        if (i + 1 >= argc || strncmp(argv[i], "--", 2) != 0) {
+            fprintf(stderr, "cachebed serve: '%s' %s (try 'cachebed serve --help')\n", argv[i],
+                    strncmp(argv[i], "--", 2) == 0 ? "needs a value" : "is not an option");
+            return -1;
+        }
+        if (cli_serve_option(a, argv[i], argv[i + 1]) != 0) {
+            return -1;
+        }
+        i++;
+    }
+    return 0;
+}
+
+static void cli_serve_report(const cb_serve *s)
+{
+    cb_serve_stats st;
+    cb_serve_get_stats(s, &st);
+    printf("stopped: %llu connections served (%llu refused, %llu closed for not reading), "
+           "%llu requests, %llu UDP datagrams\n",
+           (unsigned long long)st.accepted, (unsigned long long)st.refused,
+           (unsigned long long)st.closed_slow, (unsigned long long)st.server.requests,
+           (unsigned long long)st.udp_datagrams);
+}
+
+int cb_cli_serve(const cb_cli_verb *verb, int argc, char **argv)
+{
+    (void)verb;
+    cli_serve_args a;
+    if (cli_serve_parse(argc, argv, &a) != 0) {
+        return CB_CLI_EXIT_USAGE;
+    }
+    char err[256];
+    cb_serve *s = NULL;
+    if (cb_serve_new(&a.cfg, &s, err, sizeof err) != 0) {
+        fprintf(stderr, "cachebed serve: %s\n", err);
+        return CB_CLI_EXIT_FAILED;
+    }
+    const char *host = a.cfg.listen_addr != NULL ? a.cfg.listen_addr : "127.0.0.1";
+    printf("listening on %s port %u (tcp)", host, (unsigned)cb_serve_port(s));
+    if (a.cfg.udp) {
+        printf(" and port %u (udp)", (unsigned)cb_serve_udp_port(s));
+    }
+    printf("\n");
+    fflush(stdout);
+    int rc = cb_serve_run(s);
+    cli_serve_report(s);
+    cb_serve_del(s);
+    return rc == 0 ? CB_CLI_EXIT_OK : CB_CLI_EXIT_FAILED;
+}

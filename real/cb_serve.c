@@ -1,0 +1,717 @@
+/* cb_serve.c: the real cache server; see cb_serve.h for the contract, docs/real.md for the
+ * design. */
+#define _GNU_SOURCE /* accept4 */
+#include "cb_serve.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cb_err.h"
+#include "cb_loop.h"
+
+#define SERVE_READ_BYTES          (64u * 1024u) /* the one reusable read buffer */
+#define SERVE_READS_PER_EVENT     16            /* fairness: then the next ready fd */
+#define SERVE_ACCEPTS_PER_EVENT   64
+#define SERVE_DATAGRAMS_PER_EVENT 64
+#define SERVE_ACTIONS_BATCH       256
+#define SERVE_IOV_MAX             64
+#define SERVE_FD_RESERVE          32 /* fds besides connections: listeners, loop, stdio, spare */
+#define SERVE_NO_ID               UINT32_MAX
+
+typedef struct serve_conn {
+    cb_loop_watch w; /* w.fd < 0: the slot is free */
+    struct cb_serve *s;
+    uint32_t id;
+    uint32_t next_free;
+    int closing;  /* close once the current event is handled */
+    uint8_t *out; /* unsent replies: out[out_head..out_len) */
+    size_t out_head, out_len, out_cap;
+} serve_conn;
+
+struct cb_serve {
+    cb_serve_config cfg;
+    cb_loop *loop;
+    cb_server *srv;
+    cb_loop_watch listen_w, udp_w;
+    int spare_fd; /* given up to accept-and-close when the fd limit is reached */
+    serve_conn *conns;
+    uint32_t conn_max, free_head, udp_id;
+    uint8_t *rbuf;
+    cb_action acts[SERVE_ACTIONS_BATCH];
+    uint8_t *udp_reply;
+    size_t udp_reply_len, udp_reply_cap;
+    int udp_reply_overflow;
+    size_t out_bytes_max;
+    uint16_t port, udp_port;
+    cb_serve_stats stats;
+};
+
+static void serve_err(char *err, size_t err_cap, const char *fmt, ...)
+{
+    if (err == NULL || err_cap == 0) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(err, err_cap, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- output ------------------------------------------------------------------------------- */
+
+/* Append to the connection's queue, within out_bytes_max; a client past it is closed. */
+static void serve_queue(cb_serve *s, serve_conn *c, const uint8_t *data, size_t len)
+{
+    size_t queued = c->out_len - c->out_head;
+    if (len > s->out_bytes_max - queued) {
+        s->stats.closed_slow++;
+        c->closing = 1;
+        return;
+    }
+    if (c->out_cap - c->out_len < len && c->out_head > 0) {
+        memmove(c->out, c->out + c->out_head, queued);
+        c->out_len = queued;
+        c->out_head = 0;
+    }
+    if (c->out_cap - c->out_len < len) {
+        size_t cap = c->out_cap > 0 ? c->out_cap : 16384;
+        while (cap - c->out_len < len) {
+            cap *= 2;
+        }
+        uint8_t *p = realloc(c->out, cap);
+        if (p == NULL) {
+            c->closing = 1;
+            return;
+        }
+        c->out = p;
+        c->out_cap = cap;
+    }
+    memcpy(c->out + c->out_len, data, len);
+    c->out_len += len;
+}
+
+static void serve_want_write(cb_serve *s, serve_conn *c, int on)
+{
+    if (cb_loop_modify(s->loop, &c->w, on ? EPOLLIN | EPOLLOUT : EPOLLIN) != 0) {
+        c->closing = 1;
+    }
+}
+
+/* Write what the queue holds; returns 0, or -1 when the connection broke. */
+static int serve_flush(cb_serve *s, serve_conn *c)
+{
+    while (c->out_head < c->out_len) {
+        ssize_t n = send(c->w.fd, c->out + c->out_head, c->out_len - c->out_head,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return 0;
+            }
+            c->closing = 1;
+            return -1;
+        }
+        c->out_head += (size_t)n;
+    }
+    c->out_head = c->out_len = 0;
+    serve_want_write(s, c, 0);
+    return 0;
+}
+
+/* Send iov[0..n) now if nothing is queued before it; queue what the socket refuses. */
+static void serve_write(cb_serve *s, serve_conn *c, struct iovec *iov, size_t n)
+{
+    size_t sent = 0;
+    if (c->out_head == c->out_len) {
+        struct msghdr msg;
+        memset(&msg, 0, sizeof msg);
+        msg.msg_iov = iov;
+        msg.msg_iovlen = n;
+        ssize_t w = sendmsg(c->w.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            c->closing = 1;
+            return;
+        }
+        sent = w > 0 ? (size_t)w : 0;
+    }
+    int was_empty = c->out_head == c->out_len;
+    for (size_t i = 0; i < n && !c->closing; i++) {
+        if (sent >= iov[i].iov_len) {
+            sent -= iov[i].iov_len;
+            continue;
+        }
+        serve_queue(s, c, (const uint8_t *)iov[i].iov_base + sent, iov[i].iov_len - sent);
+        sent = 0;
+    }
+    if (was_empty && c->out_head != c->out_len && !c->closing) {
+        serve_want_write(s, c, 1);
+    }
+}
+
+/* A UDP reply collects all its SENDs before it is cut into datagrams. */
+static void serve_udp_collect(cb_serve *s, const uint8_t *data, size_t len)
+{
+    if (s->udp_reply_overflow || len > s->out_bytes_max - s->udp_reply_len) {
+        s->udp_reply_overflow = 1;
+        return;
+    }
+    if (s->udp_reply_cap - s->udp_reply_len < len) {
+        size_t cap = s->udp_reply_cap > 0 ? s->udp_reply_cap : 16384;
+        while (cap - s->udp_reply_len < len) {
+            cap *= 2;
+        }
+        uint8_t *p = realloc(s->udp_reply, cap);
+        if (p == NULL) {
+            s->udp_reply_overflow = 1;
+            return;
+        }
+        s->udp_reply = p;
+        s->udp_reply_cap = cap;
+    }
+    memcpy(s->udp_reply + s->udp_reply_len, data, len);
+    s->udp_reply_len += len;
+}
+
+/* Send the SENDs acts[i..j) (all to one peer) in one gather write. */
+static void serve_send_run(cb_serve *s, uint32_t peer, size_t i, size_t j)
+{
+    if (peer == s->udp_id) {
+        for (size_t k = i; k < j; k++) {
+            serve_udp_collect(s, s->acts[k].data, s->acts[k].data_len);
+        }
+        return;
+    }
+    serve_conn *c = &s->conns[peer];
+    struct iovec iov[SERVE_IOV_MAX];
+    while (i < j && c->w.fd >= 0 && !c->closing) {
+        size_t n = 0;
+        for (; i < j && n < SERVE_IOV_MAX; i++, n++) {
+            iov[n].iov_base = (void *)s->acts[i].data;
+            iov[n].iov_len = s->acts[i].data_len;
+        }
+        serve_write(s, c, iov, n);
+    }
+}
+
+/* Carry out everything the machine queued; returns how many actions there were. The SEND
+ * payloads are valid until the next machine call, so they are sent or copied right here. */
+static size_t serve_drain(cb_serve *s)
+{
+    size_t total = 0, n;
+    while ((n = cb_server_drain(s->srv, s->acts, SERVE_ACTIONS_BATCH)) > 0) {
+        total += n;
+        for (size_t i = 0; i < n;) {
+            const cb_action *a = &s->acts[i];
+            if (a->kind == CB_ACTION_SEND) {
+                size_t j = i + 1;
+                while (j < n && s->acts[j].kind == CB_ACTION_SEND && s->acts[j].peer == a->peer) {
+                    j++;
+                }
+                serve_send_run(s, a->peer, i, j);
+                i = j;
+                continue;
+            }
+            if (a->kind == CB_ACTION_CLOSE && a->peer < s->conn_max) {
+                s->stats.closed_by_protocol++;
+                s->conns[a->peer].closing = 1; /* closed after this event: the machine is
+                                                  not called while its payloads are live */
+            }
+            i++;
+        }
+    }
+    return total;
+}
+
+/* ---- timer -------------------------------------------------------------------------------- */
+
+static void serve_on_timer(cb_loop *loop, uint64_t now_ns, void *ctx);
+
+static void serve_arm_timer(cb_serve *s)
+{
+    if (cb_loop_set_timer(s->loop, cb_server_next_deadline_ns(s->srv), serve_on_timer, s) != 0) {
+        cb_loop_stop(s->loop); /* timerfd_settime cannot fail with valid arguments */
+    }
+}
+
+static void serve_on_timer(cb_loop *loop, uint64_t now_ns, void *ctx)
+{
+    (void)loop;
+    cb_serve *s = ctx;
+    (void)cb_server_on_timer(s->srv, now_ns); /* always CB_ERR_OK */
+    (void)serve_drain(s);
+    serve_arm_timer(s);
+}
+
+/* ---- connections -------------------------------------------------------------------------- */
+
+static void serve_close(cb_serve *s, serve_conn *c)
+{
+    if (c->w.fd < 0) {
+        return;
+    }
+    if (c->out_head < c->out_len) {
+        (void)serve_flush(s, c); /* best effort: an error line before the close */
+    }
+    (void)cb_loop_remove(s->loop, &c->w); /* close() would drop it anyway */
+    (void)close(c->w.fd);
+    c->w.fd = -1;
+    (void)cb_server_on_close(s->srv, c->id); /* id < conn_max: cannot fail */
+    free(c->out);
+    c->out = NULL;
+    c->out_head = c->out_len = c->out_cap = 0;
+    c->closing = 0;
+    c->next_free = s->free_head;
+    s->free_head = c->id;
+    s->stats.conns_open--;
+}
+
+/* Feed received bytes to the machine, draining between calls, until all are taken. */
+static void serve_feed(cb_serve *s, uint32_t id, const uint8_t *buf, size_t len)
+{
+    uint64_t now = cb_loop_now_ns(s->loop);
+    while (len > 0) {
+        long rc = cb_server_on_bytes(s->srv, id, buf, len, now);
+        size_t actions = serve_drain(s);
+        if (rc < 0) {
+            break; /* the stream broke: the machine queued a CLOSE */
+        }
+        if (rc == 0 && actions == 0) {
+            if (id < s->conn_max) {
+                s->conns[id].closing = 1; /* no progress possible: out of memory */
+            }
+            break;
+        }
+        buf += rc;
+        len -= (size_t)rc;
+    }
+    serve_arm_timer(s);
+}
+
+static void serve_read(cb_serve *s, serve_conn *c)
+{
+    for (int i = 0; i < SERVE_READS_PER_EVENT && !c->closing; i++) {
+        ssize_t n = recv(c->w.fd, s->rbuf, SERVE_READ_BYTES, MSG_DONTWAIT);
+        if (n > 0) {
+            serve_feed(s, c->id, s->rbuf, (size_t)n);
+            if ((size_t)n < SERVE_READ_BYTES) {
+                return;
+            }
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            return;
+        }
+        c->closing = 1; /* end of stream, or a reset */
+    }
+}
+
+static void serve_on_conn(cb_loop *loop, cb_loop_watch *w, uint32_t events)
+{
+    (void)loop;
+    serve_conn *c = w->ctx;
+    cb_serve *s = c->s;
+    if (w->fd < 0) {
+        return; /* closed earlier in this batch of events */
+    }
+    if ((events & EPOLLOUT) != 0) {
+        (void)serve_flush(s, c);
+    }
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 && !c->closing) {
+        serve_read(s, c);
+    }
+    if (c->closing) {
+        serve_close(s, c);
+    }
+}
+
+/* At the fd limit: give up the spare fd to accept and close one pending client, so the
+ * listener does not stay ready forever. */
+static void serve_shed(cb_serve *s)
+{
+    if (s->spare_fd < 0) {
+        return;
+    }
+    (void)close(s->spare_fd);
+    int fd = accept(s->listen_w.fd, NULL, NULL);
+    if (fd >= 0) {
+        (void)close(fd);
+        s->stats.refused++;
+    }
+    s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void serve_adopt(cb_serve *s, int fd)
+{
+    static const char full[] = "SERVER_ERROR too many open connections\r\n";
+    if (s->free_head == SERVE_NO_ID) {
+        (void)send(fd, full, sizeof full - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)close(fd);
+        s->stats.refused++;
+        return;
+    }
+    serve_conn *c = &s->conns[s->free_head];
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* replies are small */
+    c->w.fd = fd;
+    if (cb_loop_add(s->loop, &c->w, EPOLLIN) != 0) {
+        c->w.fd = -1;
+        (void)close(fd);
+        s->stats.refused++;
+        return;
+    }
+    s->free_head = c->next_free;
+    s->stats.accepted++;
+    s->stats.conns_open++;
+}
+
+static void serve_on_listen(cb_loop *loop, cb_loop_watch *w, uint32_t events)
+{
+    (void)loop;
+    (void)events;
+    cb_serve *s = w->ctx;
+    for (int i = 0; i < SERVE_ACCEPTS_PER_EVENT; i++) {
+        int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            serve_adopt(s, fd);
+            continue;
+        }
+        if (errno == EMFILE || errno == ENFILE) {
+            serve_shed(s);
+        }
+        if (errno != EINTR && errno != ECONNABORTED) {
+            return;
+        }
+    }
+}
+
+/* ---- UDP ---------------------------------------------------------------------------------- */
+
+static uint16_t serve_be16(const uint8_t *p)
+{
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+/* Cut the collected reply into datagrams, each with the request id and its number. */
+static void serve_udp_send(cb_serve *s, uint16_t req_id, const struct sockaddr *to,
+                           socklen_t to_len)
+{
+    const size_t per = CB_SERVE_UDP_DATAGRAM_BYTES - CB_SERVE_UDP_HEADER_BYTES;
+    size_t count = (s->udp_reply_len + per - 1) / per;
+    if (s->udp_reply_overflow || count == 0 || count > UINT16_MAX) {
+        s->stats.udp_replies_dropped += s->udp_reply_len > 0;
+        return;
+    }
+    for (size_t seq = 0; seq < count; seq++) {
+        uint8_t head[CB_SERVE_UDP_HEADER_BYTES] = {(uint8_t)(req_id >> 8),
+                                                   (uint8_t)req_id,
+                                                   (uint8_t)(seq >> 8),
+                                                   (uint8_t)seq,
+                                                   (uint8_t)(count >> 8),
+                                                   (uint8_t)count,
+                                                   0,
+                                                   0};
+        size_t off = seq * per;
+        size_t len = s->udp_reply_len - off < per ? s->udp_reply_len - off : per;
+        struct iovec iov[2] = {{head, sizeof head}, {s->udp_reply + off, len}};
+        struct msghdr msg;
+        memset(&msg, 0, sizeof msg);
+        msg.msg_name = (void *)to;
+        msg.msg_namelen = to_len;
+        msg.msg_iov = iov;
+        msg.msg_iovlen = 2;
+        if (sendmsg(s->udp_w.fd, &msg, MSG_DONTWAIT) < 0) {
+            s->stats.udp_replies_dropped++;
+        }
+    }
+}
+
+static void serve_udp_one(cb_serve *s, size_t n, const struct sockaddr *from, socklen_t from_len)
+{
+    s->stats.udp_datagrams++;
+    const uint8_t *h = s->rbuf;
+    /* One request per datagram: sequence 0 of 1, reserved 0 (protocol.txt, "UDP protocol"). */
+    if (n <= CB_SERVE_UDP_HEADER_BYTES || serve_be16(h + 2) != 0 || serve_be16(h + 4) != 1 ||
+        serve_be16(h + 6) != 0) {
+        s->stats.udp_dropped++;
+        return;
+    }
+    s->udp_reply_len = 0;
+    s->udp_reply_overflow = 0;
+    serve_feed(s, s->udp_id, h + CB_SERVE_UDP_HEADER_BYTES, n - CB_SERVE_UDP_HEADER_BYTES);
+    (void)cb_server_on_close(s->srv, s->udp_id); /* nothing partial carries over */
+    serve_udp_send(s, serve_be16(h), from, from_len);
+}
+
+static void serve_on_udp(cb_loop *loop, cb_loop_watch *w, uint32_t events)
+{
+    (void)loop;
+    (void)events;
+    cb_serve *s = w->ctx;
+    for (int i = 0; i < SERVE_DATAGRAMS_PER_EVENT; i++) {
+        struct sockaddr_storage from;
+        socklen_t from_len = sizeof from;
+        ssize_t n = recvfrom(w->fd, s->rbuf, SERVE_READ_BYTES, MSG_DONTWAIT,
+                             (struct sockaddr *)&from, &from_len);
+        if (n < 0) {
+            return; /* EAGAIN, or an ICMP error from an earlier reply */
+        }
+        serve_udp_one(s, (size_t)n, (struct sockaddr *)&from, from_len);
+    }
+}
+
+/* ---- setup -------------------------------------------------------------------------------- */
+
+/* Parse a numeric address; *len gets the sockaddr's length. */
+static int serve_addr(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        *len = sizeof *v4;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        *len = sizeof *v6;
+        return 0;
+    }
+    return -1;
+}
+
+/* A bound (and for TCP, listening) non-blocking socket; returns the fd and its port. */
+static int serve_socket(const char *host, uint16_t port, int type, uint16_t *bound, char *err,
+                        size_t err_cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (serve_addr(host, port, &ss, &len) != 0) {
+        serve_err(err, err_cap, "'%s' is not a numeric IPv4 or IPv6 address", host);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, len) != 0 ||
+        (type == SOCK_STREAM && listen(fd, 1024) != 0) ||
+        getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        serve_err(err, err_cap, "%s %s port %u: %s", type == SOCK_STREAM ? "tcp" : "udp", host,
+                  (unsigned)port, strerror(errno));
+        if (fd >= 0) {
+            (void)close(fd);
+        }
+        return -1;
+    }
+    *bound = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                           : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    return fd;
+}
+
+/* conn_max sockets must fit under the fd limit: raise the soft limit if the hard one allows. */
+static int serve_check_fd_limit(uint32_t conn_max, char *err, size_t err_cap)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return 0;
+    }
+    rlim_t want = (rlim_t)conn_max + SERVE_FD_RESERVE;
+    if (rl.rlim_cur >= want) {
+        return 0;
+    }
+    if (rl.rlim_max >= want) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+            return 0;
+        }
+    }
+    serve_err(err, err_cap, "--conn-max %u needs %llu file descriptors; the limit is %llu",
+              conn_max, (unsigned long long)want, (unsigned long long)rl.rlim_max);
+    return -1;
+}
+
+static int serve_alloc(cb_serve *s)
+{
+    s->conns = calloc(s->conn_max, sizeof s->conns[0]);
+    s->rbuf = malloc(SERVE_READ_BYTES);
+    if (s->conns == NULL || s->rbuf == NULL) {
+        return -1;
+    }
+    s->free_head = SERVE_NO_ID;
+    for (uint32_t i = s->conn_max; i-- > 0;) {
+        serve_conn *c = &s->conns[i];
+        c->w.fd = -1;
+        c->w.fn = serve_on_conn;
+        c->w.ctx = c;
+        c->s = s;
+        c->id = i;
+        c->next_free = s->free_head;
+        s->free_head = i;
+    }
+    return 0;
+}
+
+static int serve_open_sockets(cb_serve *s, char *err, size_t err_cap)
+{
+    const char *host = s->cfg.listen_addr != NULL ? s->cfg.listen_addr : "127.0.0.1";
+    s->listen_w.fd = serve_socket(host, s->cfg.port, SOCK_STREAM, &s->port, err, err_cap);
+    if (s->listen_w.fd < 0) {
+        return -1;
+    }
+    s->listen_w.fn = serve_on_listen;
+    s->listen_w.ctx = s;
+    if (cb_loop_add(s->loop, &s->listen_w, EPOLLIN) != 0) {
+        serve_err(err, err_cap, "epoll: %s", strerror(errno));
+        return -1;
+    }
+    if (!s->cfg.udp) {
+        return 0;
+    }
+    s->udp_w.fd = serve_socket(host, s->cfg.udp_port, SOCK_DGRAM, &s->udp_port, err, err_cap);
+    if (s->udp_w.fd < 0) {
+        return -1;
+    }
+    s->udp_w.fn = serve_on_udp;
+    s->udp_w.ctx = s;
+    return cb_loop_add(s->loop, &s->udp_w, EPOLLIN) == 0 ? 0 : -1;
+}
+
+static int serve_setup(cb_serve *s, char *err, size_t err_cap)
+{
+    if (serve_check_fd_limit(s->conn_max, err, err_cap) != 0) {
+        return -1;
+    }
+    int rc = cb_loop_new(&s->loop);
+    if (rc != 0) {
+        serve_err(err, err_cap, "event loop: %s", strerror(-rc));
+        return -1;
+    }
+    if (s->cfg.handle_signals && cb_loop_watch_signals(s->loop) != 0) {
+        serve_err(err, err_cap, "signals: %s", strerror(errno));
+        return -1;
+    }
+    cb_server_config sc = s->cfg.server;
+    sc.conn_max = s->conn_max + 1; /* the last id is UDP's */
+    sc.clock_unix_s = (uint64_t)time(NULL);
+    rc = cb_server_new(&sc, NULL, &s->srv);
+    if (rc != CB_ERR_OK) {
+        serve_err(err, err_cap, "server config: %s", cb_strerror(rc));
+        return -1;
+    }
+    if (serve_alloc(s) != 0) {
+        serve_err(err, err_cap, "out of memory");
+        return -1;
+    }
+    s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (serve_open_sockets(s, err, err_cap) != 0) {
+        return -1;
+    }
+    serve_arm_timer(s);
+    return 0;
+}
+
+int cb_serve_new(const cb_serve_config *cfg, cb_serve **out, char *err, size_t err_cap)
+{
+    *out = NULL;
+    cb_serve *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        serve_err(err, err_cap, "out of memory");
+        return -1;
+    }
+    s->cfg = *cfg;
+    s->conn_max = cfg->server.conn_max;
+    s->udp_id = s->conn_max;
+    s->listen_w.fd = s->udp_w.fd = s->spare_fd = -1;
+    uint32_t value_max = cfg->server.store.value_bytes_max ? cfg->server.store.value_bytes_max
+                                                           : CB_VALUE_BYTES_MAX_DEFAULT;
+    s->out_bytes_max = cfg->out_bytes_max != 0
+                           ? cfg->out_bytes_max
+                           : CB_SERVE_OUT_BYTES_DEFAULT + (size_t)value_max + 64u * 1024u;
+    (void)signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error, not a death */
+    if (s->conn_max == 0 || serve_setup(s, err, err_cap) != 0) {
+        if (s->conn_max == 0) {
+            serve_err(err, err_cap, "conn_max must be at least 1");
+        }
+        cb_serve_del(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+void cb_serve_del(cb_serve *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    for (uint32_t i = 0; s->conns != NULL && i < s->conn_max; i++) {
+        serve_close(s, &s->conns[i]);
+    }
+    int fds[] = {s->listen_w.fd, s->udp_w.fd, s->spare_fd};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
+        if (fds[i] >= 0) {
+            (void)close(fds[i]);
+        }
+    }
+    cb_server_del(s->srv);
+    cb_loop_del(s->loop);
+    free(s->conns);
+    free(s->rbuf);
+    free(s->udp_reply);
+    free(s);
+}
+
+uint16_t cb_serve_port(const cb_serve *s)
+{
+    return s->port;
+}
+
+uint16_t cb_serve_udp_port(const cb_serve *s)
+{
+    return s->udp_port;
+}
+
+int cb_serve_run(cb_serve *s)
+{
+    int rc = cb_loop_run(s->loop);
+    /* Clean shutdown: every request read has been answered (the machine runs requests as
+     * they arrive); flush what each socket takes now and close it. */
+    for (uint32_t i = 0; i < s->conn_max; i++) {
+        serve_close(s, &s->conns[i]);
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+void cb_serve_stop(cb_serve *s)
+{
+    cb_loop_stop(s->loop);
+}
+
+int cb_serve_stop_signal(const cb_serve *s)
+{
+    return cb_loop_stop_signal(s->loop);
+}
+
+void cb_serve_get_stats(const cb_serve *s, cb_serve_stats *out)
+{
+    *out = s->stats;
+    cb_server_get_stats(s->srv, &out->server);
+}
