@@ -282,9 +282,15 @@ static int cmp_plan_jobs(cmp *c)
 
 /* ---- jobs ----------------------------------------------------------------------------- */
 
+/* The path of job idx's file with extension `ext`. tmpdir comes from mkdtemp under /tmp, so
+ * it is far shorter than the buffers; a cut path would name another file, so it aborts. */
 static void cmp_job_path(const cmp *c, uint32_t idx, const char *ext, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/job-%u%s", c->tmpdir, idx, ext);
+    int n = snprintf(out, cap, "%s/job-%u%s", c->tmpdir, idx, ext);
+    if (n < 0 || (size_t)n >= cap) {
+        fprintf(stderr, "cachebed compare: job path too long under %s\n", c->tmpdir);
+        abort();
+    }
 }
 
 /* In the child: stdout to /dev/null, stderr to the job's log, then exec `cachebed run`. */
