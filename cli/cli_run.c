@@ -563,12 +563,12 @@ static int cli_run_execute(cli_run *run)
     }
     int err;
     if (run->args->memnet) {
-        cb_memworld_hooks hooks = {run->runner, cb_runner_next, cb_runner_complete, cb_runner_event,
+        cb_world_hooks hooks = {run->runner, cb_runner_next, cb_runner_complete, cb_runner_event,
                                    NULL};
         err = cb_memworld_run(run->world, &hooks, UINT64_MAX);
         run->sim_ns = cb_memworld_now_ns(run->world);
     } else {
-        cb_sgworld_hooks hooks = {run->runner, cb_runner_next, cb_runner_complete, cb_runner_event,
+        cb_world_hooks hooks = {run->runner, cb_runner_next, cb_runner_complete, cb_runner_event,
                                   NULL};
         cb_sgworld_stats stats;
         err = cb_sgworld_run(&run->sg, &hooks, UINT64_MAX, &stats);

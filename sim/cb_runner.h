@@ -78,7 +78,7 @@ typedef struct cb_runner_totals {
 int cb_runner_new(const cb_runner_config *cfg, cb_runner **out);
 void cb_runner_del(cb_runner *r);
 
-/* The world hooks (see cb_memworld_hooks): `user` is the cb_runner. */
+/* The world hooks (see cb_world_hooks): `user` is the cb_runner. */
 int cb_runner_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op, uint32_t *server,
                    uint64_t *wake_ns);
 void cb_runner_complete(void *user, uint32_t client, const cb_completion *c);

@@ -119,7 +119,7 @@ typedef struct sg_node {
 
 struct cb_sgworld {
     cb_sgworld_config cfg;
-    const cb_sgworld_hooks *hooks;
+    const cb_world_hooks *hooks;
     uint64_t until_ns;
     uint32_t node_count;
     sg_node *nodes;
@@ -436,7 +436,7 @@ static void node_send(sg_node *n, uint32_t peer, uint32_t kind, const uint8_t *d
 static void node_act(sg_node *n, const cb_action *a)
 {
     cb_sgworld *w = n->w;
-    const cb_sgworld_hooks *h = w->hooks;
+    const cb_world_hooks *h = w->hooks;
     if (h->action != NULL) {
         h->action(h->user, n->id, a, n->now_ns);
     }
@@ -530,7 +530,7 @@ static void node_feed(sg_node *n, const sg_msg *m)
 static void client_offer(sg_node *n)
 {
     cb_sgworld *w = n->w;
-    const cb_sgworld_hooks *h = w->hooks;
+    const cb_world_hooks *h = w->hooks;
     uint32_t client = n->id - w->cfg.server_count;
     uint32_t room = w->cfg.client.outstanding_max;
     if (n->down) {
@@ -771,7 +771,7 @@ static void node_collect(cb_sgworld *w, const sg_node *n)
 
 static void world_report(cb_sgworld *w, uint32_t node, uint8_t kind, const cb_sgworld_fault *f)
 {
-    const cb_sgworld_hooks *h = w->hooks;
+    const cb_world_hooks *h = w->hooks;
     if (h->event != NULL) {
         cb_event e;
         memset(&e, 0, sizeof e);
@@ -966,7 +966,7 @@ static int world_check_faults(const cb_sgworld_config *cfg)
     return conns <= (1u << 20) ? CB_ERR_OK : CB_ERR_INVALID;
 }
 
-static int world_check(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks)
+static int world_check(const cb_sgworld_config *cfg, const cb_world_hooks *hooks)
 {
     if (cfg->server_count == 0 || cfg->client_count == 0 || cfg->bandwidth_bps == 0 ||
         cfg->loss_ppm > 1000000u || cfg->jitter_ns > SG_JITTER_MAX_NS || hooks == NULL ||
@@ -1067,7 +1067,7 @@ static int world_new_timeline(cb_sgworld *w)
     return CB_ERR_OK;
 }
 
-static int world_new(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks, uint64_t until_ns,
+static int world_new(const cb_sgworld_config *cfg, const cb_world_hooks *hooks, uint64_t until_ns,
                      cb_sgworld **out)
 {
     *out = NULL;
@@ -1143,7 +1143,7 @@ static void world_collect(cb_sgworld *w, cb_sgworld_stats *out)
     }
 }
 
-int cb_sgworld_run(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks, uint64_t until_ns,
+int cb_sgworld_run(const cb_sgworld_config *cfg, const cb_world_hooks *hooks, uint64_t until_ns,
                    cb_sgworld_stats *stats)
 {
     if (cb_sgsetup_used()) {

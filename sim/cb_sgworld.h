@@ -50,6 +50,7 @@
 
 #include "cb_client.h"
 #include "cb_server.h"
+#include "cb_world.h"
 
 typedef struct cb_sgworld cb_sgworld;
 
@@ -146,26 +147,6 @@ typedef struct cb_sgworld_config {
  * 200 ms RTO, no jitter, the transport's overheads, seed 1, raw contexts, critical logs only. */
 cb_sgworld_config cb_sgworld_config_default(void);
 
-/* As cb_memworld_hooks. Hooks run inside SimGrid actors and must not call SimGrid. */
-typedef struct cb_sgworld_hooks {
-    void *user;
-    /*
-     * Client `client` (0-based among clients) has room at now_ns. Return 1 with *op and
-     * *server filled (op's views need only last until the hook's caller submits it), or 0
-     * with *wake_ns set to when to ask again (UINT64_MAX: after a completion, or never).
-     */
-    int (*next)(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op, uint32_t *server,
-                uint64_t *wake_ns);
-    /* A request of `client` completed. The value view is valid during the call. */
-    void (*complete)(void *user, uint32_t client, const cb_completion *c);
-    /* A machine reported an event (`node` is the world node id), or a fault of the timeline
-     * was applied (kinds CRASH..LINK_CHANGE, now_ns its at_ns, e->note its label; node
-     * CB_SGWORLD_NODE_NONE for partition and heal). Optional. */
-    void (*event)(void *user, uint32_t node, const cb_event *e, uint64_t now_ns);
-    /* Every action any machine emitted, in order (for traces). Optional. */
-    void (*action)(void *user, uint32_t node, const cb_action *a, uint64_t now_ns);
-} cb_sgworld_hooks;
-
 typedef struct cb_sgworld_stats {
     uint64_t end_ns;            /* simulated time when the run ended */
     uint64_t messages_sent;     /* SEND actions (and CLOSE notices) handed to the network */
@@ -192,6 +173,12 @@ typedef struct cb_sgworld_stats {
 uint64_t cb_sgworld_wire_bytes(const cb_sgworld_config *cfg, size_t frame_bytes);
 
 /*
+ * The hooks are cb_world_hooks (cb_world.h). A fault of the timeline reaches the event hook
+ * when applied: kind CRASH..LINK_CHANGE, now_ns its at_ns, e->note its label, node
+ * CB_SGWORLD_NODE_NONE for partition and heal.
+ */
+
+/*
  * Initialise SimGrid, build the platform, run the workload until every client is idle or the
  * clock reaches until_ns (requests still in flight then get no completion), free everything
  * and fill *stats (may be NULL). Returns
@@ -205,7 +192,7 @@ uint64_t cb_sgworld_wire_bytes(const cb_sgworld_config *cfg, size_t frame_bytes)
  *                   cb_client_request refused an op a `next` hook returned (a bad server,
  *                   a bad op: its error); the first one wins and the run stops at once.
  */
-int cb_sgworld_run(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks, uint64_t until_ns,
+int cb_sgworld_run(const cb_sgworld_config *cfg, const cb_world_hooks *hooks, uint64_t until_ns,
                    cb_sgworld_stats *stats);
 
 #endif
