@@ -33,6 +33,18 @@
  * client is idle when it has nothing in flight, no message waiting to be posted and no wake
  * time; the run ends when every client is idle, or when the clock reaches until_ns.
  *
+ * Replication: with `router` set, each client node runs a cb_router (docs/replication.md)
+ * owning the cb_client the world drives, exactly as in cb_memworld: the `next` hook's
+ * server is ignored (the router picks replicas by key), operations go to cb_router_submit,
+ * the client's completions to cb_router_on_completion, and the router's completions (one
+ * per operation) and events (with the client's node id) to the hooks. The router's clock
+ * (ejections, probes) is the node's.
+ *
+ * Codecs: the client and server configs' `codec` (compression, sealing) is used as given,
+ * except the seal seed: each node gets its own, derived from the run's seed, the configured
+ * seed and the node id (as cb_memworld does), and a new one for every incarnation after a
+ * crash, so no nonce is ever reused under the same key (docs/protocol.md §6.2).
+ *
  * Faults: an optional timeline of crashes, recoveries, link changes, partitions and heals,
  * applied at their simulated times by a controller actor (docs/simulator.md, "Faults"). A
  * crashed node is down in the driver (its host stays on in SimGrid): its machine is gone,
@@ -49,6 +61,8 @@
 #include <stdint.h>
 
 #include "cb_client.h"
+#include "cb_placement.h"
+#include "cb_router.h"
 #include "cb_server.h"
 #include "cb_world.h"
 
@@ -141,6 +155,12 @@ typedef struct cb_sgworld_config {
     const cb_sgworld_fault *faults; /* NULL, or fault_count entries; they (and their groups
                                        and labels) must stay valid until the run returns */
     size_t fault_count;
+    /* Replication: NULL for none. Else each client node runs a cb_router with this config
+     * (copied; its `client` is replaced by `client` above, ops_max raised to at least the
+     * client's outstanding_max, writer_id set to the client index) over `placement`, whose
+     * node ids are server indexes and which must outlive the run. */
+    const cb_router_config *router;
+    const cb_placement *placement;
 } cb_sgworld_config;
 
 /* Defaults: 1 server, 1 client, machine defaults, 0.5 ms one way, 1 Gbit/s, no loss, TCP,
@@ -161,7 +181,9 @@ typedef struct cb_sgworld_stats {
     uint64_t frame_bytes_sent;  /* real frame bytes of the messages sent */
     uint64_t wire_bytes_sent;   /* simulated bytes: frame bytes + packet headers */
     uint64_t timer_wakeups;     /* times a node's timer actor ran */
-    cb_client_stats clients;    /* summed over the clients */
+    cb_client_stats clients;    /* summed over the clients (with replication: the
+                                   routers' clients, i.e. sub-requests) */
+    cb_router_stats routers;    /* summed over the routers (zero without replication) */
     uint64_t server_requests;   /* summed cb_server_stats.requests */
     uint64_t server_replies;    /* summed cb_server_stats.replies */
 } cb_sgworld_stats;
