@@ -284,7 +284,10 @@ static int cmp_plan_jobs(cmp *c)
 
 static void cmp_job_path(const cmp *c, uint32_t idx, const char *ext, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/job-%u%s", c->tmpdir, idx, ext);
+    int n = snprintf(out, cap, "%s/job-%u%s", c->tmpdir, idx, ext);
+    if (n < 0 || (size_t)n >= cap) {
+        out[0] = '\0'; /* cannot happen (tmpdir is far shorter than cap); fail visibly */
+    }
 }
 
 /* In the child: stdout to /dev/null, stderr to the job's log, then exec `cachebed run`. */
