@@ -71,6 +71,7 @@ typedef struct cb_runner_totals {
     uint64_t retries; /* attempts beyond the first */
     uint64_t bytes_sent, bytes_received;
     uint64_t events;
+    uint64_t stale_reads; /* stale_read events (replication routers' quorum reads) */
     uint64_t last_complete_ns;
 } cb_runner_totals;
 

@@ -131,6 +131,24 @@ check "run refuses faults on memnet" 3 "$bin" run "$tmp/f.ini" -o "$tmp/run.db" 
 printf '[scenario]\nname = f\nrequests = 10\n[transport]\nkind = queue\n' >"$tmp/q.ini"
 check "run refuses what is not built" 3 "$bin" run "$tmp/q.ini" -o "$tmp/run.db"
 
+# run with encryption: a key from keygen, found relative to the scenario; a short key is
+# refused with the reason; a readable key runs with a warning.
+"$bin" keygen "$tmp/e.key" >/dev/null 2>&1
+printf '[scenario]\nname = e\nrequests = 300\nwarmup = 0s\n[transport]\nencryption_key_file = e.key\n' \
+    >"$tmp/e.ini"
+check "run encrypted" 0 "$bin" run "$tmp/e.ini" -o "$tmp/e.db" --quiet
+check "run encrypted udp" 0 "$bin" run "$tmp/e.ini" -o "$tmp/e.db" --quiet --set transport.kind=udp
+expect_out "run encrypted outcomes" "$(printf '600|0\n.')" \
+    sqlite3 "$tmp/e.db" "SELECT count(*), sum(outcome IN ('timeout', 'error')) FROM requests"
+printf '00112233\n' >"$tmp/short.key"
+sed 's|= e.key|= short.key|' "$tmp/e.ini" >"$tmp/e2.ini"
+check "run short key" 1 "$bin" run "$tmp/e2.ini" -o "$tmp/e.db" --quiet
+"$bin" run "$tmp/e2.ini" -o "$tmp/e.db" --quiet 2>&1 | grep -q 'short.key: 9 bytes, want 64 hex digits' ||
+    { echo "FAIL run short key message"; fails=$((fails + 1)); }
+chmod 644 "$tmp/e.key"
+"$bin" run "$tmp/e.ini" -o "$tmp/e.db" --quiet 2>&1 | grep -q 'group or others' ||
+    { echo "FAIL run readable key warns"; fails=$((fails + 1)); }
+
 # run with faults: events rows at their simulated times, with the scenario's text.
 cat >"$tmp/faults.ini" <<'EOF'
 [scenario]
