@@ -108,6 +108,38 @@ done
 (cd "$tmp" && "$abs_bin" run --quiet -o "$tmp/t.db" "$scen/trace_replay.ini") >"$tmp/out" 2>&1 ||
     { echo "FAIL run trace_replay.ini"; cat "$tmp/out"; fails=$((fails + 1)); }
 grep -q '^4000 requests issued' "$tmp/out" || { echo "FAIL trace_replay count"; fails=$((fails + 1)); }
+# Every runnable scenario of the catalogue runs to completion, cut to a few hundred requests.
+for f in quickstart replication_failover large_values_compression partition_heal tcp_vs_udp \
+    hot_key placement_ring_vs_jump trace_replay; do
+    check "run $f.ini (small)" 0 "$bin" run --quiet -o "$tmp/cat.db" "$scen/$f.ini" \
+        --set scenario.requests=400
+done
+# replication_failover past its crash (1s at 10k requests/s): routers fail over, and
+# stale_reads is a count, with either read policy.
+for pol in any primary; do
+    check "run replication_failover $pol" 0 "$bin" run --quiet -o "$tmp/rf-$pol.db" \
+        "$scen/replication_failover.ini" --set scenario.requests=12000 \
+        --set placement.read_policy=$pol
+    n=$("$bin" query "$tmp/rf-$pol.db" --csv "SELECT (SELECT count(*) FROM events
+         WHERE kind = 'failover') || ' ' || (SELECT count(*) FROM events WHERE kind = 'crash')
+         || ' ' || stale_reads FROM run_summary" | tail -n 1 | tr -d '\r')
+    case $n in
+    0\ *|*\ 0\ *|*-*|'') echo "FAIL replication_failover $pol: '$n' (failovers crashes stale)"
+        fails=$((fails + 1)) ;;
+    esac
+done
+# large_values_compression: zstd sends fewer bytes per request than no compression.
+bpr() { # bpr DB: bytes/req of the database's one run
+    "$bin" query "$1" --csv "SELECT round(bytes_per_request) FROM run_summary" | tail -n 1 | tr -d '\r' | cut -d. -f1
+}
+for comp in zstd none; do
+    check "run large_values_compression $comp" 0 "$bin" run --quiet -o "$tmp/lv-$comp.db" \
+        "$scen/large_values_compression.ini" --set scenario.requests=200 \
+        --set transport.compression=$comp
+done
+a=$(bpr "$tmp/lv-zstd.db"); b=$(bpr "$tmp/lv-none.db")
+[ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt "$b" ] ||
+    { echo "FAIL compression bytes/req: zstd '$a', none '$b'"; fails=$((fails + 1)); }
 check "run queue_broker.ini" 3 "$bin" run -o "$tmp/t.db" "$scen/queue_broker.ini"
 "$bin" run -o "$tmp/t.db" "$scen/queue_broker.ini" 2>&1 | grep -q 'not built yet: transport kind = queue' ||
     { echo "FAIL queue_broker reason"; fails=$((fails + 1)); }
