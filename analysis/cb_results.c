@@ -811,7 +811,8 @@ static int results_write_summary(cb_results *db, int64_t run_id, const results_t
         "INSERT OR REPLACE INTO run_summary (run_id, requests, completed, duration_s,"
         " throughput_rps, p50_us, p90_us, p99_us, p999_us, mean_us, hit_ratio, error_rate,"
         " timeout_rate, bytes_per_request, retries, stale_reads)"
-        " VALUES (?1, ?2, ?3, ?4, ?15, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0)";
+        " VALUES (?1, ?2, ?3, ?4, ?15, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+        " (SELECT count(*) FROM events WHERE run_id = ?1 AND kind = 'stale_read'))";
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK) {
         return results_fail_sqlite(db, "summarize");

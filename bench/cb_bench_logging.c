@@ -56,7 +56,7 @@ static int logging_run_world(const logging_opts *o, cb_runner *r)
     if (o->memnet) {
         cb_memworld *w = NULL;
         int rc = cb_memworld_new(&mc, NULL, &w);
-        cb_memworld_hooks h = {r, cb_runner_next, cb_runner_complete, cb_runner_event, NULL};
+        cb_world_hooks h = {r, cb_runner_next, cb_runner_complete, cb_runner_event, NULL};
         rc = rc == CB_ERR_OK ? cb_memworld_run(w, &h, UINT64_MAX) : rc;
         cb_memworld_del(w);
         return rc;
@@ -68,7 +68,7 @@ static int logging_run_world(const logging_opts *o, cb_runner *r)
     sc.latency_ns = mc.net.latency_ns;
     sc.bandwidth_bps = 10000000000ull;
     sc.seed = o->seed;
-    cb_sgworld_hooks h = {r, cb_runner_next, cb_runner_complete, cb_runner_event, NULL};
+    cb_world_hooks h = {r, cb_runner_next, cb_runner_complete, cb_runner_event, NULL};
     cb_sgworld_stats st;
     return cb_sgworld_run(&sc, &h, UINT64_MAX, &st);
 }

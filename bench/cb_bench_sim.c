@@ -144,7 +144,7 @@ static void bench_driver_child(const bench_opts *o, bench_result *r)
         return;
     }
     cb_sgworld_config cfg = bench_config(o);
-    cb_sgworld_hooks hooks = {&d, bench_next, bench_complete, NULL, NULL};
+    cb_world_hooks hooks = {&d, bench_next, bench_complete, NULL, NULL};
     cb_sgworld_stats st;
     double t0 = cb_bench_now_s();
     r->rc = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, &st);

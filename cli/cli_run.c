@@ -6,9 +6,11 @@
  * --world memnet on the in-memory network (sim/cb_memworld: latency, jitter and loss, no
  * bandwidth). Both run the same protocol machines, workload and results database. A
  * [workload] trace is replayed (cb_trace, through the runner's demultiplexer). The [faults]
- * timeline runs in SimGrid only (sim/cb_sgfaults). Features a run cannot honour yet
- * (replication, the queue transport, compression, encryption, and faults on the in-memory
- * network) are refused, never silently ignored.
+ * timeline runs in SimGrid only (sim/cb_sgfaults). [placement] replicas > 1 makes every
+ * client a cb_router (docs/replication.md); [transport] compression and encryption_key_file
+ * set the machines' codec (docs/protocol.md §5-§6). Features a run cannot honour yet (the
+ * queue transport, a platform file, and faults on the in-memory network) are refused,
+ * never silently ignored.
  */
 #include "cb_cli.h"
 
@@ -20,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "cb_err.h"
 #include "cb_memworld.h"
 #include "cb_query.h"
@@ -27,6 +31,8 @@
 #include "cb_scenario.h"
 #include "cb_sgfaults.h"
 #include "cb_sgworld.h"
+#include "cb_compress.h"
+#include "cb_seal.h"
 #include "cb_trace.h"
 
 #define CLI_RUN_SETS_MAX 64
@@ -52,8 +58,11 @@ const char cb_cli_run_help[] =
     "In both worlds tcp is an ordered stream that pays a retransmission timeout (rto_min)\n"
     "per lost packet, and udp drops datagrams (the client retries). The [faults] timeline\n"
     "(crash, recover, partition, heal, link changes; docs/simulator.md) needs --world sim.\n"
-    "Scenarios with replicas > 1, the queue transport, compression, encryption or a SimGrid\n"
-    "platform file are refused for now (exit 3). A [workload] trace (path relative to\n"
+    "replicas > 1 runs a replication router in every client (read_policy, write_policy,\n"
+    "eject_after, eject_for); compression and encryption_key_file (path relative to\n"
+    "SCENARIO, made by 'cachebed keygen') apply to every client and server. Scenarios with\n"
+    "the queue transport or a SimGrid platform file are refused for now (exit 3). A\n"
+    "[workload] trace (path relative to\n"
     "SCENARIO) is replayed: open loop at its timestamps / trace_speed, or closed loop; the\n"
     "run ends at the trace's end.\n"
     "\n"
@@ -147,17 +156,8 @@ static const char *cli_run_unsupported(const cb_plan *p, int memnet)
     if (p->fault_count > 0 && memnet) {
         return "[faults] need --world sim";
     }
-    if (p->placement.replicas > 1) {
-        return "replicas > 1 (replication)";
-    }
     if (p->transport.kind == CB_TRANSPORT_QUEUE) {
         return "transport kind = queue (the broker)";
-    }
-    if (p->transport.compression != CB_COMPRESSION_NONE) {
-        return "compression";
-    }
-    if (p->transport.key_file[0] != '\0') {
-        return "encryption (key_file)";
     }
     if (p->network.platform[0] != '\0') {
         return "a SimGrid platform file";
@@ -238,9 +238,60 @@ static void cli_run_workload_config(const cb_plan *p, cb_workload_config *c)
     }
 }
 
-/* The world: servers as the plan says, clients with the transport's timeouts. */
-static int cli_run_world_config(const cb_plan *p, cb_memworld_config *c, cb_server_config *each)
+/*
+ * The machines' codec (docs/protocol.md §5-§6): the plan's compression and, with a key,
+ * sealing (stream framing over tcp, datagrams over udp). The codec's zstd stops at level 19
+ * and its lz4 is the fast one (no HC levels), so a zstd level above 19 is 19 and an lz4
+ * level is ignored. compression_min = 0 compresses every value (the codec's 0 means 128).
+ * The world gives each machine its own seal seed.
+ */
+static cb_codec_config cli_run_codec(const cb_plan *p, const cb_seal_key *key)
 {
+    const cb_plan_transport *t = &p->transport;
+    cb_codec_config c;
+    memset(&c, 0, sizeof c);
+    if (t->compression != CB_COMPRESSION_NONE) {
+        c.compress_alg = t->compression == CB_COMPRESSION_LZ4 ? CB_COMPRESS_LZ4 : CB_COMPRESS_ZSTD;
+        uint32_t level = t->compression_level < CB_COMPRESS_ZSTD_LEVEL_MAX
+                             ? t->compression_level
+                             : CB_COMPRESS_ZSTD_LEVEL_MAX;
+        c.compress_level = c.compress_alg == CB_COMPRESS_ZSTD ? (int32_t)level : 0;
+        /* The loader caps compression_min at 128 MiB. */
+        c.compress_threshold_bytes =
+            t->compression_min_bytes > 0 ? (uint32_t)t->compression_min_bytes : 1u;
+    }
+    if (key != NULL) {
+        c.seal_key = key;
+        c.seal_mode = t->kind == CB_TRANSPORT_UDP ? CB_SEAL_DATAGRAM : CB_SEAL_STREAM;
+    }
+    return c;
+}
+
+/* Replication (replicas > 1): the router of every client. */
+static void cli_run_router_config(const cb_plan *p, cb_router_config *rc)
+{
+    const cb_plan_placement *pl = &p->placement;
+    *rc = cb_router_config_default();
+    rc->replicas = pl->replicas;
+    /* Failover candidates beyond R: at most 2, and only servers that exist. */
+    uint32_t beyond = p->servers.count - pl->replicas;
+    rc->spares = beyond < 2 ? beyond : 2;
+    rc->read_policy = pl->read_policy == CB_READ_PRIMARY ? CB_ROUTER_READ_PRIMARY
+                      : pl->read_policy == CB_READ_ANY   ? CB_ROUTER_READ_ANY
+                                                         : CB_ROUTER_READ_QUORUM;
+    rc->write_policy = pl->write_policy == CB_WRITE_ALL      ? CB_ROUTER_WRITE_ALL
+                       : pl->write_policy == CB_WRITE_QUORUM ? CB_ROUTER_WRITE_QUORUM
+                                                             : CB_ROUTER_WRITE_PRIMARY_ASYNC;
+    rc->eject_after = pl->eject_after;
+    rc->eject_for_ns = pl->eject_for_ns;
+    rc->ops_max = p->clients.outstanding;
+}
+
+/* The world: servers as the plan says, clients with the transport's timeouts. */
+static int cli_run_world_config(const cb_plan *p, cb_memworld_config *c, cb_server_config *each,
+                                const cb_seal_key *key)
+{
+    cb_codec_config codec = cli_run_codec(p, key);
     uint32_t value_max = 0;
     memset(c, 0, sizeof *c);
     c->server_count = p->servers.count;
@@ -252,6 +303,7 @@ static int cli_run_world_config(const cb_plan *p, cb_memworld_config *c, cb_serv
         each[s].store.value_bytes_max = (uint32_t)ps->value_bytes_max;
         each[s].store.hash_seed = cb_rng_mix64(p->scenario.seed + s);
         each[s].dedup_window = ps->dedup_window;
+        each[s].codec = codec;
         value_max = ps->value_bytes_max > value_max ? (uint32_t)ps->value_bytes_max : value_max;
     }
     c->server_each = each;
@@ -262,6 +314,7 @@ static int cli_run_world_config(const cb_plan *p, cb_memworld_config *c, cb_serv
     c->client.attempts_max = p->transport.attempts;
     c->client.jitter_ppm = p->transport.jitter_ppm;
     c->client.value_bytes_max = value_max;
+    c->client.codec = codec;
     c->net.latency_ns = p->network.latency_ns;
     c->net.jitter_ns = p->network.jitter_ns;
     c->net.loss_ppm = p->network.loss_ppm;
@@ -295,6 +348,8 @@ static void cli_run_sg_config(const cb_plan *p, const cb_memworld_config *mc, cb
     c->packet_payload_bytes =
         p->network.mtu_bytes > headers ? (uint32_t)(p->network.mtu_bytes - headers) : 0;
     c->seed = p->scenario.seed;
+    c->router = mc->router;
+    c->placement = mc->placement;
 }
 
 static int cli_run_placement(const cb_plan *p, cb_placement **out)
@@ -333,6 +388,9 @@ typedef struct cli_run {
     cb_sgfaults faults;   /* --world sim: sg's timeline */
     uint64_t sim_ns;      /* simulated time at the end */
     cb_server_config *server_each;
+    cb_router_config router; /* replicas > 1 */
+    cb_seal_key key;         /* encryption_key_file */
+    int has_key;
     char *scenario_text;
     char *varied;
     double wall_start;
@@ -439,6 +497,7 @@ static void cli_run_close(cli_run *run)
     free(run->server_each);
     free(run->scenario_text);
     free(run->varied);
+    sodium_memzero(&run->key, sizeof run->key);
 }
 
 /* Open the plan's trace, if any, relative to the scenario file; 0, or -1 with a message. */
@@ -460,6 +519,40 @@ static int cli_run_open_trace(cli_run *run)
         return -1;
     }
     return 0;
+}
+
+/* Load the plan's key file, if any, relative to the scenario file; 0, or -1 with a message
+ * (cb_cli_load_key says what is wrong; a key others can read loads with a warning). */
+static int cli_run_load_key(cli_run *run)
+{
+    const char *file = run->plan.transport.key_file;
+    char path[4096];
+    if (file[0] == '\0') {
+        return 0;
+    }
+    if (cb_scenario_resolve_path(run->args->scenario, file, path, sizeof path) < 0) {
+        fprintf(stderr, "cachebed run: %s: key file path too long\n", run->args->scenario);
+        return -1;
+    }
+    if (cb_cli_load_key(path, &run->key, stderr) != 0) {
+        fprintf(stderr, "cachebed run: %s: not run: no usable encryption key\n",
+                run->args->scenario);
+        return -1;
+    }
+    run->has_key = 1;
+    return 0;
+}
+
+/* The world config both worlds start from: machines, codec, replication. */
+static void cli_run_machines(cli_run *run, cb_memworld_config *mc)
+{
+    const cb_plan *p = &run->plan;
+    cli_run_world_config(p, mc, run->server_each, run->has_key ? &run->key : NULL);
+    if (p->placement.replicas > 1) {
+        cli_run_router_config(p, &run->router);
+        mc->router = &run->router;
+        mc->placement = run->placement;
+    }
 }
 
 /* Build the workload (and trace), placement and world; 0, or -1 with a message printed. */
@@ -486,8 +579,11 @@ static int cli_run_build(cli_run *run)
         fprintf(stderr, "cachebed run: out of memory\n");
         return -1;
     }
+    if (cli_run_load_key(run) != 0) {
+        return -1;
+    }
     cb_memworld_config mc;
-    cli_run_world_config(p, &mc, run->server_each);
+    cli_run_machines(run, &mc);
     if (!run->args->memnet) {
         cli_run_sg_config(p, &mc, &run->sg);
         if (cb_sgfaults_from_plan(p, &run->faults) != CB_ERR_OK) {
@@ -563,13 +659,13 @@ static int cli_run_execute(cli_run *run)
     }
     int err;
     if (run->args->memnet) {
-        cb_memworld_hooks hooks = {run->runner, cb_runner_next, cb_runner_complete, cb_runner_event,
-                                   NULL};
+        cb_world_hooks hooks = {run->runner, cb_runner_next, cb_runner_complete, cb_runner_event,
+                                NULL};
         err = cb_memworld_run(run->world, &hooks, UINT64_MAX);
         run->sim_ns = cb_memworld_now_ns(run->world);
     } else {
-        cb_sgworld_hooks hooks = {run->runner, cb_runner_next, cb_runner_complete, cb_runner_event,
-                                  NULL};
+        cb_world_hooks hooks = {run->runner, cb_runner_next, cb_runner_complete, cb_runner_event,
+                                NULL};
         cb_sgworld_stats stats;
         err = cb_sgworld_run(&run->sg, &hooks, UINT64_MAX, &stats);
         run->sim_ns = stats.end_ns;

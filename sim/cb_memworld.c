@@ -23,7 +23,7 @@ struct cb_memworld {
     uint64_t dropped;
     cb_memnet *net;
     uint64_t now_ns;
-    const cb_memworld_hooks *hooks;
+    const cb_world_hooks *hooks;
 };
 
 /*
@@ -281,7 +281,7 @@ static int memworld_is_server(const cb_memworld *w, uint32_t node)
  * goes to its router when there is one. */
 static int memworld_act(cb_memworld *w, uint32_t node, const cb_action *a, int from_router)
 {
-    const cb_memworld_hooks *h = w->hooks;
+    const cb_world_hooks *h = w->hooks;
     if (h->action != NULL) {
         h->action(h->user, node, a, w->now_ns);
     }
@@ -407,7 +407,7 @@ static int memworld_submit_one(cb_memworld *w, uint32_t i, uint32_t server, cons
 
 static int memworld_submit_client(cb_memworld *w, uint32_t i)
 {
-    const cb_memworld_hooks *h = w->hooks;
+    const cb_world_hooks *h = w->hooks;
     while (w->wake_ns[i] <= w->now_ns && memworld_has_room(w, i)) {
         cb_client_op op;
         uint32_t server = 0;
@@ -503,7 +503,7 @@ static int memworld_apply_faults(cb_memworld *w)
     return CB_ERR_OK;
 }
 
-int cb_memworld_run(cb_memworld *w, const cb_memworld_hooks *hooks, uint64_t until_ns)
+int cb_memworld_run(cb_memworld *w, const cb_world_hooks *hooks, uint64_t until_ns)
 {
     w->hooks = hooks;
     for (;;) {

@@ -39,6 +39,7 @@
 #include "cb_placement.h"
 #include "cb_router.h"
 #include "cb_server.h"
+#include "cb_world.h"
 
 typedef struct cb_memworld cb_memworld;
 
@@ -72,23 +73,6 @@ typedef struct cb_memworld_config {
     size_t fault_count;
 } cb_memworld_config;
 
-typedef struct cb_memworld_hooks {
-    void *user;
-    /*
-     * Client `client` (0-based among clients) has room at now_ns. Return 1 with *op and
-     * *server filled (op's views need only last until the hook's caller submits it), or 0
-     * with *wake_ns set to when to ask again (UINT64_MAX: after a completion, or never).
-     */
-    int (*next)(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op, uint32_t *server,
-                uint64_t *wake_ns);
-    /* A request of `client` completed. The value view is valid during the call. */
-    void (*complete)(void *user, uint32_t client, const cb_completion *c);
-    /* A machine reported an event (`node` is the world node id). Optional. */
-    void (*event)(void *user, uint32_t node, const cb_event *e, uint64_t now_ns);
-    /* Every action any machine emitted, in order (for traces). Optional. */
-    void (*action)(void *user, uint32_t node, const cb_action *a, uint64_t now_ns);
-} cb_memworld_hooks;
-
 /* Returns CB_ERR_OK, CB_ERR_INVALID (no servers/clients, a bad machine config) or
  * CB_ERR_NOMEM. */
 int cb_memworld_new(const cb_memworld_config *cfg, const cb_alloc *alloc, cb_memworld **out);
@@ -98,7 +82,7 @@ void cb_memworld_del(cb_memworld *w);
  * Run until the workload is done or the clock reaches until_ns. Returns CB_ERR_OK, or an
  * error a machine or the network returned that the driver cannot handle (CB_ERR_NOMEM...).
  */
-int cb_memworld_run(cb_memworld *w, const cb_memworld_hooks *hooks, uint64_t until_ns);
+int cb_memworld_run(cb_memworld *w, const cb_world_hooks *hooks, uint64_t until_ns);
 
 /* The clock: nanoseconds since the run began. */
 uint64_t cb_memworld_now_ns(const cb_memworld *w);

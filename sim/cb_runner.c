@@ -458,6 +458,7 @@ void cb_runner_event(void *user, uint32_t node, const cb_event *e, uint64_t now_
 {
     cb_runner *r = user;
     r->totals.events++;
+    r->totals.stale_reads += e->kind == CB_EVENT_STALE_READ;
     if (r->cfg.db == NULL) {
         return;
     }

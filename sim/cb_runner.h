@@ -71,6 +71,7 @@ typedef struct cb_runner_totals {
     uint64_t retries; /* attempts beyond the first */
     uint64_t bytes_sent, bytes_received;
     uint64_t events;
+    uint64_t stale_reads; /* stale_read events (replication routers' quorum reads) */
     uint64_t last_complete_ns;
 } cb_runner_totals;
 
@@ -78,7 +79,7 @@ typedef struct cb_runner_totals {
 int cb_runner_new(const cb_runner_config *cfg, cb_runner **out);
 void cb_runner_del(cb_runner *r);
 
-/* The world hooks (see cb_memworld_hooks): `user` is the cb_runner. */
+/* The world hooks (see cb_world_hooks): `user` is the cb_runner. */
 int cb_runner_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op, uint32_t *server,
                    uint64_t *wake_ns);
 void cb_runner_complete(void *user, uint32_t client, const cb_completion *c);

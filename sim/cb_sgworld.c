@@ -101,8 +101,10 @@ typedef struct sg_node {
     uint32_t recovers_ahead; /* RECOVER entries for this node not applied yet */
     uint32_t loss_ppm;       /* this node's link (config, then LINK faults) */
     uint64_t jitter_ns;
-    cb_server *srv; /* servers */
-    cb_client *cli; /* clients */
+    cb_server *srv;     /* servers */
+    cb_client *cli;     /* clients (with replication: the router's) */
+    cb_router *router;  /* clients with replication, else NULL */
+    uint64_t seal_seed; /* this incarnation's cb_codec_config.seal_seed */
     sg_mailbox_t mailbox;
     sg_sem_t wake;
     uint64_t armed_ns; /* the timer actor's wake time while it sleeps; 0 while it runs */
@@ -119,7 +121,7 @@ typedef struct sg_node {
 
 struct cb_sgworld {
     cb_sgworld_config cfg;
-    const cb_sgworld_hooks *hooks;
+    const cb_world_hooks *hooks;
     uint64_t until_ns;
     uint32_t node_count;
     sg_node *nodes;
@@ -131,7 +133,8 @@ struct cb_sgworld {
     cb_sgworld_stats stats;
     cb_server_config *server_cfg; /* per server, for recoveries */
     cb_client_config client_cfg;
-    cb_sgworld_fault *faults; /* the timeline (copied) */
+    cb_router_config router_cfg; /* with replication (cfg.router != NULL) */
+    cb_sgworld_fault *faults;    /* the timeline (copied) */
     size_t fault_next;
     uint32_t *conn_node; /* connection id -> node id */
     uint32_t conn_count;
@@ -433,10 +436,10 @@ static void node_send(sg_node *n, uint32_t peer, uint32_t kind, const uint8_t *d
 
 /* ---- machines (atomic part) ----------------------------------------------------------- */
 
-static void node_act(sg_node *n, const cb_action *a)
+static void node_act(sg_node *n, const cb_action *a, int from_router)
 {
     cb_sgworld *w = n->w;
-    const cb_sgworld_hooks *h = w->hooks;
+    const cb_world_hooks *h = w->hooks;
     if (h->action != NULL) {
         h->action(h->user, n->id, a, n->now_ns);
     }
@@ -452,6 +455,13 @@ static void node_act(sg_node *n, const cb_action *a)
         break;
     case CB_ACTION_COMPLETE:
         n->wake_ns = 0; /* a slot is free: ask again in this step */
+        if (n->router != NULL && !from_router) {
+            int rc = cb_router_on_completion(n->router, &a->completion, n->now_ns);
+            if (rc != CB_ERR_OK) {
+                world_fail(w, rc);
+            }
+            break;
+        }
         h->complete(h->user, n->id - w->cfg.server_count, &a->completion);
         break;
     case CB_ACTION_EVENT:
@@ -465,7 +475,9 @@ static void node_act(sg_node *n, const cb_action *a)
     }
 }
 
-/* Drain `n`'s machine until its outbox is empty. */
+/* Drain `n`'s machine until its outbox is empty; then, for a client with a router, the
+ * router's (the client's completions may have made the router send more, hence the client
+ * first; the router's own actions never make the client act). */
 static void node_pump(sg_node *n)
 {
     cb_action batch[SG_DRAIN_BATCH];
@@ -474,10 +486,15 @@ static void node_pump(sg_node *n)
         count = node_is_client(n) ? cb_client_drain(n->cli, batch, SG_DRAIN_BATCH)
                                   : cb_server_drain(n->srv, batch, SG_DRAIN_BATCH);
         if (count == 0) {
-            return;
+            break;
         }
         for (size_t i = 0; i < count; i++) {
-            node_act(n, &batch[i]);
+            node_act(n, &batch[i], 0);
+        }
+    }
+    while (n->router != NULL && (count = cb_router_drain(n->router, batch, SG_DRAIN_BATCH)) > 0) {
+        for (size_t i = 0; i < count; i++) {
+            node_act(n, &batch[i], 1);
         }
     }
 }
@@ -525,18 +542,35 @@ static void node_feed(sg_node *n, const sg_msg *m)
 
 /* ---- the workload (atomic part) ------------------------------------------------------ */
 
+/* Has the client room for one more operation? (With a router: the router's operations.) */
+static int client_has_room(const sg_node *n)
+{
+    uint32_t room = n->w->cfg.client.outstanding_max;
+    if (n->router != NULL) {
+        return cb_router_outstanding(n->router) < room && cb_router_has_room(n->router);
+    }
+    return cb_client_outstanding(n->cli) < room;
+}
+
+static int client_submit(sg_node *n, uint32_t server, const cb_client_op *op)
+{
+    if (n->router != NULL) {
+        return cb_router_submit(n->router, op, n->now_ns, NULL);
+    }
+    return cb_client_request(n->cli, server, op, n->now_ns, NULL);
+}
+
 /* Ask the `next` hook for operations while the client has room and its wake time has come
  * (as cb_memworld does). */
 static void client_offer(sg_node *n)
 {
     cb_sgworld *w = n->w;
-    const cb_sgworld_hooks *h = w->hooks;
+    const cb_world_hooks *h = w->hooks;
     uint32_t client = n->id - w->cfg.server_count;
-    uint32_t room = w->cfg.client.outstanding_max;
     if (n->down) {
         return;
     }
-    while (!w->finished && n->wake_ns <= n->now_ns && cb_client_outstanding(n->cli) < room) {
+    while (!w->finished && n->wake_ns <= n->now_ns && client_has_room(n)) {
         cb_client_op op;
         uint32_t server = 0;
         uint64_t wake = UINT64_MAX;
@@ -545,14 +579,14 @@ static void client_offer(sg_node *n)
             n->wake_ns = wake > n->now_ns ? wake : n->now_ns + 1;
             break;
         }
-        int rc = cb_client_request(n->cli, server, &op, n->now_ns, NULL);
+        int rc = client_submit(n, server, &op);
         if (rc != CB_ERR_OK) {
             world_fail(w, rc); /* the hook asked for something impossible */
             return;
         }
         node_pump(n);
     }
-    if (cb_client_outstanding(n->cli) >= room) {
+    if (!client_has_room(n)) {
         /* Full: only a completion makes room. A wake time left in the past would make the
          * timer actor return from every sleep at once and spin without time advancing. */
         n->wake_ns = UINT64_MAX;
@@ -569,7 +603,8 @@ static void client_count_idle(sg_node *n)
     /* A down client waits for its recovery, if one is still ahead. */
     uint8_t idle = n->down ? n->recovers_ahead == 0
                            : cb_client_outstanding(n->cli) == 0 && n->wake_ns == UINT64_MAX &&
-                                 n->held.count == 0 && n->ready.head == n->ready.count;
+                                 n->held.count == 0 && n->ready.head == n->ready.count &&
+                                 (n->router == NULL || cb_router_outstanding(n->router) == 0);
     if (idle != n->idle) {
         n->idle = idle;
         w->idle_count = idle ? w->idle_count + 1 : w->idle_count - 1;
@@ -742,12 +777,87 @@ static void sg_timer_main(int argc, char **argv)
     /* Whatever the last step queued stays unposted: the run is over (world_del frees it). */
 }
 
+/* ---- machines: creation and deletion ------------------------------------------------ */
+
+/*
+ * The seed of node `node`'s seal salts (cb_codec_config.seal_seed) in its first incarnation:
+ * distinct per node, so no two machines sharing the key draw the same salts, and derived
+ * without drawing from the root generator, so turning sealing on changes no other stream
+ * (the same derivation as cb_memworld's).
+ */
+static uint64_t sg_seal_seed(const cb_sgworld *w, uint64_t configured, uint32_t node)
+{
+    return cb_rng_mix64(w->cfg.seed ^ configured ^ cb_rng_mix64(0x5ea1ull + node));
+}
+
+/* A fresh machine for `n` (at the start, or after a recovery), with n->seal_seed: a server,
+ * a client, or a router (writer id: the client index) owning its client. */
+static int node_new_machine(cb_sgworld *w, sg_node *n)
+{
+    if (!node_is_client(n)) {
+        cb_server_config sc = w->server_cfg[n->id];
+        sc.codec.seal_seed = n->seal_seed;
+        return cb_server_new(&sc, NULL, &n->srv);
+    }
+    if (w->cfg.router == NULL) {
+        cb_client_config cc = w->client_cfg;
+        cc.codec.seal_seed = n->seal_seed;
+        return cb_client_new(&cc, &n->jitter_rng, NULL, &n->cli);
+    }
+    cb_router_config rc = w->router_cfg;
+    rc.writer_id = n->id - w->cfg.server_count;
+    rc.client.codec.seal_seed = n->seal_seed;
+    int err = cb_router_new(&rc, w->cfg.placement, &n->jitter_rng, NULL, &n->router);
+    if (err == CB_ERR_OK) {
+        n->cli = cb_router_client(n->router);
+    }
+    return err;
+}
+
+static void node_del_machine(sg_node *n)
+{
+    if (n->router != NULL) {
+        cb_router_del(n->router); /* and the client it owns */
+    } else {
+        cb_client_del(n->cli);
+    }
+    cb_server_del(n->srv);
+    n->router = NULL;
+    n->cli = NULL;
+    n->srv = NULL;
+}
+
 /* ---- faults ------------------------------------------------------------------------- */
 
 /* Add a machine's counters to the run's (at the end, or before a crash deletes it). */
+static void router_collect(cb_router_stats *sum, const cb_router *r)
+{
+    cb_router_stats v;
+    cb_router_get_stats(r, &v);
+    sum->ops += v.ops;
+    sum->completed += v.completed;
+    sum->sub_requests += v.sub_requests;
+    sum->failovers += v.failovers;
+    sum->ejections += v.ejections;
+    sum->probes += v.probes;
+    sum->probes_passed += v.probes_passed;
+    sum->probes_failed += v.probes_failed;
+    sum->no_node += v.no_node;
+    sum->stale_replicas += v.stale_replicas;
+    sum->stale_returned += v.stale_returned;
+    sum->repairs += v.repairs;
+    sum->repairs_failed += v.repairs_failed;
+    sum->propagations += v.propagations;
+    sum->propagations_failed += v.propagations_failed;
+    sum->superseded += v.superseded;
+}
+
 static void node_collect(cb_sgworld *w, const sg_node *n)
 {
     cb_sgworld_stats *s = &w->stats;
+    if (n->router != NULL) {
+        router_collect(&s->routers, n->router);
+    }
     if (n->cli != NULL) {
         cb_client_stats c;
         cb_client_get_stats(n->cli, &c);
@@ -771,7 +881,7 @@ static void node_collect(cb_sgworld *w, const sg_node *n)
 
 static void world_report(cb_sgworld *w, uint32_t node, uint8_t kind, const cb_sgworld_fault *f)
 {
-    const cb_sgworld_hooks *h = w->hooks;
+    const cb_world_hooks *h = w->hooks;
     if (h->event != NULL) {
         cb_event e;
         memset(&e, 0, sizeof e);
@@ -799,10 +909,7 @@ static void fault_crash(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
         client_abandon(n);
     }
     node_collect(w, n);
-    cb_server_del(n->srv);
-    cb_client_del(n->cli);
-    n->srv = NULL;
-    n->cli = NULL;
+    node_del_machine(n);
     /* Unposted messages die with the host; a node_flush under way finds the queue empty. */
     vec_free(&n->ready);
     vec_free(&n->held);
@@ -821,14 +928,14 @@ static void fault_recover(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
     if (!n->down) {
         return;
     }
-    int rc;
     if (node_is_client(n)) {
         n->conn = w->conn_count++; /* a new process: new connections, fresh request ids */
         w->conn_node[n->conn] = n->id;
-        rc = cb_client_new(&w->client_cfg, &n->jitter_rng, NULL, &n->cli);
-    } else {
-        rc = cb_server_new(&w->server_cfg[n->id], NULL, &n->srv); /* empty */
     }
+    /* A new incarnation draws new seal salts: with the old seed it would repeat the nonces
+     * it used before the crash under the same key (docs/protocol.md §6.2). */
+    n->seal_seed = cb_rng_mix64(n->seal_seed + 1);
+    int rc = node_new_machine(w, n); /* a server comes back empty */
     if (rc != CB_ERR_OK) {
         world_fail(w, rc);
         return;
@@ -966,7 +1073,7 @@ static int world_check_faults(const cb_sgworld_config *cfg)
     return conns <= (1u << 20) ? CB_ERR_OK : CB_ERR_INVALID;
 }
 
-static int world_check(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks)
+static int world_check(const cb_sgworld_config *cfg, const cb_world_hooks *hooks)
 {
     if (cfg->server_count == 0 || cfg->client_count == 0 || cfg->bandwidth_bps == 0 ||
         cfg->loss_ppm > 1000000u || cfg->jitter_ns > SG_JITTER_MAX_NS || hooks == NULL ||
@@ -979,6 +1086,10 @@ static int world_check(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hoo
     if ((uint64_t)cfg->server_count + cfg->client_count > (1u << 20)) {
         return CB_ERR_INVALID; /* the server's conn_max limit */
     }
+    if (cfg->router != NULL &&
+        (cfg->placement == NULL || cfg->client_count - 1u > CB_ROUTER_WRITER_ID_MAX)) {
+        return CB_ERR_INVALID; /* writer ids are client indexes */
+    }
     return world_check_faults(cfg);
 }
 
@@ -989,6 +1100,13 @@ static int world_new_machines(cb_sgworld *w, const cb_server_config *server_each
     cb_client_config cc = w->cfg.client;
     cc.peer_count = w->cfg.server_count;
     w->client_cfg = cc;
+    if (w->cfg.router != NULL) {
+        w->router_cfg = *w->cfg.router;
+        w->router_cfg.client = cc;
+        if (w->router_cfg.ops_max < cc.outstanding_max) {
+            w->router_cfg.ops_max = cc.outstanding_max;
+        }
+    }
     /* Client generators first, in client order, as cb_memworld splits them. */
     for (uint32_t i = w->cfg.server_count; i < w->node_count; i++) {
         cb_rng_split(&root, &w->nodes[i].jitter_rng);
@@ -1003,17 +1121,14 @@ static int world_new_machines(cb_sgworld *w, const cb_server_config *server_each
         n->loss_ppm = w->cfg.loss_ppm;
         n->jitter_ns = w->cfg.jitter_ns;
         cb_rng_split(&root, &n->loss_rng);
-        if (n->is_client) {
-            int rc = cb_client_new(&cc, &n->jitter_rng, NULL, &n->cli);
-            if (rc != CB_ERR_OK) {
-                return rc;
-            }
-            continue;
+        if (!n->is_client) {
+            cb_server_config *sc = &w->server_cfg[i];
+            *sc = server_each != NULL ? server_each[i] : w->cfg.server;
+            sc->conn_max = w->conn_max;
         }
-        cb_server_config *sc = &w->server_cfg[i];
-        *sc = server_each != NULL ? server_each[i] : w->cfg.server;
-        sc->conn_max = w->conn_max;
-        int rc = cb_server_new(sc, NULL, &n->srv);
+        uint64_t configured = n->is_client ? cc.codec.seal_seed : w->server_cfg[i].codec.seal_seed;
+        n->seal_seed = sg_seal_seed(w, configured, i);
+        int rc = node_new_machine(w, n);
         if (rc != CB_ERR_OK) {
             return rc;
         }
@@ -1025,8 +1140,7 @@ static void world_del(cb_sgworld *w)
 {
     for (uint32_t i = 0; w->nodes != NULL && i < w->node_count; i++) {
         sg_node *n = &w->nodes[i];
-        cb_server_del(n->srv);
-        cb_client_del(n->cli);
+        node_del_machine(n);
         vec_free(&n->ready);
         vec_free(&n->held);
         if (n->wake != NULL) {
@@ -1067,7 +1181,7 @@ static int world_new_timeline(cb_sgworld *w)
     return CB_ERR_OK;
 }
 
-static int world_new(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks, uint64_t until_ns,
+static int world_new(const cb_sgworld_config *cfg, const cb_world_hooks *hooks, uint64_t until_ns,
                      cb_sgworld **out)
 {
     *out = NULL;
@@ -1143,7 +1257,7 @@ static void world_collect(cb_sgworld *w, cb_sgworld_stats *out)
     }
 }
 
-int cb_sgworld_run(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks, uint64_t until_ns,
+int cb_sgworld_run(const cb_sgworld_config *cfg, const cb_world_hooks *hooks, uint64_t until_ns,
                    cb_sgworld_stats *stats)
 {
     if (cb_sgsetup_used()) {

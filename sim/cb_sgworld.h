@@ -33,6 +33,18 @@
  * client is idle when it has nothing in flight, no message waiting to be posted and no wake
  * time; the run ends when every client is idle, or when the clock reaches until_ns.
  *
+ * Replication: with `router` set, each client node runs a cb_router (docs/replication.md)
+ * owning the cb_client the world drives, exactly as in cb_memworld: the `next` hook's
+ * server is ignored (the router picks replicas by key), operations go to cb_router_submit,
+ * the client's completions to cb_router_on_completion, and the router's completions (one
+ * per operation) and events (with the client's node id) to the hooks. The router's clock
+ * (ejections, probes) is the node's.
+ *
+ * Codecs: the client and server configs' `codec` (compression, sealing) is used as given,
+ * except the seal seed: each node gets its own, derived from the run's seed, the configured
+ * seed and the node id (as cb_memworld does), and a new one for every incarnation after a
+ * crash, so no nonce is ever reused under the same key (docs/protocol.md §6.2).
+ *
  * Faults: an optional timeline of crashes, recoveries, link changes, partitions and heals,
  * applied at their simulated times by a controller actor (docs/simulator.md, "Faults"). A
  * crashed node is down in the driver (its host stays on in SimGrid): its machine is gone,
@@ -49,7 +61,10 @@
 #include <stdint.h>
 
 #include "cb_client.h"
+#include "cb_placement.h"
+#include "cb_router.h"
 #include "cb_server.h"
+#include "cb_world.h"
 
 typedef struct cb_sgworld cb_sgworld;
 
@@ -140,31 +155,17 @@ typedef struct cb_sgworld_config {
     const cb_sgworld_fault *faults; /* NULL, or fault_count entries; they (and their groups
                                        and labels) must stay valid until the run returns */
     size_t fault_count;
+    /* Replication: NULL for none. Else each client node runs a cb_router with this config
+     * (copied; its `client` is replaced by `client` above, ops_max raised to at least the
+     * client's outstanding_max, writer_id set to the client index) over `placement`, whose
+     * node ids are server indexes and which must outlive the run. */
+    const cb_router_config *router;
+    const cb_placement *placement;
 } cb_sgworld_config;
 
 /* Defaults: 1 server, 1 client, machine defaults, 0.5 ms one way, 1 Gbit/s, no loss, TCP,
  * 200 ms RTO, no jitter, the transport's overheads, seed 1, raw contexts, critical logs only. */
 cb_sgworld_config cb_sgworld_config_default(void);
-
-/* As cb_memworld_hooks. Hooks run inside SimGrid actors and must not call SimGrid. */
-typedef struct cb_sgworld_hooks {
-    void *user;
-    /*
-     * Client `client` (0-based among clients) has room at now_ns. Return 1 with *op and
-     * *server filled (op's views need only last until the hook's caller submits it), or 0
-     * with *wake_ns set to when to ask again (UINT64_MAX: after a completion, or never).
-     */
-    int (*next)(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op, uint32_t *server,
-                uint64_t *wake_ns);
-    /* A request of `client` completed. The value view is valid during the call. */
-    void (*complete)(void *user, uint32_t client, const cb_completion *c);
-    /* A machine reported an event (`node` is the world node id), or a fault of the timeline
-     * was applied (kinds CRASH..LINK_CHANGE, now_ns its at_ns, e->note its label; node
-     * CB_SGWORLD_NODE_NONE for partition and heal). Optional. */
-    void (*event)(void *user, uint32_t node, const cb_event *e, uint64_t now_ns);
-    /* Every action any machine emitted, in order (for traces). Optional. */
-    void (*action)(void *user, uint32_t node, const cb_action *a, uint64_t now_ns);
-} cb_sgworld_hooks;
 
 typedef struct cb_sgworld_stats {
     uint64_t end_ns;            /* simulated time when the run ended */
@@ -180,7 +181,9 @@ typedef struct cb_sgworld_stats {
     uint64_t frame_bytes_sent;  /* real frame bytes of the messages sent */
     uint64_t wire_bytes_sent;   /* simulated bytes: frame bytes + packet headers */
     uint64_t timer_wakeups;     /* times a node's timer actor ran */
-    cb_client_stats clients;    /* summed over the clients */
+    cb_client_stats clients;    /* summed over the clients (with replication: the
+                                   routers' clients, i.e. sub-requests) */
+    cb_router_stats routers;    /* summed over the routers (zero without replication) */
     uint64_t server_requests;   /* summed cb_server_stats.requests */
     uint64_t server_replies;    /* summed cb_server_stats.replies */
 } cb_sgworld_stats;
@@ -190,6 +193,12 @@ typedef struct cb_sgworld_stats {
  * frame_bytes + packets * overhead, packets = max(1, ceil(frame_bytes / payload bytes)).
  */
 uint64_t cb_sgworld_wire_bytes(const cb_sgworld_config *cfg, size_t frame_bytes);
+
+/*
+ * The hooks are cb_world_hooks (cb_world.h). A fault of the timeline reaches the event hook
+ * when applied: kind CRASH..LINK_CHANGE, now_ns its at_ns, e->note its label, node
+ * CB_SGWORLD_NODE_NONE for partition and heal.
+ */
 
 /*
  * Initialise SimGrid, build the platform, run the workload until every client is idle or the
@@ -205,7 +214,7 @@ uint64_t cb_sgworld_wire_bytes(const cb_sgworld_config *cfg, size_t frame_bytes)
  *                   cb_client_request refused an op a `next` hook returned (a bad server,
  *                   a bad op: its error); the first one wins and the run stops at once.
  */
-int cb_sgworld_run(const cb_sgworld_config *cfg, const cb_sgworld_hooks *hooks, uint64_t until_ns,
+int cb_sgworld_run(const cb_sgworld_config *cfg, const cb_world_hooks *hooks, uint64_t until_ns,
                    cb_sgworld_stats *stats);
 
 #endif

@@ -135,7 +135,7 @@ static uint64_t w_run(const cb_memworld_config *cfg, w_ctx *t)
     memset(t, 0, sizeof *t);
     cb_memworld *w = NULL;
     CU_ASSERT_EQUAL_FATAL(cb_memworld_new(cfg, NULL, &w), CB_ERR_OK);
-    cb_memworld_hooks h = {t, w_next, w_complete, w_event, w_action};
+    cb_world_hooks h = {t, w_next, w_complete, w_event, w_action};
     CU_ASSERT_EQUAL(cb_memworld_run(w, &h, UINT64_MAX), CB_ERR_OK);
     cb_memnet_stats ns;
     cb_memnet_get_stats(cb_memworld_net(w), &ns);

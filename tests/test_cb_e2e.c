@@ -337,7 +337,7 @@ static uint64_t e2e_run(e2e *t, uint64_t seed, uint32_t loss_ppm, cb_memnet_stat
     cb_memworld_config cfg = e2e_config(seed, loss_ppm);
     cb_memworld *w = NULL;
     CU_ASSERT_EQUAL_FATAL(cb_memworld_new(&cfg, NULL, &w), CB_ERR_OK);
-    cb_memworld_hooks hooks = {t, e2e_next, e2e_complete, NULL, e2e_action};
+    cb_world_hooks hooks = {t, e2e_next, e2e_complete, NULL, e2e_action};
     CU_ASSERT_EQUAL(cb_memworld_run(w, &hooks, UINT64_MAX), CB_ERR_OK);
     cb_memnet_get_stats(cb_memworld_net(w), net_stats);
     cb_client_get_stats(cb_memworld_client(w, 0), cli_stats);

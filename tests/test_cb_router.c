@@ -271,7 +271,7 @@ static void rt_execute(rt_run *t)
     mc.placement = p;
     cb_memworld *w = NULL;
     CU_ASSERT_FATAL(cb_memworld_new(&mc, NULL, &w) == CB_ERR_OK);
-    cb_memworld_hooks h = {t, rt_next, rt_complete, rt_event, rt_action};
+    cb_world_hooks h = {t, rt_next, rt_complete, rt_event, rt_action};
     CU_ASSERT_EQUAL(cb_memworld_run(w, &h, UINT64_MAX), CB_ERR_OK);
     CU_ASSERT_EQUAL(t->completed, t->ops);
     CU_ASSERT_EQUAL(t->duplicates, 0);
@@ -488,7 +488,7 @@ static void test_router_failover_eject_probe(void)
     };
     sc_run t = {steps, 6, 0, {{0}}, 0, {0}, 0, 0};
     cb_memworld *w = sc_world(&setup, p);
-    cb_memworld_hooks h = {&t, sc_next, sc_complete, sc_event, NULL};
+    cb_world_hooks h = {&t, sc_next, sc_complete, sc_event, NULL};
     CU_ASSERT_EQUAL(cb_memworld_run(w, &h, UINT64_MAX), CB_ERR_OK);
     CU_ASSERT_EQUAL_FATAL(t.done_count, 6);
     CU_ASSERT_EQUAL(t.done[0].outcome, CB_OUTCOME_STORED);
@@ -532,7 +532,7 @@ static void test_router_write_failover(void)
     static const sc_step steps[] = {{2 * RT_MS, CB_OP_SET, "k"}, {20 * RT_MS, CB_OP_GET, "k"}};
     sc_run t = {steps, 2, 0, {{0}}, 0, {0}, 0, 0};
     cb_memworld *w = sc_world(&setup, p);
-    cb_memworld_hooks h = {&t, sc_next, sc_complete, sc_event, NULL};
+    cb_world_hooks h = {&t, sc_next, sc_complete, sc_event, NULL};
     CU_ASSERT_EQUAL(cb_memworld_run(w, &h, UINT64_MAX), CB_ERR_OK);
     CU_ASSERT_EQUAL_FATAL(t.done_count, 2);
     CU_ASSERT_EQUAL(t.done[0].outcome, CB_OUTCOME_STORED);
@@ -560,7 +560,7 @@ static void test_router_read_repair(void)
     static const sc_step steps[] = {{0, CB_OP_SET, "k"}, {10 * RT_MS, CB_OP_GET, "k"}};
     sc_run t = {steps, 2, 0, {{0}}, 0, {0}, 0, 0};
     cb_memworld *w = sc_world(&setup, p);
-    cb_memworld_hooks h = {&t, sc_next, sc_complete, sc_event, NULL};
+    cb_world_hooks h = {&t, sc_next, sc_complete, sc_event, NULL};
     CU_ASSERT_EQUAL(cb_memworld_run(w, &h, UINT64_MAX), CB_ERR_OK);
     CU_ASSERT_EQUAL_FATAL(t.done_count, 2);
     CU_ASSERT_EQUAL(t.done[1].outcome, CB_OUTCOME_HIT);

@@ -65,7 +65,7 @@ static void runner_setup_trace(runner_fixture *f, const cb_workload_config *wc, 
                            .db = f->db,
                            .run_id = f->run_id};
     CU_ASSERT_EQUAL_FATAL(cb_runner_new(&rc, &f->r), 0);
-    cb_memworld_hooks hooks = {f->r, cb_runner_next, cb_runner_complete, cb_runner_event, NULL};
+    cb_world_hooks hooks = {f->r, cb_runner_next, cb_runner_complete, cb_runner_event, NULL};
     CU_ASSERT_EQUAL_FATAL(cb_memworld_run(f->w, &hooks, UINT64_MAX), CB_ERR_OK);
     CU_ASSERT_EQUAL(cb_runner_db_error(f->r), NULL);
     CU_ASSERT_EQUAL(cb_results_end_run(f->db, f->run_id, CB_RUN_COMPLETE, 0.1, 0.1), CB_RESULTS_OK);

@@ -178,7 +178,7 @@ static void ft_child(const void *varg, void *result)
     cfg.client.jitter_ppm = 0;
     cfg.faults = arg->faults;
     cfg.fault_count = arg->fault_count;
-    cb_sgworld_hooks hooks = {&s, ft_next, ft_complete, ft_event_hook, NULL};
+    cb_world_hooks hooks = {&s, ft_next, ft_complete, ft_event_hook, NULL};
     s.r->rc = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, &s.r->stats);
 }
 
@@ -414,7 +414,7 @@ static void test_bad_timelines_are_refused(void)
 {
     /* Refused before SimGrid starts, so the test process keeps its (unused) run. */
     cb_sgworld_config cfg = cb_sgworld_config_default();
-    cb_sgworld_hooks hooks = {NULL, ft_next, ft_complete, NULL, NULL};
+    cb_world_hooks hooks = {NULL, ft_next, ft_complete, NULL, NULL};
     cb_sgworld_fault f[2];
     memset(f, 0, sizeof f);
     f[0].at_ns = 5;

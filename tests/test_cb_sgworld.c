@@ -174,7 +174,7 @@ static void lat_child(const void *arg, void *result)
     cfg.latency_ns = la->latency_ns;
     cfg.bandwidth_bps = 1000000000ull;
     cfg.client.outstanding_max = 1;
-    cb_sgworld_hooks hooks = {&s, lat_next, lat_complete, NULL, lat_action};
+    cb_world_hooks hooks = {&s, lat_next, lat_complete, NULL, lat_action};
     s.r->rc = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, NULL);
     qsort(s.latency_ns, s.gets, sizeof s.latency_ns[0], cmp_u64);
     s.r->gets = s.gets;
@@ -418,7 +418,7 @@ static void model_child(const void *arg, void *result)
         cfg.client.timeout_ns = cfg.client.timeout_max_ns = 2000000000ull; /* above the RTO */
     }
     s.rto_ns = cfg.rto_ns;
-    cb_sgworld_hooks hooks = {&s, model_next, model_complete, NULL, NULL};
+    cb_world_hooks hooks = {&s, model_next, model_complete, NULL, NULL};
     s.r->rc = cb_sgworld_run(&cfg, &hooks, s.arg->until_ns, &s.r->stats);
 }
 
@@ -539,7 +539,7 @@ static void twice_child(const void *arg, void *result)
     static lat_result r;
     s.r = &r;
     cb_sgworld_config cfg = sgt_config(1);
-    cb_sgworld_hooks hooks = {&s, lat_next, lat_complete, NULL, NULL};
+    cb_world_hooks hooks = {&s, lat_next, lat_complete, NULL, NULL};
     cfg.client_count = 0; /* refused before SimGrid starts: the process keeps its run */
     rcs[0] = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, NULL);
     cfg.client_count = 1;
@@ -651,7 +651,7 @@ static void order_child(const void *arg, void *result)
     cfg.jitter_ns = ORDER_JITTER_NS;
     cfg.latency_ns = 500000;
     cfg.client.outstanding_max = 32;
-    cb_sgworld_hooks hooks = {&s, order_next, order_complete, NULL, NULL};
+    cb_world_hooks hooks = {&s, order_next, order_complete, NULL, NULL};
     s.r->rc = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, &s.r->stats);
 }
 
@@ -836,7 +836,7 @@ static void run_child(const void *arg, void *result)
     if (r->step == 0) {
         cb_server_config each[RUN_SERVERS];
         cb_sgworld_config cfg = run_world_config(seed, each);
-        cb_sgworld_hooks hooks = {runner, cb_runner_next, cb_runner_complete, cb_runner_event,
+        cb_world_hooks hooks = {runner, cb_runner_next, cb_runner_complete, cb_runner_event,
                                   NULL};
         r->rc = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, &r->stats);
         const cb_runner_totals *t = cb_runner_get_totals(runner);

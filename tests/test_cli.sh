@@ -108,6 +108,38 @@ done
 (cd "$tmp" && "$abs_bin" run --quiet -o "$tmp/t.db" "$scen/trace_replay.ini") >"$tmp/out" 2>&1 ||
     { echo "FAIL run trace_replay.ini"; cat "$tmp/out"; fails=$((fails + 1)); }
 grep -q '^4000 requests issued' "$tmp/out" || { echo "FAIL trace_replay count"; fails=$((fails + 1)); }
+# Every runnable scenario of the catalogue runs to completion, cut to a few hundred requests.
+for f in quickstart replication_failover large_values_compression partition_heal tcp_vs_udp \
+    hot_key placement_ring_vs_jump trace_replay; do
+    check "run $f.ini (small)" 0 "$bin" run --quiet -o "$tmp/cat.db" "$scen/$f.ini" \
+        --set scenario.requests=400
+done
+# replication_failover past its crash (1s at 10k requests/s): routers fail over, and
+# stale_reads is a count, with either read policy.
+for pol in any primary; do
+    check "run replication_failover $pol" 0 "$bin" run --quiet -o "$tmp/rf-$pol.db" \
+        "$scen/replication_failover.ini" --set scenario.requests=12000 \
+        --set placement.read_policy=$pol
+    n=$("$bin" query "$tmp/rf-$pol.db" --csv "SELECT (SELECT count(*) FROM events
+         WHERE kind = 'failover') || ' ' || (SELECT count(*) FROM events WHERE kind = 'crash')
+         || ' ' || stale_reads FROM run_summary" | tail -n 1 | tr -d '\r')
+    case $n in
+    0\ *|*\ 0\ *|*-*|'') echo "FAIL replication_failover $pol: '$n' (failovers crashes stale)"
+        fails=$((fails + 1)) ;;
+    esac
+done
+# large_values_compression: zstd sends fewer bytes per request than no compression.
+bpr() { # bpr DB: bytes/req of the database's one run
+    "$bin" query "$1" --csv "SELECT round(bytes_per_request) FROM run_summary" | tail -n 1 | tr -d '\r' | cut -d. -f1
+}
+for comp in zstd none; do
+    check "run large_values_compression $comp" 0 "$bin" run --quiet -o "$tmp/lv-$comp.db" \
+        "$scen/large_values_compression.ini" --set scenario.requests=200 \
+        --set transport.compression=$comp
+done
+a=$(bpr "$tmp/lv-zstd.db"); b=$(bpr "$tmp/lv-none.db")
+[ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt "$b" ] ||
+    { echo "FAIL compression bytes/req: zstd '$a', none '$b'"; fails=$((fails + 1)); }
 check "run queue_broker.ini" 3 "$bin" run -o "$tmp/t.db" "$scen/queue_broker.ini"
 "$bin" run -o "$tmp/t.db" "$scen/queue_broker.ini" 2>&1 | grep -q 'not built yet: transport kind = queue' ||
     { echo "FAIL queue_broker reason"; fails=$((fails + 1)); }
@@ -130,6 +162,24 @@ check "run refuses faults on memnet" 3 "$bin" run "$tmp/f.ini" -o "$tmp/run.db" 
     { echo "FAIL run faults on memnet message"; fails=$((fails + 1)); }
 printf '[scenario]\nname = f\nrequests = 10\n[transport]\nkind = queue\n' >"$tmp/q.ini"
 check "run refuses what is not built" 3 "$bin" run "$tmp/q.ini" -o "$tmp/run.db"
+
+# run with encryption: a key from keygen, found relative to the scenario; a short key is
+# refused with the reason; a readable key runs with a warning.
+"$bin" keygen "$tmp/e.key" >/dev/null 2>&1
+printf '[scenario]\nname = e\nrequests = 300\nwarmup = 0s\n[transport]\nencryption_key_file = e.key\n' \
+    >"$tmp/e.ini"
+check "run encrypted" 0 "$bin" run "$tmp/e.ini" -o "$tmp/e.db" --quiet
+check "run encrypted udp" 0 "$bin" run "$tmp/e.ini" -o "$tmp/e.db" --quiet --set transport.kind=udp
+expect_out "run encrypted outcomes" "$(printf '600|0\n.')" \
+    sqlite3 "$tmp/e.db" "SELECT count(*), sum(outcome IN ('timeout', 'error')) FROM requests"
+printf '00112233\n' >"$tmp/short.key"
+sed 's|= e.key|= short.key|' "$tmp/e.ini" >"$tmp/e2.ini"
+check "run short key" 1 "$bin" run "$tmp/e2.ini" -o "$tmp/e.db" --quiet
+"$bin" run "$tmp/e2.ini" -o "$tmp/e.db" --quiet 2>&1 | grep -q 'short.key: 9 bytes, want 64 hex digits' ||
+    { echo "FAIL run short key message"; fails=$((fails + 1)); }
+chmod 644 "$tmp/e.key"
+"$bin" run "$tmp/e.ini" -o "$tmp/e.db" --quiet 2>&1 | grep -q 'group or others' ||
+    { echo "FAIL run readable key warns"; fails=$((fails + 1)); }
 
 # run with faults: events rows at their simulated times, with the scenario's text.
 cat >"$tmp/faults.ini" <<'EOF'
