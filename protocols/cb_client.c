@@ -523,8 +523,7 @@ long cb_client_on_bytes(cb_client *cli, uint32_t peer, const uint8_t *buf, size_
     const uint8_t *in = buf;
     size_t in_len = buf_len;
     /* Room for a completion carrying a maximal value, and one event, before each frame. */
-    while (in_len > 0 && cb_outbox_has_room(&cli->outbox, cli->cfg.value_bytes_max) &&
-           cli->outbox.action_cap - cli->outbox.count >= 2) {
+    while (in_len > 0 && cb_outbox_has_room_n(&cli->outbox, 2, cli->cfg.value_bytes_max)) {
         cb_frame f;
         int rc = cb_framer_next(&cli->framers[peer], &in, &in_len, &cli->limits, cli->alloc, &f);
         if (rc < 0 && rc != CB_ERR_NOMEM) {
@@ -557,8 +556,7 @@ int cb_client_on_reset(cb_client *cli, uint32_t peer)
 static int client_expire(cb_client *cli, uint32_t idx, uint64_t now_ns)
 {
     client_slot *s = &cli->slots[idx];
-    if (cli->outbox.action_cap - cli->outbox.count < 2 ||
-        !cb_outbox_has_room(&cli->outbox, client_send_room(cli, s->frame_len))) {
+    if (!cb_outbox_has_room_n(&cli->outbox, 2, client_send_room(cli, s->frame_len))) {
         return CB_ERR_FULL;
     }
     if (s->attempts >= cli->cfg.attempts_max) {

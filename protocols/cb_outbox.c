@@ -65,7 +65,12 @@ void cb_outbox_free(cb_outbox *ob, const cb_alloc *alloc)
 
 int cb_outbox_has_room(const cb_outbox *ob, size_t bytes)
 {
-    return ob->count < ob->action_cap && ob->arena_cap - ob->arena_used >= bytes;
+    return cb_outbox_has_room_n(ob, 1, bytes);
+}
+
+int cb_outbox_has_room_n(const cb_outbox *ob, size_t actions, size_t bytes)
+{
+    return ob->action_cap - ob->count >= actions && ob->arena_cap - ob->arena_used >= bytes;
 }
 
 uint8_t *cb_outbox_reserve(cb_outbox *ob, size_t len)

@@ -139,6 +139,9 @@ void cb_outbox_free(cb_outbox *ob, const cb_alloc *alloc);
 /* Room for one more action and `bytes` more payload bytes? (1/0) */
 int cb_outbox_has_room(const cb_outbox *ob, size_t bytes);
 
+/* Room for `actions` more actions and `bytes` more payload bytes? (1/0) */
+int cb_outbox_has_room_n(const cb_outbox *ob, size_t actions, size_t bytes);
+
 /*
  * Reserve `len` arena bytes for a payload the caller is about to push; NULL when the arena
  * cannot hold them (nothing reserved). The bytes belong to the next pushed action.

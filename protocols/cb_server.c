@@ -534,8 +534,7 @@ long cb_server_on_bytes(cb_server *srv, uint32_t conn, const uint8_t *buf, size_
     }
     const uint8_t *in = buf;
     size_t in_len = buf_len;
-    while (in_len > 0 && cb_outbox_has_room(&srv->outbox, srv->reply_bytes_max) &&
-           srv->outbox.action_cap - srv->outbox.count >= 2) {
+    while (in_len > 0 && cb_outbox_has_room_n(&srv->outbox, 2, srv->reply_bytes_max)) {
         cb_frame f;
         int rc = cb_framer_next(&srv->framers[conn], &in, &in_len, &srv->limits, srv->alloc, &f);
         if (rc < 0 && rc != CB_ERR_NOMEM) {

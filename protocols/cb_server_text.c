@@ -33,8 +33,7 @@ enum { TEXT_CONTINUE = 1, TEXT_STOP = 0 };
 
 static int text_room(const cb_server *srv, size_t bytes, size_t actions)
 {
-    const cb_outbox *ob = &srv->outbox;
-    return ob->arena_cap - ob->arena_used >= bytes && ob->action_cap - ob->count >= actions;
+    return cb_outbox_has_room_n(&srv->outbox, actions, bytes);
 }
 
 /* Bytes of the outbox for `conn`; the caller checked the room. */
