@@ -9,6 +9,8 @@
  */
 #include "cb_results.h"
 
+#include "cb_sort.h"
+
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 #include <math.h>
@@ -27,6 +29,37 @@
 
 #define RESULTS_ERRMSG_BYTES 512
 
+/*
+ * A run's totals (docs/results.md "run_summary"): from one aggregate query over its requests,
+ * or counted as its rows are added.
+ */
+typedef struct results_totals {
+    int64_t requests;
+    int64_t completed; /* outcome known and not 'timeout': these have a latency */
+    int64_t hits;      /* GETs answered 'hit' */
+    int64_t misses;    /* GETs answered 'miss' */
+    int64_t errors;
+    int64_t timeouts;
+    int64_t bytes;   /* bytes_sent + bytes_received */
+    int64_t retries; /* sum of attempts - 1 */
+    int has_span;    /* first_issue_ns/last_complete_ns are set */
+    int64_t first_issue_ns;
+    int64_t last_complete_ns;
+} results_totals;
+
+/*
+ * The run being written, summarized as its rows are added so that ending it needs no second
+ * pass over its rows: the totals and the latency (ns) of every completed request. Valid only
+ * while it covers every row of run_id (this handle wrote them all, none rolled back); else
+ * run_id is 0 and the summary is read back from the table (cb_results_summarize's path).
+ */
+typedef struct results_acc {
+    int64_t run_id;
+    results_totals t;
+    uint64_t *lat_ns; /* t.completed of them, in insertion order */
+    size_t cap;
+} results_acc;
+
 struct cb_results {
     sqlite3 *db;
     sqlite3_stmt *insert_request;
@@ -35,6 +68,7 @@ struct cb_results {
     size_t pending_rows; /* rows written in the open transaction */
     int64_t seq_run_id;  /* the run rows go to, checked 'running'; 0: none yet */
     int64_t next_seq;    /* requests.seq of the next row of seq_run_id */
+    results_acc acc;     /* the summary of the run being written */
     char errmsg[RESULTS_ERRMSG_BYTES];
 };
 
@@ -190,6 +224,92 @@ const char *cb_results_errmsg(const cb_results *db)
     return db == NULL ? "no results database" : db->errmsg;
 }
 
+/* ---- the running summary ------------------------------------------------------------------ */
+
+static void results_acc_drop(results_acc *a)
+{
+    free(a->lat_ns);
+    memset(a, 0, sizeof *a);
+}
+
+/* Start summarizing run_id, which has no rows yet. */
+static void results_acc_start(results_acc *a, int64_t run_id)
+{
+    results_acc_drop(a);
+    a->run_id = run_id;
+}
+
+/* One more completed latency; out of memory drops the summary (end_run reads the table). */
+static void results_acc_push(results_acc *a, uint64_t latency_ns)
+{
+    size_t n = (size_t)a->t.completed;
+    if (n == a->cap) {
+        size_t cap = a->cap > 0 ? 2 * a->cap : 4096;
+        uint64_t *grown = realloc(a->lat_ns, cap * sizeof *grown);
+        if (grown == NULL) {
+            results_acc_drop(a);
+            return;
+        }
+        a->lat_ns = grown;
+        a->cap = cap;
+    }
+    a->lat_ns[n] = latency_ns;
+    a->t.completed++;
+}
+
+static int results_name_is(const char *name, const char *want)
+{
+    return name != NULL && strcmp(name, want) == 0;
+}
+
+/* Count one checked row of run a->run_id: results_totals_sql, row by row. */
+static void results_acc_add(results_acc *a, const cb_result_request *r)
+{
+    results_totals *t = &a->t;
+    int done = r->complete_ns != UINT64_MAX;
+    int timeout = results_name_is(r->outcome, "timeout");
+    int get = results_name_is(r->op, "get");
+    t->requests++;
+    t->hits += get && results_name_is(r->outcome, "hit");
+    t->misses += get && results_name_is(r->outcome, "miss");
+    t->errors += results_name_is(r->outcome, "error");
+    t->timeouts += timeout;
+    t->bytes = (int64_t)((uint64_t)t->bytes + r->bytes_sent + r->bytes_received);
+    t->retries += r->attempts > 1 ? r->attempts - 1 : 0;
+    if (done) {
+        int64_t issue = (int64_t)r->issue_ns;
+        int64_t complete = (int64_t)r->complete_ns;
+        t->first_issue_ns = !t->has_span || issue < t->first_issue_ns ? issue : t->first_issue_ns;
+        t->last_complete_ns =
+            !t->has_span || complete > t->last_complete_ns ? complete : t->last_complete_ns;
+        t->has_span = 1;
+    }
+    if (done && !timeout) {
+        results_acc_push(a, r->complete_ns - r->issue_ns);
+    }
+}
+
+/*
+ * The summarized run's latencies in µs, sorted ascending: the same doubles, in the same
+ * order, as results_read_latencies() gives from the table (ns / 1000 is monotonic). NULL when
+ * out of memory. The caller frees the array.
+ */
+static double *results_acc_sorted_us(results_acc *a)
+{
+    size_t n = (size_t)a->t.completed;
+    double *us = malloc((n > 0 ? n : 1) * sizeof *us);
+    if (us == NULL) {
+        return NULL;
+    }
+    /* us is the sort's scratch space first: both hold 8-byte values. */
+    _Static_assert(sizeof(double) == sizeof(uint64_t), "8-byte doubles");
+    cb_sort_u64(a->lat_ns, (uint64_t *)(void *)us, n);
+    for (size_t i = 0; i < n; i++) {
+        us[i] = (double)a->lat_ns[i] / 1000.0;
+    }
+    return us;
+}
+
 /* ---- transactions ------------------------------------------------------------------------ */
 
 /* IMMEDIATE: take the write lock now, so two writing processes never deadlock on upgrade. */
@@ -228,7 +348,8 @@ static void results_txn_rollback(cb_results *db)
     }
     db->in_txn = 0;
     db->pending_rows = 0;
-    db->seq_run_id = 0; /* the rolled-back rows' seq numbers are free again */
+    db->seq_run_id = 0;         /* the rolled-back rows' seq numbers are free again */
+    results_acc_drop(&db->acc); /* it counted rolled-back rows */
 }
 
 /* One more row in the open transaction: commit when the batch is full. */
@@ -375,6 +496,7 @@ static void results_release(cb_results *db)
 {
     sqlite3_finalize(db->insert_request);
     sqlite3_finalize(db->insert_event);
+    results_acc_drop(&db->acc);
     /* sqlite3_close_v2 defers the close until statements are gone; all are finalized. */
     (void)sqlite3_close_v2(db->db);
     free(db);
@@ -592,6 +714,11 @@ static int results_use_run(cb_results *db, int64_t run_id)
     }
     db->seq_run_id = run_id;
     db->next_seq = last + 1;
+    if (last == 0) {
+        results_acc_start(&db->acc, run_id);
+    } else if (db->acc.run_id != run_id || db->acc.t.requests != last) {
+        results_acc_drop(&db->acc); /* rows this handle did not count: read them back */
+    }
     return CB_RESULTS_OK;
 }
 
@@ -653,6 +780,9 @@ int cb_results_add_request(cb_results *db, int64_t run_id, const cb_result_reque
         return CB_RESULTS_ERROR;
     }
     db->next_seq++;
+    if (db->acc.run_id == run_id) {
+        results_acc_add(&db->acc, r);
+    }
     return results_row_added(db);
 }
 
@@ -681,21 +811,6 @@ int cb_results_add_event(cb_results *db, int64_t run_id, uint64_t time_ns, const
 }
 
 /* ---- summaries ----------------------------------------------------------------------------- */
-
-/* What one aggregate query over a run's requests gives (docs/results.md "run_summary"). */
-typedef struct results_totals {
-    int64_t requests;
-    int64_t completed; /* outcome known and not 'timeout': these have a latency */
-    int64_t hits;      /* GETs answered 'hit' */
-    int64_t misses;    /* GETs answered 'miss' */
-    int64_t errors;
-    int64_t timeouts;
-    int64_t bytes;   /* bytes_sent + bytes_received */
-    int64_t retries; /* sum of attempts - 1 */
-    int has_span;    /* first_issue_ns/last_complete_ns are set */
-    int64_t first_issue_ns;
-    int64_t last_complete_ns;
-} results_totals;
 
 static const char results_totals_sql[] =
     "SELECT count(*),"
@@ -825,13 +940,40 @@ static int results_write_summary(cb_results *db, int64_t run_id, const results_t
     return CB_RESULTS_OK;
 }
 
-/* Compute and write the summary inside the caller's transaction. */
-static int results_summarize_in_txn(cb_results *db, int64_t run_id)
+/* The summary from the rows as they were added (results_acc); *done = 0 when out of memory. */
+static int results_summarize_acc(cb_results *db, int64_t run_id, int *done)
+{
+    results_totals t = db->acc.t;
+    double *lat_us = results_acc_sorted_us(&db->acc);
+    results_acc_drop(&db->acc);
+    *done = lat_us != NULL;
+    if (lat_us == NULL) {
+        return CB_RESULTS_OK; /* read the table instead */
+    }
+    int rc = results_write_summary(db, run_id, &t, lat_us);
+    free(lat_us);
+    return rc;
+}
+
+/*
+ * Compute and write the summary inside the caller's transaction: from the running summary
+ * when `from_acc` and it covers the run, else from the run's rows in the table.
+ */
+static int results_summarize_in_txn(cb_results *db, int64_t run_id, int from_acc)
 {
     char status[16];
     results_totals t = {0};
-    if (results_run_status(db, run_id, status, sizeof status) != CB_RESULTS_OK ||
-        results_read_totals(db, run_id, &t) != CB_RESULTS_OK) {
+    if (results_run_status(db, run_id, status, sizeof status) != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    if (from_acc && db->acc.run_id == run_id) {
+        int done = 0;
+        int rc = results_summarize_acc(db, run_id, &done);
+        if (rc != CB_RESULTS_OK || done) {
+            return rc;
+        }
+    }
+    if (results_read_totals(db, run_id, &t) != CB_RESULTS_OK) {
         return CB_RESULTS_ERROR;
     }
     size_t n = (size_t)t.completed;
@@ -850,7 +992,7 @@ int cb_results_summarize(cb_results *db, int64_t run_id)
     if (results_txn_commit(db) != CB_RESULTS_OK || results_txn_begin(db) != CB_RESULTS_OK) {
         return CB_RESULTS_ERROR;
     }
-    if (results_summarize_in_txn(db, run_id) != CB_RESULTS_OK ||
+    if (results_summarize_in_txn(db, run_id, 0) != CB_RESULTS_OK ||
         results_txn_commit(db) != CB_RESULTS_OK) {
         results_txn_rollback(db);
         return CB_RESULTS_ERROR;
@@ -908,7 +1050,7 @@ static int results_finish(cb_results *db, int64_t run_id, cb_run_status status, 
     }
     db->seq_run_id = 0; /* an ended run takes no more rows: check again on the next add */
     if (results_set_status(db, run_id, status, set_times, wall_s, sim_s) != CB_RESULTS_OK ||
-        results_summarize_in_txn(db, run_id) != CB_RESULTS_OK ||
+        results_summarize_in_txn(db, run_id, 1) != CB_RESULTS_OK ||
         results_txn_commit(db) != CB_RESULTS_OK) {
         results_txn_rollback(db);
         return CB_RESULTS_ERROR;
