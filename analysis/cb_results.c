@@ -2,10 +2,12 @@
  * cb_results.c: the results database writer (see cb_results.h; schema in docs/results.md).
  *
  * Opening runs the migration steps of results_migrations[] from the file's PRAGMA
- * user_version up to CB_RESULTS_SCHEMA_VERSION inside one transaction. Request and event rows
- * go through two prepared statements inside a transaction committed every
- * CB_RESULTS_BATCH_ROWS rows. Summaries (run_summary) are computed here, in C, because
- * percentiles need the sorted latencies and SQLite has no percentile function.
+ * user_version up to CB_RESULTS_SCHEMA_VERSION inside one transaction. Request rows go 16 at
+ * a time through one prepared multi-row INSERT, events through their own, inside a
+ * transaction committed every CB_RESULTS_BATCH_ROWS rows. The run being written is summarized
+ * as its rows are added (results_acc), so ending it does not read them back. Summaries
+ * (run_summary) are computed here, in C, because percentiles need the sorted latencies and SQLite
+ * has no percentile function.
  */
 #include "cb_results.h"
 
@@ -28,6 +30,21 @@
 #define RESULTS_BUSY_TIMEOUT_MS 60000
 
 #define RESULTS_ERRMSG_BYTES 512
+
+/*
+ * Request rows per INSERT statement: one statement inserting 16 rows costs about a third less
+ * per row than 16 one-row statements (fewer steps, resets and B-tree descents). Rows are
+ * bound into the statement as they are added and sent when it is full or before a commit.
+ */
+#define RESULTS_INSERT_ROWS  16
+#define RESULTS_REQUEST_COLS 14
+
+/* Text a queued row's bindings point into (SQLITE_STATIC): copies of the caller's strings. */
+typedef struct results_slot {
+    char key[4 + 2 * CB_RESULTS_KEY_BYTES_MAX + 1];
+    char op[32];
+    char outcome[32];
+} results_slot;
 
 /*
  * A run's totals (docs/results.md "run_summary"): from one aggregate query over its requests,
@@ -62,13 +79,15 @@ typedef struct results_acc {
 
 struct cb_results {
     sqlite3 *db;
-    sqlite3_stmt *insert_request;
+    sqlite3_stmt *insert_requests; /* RESULTS_INSERT_ROWS rows, then LIMIT: how many */
     sqlite3_stmt *insert_event;
     int in_txn;          /* a BEGIN is open */
     size_t pending_rows; /* rows written in the open transaction */
     int64_t seq_run_id;  /* the run rows go to, checked 'running'; 0: none yet */
     int64_t next_seq;    /* requests.seq of the next row of seq_run_id */
     results_acc acc;     /* the summary of the run being written */
+    size_t queued;       /* request rows bound in insert_requests, not yet sent */
+    results_slot slots[RESULTS_INSERT_ROWS];
     char errmsg[RESULTS_ERRMSG_BYTES];
 };
 
@@ -150,10 +169,13 @@ static const results_migration results_migrations[] = {
 _Static_assert(RESULTS_MIGRATION_COUNT == CB_RESULTS_SCHEMA_VERSION,
                "one migration step per schema version");
 
-static const char results_insert_request_sql[] =
+/* The request insert: VALUES of RESULTS_INSERT_ROWS rows, of which LIMIT ? are inserted. */
+static const char results_insert_requests_head[] =
     "INSERT INTO requests (run_id, seq, client, server, op, key, value_bytes, issue_ns,"
     " complete_ns, outcome, status, attempts, bytes_sent, bytes_received)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    " SELECT * FROM (VALUES ";
+static const char results_insert_requests_row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+static const char results_insert_requests_tail[] = ") LIMIT ?";
 
 static const char results_insert_event_sql[] =
     "INSERT INTO events (run_id, time_ns, node, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -310,6 +332,44 @@ static double *results_acc_sorted_us(results_acc *a)
     return us;
 }
 
+/* Step a bound insert statement and reset it; the statement's SQLite error on failure. */
+static int results_step_insert(cb_results *db, sqlite3_stmt *st, int bind_rc, const char *what)
+{
+    int rc = bind_rc == SQLITE_OK ? sqlite3_step(st) : bind_rc;
+    if (rc != SQLITE_DONE) {
+        results_fail(db, "%s: %s", what, sqlite3_errmsg(db->db));
+    }
+    /* reset returns the step's error again: already reported above. */
+    (void)sqlite3_reset(st);
+    /*
+     * Bindings are not cleared (that costs per row): text bindings point into the handle's
+     * slots (SQLITE_STATIC), which outlive the statement, every parameter of a row is bound
+     * again before the row is inserted, and rows past insert_requests' LIMIT are never read.
+     */
+    return rc == SQLITE_DONE ? CB_RESULTS_OK : CB_RESULTS_ERROR;
+}
+
+/*
+ * Insert the queued request rows. On failure they are lost (the next row takes their seq
+ * numbers again) and the running summary, which counted them, is dropped.
+ */
+static int results_send_requests(cb_results *db)
+{
+    if (db->queued == 0) {
+        return CB_RESULTS_OK;
+    }
+    sqlite3_stmt *st = db->insert_requests;
+    int rc = sqlite3_bind_int64(st, RESULTS_INSERT_ROWS * RESULTS_REQUEST_COLS + 1,
+                                (sqlite3_int64)db->queued);
+    db->queued = 0;
+    if (results_step_insert(db, st, rc, "add request") != CB_RESULTS_OK) {
+        db->seq_run_id = 0;
+        results_acc_drop(&db->acc);
+        return CB_RESULTS_ERROR;
+    }
+    return CB_RESULTS_OK;
+}
+
 /* ---- transactions ------------------------------------------------------------------------ */
 
 /* IMMEDIATE: take the write lock now, so two writing processes never deadlock on upgrade. */
@@ -331,7 +391,8 @@ static int results_txn_commit(cb_results *db)
     if (!db->in_txn) {
         return CB_RESULTS_OK;
     }
-    if (results_exec(db, "COMMIT", "commit") != CB_RESULTS_OK) {
+    if (results_send_requests(db) != CB_RESULTS_OK ||
+        results_exec(db, "COMMIT", "commit") != CB_RESULTS_OK) {
         return CB_RESULTS_ERROR;
     }
     db->in_txn = 0;
@@ -348,6 +409,7 @@ static void results_txn_rollback(cb_results *db)
     }
     db->in_txn = 0;
     db->pending_rows = 0;
+    db->queued = 0;
     db->seq_run_id = 0;         /* the rolled-back rows' seq numbers are free again */
     results_acc_drop(&db->acc); /* it counted rolled-back rows */
 }
@@ -483,8 +545,21 @@ static int results_configure(cb_results *db)
 
 static int results_prepare(cb_results *db)
 {
-    if (sqlite3_prepare_v3(db->db, results_insert_request_sql, -1, SQLITE_PREPARE_PERSISTENT,
-                           &db->insert_request, NULL) != SQLITE_OK ||
+    char sql[sizeof results_insert_requests_head + sizeof results_insert_requests_tail +
+             RESULTS_INSERT_ROWS * sizeof results_insert_requests_row];
+    size_t len = 0;
+    memcpy(sql, results_insert_requests_head, sizeof results_insert_requests_head - 1);
+    len += sizeof results_insert_requests_head - 1;
+    for (int i = 0; i < RESULTS_INSERT_ROWS; i++) {
+        if (i > 0) {
+            sql[len++] = ',';
+        }
+        memcpy(sql + len, results_insert_requests_row, sizeof results_insert_requests_row - 1);
+        len += sizeof results_insert_requests_row - 1;
+    }
+    memcpy(sql + len, results_insert_requests_tail, sizeof results_insert_requests_tail);
+    if (sqlite3_prepare_v3(db->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &db->insert_requests,
+                           NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(db->db, results_insert_event_sql, -1, SQLITE_PREPARE_PERSISTENT,
                            &db->insert_event, NULL) != SQLITE_OK) {
         return results_fail_sqlite(db, "prepare statements");
@@ -494,7 +569,7 @@ static int results_prepare(cb_results *db)
 
 static void results_release(cb_results *db)
 {
-    sqlite3_finalize(db->insert_request);
+    sqlite3_finalize(db->insert_requests);
     sqlite3_finalize(db->insert_event);
     results_acc_drop(&db->acc);
     /* sqlite3_close_v2 defers the close until statements are gone; all are finalized. */
@@ -616,11 +691,10 @@ int cb_results_begin_run(cb_results *db, const cb_run_info *info, int64_t *run_i
 
 /*
  * The key as stored (cb_results.h, cb_results_add_request): as is when printable and not
- * starting with the marker, else "hex:" + lower-case hex. Writes a NUL-terminated string
- * into out (cap >= 4 + 2 * CB_RESULTS_KEY_BYTES_MAX + 1) only in the hex case; returns the
- * text to bind (key itself or out) and its length.
+ * starting with the marker, else "hex:" + lower-case hex. Writes it into out (cap >= 4 + 2 *
+ * CB_RESULTS_KEY_BYTES_MAX), not NUL-terminated; returns its length.
  */
-static const char *results_key_text(const uint8_t *key, size_t key_len, char *out, int *text_len)
+static int results_key_text(const uint8_t *key, size_t key_len, char *out)
 {
     static const char marker[] = "hex:";
     static const char digits[] = "0123456789abcdef";
@@ -629,16 +703,15 @@ static const char *results_key_text(const uint8_t *key, size_t key_len, char *ou
         printable = key[i] >= 0x21 && key[i] <= 0x7e;
     }
     if (printable) {
-        *text_len = (int)key_len;
-        return (const char *)key;
+        memcpy(out, key, key_len);
+        return (int)key_len;
     }
     memcpy(out, marker, 4);
     for (size_t i = 0; i < key_len; i++) {
         out[4 + 2 * i] = digits[key[i] >> 4];
         out[4 + 2 * i + 1] = digits[key[i] & 0xf];
     }
-    *text_len = (int)(4 + 2 * key_len);
-    return out;
+    return (int)(4 + 2 * key_len);
 }
 
 static int results_check_request(cb_results *db, const cb_result_request *r)
@@ -699,7 +772,9 @@ static int results_use_run(cb_results *db, int64_t run_id)
     char status[16];
     char sql[128];
     int64_t last = 0;
-    if (results_run_status(db, run_id, status, sizeof status) != CB_RESULTS_OK) {
+    /* Queued rows first, so that max(seq) below counts them. */
+    if (results_send_requests(db) != CB_RESULTS_OK ||
+        results_run_status(db, run_id, status, sizeof status) != CB_RESULTS_OK) {
         return CB_RESULTS_ERROR;
     }
     if (strcmp(status, "running") != 0) {
@@ -722,66 +797,70 @@ static int results_use_run(cb_results *db, int64_t run_id)
     return CB_RESULTS_OK;
 }
 
-static int results_bind_request(sqlite3_stmt *st, int64_t run_id, int64_t seq,
-                                const cb_result_request *r, char *key_buf)
+/* Bind an op or outcome name, copied into buf when it fits (else SQLite copies it). */
+static int results_bind_name(sqlite3_stmt *st, int idx, const char *name, char *buf, size_t cap)
 {
-    int rc = sqlite3_bind_int64(st, 1, run_id);
-    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 2, seq);
-    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 3, r->client);
-    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 4, r->server);
-    rc = rc != SQLITE_OK ? rc : sqlite3_bind_text(st, 5, r->op, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK && r->key != NULL) {
-        int key_len = 0;
-        const char *key = results_key_text(r->key, r->key_len, key_buf, &key_len);
-        rc = sqlite3_bind_text(st, 6, key, key_len, SQLITE_STATIC);
-    } else if (rc == SQLITE_OK) {
-        rc = sqlite3_bind_null(st, 6);
+    if (name == NULL) {
+        return sqlite3_bind_null(st, idx);
     }
-    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 7, (sqlite3_int64)r->value_bytes);
-    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 8, (sqlite3_int64)r->issue_ns);
-    if (rc == SQLITE_OK && r->complete_ns != UINT64_MAX) {
-        rc = sqlite3_bind_int64(st, 9, (sqlite3_int64)r->complete_ns);
-    } else if (rc == SQLITE_OK) {
-        rc = sqlite3_bind_null(st, 9);
+    size_t len = strlen(name);
+    if (len >= cap) {
+        return sqlite3_bind_text(st, idx, name, (int)len, SQLITE_TRANSIENT);
     }
-    rc = rc != SQLITE_OK ? rc : results_bind_text(st, 10, r->outcome);
-    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 11, r->status);
-    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 12, r->attempts);
-    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 13, (sqlite3_int64)r->bytes_sent);
-    return rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 14, (sqlite3_int64)r->bytes_received);
+    memcpy(buf, name, len);
+    return sqlite3_bind_text(st, idx, buf, (int)len, SQLITE_STATIC);
 }
 
-/* Step a bound insert statement and reset it; the statement's SQLite error on failure. */
-static int results_step_insert(cb_results *db, sqlite3_stmt *st, int bind_rc, const char *what)
+/* Bind r as the statement's row number `row` (from 0), its text copied into slot. */
+static int results_bind_request(sqlite3_stmt *st, int row, int64_t run_id, int64_t seq,
+                                const cb_result_request *r, results_slot *slot)
 {
-    int rc = bind_rc == SQLITE_OK ? sqlite3_step(st) : bind_rc;
-    if (rc != SQLITE_DONE) {
-        results_fail(db, "%s: %s", what, sqlite3_errmsg(db->db));
+    int c = row * RESULTS_REQUEST_COLS; /* parameter c + i is the row's column i */
+    int rc = sqlite3_bind_int64(st, c + 1, run_id);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, c + 2, seq);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, c + 3, r->client);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, c + 4, r->server);
+    rc = rc != SQLITE_OK ? rc : results_bind_name(st, c + 5, r->op, slot->op, sizeof slot->op);
+    if (rc == SQLITE_OK && r->key != NULL) {
+        int key_len = results_key_text(r->key, r->key_len, slot->key);
+        rc = sqlite3_bind_text(st, c + 6, slot->key, key_len, SQLITE_STATIC);
+    } else if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_null(st, c + 6);
     }
-    /* reset returns the step's error again: already reported above. */
-    (void)sqlite3_reset(st);
-    /*
-     * Bindings may still point into the caller's buffers (SQLITE_STATIC); they are not
-     * cleared (that costs per row) because every parameter is bound again before the next
-     * step and nothing reads them in between.
-     */
-    return rc == SQLITE_DONE ? CB_RESULTS_OK : CB_RESULTS_ERROR;
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, c + 7, (sqlite3_int64)r->value_bytes);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, c + 8, (sqlite3_int64)r->issue_ns);
+    if (rc == SQLITE_OK && r->complete_ns != UINT64_MAX) {
+        rc = sqlite3_bind_int64(st, c + 9, (sqlite3_int64)r->complete_ns);
+    } else if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_null(st, c + 9);
+    }
+    rc = rc != SQLITE_OK
+             ? rc
+             : results_bind_name(st, c + 10, r->outcome, slot->outcome, sizeof slot->outcome);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, c + 11, r->status);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, c + 12, r->attempts);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, c + 13, (sqlite3_int64)r->bytes_sent);
+    return rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, c + 14, (sqlite3_int64)r->bytes_received);
 }
 
 int cb_results_add_request(cb_results *db, int64_t run_id, const cb_result_request *r)
 {
-    char key_buf[4 + 2 * CB_RESULTS_KEY_BYTES_MAX + 1];
     if (results_check_request(db, r) != CB_RESULTS_OK || results_txn_begin(db) != CB_RESULTS_OK ||
         results_use_run(db, run_id) != CB_RESULTS_OK) {
         return CB_RESULTS_ERROR;
     }
-    int bind_rc = results_bind_request(db->insert_request, run_id, db->next_seq, r, key_buf);
-    if (results_step_insert(db, db->insert_request, bind_rc, "add request") != CB_RESULTS_OK) {
-        return CB_RESULTS_ERROR;
+    size_t row = db->queued;
+    if (results_bind_request(db->insert_requests, (int)row, run_id, db->next_seq, r,
+                             &db->slots[row]) != SQLITE_OK) {
+        return results_fail_sqlite(db, "add request");
     }
+    db->queued++;
     db->next_seq++;
     if (db->acc.run_id == run_id) {
         results_acc_add(&db->acc, r);
+    }
+    if (db->queued == RESULTS_INSERT_ROWS && results_send_requests(db) != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
     }
     return results_row_added(db);
 }

@@ -674,6 +674,38 @@ static void test_summary_recompute_and_empty(void)
     cb_results_close(w);
 }
 
+/* Rows go 16 per statement: a partial last group, and two runs written in turns, keep every
+ * row and number each run's rows 1, 2, ... without gaps. */
+static void test_rows_in_groups(void)
+{
+    cb_results *w = test_open("groups.db");
+    int64_t a = test_begin(w);
+    int64_t b = test_begin(w);
+    static const struct {
+        int run; /* 0: a, 1: b */
+        int rows;
+    } turns[] = {{0, 5}, {1, 3}, {0, 40}, {1, 17}, {0, 2}};
+    for (size_t t = 0; t < sizeof turns / sizeof turns[0]; t++) {
+        for (int i = 0; i < turns[t].rows; i++) {
+            cb_result_request r = test_request(0, 1000, "hit");
+            CU_ASSERT_EQUAL(cb_results_add_request(w, turns[t].run ? b : a, &r), CB_RESULTS_OK);
+        }
+    }
+    CU_ASSERT_EQUAL(cb_results_end_run(w, a, CB_RUN_COMPLETE, 1, 1), CB_RESULTS_OK);
+    CU_ASSERT_EQUAL(cb_results_end_run(w, b, CB_RUN_COMPLETE, 1, 1), CB_RESULTS_OK);
+    sqlite3 *db = test_reader("groups.db");
+    CU_ASSERT_EQUAL(test_int(db, "SELECT count(*) || max(seq) FROM requests WHERE run_id = 1"),
+                    4747);
+    CU_ASSERT_EQUAL(test_int(db, "SELECT count(*) || max(seq) FROM requests WHERE run_id = 2"),
+                    2020);
+    CU_ASSERT_EQUAL(test_int(db, "SELECT requests * 100 + completed FROM run_summary"
+                                 " WHERE run_id = 1"),
+                    4747);
+    CU_ASSERT_EQUAL(test_int(db, "SELECT requests FROM run_summary WHERE run_id = 2"), 20);
+    sqlite3_close(db);
+    cb_results_close(w);
+}
+
 /* ---- the two summary paths -------------------------------------------------------------- */
 
 static int test_cmp_u64(const void *a, const void *b)
@@ -844,6 +876,7 @@ static const cb_test_case cases[] = {
     {"interrupted_run", test_interrupted_run},
     {"summary_known_latencies", test_summary_known_latencies},
     {"summary_recompute_and_empty", test_summary_recompute_and_empty},
+    {"rows_in_groups", test_rows_in_groups},
     {"sort_u64", test_sort_u64},
     {"summary_paths_equal", test_summary_paths_equal},
     {"bulk_insert", test_bulk_insert},
