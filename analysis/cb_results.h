@@ -119,6 +119,11 @@ int cb_results_begin_run(cb_results *db, const cb_run_info *info, int64_t *run_i
  * the bytes in lower-case hex. Errors: no op, complete_ns before issue_ns, a time or count
  * over INT64_MAX, key_len over CB_RESULTS_KEY_BYTES_MAX, the run does not exist or is not
  * 'running' (checked on the first row of each run), SQLite errors.
+ *
+ * Rows reach SQLite 16 at a time (one multi-row INSERT) and at every commit, so an SQLite
+ * error (disk full, I/O) may be reported by a later add_request, flush, end_run or close;
+ * the rows sent with it (at most 16) are then not stored. Checks of the row itself are
+ * reported by the call that adds it.
  */
 int cb_results_add_request(cb_results *db, int64_t run_id, const cb_result_request *r);
 

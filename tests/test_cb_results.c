@@ -4,10 +4,12 @@
  */
 #include "cb_results.h"
 #include "cb_rng.h"
+#include "cb_sort.h"
 #include "cb_test.h"
 
 #include <dirent.h>
 #include <math.h>
+#include <stdlib.h>
 #include <sqlite3.h>
 #include <string.h>
 #include <time.h>
@@ -672,6 +674,141 @@ static void test_summary_recompute_and_empty(void)
     cb_results_close(w);
 }
 
+/* Rows go 16 per statement: a partial last group, and two runs written in turns, keep every
+ * row and number each run's rows 1, 2, ... without gaps. */
+static void test_rows_in_groups(void)
+{
+    cb_results *w = test_open("groups.db");
+    int64_t a = test_begin(w);
+    int64_t b = test_begin(w);
+    static const struct {
+        int run; /* 0: a, 1: b */
+        int rows;
+    } turns[] = {{0, 5}, {1, 3}, {0, 40}, {1, 17}, {0, 2}};
+    for (size_t t = 0; t < sizeof turns / sizeof turns[0]; t++) {
+        for (int i = 0; i < turns[t].rows; i++) {
+            cb_result_request r = test_request(0, 1000, "hit");
+            CU_ASSERT_EQUAL(cb_results_add_request(w, turns[t].run ? b : a, &r), CB_RESULTS_OK);
+        }
+    }
+    CU_ASSERT_EQUAL(cb_results_end_run(w, a, CB_RUN_COMPLETE, 1, 1), CB_RESULTS_OK);
+    CU_ASSERT_EQUAL(cb_results_end_run(w, b, CB_RUN_COMPLETE, 1, 1), CB_RESULTS_OK);
+    sqlite3 *db = test_reader("groups.db");
+    CU_ASSERT_EQUAL(test_int(db, "SELECT count(*) || max(seq) FROM requests WHERE run_id = 1"),
+                    4747);
+    CU_ASSERT_EQUAL(test_int(db, "SELECT count(*) || max(seq) FROM requests WHERE run_id = 2"),
+                    2020);
+    CU_ASSERT_EQUAL(test_int(db, "SELECT requests * 100 + completed FROM run_summary"
+                                 " WHERE run_id = 1"),
+                    4747);
+    CU_ASSERT_EQUAL(test_int(db, "SELECT requests FROM run_summary WHERE run_id = 2"), 20);
+    sqlite3_close(db);
+    cb_results_close(w);
+}
+
+/* ---- the two summary paths -------------------------------------------------------------- */
+
+static int test_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a;
+    uint64_t y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The radix sort agrees with qsort on sizes 0..3 and random data of narrow and wide range. */
+static void test_sort_u64(void)
+{
+    enum { MAX_N = 5000 };
+    static uint64_t v[MAX_N], ref[MAX_N], tmp[MAX_N];
+    static const unsigned bits[] = {1, 8, 20, 41, 64};
+    cb_rng rng;
+    cb_rng_init(&rng, cb_test_seed());
+    for (size_t b = 0; b < sizeof bits / sizeof bits[0]; b++) {
+        for (size_t n = 0; n <= MAX_N; n = n < 3 ? n + 1 : n * 7 + 11) {
+            for (size_t i = 0; i < n; i++) {
+                uint64_t x = cb_rng_next(&rng);
+                v[i] = ref[i] = bits[b] == 64 ? x : x & ((1ull << bits[b]) - 1);
+            }
+            cb_sort_u64(v, tmp, n);
+            qsort(ref, n, sizeof *ref, test_cmp_u64);
+            CU_ASSERT_EQUAL(n > 0 ? memcmp(v, ref, n * sizeof *v) : 0, 0);
+        }
+    }
+}
+
+/* A random row: any op and outcome, timeouts, unfinished requests, retries. */
+static cb_result_request test_random_request(cb_rng *rng, uint64_t i)
+{
+    static const char *const ops[] = {"get", "set", "delete", "get", "get"};
+    static const char *const outcomes[] = {"hit", "miss", "stored", "error", "timeout", NULL};
+    uint64_t latency =
+        cb_rng_below(rng, 4) == 0 ? cb_rng_below(rng, 1ull << 42) : cb_rng_below(rng, 5000000);
+    cb_result_request r = test_request(1000 * i + cb_rng_below(rng, 1000000), latency,
+                                       outcomes[cb_rng_below(rng, 6)]);
+    r.op = ops[cb_rng_below(rng, 5)];
+    r.attempts = (uint32_t)cb_rng_below(rng, 4);
+    r.bytes_sent = cb_rng_below(rng, 2000);
+    if (cb_rng_below(rng, 50) == 0) {
+        r.complete_ns = UINT64_MAX;
+    }
+    return r;
+}
+
+/* end_run (summary counted as rows are added) and cb_results_summarize (from the table) agree
+ * to the last bit on random runs, empty and single-row runs included. */
+static void test_summary_paths_equal(void)
+{
+    static const size_t sizes[] = {0, 1, 2, 17, 1000, 20000};
+    cb_results *w = test_open("paths.db");
+    sqlite3 *db = test_reader("paths.db");
+    cb_rng rng;
+    cb_rng_init(&rng, cb_test_seed());
+    CU_ASSERT_EQUAL_FATAL(
+        sqlite3_exec(db, "CREATE TABLE saved AS SELECT * FROM run_summary", NULL, NULL, NULL),
+        SQLITE_OK);
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        int64_t run_id = test_begin(w);
+        for (uint64_t i = 0; i < sizes[k]; i++) {
+            cb_result_request r = test_random_request(&rng, i);
+            CU_ASSERT_EQUAL_FATAL(cb_results_add_request(w, run_id, &r), CB_RESULTS_OK);
+        }
+        CU_ASSERT_EQUAL_FATAL(cb_results_end_run(w, run_id, CB_RUN_COMPLETE, 1, 1), CB_RESULTS_OK);
+    }
+    CU_ASSERT_EQUAL(
+        sqlite3_exec(db, "INSERT INTO saved SELECT * FROM run_summary", NULL, NULL, NULL),
+        SQLITE_OK);
+    for (int64_t run_id = 1; run_id <= (int64_t)(sizeof sizes / sizeof sizes[0]); run_id++) {
+        CU_ASSERT_EQUAL(cb_results_summarize(w, run_id), CB_RESULTS_OK);
+    }
+    static const char same[] =
+        "SELECT count(*) FROM run_summary s JOIN saved v USING (run_id) WHERE"
+        " s.requests IS v.requests AND s.completed IS v.completed"
+        " AND s.duration_s IS v.duration_s AND s.throughput_rps IS v.throughput_rps"
+        " AND s.p50_us IS v.p50_us AND s.p90_us IS v.p90_us AND s.p99_us IS v.p99_us"
+        " AND s.p999_us IS v.p999_us AND s.mean_us IS v.mean_us AND s.hit_ratio IS v.hit_ratio"
+        " AND s.error_rate IS v.error_rate AND s.timeout_rate IS v.timeout_rate"
+        " AND s.bytes_per_request IS v.bytes_per_request AND s.retries IS v.retries"
+        " AND s.stale_reads IS v.stale_reads";
+    CU_ASSERT_EQUAL(test_int(db, "SELECT count(*) FROM saved"), 6);
+    CU_ASSERT_EQUAL(test_int(db, same), 6);
+    CU_ASSERT(test_int(db, "SELECT count(*) FROM run_summary WHERE p999_us > 1e6") >= 2);
+    /* end_run does use the rows as added: a row deleted behind its back still counts. */
+    int64_t run_id = test_begin(w);
+    for (uint64_t i = 1; i <= 3; i++) {
+        cb_result_request r = test_request(0, i * 1000, "hit");
+        CU_ASSERT_EQUAL(cb_results_add_request(w, run_id, &r), CB_RESULTS_OK);
+    }
+    CU_ASSERT_EQUAL(cb_results_flush(w), CB_RESULTS_OK);
+    CU_ASSERT_EQUAL(sqlite3_exec(db, "DELETE FROM requests WHERE seq = 3", NULL, NULL, NULL),
+                    SQLITE_OK);
+    CU_ASSERT_EQUAL(cb_results_end_run(w, run_id, CB_RUN_COMPLETE, 1, 1), CB_RESULTS_OK);
+    CU_ASSERT_EQUAL(test_int(db, "SELECT requests FROM run_summary WHERE run_id = 7"), 3);
+    CU_ASSERT_EQUAL(cb_results_summarize(w, run_id), CB_RESULTS_OK);
+    CU_ASSERT_EQUAL(test_int(db, "SELECT requests FROM run_summary WHERE run_id = 7"), 2);
+    sqlite3_close(db);
+    cb_results_close(w);
+}
+
 /* ---- volume ---------------------------------------------------------------------------- */
 
 static double test_now_s(void)
@@ -739,6 +876,9 @@ static const cb_test_case cases[] = {
     {"interrupted_run", test_interrupted_run},
     {"summary_known_latencies", test_summary_known_latencies},
     {"summary_recompute_and_empty", test_summary_recompute_and_empty},
+    {"rows_in_groups", test_rows_in_groups},
+    {"sort_u64", test_sort_u64},
+    {"summary_paths_equal", test_summary_paths_equal},
     {"bulk_insert", test_bulk_insert},
     {"cleanup", test_cleanup},
     {NULL, NULL},
