@@ -26,6 +26,8 @@ static const cb_cli_verb cli_verbs[] = {
     {"run", "run one scenario and log it to the results database", cb_cli_run_help, cb_cli_run},
     {"compare", "run a scenario across varied parameters and seeds, compare the results",
      cb_cli_compare_help, cb_cli_compare},
+    {"check", "run a scenario under random fault schedules and check its invariants",
+     cb_cli_check_help, cb_cli_check},
     {"merge", "merge results databases (one per job of a sweep) into one", cb_cli_merge_help,
      cb_cli_merge},
     {"replay", "replay a scenario's workload over real sockets on loopback",

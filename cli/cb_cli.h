@@ -2,7 +2,10 @@
 #ifndef CB_CLI_H
 #define CB_CLI_H
 
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "cb_seal.h"
 
@@ -52,5 +55,28 @@ int cb_cli_query(const cb_cli_verb *verb, int argc, char **argv);
 
 extern const char cb_cli_report_help[];
 int cb_cli_report(const cb_cli_verb *verb, int argc, char **argv);
+
+extern const char cb_cli_check_help[];
+int cb_cli_check(const cb_cli_verb *verb, int argc, char **argv);
+
+/* One child process of a sweep (cli_jobs.c): argv[0] is the program, NULL-terminated;
+ * stdout goes to /dev/null and stderr to log_path. status: exit status, -1 until it ended
+ * (128 + signal if killed). */
+typedef struct cb_cli_job {
+    const char *const *argv;
+    const char *log_path;
+    pid_t pid;
+    int status;
+} cb_cli_job;
+
+typedef void (*cb_cli_job_ended_fn)(void *user, uint32_t idx, uint32_t done);
+
+/*
+ * Run `count` jobs, at most `jobs_max` at a time, until all ended or *stop is set (then the
+ * running ones are still waited for). `ended` is called as each ends, with the number ended
+ * so far. Returns 0, or -1 if a job could not start or waiting failed.
+ */
+int cb_cli_jobs_run(cb_cli_job *jobs, uint32_t count, uint32_t jobs_max,
+                    volatile sig_atomic_t *stop, cb_cli_job_ended_fn ended, void *user);
 
 #endif

@@ -14,7 +14,7 @@ check() { # check NAME EXPECTED_STATUS COMMAND...
     fi
 }
 check help 0 "$bin" --help
-for verb in run compare merge replay serve broker query report bench keygen; do
+for verb in run compare check merge replay serve broker query report bench keygen; do
     "$bin" --help | grep -q "^  $verb " || { echo "FAIL help lists $verb"; fails=$((fails + 1)); }
     check "$verb --help" 0 "$bin" "$verb" --help
 done
@@ -290,6 +290,34 @@ a=$(sqlite3 "$tmp/c1.db" "SELECT group_concat(p99_us) FROM run_summary ORDER BY 
 b=$(sqlite3 "$tmp/m.db" "SELECT group_concat(p99_us) FROM run_summary WHERE run_id <= 6
                          ORDER BY run_id")
 [ "$a" = "$b" ] || { echo "FAIL merge summaries"; fails=$((fails + 1)); }
+
+# check: 5 seeds of the failover scenario under random faults pass; then every invariant
+# is shown to fail on a tampered copy of a run (--verify), and only failures keep files.
+rf="$(dirname "$0")/../scenarios/replication_failover.ini"
+check "check no scenario" 2 "$bin" check
+check "check verify no run" 2 "$bin" check --verify "$tmp/x.db"
+check "check 5 seeds" 0 "$bin" check "$rf" --seeds 5 --jobs 2 --faults 3 -o "$tmp/ck.db" --quiet
+[ ! -d "$tmp/check-artifacts" ] || { echo "FAIL check kept artifacts of passing seeds"; fails=$((fails + 1)); }
+check "check verify clean" 0 "$bin" check --verify "$tmp/ck.db" --run 1
+cp "$tmp/ck.db" "$tmp/bad.db"
+sqlite3 "$tmp/bad.db" "UPDATE requests SET outcome = NULL WHERE run_id = 1 AND seq = 5;
+  DELETE FROM requests WHERE run_id = 1 AND seq = 9;
+  UPDATE requests SET key = 'never-written' WHERE run_id = 1 AND seq =
+    (SELECT min(seq) FROM requests WHERE run_id = 1 AND outcome = 'hit');
+  UPDATE run_summary SET stale_reads = stale_reads + 3 WHERE run_id = 1;"
+out=$("$bin" check --verify "$tmp/bad.db" --run 1); got=$?
+for inv in one-outcome phantom-read stale-count "reproduce: cachebed run"; do
+    printf '%s' "$out" | grep -q "$inv" || { echo "FAIL check verify misses $inv"; fails=$((fails + 1)); }
+done
+[ "$got" -eq 1 ] && [ -f "$tmp/check-artifacts/run1.ini" ] ||
+    { echo "FAIL check verify tampered: exit $got"; fails=$((fails + 1)); }
+# A planted lost write: with no faults (run of seed 1, --faults 0), a read that misses a key
+# acknowledged before it must be flagged.
+check "check no faults" 0 "$bin" check "$rf" --seeds 1 --faults 0 -o "$tmp/nf.db" --quiet
+sqlite3 "$tmp/nf.db" "UPDATE requests SET outcome = 'miss' WHERE run_id = 1 AND seq =
+    (SELECT max(seq) FROM requests WHERE run_id = 1 AND outcome = 'hit')"
+"$bin" check --verify "$tmp/nf.db" --run 1 | grep -q "lost-write" ||
+    { echo "FAIL check misses a lost write"; fails=$((fails + 1)); }
 
 echo "cli: $fails failure(s)"
 [ "$fails" -eq 0 ]
