@@ -1,4 +1,5 @@
 /* cb_realworld.c: cache clients over real sockets; see cb_realworld.h. */
+#define _GNU_SOURCE /* SOCK_NONBLOCK, SOCK_CLOEXEC */
 #include "cb_realworld.h"
 
 #include <errno.h>
@@ -186,8 +187,8 @@ static void rw_close(cb_realworld *w, rw_conn *c)
 
 static int rw_open(cb_realworld *w, rw_conn *c)
 {
-    int fd = socket(AF_INET, (w->cfg.udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    0);
+    int fd =
+        socket(AF_INET, (w->cfg.udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         return -1;
     }
@@ -288,8 +289,8 @@ static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a)
     if (h->action != NULL) {
         h->action(h->user, node, a, now);
     }
-    rw_conn *c = a->peer < w->cfg.server_count ? &w->conns[i * w->cfg.server_count + a->peer]
-                                               : NULL;
+    rw_conn *c =
+        a->peer < w->cfg.server_count ? &w->conns[i * w->cfg.server_count + a->peer] : NULL;
     switch (a->kind) {
     case CB_ACTION_SEND:
         if (c == NULL) {
@@ -602,7 +603,7 @@ static void rw_on_timer(cb_loop *loop, uint64_t now_ns, void *ctx)
 
 /* ---- life cycle ------------------------------------------------------------------------- */
 
-static int rw_alloc(cb_realworld *w)
+static int rw_alloc(cb_realworld *w, const struct sockaddr_in *servers)
 {
     const cb_realworld_config *c = &w->cfg;
     size_t conn_count = (size_t)c->client_count * c->server_count;
@@ -616,7 +617,7 @@ static int rw_alloc(cb_realworld *w)
         w->conns == NULL || w->rbuf == NULL) {
         return CB_ERR_NOMEM;
     }
-    memcpy(w->addrs, c->servers, c->server_count * sizeof w->addrs[0]);
+    memcpy(w->addrs, servers, c->server_count * sizeof w->addrs[0]);
     for (size_t k = 0; k < conn_count; k++) {
         w->conns[k] = (rw_conn){.w = w,
                                 .client = (uint32_t)(k / c->server_count),
@@ -651,7 +652,7 @@ int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out)
     w->cfg.servers = NULL; /* copied into addrs */
     w->stop_at_ns = UINT64_MAX;
     cb_rng_init(&w->root, cfg->seed);
-    int rc = rw_alloc(w);
+    int rc = rw_alloc(w, cfg->servers);
     if (rc != CB_ERR_OK) {
         cb_realworld_del(w);
         return rc;
@@ -719,4 +720,9 @@ uint64_t cb_realworld_now_ns(const cb_realworld *w)
 void cb_realworld_get_stats(const cb_realworld *w, cb_realworld_stats *out)
 {
     *out = w->stats;
+}
+
+void cb_realworld_set_stop(cb_realworld *w, volatile sig_atomic_t *stop)
+{
+    w->cfg.stop = stop;
 }

@@ -62,13 +62,13 @@ typedef struct cb_realworld_config {
 } cb_realworld_config;
 
 typedef struct cb_realworld_stats {
-    uint64_t delayed;         /* messages and chunks through the delay queue */
-    uint64_t lost_dropped;    /* UDP datagrams dropped by the loss draw */
-    uint64_t lost_delayed;    /* TCP messages delayed by retransmit_ns by the loss draw */
-    uint64_t connects;        /* connections opened (first ones and reconnects) */
+    uint64_t delayed;      /* messages and chunks through the delay queue */
+    uint64_t lost_dropped; /* UDP datagrams dropped by the loss draw */
+    uint64_t lost_delayed; /* TCP messages delayed by retransmit_ns by the loss draw */
+    uint64_t connects;     /* connections opened (first ones and reconnects) */
     uint64_t connect_failures;
-    uint64_t udp_bad;         /* reply datagrams that could not be reassembled */
-    uint64_t abandoned;       /* requests cancelled at stop */
+    uint64_t udp_bad;   /* reply datagrams that could not be reassembled */
+    uint64_t abandoned; /* requests cancelled at stop */
 } cb_realworld_stats;
 
 /* Returns CB_ERR_OK, CB_ERR_INVALID (no servers or clients, a bad client config) or
@@ -82,6 +82,9 @@ void cb_realworld_del(cb_realworld *w);
  * CB_ERR_INVALID when a hook asked for something impossible or the loop failed.
  */
 int cb_realworld_run(cb_realworld *w, const cb_world_hooks *hooks, uint64_t until_ns);
+
+/* Replace the config's stop flag (before cb_realworld_run). */
+void cb_realworld_set_stop(cb_realworld *w, volatile sig_atomic_t *stop);
 
 uint64_t cb_realworld_now_ns(const cb_realworld *w);
 void cb_realworld_get_stats(const cb_realworld *w, cb_realworld_stats *out);
