@@ -30,14 +30,10 @@ static const cb_cli_verb cli_verbs[] = {
      cb_cli_check_help, cb_cli_check},
     {"merge", "merge results databases (one per job of a sweep) into one", cb_cli_merge_help,
      cb_cli_merge},
-    {"replay", "replay a scenario's workload over real sockets on loopback",
-     "usage: cachebed replay SCENARIO [-o results.db] [--servers HOST:PORT,...]\n"
-     "\n"
-     "Starts the scenario's servers (and broker) as real processes, replays the same seeded\n"
-     "workload over real TCP/UDP sockets, and logs with mode = 'real'. Not built yet.\n",
-     cli_not_built},
-    {"serve", "run a real cache server (binary frame and memcached protocols)",
-     cb_cli_serve_help, cb_cli_serve},
+    {"replay", "replay a scenario's workload over real sockets on loopback", cb_cli_replay_help,
+     cb_cli_replay},
+    {"serve", "run a real cache server (binary frame and memcached protocols)", cb_cli_serve_help,
+     cb_cli_serve},
     {"broker", "run the queue transport's broker as a real process",
      "usage: cachebed broker [--port P]\n"
      "\n"

@@ -28,6 +28,38 @@ struct cb_cli_verb {
 extern const char cb_cli_run_help[];
 int cb_cli_run(const cb_cli_verb *verb, int argc, char **argv);
 
+/*
+ * A world a verb other than `run` supplies to cli_run.c's pipeline (plan, workload,
+ * placement, runner, results database, summary): `cachebed replay`'s real sockets. Each
+ * function returns 0, or -1 after printing why; `user` is the verb's.
+ */
+struct cb_plan;
+struct cb_memworld_config;
+struct cb_results;
+struct cb_world_hooks;
+typedef struct cb_cli_world_ops {
+    const char *verb;  /* for messages: "replay" */
+    const char *mode;  /* runs.mode: "real" */
+    const char *clock; /* the summary's word for the run's clock: "elapsed" */
+    void *user;
+    /* Why the plan cannot run in this world, or NULL. */
+    const char *(*unsupported)(void *user, const struct cb_plan *p);
+    /* Build the world from the plan and the machines' config (servers, clients, codec). */
+    int (*build)(void *user, const struct cb_plan *p, const struct cb_memworld_config *mc);
+    /* Record what the world adds to the run (events rows) once the run is begun. */
+    int (*note)(void *user, struct cb_results *db, int64_t run_id);
+    /* Run the hooks to the end; *end_ns is the run's clock at the end. Returns a cb_err. */
+    int (*run)(void *user, const struct cb_world_hooks *hooks, volatile sig_atomic_t *stop,
+               uint64_t *end_ns);
+    void (*close)(void *user); /* also after a failed build */
+} cb_cli_world_ops;
+
+/* `cachebed run`'s pipeline over `ops`'s world; argv as cb_cli_run's, without --world. */
+int cb_cli_run_world(int argc, char **argv, const cb_cli_world_ops *ops);
+
+extern const char cb_cli_replay_help[];
+int cb_cli_replay(const cb_cli_verb *verb, int argc, char **argv);
+
 extern const char cb_cli_bench_help[];
 int cb_cli_bench(const cb_cli_verb *verb, int argc, char **argv);
 

@@ -77,7 +77,8 @@ typedef struct cli_run_args {
     char seed_set[48];
     int explain;
     int quiet;
-    int memnet; /* --world memnet */
+    int memnet;                  /* --world memnet */
+    const cb_cli_world_ops *ops; /* another verb's world (replay), or NULL */
 } cli_run_args;
 
 static int cli_run_add_set(cli_run_args *a, const char *s)
@@ -100,13 +101,18 @@ static const char *cli_run_value(int argc, char **argv, int *i)
     return argv[++*i];
 }
 
-static int cli_run_parse(int argc, char **argv, cli_run_args *a)
+static int cli_run_parse(int argc, char **argv, cli_run_args *a, const cb_cli_world_ops *ops)
 {
     memset(a, 0, sizeof *a);
+    a->ops = ops;
     a->db_path = "results.db";
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i], *v = NULL;
         int rc = CB_CLI_EXIT_OK;
+        if (ops != NULL && strcmp(arg, "--world") == 0) {
+            fprintf(stderr, "cachebed %s: --world is for 'cachebed run'\n", ops->verb);
+            return CB_CLI_EXIT_USAGE;
+        }
         if (strcmp(arg, "-o") == 0 || strcmp(arg, "--seed") == 0 || strcmp(arg, "--set") == 0 ||
             strcmp(arg, "--world") == 0) {
             if ((v = cli_run_value(argc, argv, &i)) == NULL) {
@@ -151,9 +157,13 @@ static int cli_run_parse(int argc, char **argv, cli_run_args *a)
 }
 
 /* Why this plan cannot run yet, or NULL. */
-static const char *cli_run_unsupported(const cb_plan *p, int memnet)
+static const char *cli_run_unsupported(const cb_plan *p, const cli_run_args *a)
 {
-    if (p->fault_count > 0 && memnet) {
+    const char *why = a->ops != NULL ? a->ops->unsupported(a->ops->user, p) : NULL;
+    if (why != NULL) {
+        return why;
+    }
+    if (p->fault_count > 0 && a->memnet) {
         return "[faults] need --world sim";
     }
     if (p->transport.kind == CB_TRANSPORT_QUEUE) {
@@ -484,6 +494,9 @@ static char *cli_run_varied_json(const cli_run_args *a)
 
 static void cli_run_close(cli_run *run)
 {
+    if (run->args->ops != NULL) {
+        run->args->ops->close(run->args->ops->user);
+    }
     cb_memworld_del(run->world);
     cb_runner_del(run->runner);
     cb_trace_close(run->trace);
@@ -584,6 +597,9 @@ static int cli_run_build(cli_run *run)
     }
     cb_memworld_config mc;
     cli_run_machines(run, &mc);
+    if (run->args->ops != NULL) {
+        return run->args->ops->build(run->args->ops->user, p, &mc);
+    }
     if (!run->args->memnet) {
         cli_run_sg_config(p, &mc, &run->sg);
         if (cb_sgfaults_from_plan(p, &run->faults) != CB_ERR_OK) {
@@ -618,7 +634,9 @@ static int cli_run_begin(cli_run *run)
         .scenario_name = p->scenario.name,
         .scenario_text = run->scenario_text,
         .varied_params = run->varied,
-        .mode = run->args->memnet ? "memnet" : "sim",
+        .mode = run->args->ops != NULL ? run->args->ops->mode
+                : run->args->memnet    ? "memnet"
+                                       : "sim",
         .transport = transports[p->transport.kind],
         .placement = p->placement.strategy == CB_PLACEMENT_KETAMA
                          ? "ring"
@@ -630,7 +648,8 @@ static int cli_run_begin(cli_run *run)
         fprintf(stderr, "cachebed run: %s: %s\n", run->args->db_path, cb_results_errmsg(run->db));
         return -1;
     }
-    return 0;
+    const cb_cli_world_ops *ops = run->args->ops;
+    return ops != NULL ? ops->note(ops->user, run->db, run->run_id) : 0;
 }
 
 static int cli_run_execute(cli_run *run)
@@ -658,7 +677,11 @@ static int cli_run_execute(cli_run *run)
         return -1;
     }
     int err;
-    if (run->args->memnet) {
+    if (run->args->ops != NULL) {
+        cb_world_hooks hooks = {run->runner, cb_runner_next, cb_runner_complete, cb_runner_event,
+                                NULL};
+        err = run->args->ops->run(run->args->ops->user, &hooks, &cli_run_stop, &run->sim_ns);
+    } else if (run->args->memnet) {
         cb_world_hooks hooks = {run->runner, cb_runner_next, cb_runner_complete, cb_runner_event,
                                 NULL};
         err = cb_memworld_run(run->world, &hooks, UINT64_MAX);
@@ -697,11 +720,16 @@ static int cli_run_print_summary(const cli_run *run, double wall_s, uint64_t sim
     sqlite3 *db = NULL;
     const cb_plan *p = &run->plan;
     const cb_runner_totals *t = cb_runner_get_totals(run->runner);
-    printf("cachebed run: %s, seed %llu, %u server(s), %u client(s), %s, %s: "
-           "%.3f s simulated, %.2f s wall\n",
-           p->scenario.name, (unsigned long long)p->scenario.seed, p->servers.count,
-           p->clients.count, p->transport.kind == CB_TRANSPORT_TCP ? "tcp" : "udp",
-           run->args->memnet ? "in-memory network" : "SimGrid", (double)sim_ns / 1e9, wall_s);
+    const cb_cli_world_ops *ops = run->args->ops;
+    printf("cachebed %s: %s, seed %llu, %u server(s), %u client(s), %s, %s: "
+           "%.3f s %s, %.2f s wall\n",
+           ops != NULL ? ops->verb : "run", p->scenario.name, (unsigned long long)p->scenario.seed,
+           p->servers.count, p->clients.count,
+           p->transport.kind == CB_TRANSPORT_TCP ? "tcp" : "udp",
+           ops != NULL         ? "real sockets"
+           : run->args->memnet ? "in-memory network"
+                               : "SimGrid",
+           (double)sim_ns / 1e9, ops != NULL ? ops->clock : "simulated", wall_s);
     printf("%llu requests issued, %llu measured (%llu in the warm-up)%s\n",
            (unsigned long long)t->issued, (unsigned long long)t->recorded,
            (unsigned long long)(t->completed - t->recorded),
@@ -751,8 +779,13 @@ static int cli_run_load(cli_run *run)
 int cb_cli_run(const cb_cli_verb *verb, int argc, char **argv)
 {
     (void)verb;
+    return cb_cli_run_world(argc, argv, NULL);
+}
+
+int cb_cli_run_world(int argc, char **argv, const cb_cli_world_ops *ops)
+{
     cli_run_args a;
-    int status = cli_run_parse(argc, argv, &a);
+    int status = cli_run_parse(argc, argv, &a, ops);
     if (status != CB_CLI_EXIT_OK) {
         return status;
     }
@@ -768,7 +801,7 @@ int cb_cli_run(const cb_cli_verb *verb, int argc, char **argv)
         cli_run_close(&run);
         return status;
     }
-    const char *why = cli_run_unsupported(&run.plan, a.memnet);
+    const char *why = cli_run_unsupported(&run.plan, &a);
     if (why != NULL) {
         fprintf(stderr, "cachebed run: %s: not built yet: %s\n", a.scenario, why);
         cli_run_close(&run);

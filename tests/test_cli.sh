@@ -318,6 +318,54 @@ sqlite3 "$tmp/nf.db" "UPDATE requests SET outcome = 'miss' WHERE run_id = 1 AND 
     (SELECT max(seq) FROM requests WHERE run_id = 1 AND outcome = 'hit')"
 "$bin" check --verify "$tmp/nf.db" --run 1 | grep -q "lost-write" ||
     { echo "FAIL check misses a lost write"; fails=$((fails + 1)); }
+# replay: the scenario over real sockets on loopback (docs/real.md §8). Small and bounded:
+# 2000 requests, servers on ephemeral 127.0.0.1 ports, every process reaped.
+qs="$scen/quickstart.ini"
+small="--set scenario.requests=2000 --set scenario.warmup=0s"
+check "replay quickstart" 0 "$bin" replay --quiet -o "$tmp/real.db" $small "$qs"
+expect_out "replay real run" "real|complete|2000|2000
+." sqlite3 "$tmp/real.db" "SELECT mode, status, (SELECT count(*) FROM requests WHERE run_id = 1),
+    (SELECT count(*) FROM requests WHERE run_id = 1 AND outcome IN ('hit', 'miss', 'stored'))
+    FROM runs WHERE id = 1"
+n=$(sqlite3 "$tmp/real.db" "SELECT count(*) FROM events WHERE kind = 'impairment'
+    AND detail LIKE '%latency_ns=100000 %'")
+[ "$n" = 1 ] || { echo "FAIL replay impairment event"; fails=$((fails + 1)); }
+# User-space delay: 2 ms each way, so every round trip takes at least 4 ms.
+check "replay 2ms" 0 "$bin" replay --quiet -o "$tmp/lat.db" $small --set network.latency=2ms "$qs"
+p50=$(sqlite3 "$tmp/lat.db" "SELECT p50_us >= 4000 FROM run_summary WHERE run_id = 1")
+[ "$p50" = 1 ] || { echo "FAIL replay 2ms p50 >= 4ms"; fails=$((fails + 1)); }
+check "replay udp" 0 "$bin" replay --quiet -o "$tmp/udp.db" $small --set transport.kind=udp "$qs"
+check "replay replicas" 3 "$bin" replay -o "$tmp/udp.db" --set placement.replicas=2 \
+    --set servers.count=3 "$qs"
+# sim against real: the report pairs them and prints the KS statistic.
+check "run for report" 0 "$bin" run --quiet -o "$tmp/real.db" $small "$qs"
+check "report sim vs real" 0 "$bin" report "$tmp/real.db" -o "$tmp/rep"
+grep -q 'quickstart: sim vs real.*median latency' "$tmp/rep/report.md" &&
+    grep -q 'Kolmogorov-Smirnov' "$tmp/rep/report.md" ||
+    { echo "FAIL report sim-vs-real section"; fails=$((fails + 1)); }
+# --servers: an existing cachebed server.
+: >"$tmp/serve.out" # before the background shell opens it: the loop below may look first
+"$bin" serve --port 0 >"$tmp/serve.out" 2>&1 &
+spid=$!
+for i in 1 2 3 4 5 6 7 8 9 10; do grep -q listening "$tmp/serve.out" && break; sleep 0.2; done
+port=$(sed -n 's/.* port \([0-9]*\) (tcp).*/\1/p' "$tmp/serve.out")
+check "replay --servers" 0 "$bin" replay --quiet -o "$tmp/ext.db" $small --servers "127.0.0.1:$port" "$qs"
+kill "$spid"; wait "$spid"
+n=$(sqlite3 "$tmp/ext.db" "SELECT count(*) FROM events WHERE kind = 'server' AND detail LIKE '%existing%'")
+[ "$n" = 1 ] || { echo "FAIL replay --servers event"; fails=$((fails + 1)); }
+check "replay --servers count" 1 "$bin" replay -o "$tmp/ext.db" --servers "127.0.0.1:1,127.0.0.1:2" "$qs"
+# SIGINT: in-flight requests finish, the run is marked incomplete, the server is reaped.
+"$bin" replay --quiet -o "$tmp/int.db" --set scenario.requests=100000000 "$qs" >"$tmp/int.out" 2>&1 &
+rpid=$!
+sleep 1
+cpid=$(pgrep -P "$rpid" | head -1)
+kill -INT "$rpid"
+wait "$rpid"; st=$?
+[ "$st" = 1 ] || { echo "FAIL replay SIGINT exit $st"; cat "$tmp/int.out"; fails=$((fails + 1)); }
+[ -n "$cpid" ] && ! kill -0 "$cpid" 2>/dev/null || { echo "FAIL replay child reaped"; fails=$((fails + 1)); }
+expect_out "replay SIGINT run" "incomplete|0
+." sqlite3 "$tmp/int.db" "SELECT status, (SELECT count(*) FROM requests WHERE outcome IS NULL)
+    FROM runs"
 
 echo "cli: $fails failure(s)"
 [ "$fails" -eq 0 ]

@@ -1,0 +1,384 @@
+/*
+ * cli_replay.c: `cachebed replay SCENARIO` — the scenario's workload over real sockets.
+ *
+ * Everything but the world is `cachebed run`'s (cli_run.c: plan, workload, placement,
+ * runner, results database, summary), so the same seeded operations are issued. The world
+ * is real/cb_realworld: the scenario's clients in this process on one epoll loop, talking
+ * to `cachebed serve` child processes on loopback ephemeral ports (or to --servers), with
+ * the scenario's latency, jitter and loss imposed in user space (docs/real.md §8).
+ */
+#define _GNU_SOURCE /* pipe2, usleep, prctl */
+#include "cb_cli.h"
+
+#include <fcntl.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cb_err.h"
+#include "cb_memworld.h"
+#include "cb_realworld.h"
+#include "cb_results.h"
+#include "cb_scenario.h"
+#include "cb_units.h"
+
+#define REPLAY_ARGS_MAX   256
+#define REPLAY_START_NS   5000000000ull /* a child has this long to say it is listening */
+#define REPLAY_STOP_POLLS 50            /* x 100 ms: SIGTERM, then SIGKILL */
+#define REPLAY_GRACE_NS   1000000000ull /* in-flight requests after a stop signal */
+
+const char cb_cli_replay_help[] =
+    "usage: cachebed replay SCENARIO [-o RESULTS.db] [--seed N] [--set SECTION.KEY=VALUE ...]\n"
+    "                       [--servers HOST:PORT,...] [--quiet]\n"
+    "\n"
+    "Replays SCENARIO over real sockets and logs it like 'cachebed run', with mode = 'real':\n"
+    "the same plan, workload streams, placement and request budget, so the same sequence of\n"
+    "operations is issued. Without --servers, the scenario's N servers are started as\n"
+    "'cachebed serve' child processes on free 127.0.0.1 ports (memory and value limits from\n"
+    "the scenario), and stopped (SIGTERM, reaped) at the end. The clients run in this process\n"
+    "on one epoll loop, one connection per (client, server), tcp or udp as the scenario says.\n"
+    "\n"
+    "The scenario's latency, jitter and loss are imposed in user space on the client side,\n"
+    "in both directions (a delay queue and a seeded loss draw; over tcp a lost message is\n"
+    "delayed by rto_min), on top of the real loopback time; the run records it as an\n"
+    "'impairment' event (docs/real.md §8). Bandwidth is not imposed.\n"
+    "\n"
+    "  -o PATH        results database (default results.db)\n"
+    "  --seed N       same as --set scenario.seed=N\n"
+    "  --set S.K=V    override one key of the file (repeatable)\n"
+    "  --servers L    use running cachebed servers (binary frame), one HOST:PORT per\n"
+    "                 scenario server, comma-separated, numeric IPv4 or localhost\n"
+    "  --quiet        no progress line\n"
+    "\n"
+    "SIGINT/SIGTERM: no new request is issued, those in flight get 1 s to complete and are\n"
+    "then cancelled (outcome error), the run is marked incomplete, the servers are reaped.\n"
+    "Not yet: replicas > 1, compression, encryption, [faults], the queue transport, and\n"
+    "memcached's text protocol towards --servers (exit 3).\n"
+    "\n"
+    "Exit status: 0 ok, 1 failed or interrupted, 2 bad usage, 3 not built yet.\n";
+
+typedef struct replay_state {
+    const char *servers_opt; /* --servers, or NULL */
+    uint32_t server_count;
+    struct sockaddr_in *addrs;
+    pid_t *pids; /* children, 0 where none */
+    int *pipes;  /* their stdout, -1 where none */
+    cb_realworld *world;
+    const cb_plan *plan;
+} replay_state;
+
+static const char *replay_unsupported(void *user, const cb_plan *p)
+{
+    (void)user;
+    if (p->placement.replicas > 1) {
+        return "replicas > 1 over real sockets";
+    }
+    if (p->transport.compression != CB_COMPRESSION_NONE || p->transport.key_file[0] != '\0') {
+        return "compression or encryption over real sockets ('cachebed serve' has no codec "
+               "options yet)";
+    }
+    if (p->fault_count > 0) {
+        return "[faults] over real sockets";
+    }
+    return NULL;
+}
+
+/* One HOST:PORT of --servers into *out; 0, or -1 with a message. */
+static int replay_parse_addr(const char *text, size_t len, struct sockaddr_in *out)
+{
+    char buf[96];
+    const char *colon = memchr(text, ':', len);
+    if (len >= sizeof buf || colon == NULL) {
+        fprintf(stderr, "cachebed replay: --servers: '%.*s' is not HOST:PORT\n", (int)len, text);
+        return -1;
+    }
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    buf[colon - text] = '\0';
+    const char *host = strcmp(buf, "localhost") == 0 ? "127.0.0.1" : buf;
+    char *end = NULL;
+    unsigned long port = strtoul(buf + (colon - text) + 1, &end, 10);
+    memset(out, 0, sizeof *out);
+    out->sin_family = AF_INET;
+    out->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &out->sin_addr) != 1 || end == NULL || *end != '\0' || port == 0 ||
+        port > 65535) {
+        fprintf(stderr, "cachebed replay: --servers: '%.*s': a numeric IPv4 address and a port\n",
+                (int)len, text);
+        return -1;
+    }
+    return 0;
+}
+
+static int replay_parse_servers(replay_state *st)
+{
+    const char *s = st->servers_opt;
+    uint32_t n = 0;
+    while (*s != '\0') {
+        size_t len = strcspn(s, ",");
+        if (n == st->server_count) {
+            fprintf(stderr, "cachebed replay: --servers lists more than the scenario's %u\n",
+                    st->server_count);
+            return -1;
+        }
+        if (replay_parse_addr(s, len, &st->addrs[n++]) != 0) {
+            return -1;
+        }
+        s += len + (s[len] == ',');
+    }
+    if (n != st->server_count) {
+        fprintf(stderr, "cachebed replay: --servers lists %u, the scenario has %u servers\n", n,
+                st->server_count);
+        return -1;
+    }
+    return 0;
+}
+
+/* The child: `cachebed serve` on an ephemeral loopback port, its stdout into `out_fd`. */
+static void replay_exec_server(const cb_plan_server *ps, uint32_t conn_max, int udp, int out_fd)
+{
+    char mem[32], vmax[32], conns[16];
+    snprintf(mem, sizeof mem, "%llu", (unsigned long long)ps->memory_bytes);
+    snprintf(vmax, sizeof vmax, "%llu", (unsigned long long)ps->value_bytes_max);
+    snprintf(conns, sizeof conns, "%u", conn_max);
+    (void)setpgid(0, 0); /* a terminal's ^C reaches replay, which stops the servers itself */
+    (void)prctl(PR_SET_PDEATHSIG, SIGTERM); /* and if replay dies, so do they */
+    if (dup2(out_fd, STDOUT_FILENO) < 0) {
+        _exit(127);
+    }
+    char *argv[] = {"cachebed",   "serve", "--port",     "0", "--memory", mem, "--value-max", vmax,
+                    "--conn-max", conns,   "--udp-port", "0", NULL};
+    if (!udp) {
+        argv[10] = NULL; /* no --udp-port */
+    }
+    execv("/proc/self/exe", argv);
+    fprintf(stderr, "cachebed replay: cannot start 'cachebed serve': %s\n", strerror(errno));
+    _exit(127);
+}
+
+/* Read the child's "listening on ... port P (tcp) [and port U (udp)]" line. */
+static int replay_read_port(int fd, int udp, uint16_t *port)
+{
+    char line[256];
+    size_t len = 0;
+    while (len + 1 < sizeof line && memchr(line, '\n', len) == NULL) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        if (poll(&pfd, 1, (int)(REPLAY_START_NS / 1000000ull)) <= 0) {
+            return -1; /* silent for 5 s */
+        }
+        ssize_t n = read(fd, line + len, sizeof line - 1 - len);
+        if (n <= 0) {
+            return -1; /* it exited */
+        }
+        len += (size_t)n;
+    }
+    line[len] = '\0';
+    const char *key = udp ? "and port " : " port ";
+    const char *p = strstr(line, key);
+    unsigned v = 0;
+    if (p == NULL || sscanf(p + strlen(key), "%u", &v) != 1 || v == 0 || v > 65535) {
+        return -1;
+    }
+    *port = (uint16_t)v;
+    return 0;
+}
+
+static int replay_start_servers(replay_state *st, const cb_plan *p)
+{
+    int udp = p->transport.kind == CB_TRANSPORT_UDP;
+    fflush(NULL); /* the child must not repeat our buffered output */
+    for (uint32_t s = 0; s < st->server_count; s++) {
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC) != 0) {
+            fprintf(stderr, "cachebed replay: pipe: %s\n", strerror(errno));
+            return -1;
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+            replay_exec_server(&p->servers.each[s], p->clients.count + 16u, udp, fds[1]);
+        }
+        (void)close(fds[1]);
+        st->pipes[s] = fds[0];
+        if (pid < 0) {
+            fprintf(stderr, "cachebed replay: fork: %s\n", strerror(errno));
+            return -1;
+        }
+        st->pids[s] = pid;
+        uint16_t port = 0;
+        if (replay_read_port(fds[0], udp, &port) != 0) {
+            fprintf(stderr, "cachebed replay: server %u did not start (see above)\n", s);
+            return -1;
+        }
+        st->addrs[s].sin_family = AF_INET;
+        st->addrs[s].sin_port = htons(port);
+        st->addrs[s].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    }
+    return 0;
+}
+
+/* SIGTERM every child, wait for each (SIGKILL after 5 s); 0 if all exited 0. */
+static int replay_stop_servers(replay_state *st)
+{
+    int bad = 0;
+    for (uint32_t s = 0; st->pids != NULL && s < st->server_count; s++) {
+        if (st->pids[s] > 0) {
+            (void)kill(st->pids[s], SIGTERM); /* our child: cannot fail but for ESRCH */
+        }
+    }
+    for (uint32_t s = 0; st->pids != NULL && s < st->server_count; s++) {
+        int status = 0;
+        for (int i = 0; st->pids[s] > 0; i++) {
+            pid_t r = waitpid(st->pids[s], &status, i < REPLAY_STOP_POLLS ? WNOHANG : 0);
+            if (r == st->pids[s] || (r < 0 && errno != EINTR)) {
+                bad |= r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+                st->pids[s] = 0;
+            } else if (i == REPLAY_STOP_POLLS - 1) {
+                (void)kill(st->pids[s], SIGKILL);
+            } else if (r == 0) {
+                (void)usleep(100000);
+            }
+        }
+        if (st->pipes[s] >= 0) {
+            (void)close(st->pipes[s]);
+            st->pipes[s] = -1;
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *mc)
+{
+    replay_state *st = user;
+    st->plan = p;
+    st->server_count = p->servers.count;
+    st->addrs = calloc(st->server_count, sizeof st->addrs[0]);
+    st->pids = calloc(st->server_count, sizeof st->pids[0]);
+    st->pipes = malloc(st->server_count * sizeof st->pipes[0]);
+    if (st->addrs == NULL || st->pids == NULL || st->pipes == NULL) {
+        fprintf(stderr, "cachebed replay: out of memory\n");
+        return -1;
+    }
+    for (uint32_t s = 0; s < st->server_count; s++) {
+        st->pipes[s] = -1;
+    }
+    int rc = st->servers_opt != NULL ? replay_parse_servers(st) : replay_start_servers(st, p);
+    if (rc != 0) {
+        return -1;
+    }
+    cb_realworld_config rc_cfg = {
+        .server_count = p->servers.count,
+        .client_count = p->clients.count,
+        .servers = st->addrs,
+        .udp = p->transport.kind == CB_TRANSPORT_UDP,
+        .client = mc->client,
+        .latency_ns = p->network.latency_ns,
+        .jitter_ns = p->network.jitter_ns,
+        .loss_ppm = p->network.loss_ppm,
+        .retransmit_ns = p->transport.rto_min_ns,
+        .seed = p->scenario.seed,
+        .stop_grace_ns = REPLAY_GRACE_NS,
+    };
+    rc = cb_realworld_new(&rc_cfg, &st->world);
+    if (rc != CB_ERR_OK) {
+        fprintf(stderr, "cachebed replay: cannot build the clients: %s\n", cb_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* The events rows saying where the servers were and what the driver imposed. */
+static int replay_note(void *user, cb_results *db, int64_t run_id)
+{
+    replay_state *st = user;
+    const cb_plan *p = st->plan;
+    char detail[512];
+    int rc = CB_RESULTS_OK;
+    for (uint32_t s = 0; s < st->server_count && rc == CB_RESULTS_OK; s++) {
+        char node[32], addr[INET_ADDRSTRLEN] = "?";
+        snprintf(node, sizeof node, "server%u", s);
+        (void)inet_ntop(AF_INET, &st->addrs[s].sin_addr, addr, sizeof addr); /* fits */
+        snprintf(detail, sizeof detail, "%s:%u %s", addr, (unsigned)ntohs(st->addrs[s].sin_port),
+                 st->pids[s] > 0 ? "child process 'cachebed serve'" : "existing server");
+        rc = cb_results_add_event(db, run_id, 0, node, "server", detail);
+    }
+    snprintf(detail, sizeof detail,
+             "user space, client side, both directions: latency_ns=%llu jitter_ns=%llu "
+             "loss_ppm=%u loss=%s rto_ns=%llu bandwidth=not imposed",
+             (unsigned long long)p->network.latency_ns, (unsigned long long)p->network.jitter_ns,
+             p->network.loss_ppm,
+             p->transport.kind == CB_TRANSPORT_UDP ? "drop" : "delay by rto_ns",
+             (unsigned long long)p->transport.rto_min_ns);
+    if (rc == CB_RESULTS_OK) {
+        rc = cb_results_add_event(db, run_id, 0, NULL, "impairment", detail);
+    }
+    if (rc != CB_RESULTS_OK) {
+        fprintf(stderr, "cachebed replay: %s\n", cb_results_errmsg(db));
+        return -1;
+    }
+    return 0;
+}
+
+static int replay_run(void *user, const cb_world_hooks *hooks, volatile sig_atomic_t *stop,
+                      uint64_t *end_ns)
+{
+    replay_state *st = user;
+    /* The stop flag is read through the world's config: set it before the run. */
+    cb_realworld_set_stop(st->world, stop);
+    int rc = cb_realworld_run(st->world, hooks, UINT64_MAX);
+    *end_ns = cb_realworld_now_ns(st->world);
+    cb_realworld_stats rs;
+    cb_realworld_get_stats(st->world, &rs);
+    fprintf(stderr,
+            "cachebed replay: %llu connection(s) (%llu failed), %llu message(s) delayed, "
+            "%llu dropped and %llu retransmit-delayed by the loss draw, %llu cancelled\n",
+            (unsigned long long)rs.connects, (unsigned long long)rs.connect_failures,
+            (unsigned long long)rs.delayed, (unsigned long long)rs.lost_dropped,
+            (unsigned long long)rs.lost_delayed, (unsigned long long)rs.abandoned);
+    if (replay_stop_servers(st) != 0) {
+        fprintf(stderr, "cachebed replay: warning: a server did not exit cleanly\n");
+    }
+    return rc;
+}
+
+static void replay_close(void *user)
+{
+    replay_state *st = user;
+    (void)replay_stop_servers(st); /* after a failed build or run: none left behind */
+    cb_realworld_del(st->world);
+    free(st->pipes);
+    free(st->pids);
+    free(st->addrs);
+    memset(st, 0, sizeof *st);
+}
+
+int cb_cli_replay(const cb_cli_verb *verb, int argc, char **argv)
+{
+    (void)verb;
+    static char *rest[REPLAY_ARGS_MAX];
+    replay_state st;
+    memset(&st, 0, sizeof st);
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--servers") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "cachebed replay: option '--servers' needs a value\n");
+                return CB_CLI_EXIT_USAGE;
+            }
+            st.servers_opt = argv[++i];
+        } else if (n < REPLAY_ARGS_MAX) {
+            rest[n++] = argv[i];
+        } else {
+            fprintf(stderr, "cachebed replay: too many arguments\n");
+            return CB_CLI_EXIT_USAGE;
+        }
+    }
+    cb_cli_world_ops ops = {"replay",     "real",      "elapsed",  &st,         replay_unsupported,
+                            replay_build, replay_note, replay_run, replay_close};
+    return cb_cli_run_world(n, rest, &ops);
+}

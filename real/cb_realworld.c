@@ -1,0 +1,728 @@
+/* cb_realworld.c: cache clients over real sockets; see cb_realworld.h. */
+#define _GNU_SOURCE /* SOCK_NONBLOCK, SOCK_CLOEXEC */
+#include "cb_realworld.h"
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cb_err.h"
+#include "cb_loop.h"
+#include "cb_serve.h"
+
+#define RW_DRAIN_BATCH 64u
+#define RW_READ_BYTES  65536u
+#define RW_READS_MAX   16u
+/* A reassembled UDP reply at most this long (a 1 MiB value and its frame fit). */
+#define RW_UDP_REPLY_MAX (2u * 1024u * 1024u)
+
+enum { RW_CLOSED = 0, RW_CONNECTING, RW_UP };
+enum { RW_OUT = 0, RW_IN = 1 };
+
+typedef struct rw_conn {
+    cb_loop_watch watch;
+    struct cb_realworld *w;
+    uint32_t client, server;
+    int state;
+    uint8_t *out; /* unsent bytes (TCP) */
+    size_t out_len, out_cap;
+    uint64_t last_release_ns[2]; /* per direction: keeps a TCP stream ordered */
+    uint16_t udp_request_id;
+    uint16_t udp_next_seq, udp_total; /* reassembly of the current reply */
+    uint8_t *udp_buf;
+    size_t udp_len;
+} rw_conn;
+
+/* A message or chunk in the delay queue. */
+typedef struct rw_msg {
+    uint64_t at_ns;
+    uint64_t seq; /* ties: first queued, first released */
+    uint32_t conn;
+    uint32_t dir;
+    uint8_t *data;
+    size_t len;
+} rw_msg;
+
+struct cb_realworld {
+    cb_realworld_config cfg;
+    struct sockaddr_in *addrs;
+    cb_loop *loop;
+    cb_rng root, net_rng;
+    cb_rng *client_rngs;
+    cb_client **clients;
+    uint64_t *wake_ns;
+    rw_conn *conns; /* client * server_count + server */
+    rw_msg *heap;
+    size_t heap_len, heap_cap;
+    uint64_t heap_seq;
+    uint8_t *rbuf;
+    const cb_world_hooks *hooks;
+    uint64_t until_ns;
+    uint64_t stop_at_ns; /* UINT64_MAX until *stop is seen */
+    int failed;          /* a CB_ERR to return, or 0 */
+    int done;
+    cb_realworld_stats stats;
+};
+
+static int rw_impaired(const cb_realworld *w)
+{
+    return w->cfg.latency_ns > 0 || w->cfg.jitter_ns > 0 || w->cfg.loss_ppm > 0;
+}
+
+static void rw_fail(cb_realworld *w, int err)
+{
+    if (w->failed == 0) {
+        w->failed = err;
+    }
+    cb_loop_stop(w->loop);
+}
+
+/* ---- the delay queue (a binary min-heap on (at_ns, seq)) ------------------------------ */
+
+static int rw_msg_before(const rw_msg *a, const rw_msg *b)
+{
+    return a->at_ns < b->at_ns || (a->at_ns == b->at_ns && a->seq < b->seq);
+}
+
+static int rw_heap_push(cb_realworld *w, const rw_msg *m)
+{
+    if (w->heap_len == w->heap_cap) {
+        size_t cap = w->heap_cap > 0 ? 2 * w->heap_cap : 1024;
+        rw_msg *h = realloc(w->heap, cap * sizeof *h);
+        if (h == NULL) {
+            return CB_ERR_NOMEM;
+        }
+        w->heap = h;
+        w->heap_cap = cap;
+    }
+    size_t i = w->heap_len++;
+    while (i > 0 && rw_msg_before(m, &w->heap[(i - 1) / 2])) {
+        w->heap[i] = w->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    w->heap[i] = *m;
+    return CB_ERR_OK;
+}
+
+static rw_msg rw_heap_pop(cb_realworld *w)
+{
+    rw_msg top = w->heap[0];
+    rw_msg last = w->heap[--w->heap_len];
+    size_t i = 0, n = w->heap_len;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const rw_msg *best = &last;
+        if (l < n && rw_msg_before(&w->heap[l], best)) {
+            m = l;
+            best = &w->heap[l];
+        }
+        if (r < n && rw_msg_before(&w->heap[r], best)) {
+            m = r;
+        }
+        if (m == i) {
+            break;
+        }
+        w->heap[i] = w->heap[m];
+        i = m;
+    }
+    if (n > 0) {
+        w->heap[i] = last;
+    }
+    return top;
+}
+
+/* Queue `data` on connection `c` in direction `dir` with the scenario's delay and loss. */
+static int rw_delay(cb_realworld *w, rw_conn *c, uint32_t dir, const uint8_t *data, size_t len)
+{
+    const cb_realworld_config *cfg = &w->cfg;
+    uint64_t now = cb_loop_now_ns(w->loop);
+    uint64_t at = now + cfg->latency_ns + cb_rng_below(&w->net_rng, cfg->jitter_ns + 1);
+    if (cb_rng_chance_ppm(&w->net_rng, cfg->loss_ppm)) {
+        if (cfg->udp) {
+            w->stats.lost_dropped++;
+            return CB_ERR_OK;
+        }
+        w->stats.lost_delayed++;
+        at += cfg->retransmit_ns;
+    }
+    if (!cfg->udp && at < c->last_release_ns[dir]) {
+        at = c->last_release_ns[dir]; /* a stream: never overtake what was sent before */
+    }
+    c->last_release_ns[dir] = at;
+    rw_msg m = {at, w->heap_seq++, (uint32_t)(c - w->conns), dir, malloc(len), len};
+    if (m.data == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    memcpy(m.data, data, len);
+    w->stats.delayed++;
+    int rc = rw_heap_push(w, &m);
+    if (rc != CB_ERR_OK) {
+        free(m.data);
+    }
+    return rc;
+}
+
+/* ---- connections ------------------------------------------------------------------------ */
+
+static void rw_on_io(cb_loop *loop, cb_loop_watch *watch, uint32_t events);
+
+static void rw_close(cb_realworld *w, rw_conn *c)
+{
+    if (c->state != RW_CLOSED) {
+        (void)cb_loop_remove(w->loop, &c->watch); /* watched since it was opened */
+        (void)close(c->watch.fd);
+    }
+    c->watch.fd = -1;
+    c->state = RW_CLOSED;
+    c->out_len = 0;
+    c->udp_len = 0;
+    c->udp_total = 0;
+    /* A valid peer: cannot fail. Requests in flight stay armed and retry. */
+    (void)cb_client_on_reset(w->clients[c->client], c->server);
+}
+
+static int rw_open(cb_realworld *w, rw_conn *c)
+{
+    int fd =
+        socket(AF_INET, (w->cfg.udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    if (!w->cfg.udp) {
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* best effort */
+    }
+    const struct sockaddr_in *a = &w->addrs[c->server];
+    int rc = connect(fd, (const struct sockaddr *)a, sizeof *a);
+    if (rc != 0 && errno != EINPROGRESS) {
+        (void)close(fd);
+        w->stats.connect_failures++;
+        return -1;
+    }
+    c->watch.fd = fd;
+    c->watch.fn = rw_on_io;
+    c->watch.ctx = c;
+    c->state = rc == 0 || w->cfg.udp ? RW_UP : RW_CONNECTING;
+    if (cb_loop_add(w->loop, &c->watch, c->state == RW_UP ? EPOLLIN : EPOLLIN | EPOLLOUT) != 0) {
+        (void)close(fd);
+        c->state = RW_CLOSED;
+        return -1;
+    }
+    w->stats.connects++;
+    return 0;
+}
+
+/* Write what the connection holds; keep the rest and watch EPOLLOUT. */
+static void rw_flush(cb_realworld *w, rw_conn *c)
+{
+    if (c->state != RW_UP || c->out_len == 0) {
+        return;
+    }
+    ssize_t n = send(c->watch.fd, c->out, c->out_len, MSG_NOSIGNAL);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        rw_close(w, c);
+        return;
+    }
+    size_t sent = n > 0 ? (size_t)n : 0;
+    memmove(c->out, c->out + sent, c->out_len - sent);
+    c->out_len -= sent;
+    (void)cb_loop_modify(w->loop, &c->watch, c->out_len > 0 ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
+/* UDP: one request, one datagram with memcached's 8-byte header. */
+static void rw_send_udp(rw_conn *c, const uint8_t *data, size_t len)
+{
+    uint8_t hdr[CB_SERVE_UDP_HEADER_BYTES] = {0};
+    uint16_t id = ++c->udp_request_id;
+    hdr[0] = (uint8_t)(id >> 8);
+    hdr[1] = (uint8_t)id;
+    hdr[5] = 1; /* datagrams: 1 (sequence 0, reserved 0) */
+    struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)(uintptr_t)data, len}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+    (void)sendmsg(c->watch.fd, &mh, MSG_NOSIGNAL); /* refused: lost, the timer retries */
+}
+
+/* Bytes for the wire of connection c (after any delay). */
+static int rw_transmit(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len)
+{
+    if (c->state == RW_CLOSED && rw_open(w, c) != 0) {
+        return CB_ERR_OK; /* unreachable now: the request's timer retries */
+    }
+    if (w->cfg.udp) {
+        rw_send_udp(c, data, len);
+        return CB_ERR_OK;
+    }
+    if (c->out_len + len > CB_REALWORLD_OUT_BYTES_MAX) {
+        rw_close(w, c);
+        return CB_ERR_OK;
+    }
+    if (c->out_len + len > c->out_cap) {
+        size_t cap = c->out_cap > 0 ? c->out_cap : 4096;
+        while (cap < c->out_len + len) {
+            cap *= 2;
+        }
+        uint8_t *p = realloc(c->out, cap);
+        if (p == NULL) {
+            return CB_ERR_NOMEM;
+        }
+        c->out = p;
+        c->out_cap = cap;
+    }
+    memcpy(c->out + c->out_len, data, len);
+    c->out_len += len; /* flushed at the end of the step: one send per connection */
+    return CB_ERR_OK;
+}
+
+/* ---- the machines ----------------------------------------------------------------------- */
+
+static int rw_deliver(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len);
+
+static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a)
+{
+    const cb_world_hooks *h = w->hooks;
+    uint64_t now = cb_loop_now_ns(w->loop);
+    uint32_t node = w->cfg.server_count + i;
+    if (h->action != NULL) {
+        h->action(h->user, node, a, now);
+    }
+    rw_conn *c =
+        a->peer < w->cfg.server_count ? &w->conns[i * w->cfg.server_count + a->peer] : NULL;
+    switch (a->kind) {
+    case CB_ACTION_SEND:
+        if (c == NULL) {
+            return CB_ERR_INVALID;
+        }
+        return rw_impaired(w) ? rw_delay(w, c, RW_OUT, a->data, a->data_len)
+                              : rw_transmit(w, c, a->data, a->data_len);
+    case CB_ACTION_COMPLETE:
+        w->wake_ns[i] = 0;
+        h->complete(h->user, i, &a->completion);
+        return CB_ERR_OK;
+    case CB_ACTION_EVENT:
+        if (h->event != NULL) {
+            h->event(h->user, node, &a->event, now);
+        }
+        return CB_ERR_OK;
+    case CB_ACTION_CLOSE:
+        if (c != NULL && !w->cfg.udp) {
+            rw_close(w, c);
+        }
+        return CB_ERR_OK;
+    default:
+        return CB_ERR_INVALID;
+    }
+}
+
+static int rw_pump(cb_realworld *w, uint32_t i)
+{
+    cb_action batch[RW_DRAIN_BATCH];
+    size_t n;
+    while ((n = cb_client_drain(w->clients[i], batch, RW_DRAIN_BATCH)) > 0) {
+        for (size_t k = 0; k < n; k++) {
+            int rc = rw_act(w, i, &batch[k]);
+            if (rc != CB_ERR_OK) {
+                return rc;
+            }
+        }
+    }
+    return CB_ERR_OK;
+}
+
+/* Reply bytes for client c->client from server c->server (after any delay). */
+static int rw_feed(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len)
+{
+    while (len > 0) {
+        long n = cb_client_on_bytes(w->clients[c->client], c->server, data, len,
+                                    cb_loop_now_ns(w->loop));
+        int rc = rw_pump(w, c->client);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+        if (n < 0) {
+            return CB_ERR_OK; /* a protocol error: the machine closed the stream itself */
+        }
+        if (n == 0) {
+            return CB_ERR_NOMEM; /* nothing taken with an empty outbox */
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    return CB_ERR_OK;
+}
+
+static int rw_deliver(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len)
+{
+    return rw_impaired(w) ? rw_delay(w, c, RW_IN, data, len) : rw_feed(w, c, data, len);
+}
+
+/* ---- input ------------------------------------------------------------------------------ */
+
+/* One reply datagram: strip the header, reassemble, deliver a whole reply. */
+static int rw_udp_datagram(cb_realworld *w, rw_conn *c, const uint8_t *d, size_t len)
+{
+    if (len < CB_SERVE_UDP_HEADER_BYTES) {
+        w->stats.udp_bad++;
+        return CB_ERR_OK;
+    }
+    uint16_t seq = (uint16_t)(d[2] << 8 | d[3]), total = (uint16_t)(d[4] << 8 | d[5]);
+    const uint8_t *p = d + CB_SERVE_UDP_HEADER_BYTES;
+    size_t plen = len - CB_SERVE_UDP_HEADER_BYTES;
+    if (total == 1 && seq == 0) {
+        return rw_deliver(w, c, p, plen);
+    }
+    if (seq == 0) {
+        c->udp_len = 0;
+        c->udp_total = total;
+        c->udp_next_seq = 0;
+    }
+    if (total == 0 || total != c->udp_total || seq != c->udp_next_seq ||
+        c->udp_len + plen > RW_UDP_REPLY_MAX) {
+        w->stats.udp_bad++; /* out of order or lost: the request's timer retries */
+        c->udp_total = 0;
+        return CB_ERR_OK;
+    }
+    if (c->udp_buf == NULL && (c->udp_buf = malloc(RW_UDP_REPLY_MAX)) == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    memcpy(c->udp_buf + c->udp_len, p, plen);
+    c->udp_len += plen;
+    c->udp_next_seq++;
+    if (c->udp_next_seq < total) {
+        return CB_ERR_OK;
+    }
+    c->udp_total = 0;
+    return rw_deliver(w, c, c->udp_buf, c->udp_len);
+}
+
+static int rw_read(cb_realworld *w, rw_conn *c)
+{
+    for (uint32_t k = 0; k < RW_READS_MAX && c->state == RW_UP; k++) {
+        ssize_t n = recv(c->watch.fd, w->rbuf, RW_READ_BYTES, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            return CB_ERR_OK;
+        }
+        if (n < 0 || (n == 0 && !w->cfg.udp)) {
+            rw_close(w, c); /* the server went away: requests retry on a new connection */
+            return CB_ERR_OK;
+        }
+        int rc = w->cfg.udp ? rw_udp_datagram(w, c, w->rbuf, (size_t)n)
+                            : rw_deliver(w, c, w->rbuf, (size_t)n);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
+    return CB_ERR_OK;
+}
+
+static void rw_step(cb_realworld *w);
+static void rw_on_timer(cb_loop *loop, uint64_t now_ns, void *ctx);
+
+static void rw_on_io(cb_loop *loop, cb_loop_watch *watch, uint32_t events)
+{
+    (void)loop;
+    rw_conn *c = watch->ctx;
+    cb_realworld *w = c->w;
+    if (c->state == RW_CONNECTING && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(watch->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+            w->stats.connect_failures++;
+            rw_close(w, c);
+            rw_step(w);
+            return;
+        }
+        c->state = RW_UP;
+    }
+    if (c->state == RW_UP && (events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+        int rc = rw_read(w, c);
+        if (rc != CB_ERR_OK) {
+            rw_fail(w, rc);
+            return;
+        }
+    }
+    rw_flush(w, c);
+    rw_step(w);
+}
+
+/* ---- the step: submit, release, timers, flush, re-arm ------------------------------------ */
+
+static int rw_submit_client(cb_realworld *w, uint32_t i, uint64_t now)
+{
+    const cb_world_hooks *h = w->hooks;
+    uint32_t max = w->cfg.client.outstanding_max;
+    while (w->wake_ns[i] <= now && cb_client_outstanding(w->clients[i]) < max) {
+        cb_client_op op;
+        uint32_t server = 0;
+        uint64_t wake = UINT64_MAX;
+        memset(&op, 0, sizeof op);
+        if (!h->next(h->user, i, now, &op, &server, &wake)) {
+            w->wake_ns[i] = wake > now ? wake : now + 1;
+            break;
+        }
+        int rc = cb_client_request(w->clients[i], server, &op, now, NULL);
+        if (rc == CB_ERR_OK) {
+            rc = rw_pump(w, i);
+        }
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
+    if (cb_client_outstanding(w->clients[i]) >= max) {
+        w->wake_ns[i] = UINT64_MAX;
+    }
+    return CB_ERR_OK;
+}
+
+static int rw_timers(cb_realworld *w, uint32_t i, uint64_t now)
+{
+    while (cb_client_next_deadline_ns(w->clients[i]) <= now) {
+        int trc = cb_client_on_timer(w->clients[i], now);
+        int rc = rw_pump(w, i);
+        if (rc != CB_ERR_OK || trc == CB_ERR_OK) {
+            return rc;
+        }
+    }
+    return CB_ERR_OK;
+}
+
+/* After *stop: wait stop_grace_ns for in-flight requests, then cancel the rest. */
+static int rw_check_stop(cb_realworld *w, uint64_t now)
+{
+    if (w->cfg.stop == NULL || !*w->cfg.stop) {
+        return CB_ERR_OK;
+    }
+    if (w->stop_at_ns == UINT64_MAX) {
+        w->stop_at_ns = now;
+    }
+    if (now < w->stop_at_ns + w->cfg.stop_grace_ns) {
+        return CB_ERR_OK;
+    }
+    for (uint32_t i = 0; i < w->cfg.client_count; i++) {
+        w->stats.abandoned += cb_client_outstanding(w->clients[i]);
+        int arc;
+        do {
+            arc = cb_client_abandon(w->clients[i], now);
+            int rc = rw_pump(w, i);
+            if (rc != CB_ERR_OK) {
+                return rc;
+            }
+        } while (arc == CB_ERR_FULL);
+        w->wake_ns[i] = UINT64_MAX;
+    }
+    for (; w->heap_len > 0;) {
+        free(rw_heap_pop(w).data); /* nobody waits for these any more */
+    }
+    return CB_ERR_OK;
+}
+
+static int rw_release(cb_realworld *w, uint64_t now)
+{
+    while (w->heap_len > 0 && w->heap[0].at_ns <= now) {
+        rw_msg m = rw_heap_pop(w);
+        rw_conn *c = &w->conns[m.conn];
+        int rc = m.dir == RW_OUT ? rw_transmit(w, c, m.data, m.len) : rw_feed(w, c, m.data, m.len);
+        free(m.data);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
+    return CB_ERR_OK;
+}
+
+static int rw_work(cb_realworld *w, uint64_t now)
+{
+    int rc = rw_check_stop(w, now);
+    for (uint32_t i = 0; i < w->cfg.client_count && rc == CB_ERR_OK; i++) {
+        rc = rw_submit_client(w, i, now);
+    }
+    for (uint32_t i = 0; i < w->cfg.client_count && rc == CB_ERR_OK; i++) {
+        rc = rw_timers(w, i, now);
+    }
+    if (rc == CB_ERR_OK) {
+        rc = rw_release(w, now);
+    }
+    size_t conn_count = (size_t)w->cfg.client_count * w->cfg.server_count;
+    for (size_t k = 0; k < conn_count && rc == CB_ERR_OK; k++) {
+        rw_flush(w, &w->conns[k]);
+    }
+    return rc;
+}
+
+/* The next time anything is due; UINT64_MAX when the workload is done. */
+static uint64_t rw_next_ns(const cb_realworld *w)
+{
+    uint64_t next = w->heap_len > 0 ? w->heap[0].at_ns : UINT64_MAX;
+    for (uint32_t i = 0; i < w->cfg.client_count; i++) {
+        uint64_t d = cb_client_next_deadline_ns(w->clients[i]);
+        next = d < next ? d : next;
+        next = w->wake_ns[i] < next ? w->wake_ns[i] : next;
+    }
+    return next;
+}
+
+static void rw_step(cb_realworld *w)
+{
+    for (uint32_t round = 0; round < 64 && !w->failed && !w->done; round++) {
+        uint64_t now = cb_loop_now_ns(w->loop);
+        int rc = rw_work(w, now);
+        if (rc != CB_ERR_OK) {
+            rw_fail(w, rc);
+            return;
+        }
+        uint64_t next = rw_next_ns(w);
+        if (next == UINT64_MAX || now > w->until_ns) {
+            w->done = 1;
+            cb_loop_stop(w->loop);
+            return;
+        }
+        if (next > now) {
+            uint64_t tick = now + CB_REALWORLD_TICK_NS;
+            next = next < tick ? next : tick;
+            if (cb_loop_set_timer(w->loop, next, rw_on_timer, w) != 0) {
+                rw_fail(w, CB_ERR_INVALID);
+            }
+            return;
+        }
+    }
+    /* Still due after many rounds: come back through the loop (sockets get a turn). */
+    if (!w->failed && !w->done && cb_loop_set_timer(w->loop, 0, rw_on_timer, w) != 0) {
+        rw_fail(w, CB_ERR_INVALID);
+    }
+}
+
+static void rw_on_timer(cb_loop *loop, uint64_t now_ns, void *ctx)
+{
+    (void)loop;
+    (void)now_ns;
+    rw_step(ctx);
+}
+
+/* ---- life cycle ------------------------------------------------------------------------- */
+
+static int rw_alloc(cb_realworld *w, const struct sockaddr_in *servers)
+{
+    const cb_realworld_config *c = &w->cfg;
+    size_t conn_count = (size_t)c->client_count * c->server_count;
+    w->addrs = calloc(c->server_count, sizeof w->addrs[0]);
+    w->client_rngs = calloc(c->client_count, sizeof w->client_rngs[0]);
+    w->clients = calloc(c->client_count, sizeof w->clients[0]);
+    w->wake_ns = calloc(c->client_count, sizeof w->wake_ns[0]);
+    w->conns = calloc(conn_count, sizeof w->conns[0]);
+    w->rbuf = malloc(RW_READ_BYTES);
+    if (w->addrs == NULL || w->client_rngs == NULL || w->clients == NULL || w->wake_ns == NULL ||
+        w->conns == NULL || w->rbuf == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    memcpy(w->addrs, servers, c->server_count * sizeof w->addrs[0]);
+    for (size_t k = 0; k < conn_count; k++) {
+        w->conns[k] = (rw_conn){.w = w,
+                                .client = (uint32_t)(k / c->server_count),
+                                .server = (uint32_t)(k % c->server_count),
+                                .state = RW_CLOSED};
+        w->conns[k].watch.fd = -1;
+    }
+    cb_client_config cc = c->client;
+    cc.peer_count = c->server_count;
+    for (uint32_t i = 0; i < c->client_count; i++) {
+        cb_rng_split(&w->root, &w->client_rngs[i]); /* as cb_memworld: same jitter draws */
+        int rc = cb_client_new(&cc, &w->client_rngs[i], NULL, &w->clients[i]);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
+    cb_rng_init(&w->net_rng, cb_rng_next(&w->root));
+    return CB_ERR_OK;
+}
+
+int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out)
+{
+    *out = NULL;
+    if (cfg->server_count == 0 || cfg->client_count == 0 || cfg->servers == NULL) {
+        return CB_ERR_INVALID;
+    }
+    cb_realworld *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    w->cfg = *cfg;
+    w->cfg.servers = NULL; /* copied into addrs */
+    w->stop_at_ns = UINT64_MAX;
+    cb_rng_init(&w->root, cfg->seed);
+    int rc = rw_alloc(w, cfg->servers);
+    if (rc != CB_ERR_OK) {
+        cb_realworld_del(w);
+        return rc;
+    }
+    *out = w;
+    return CB_ERR_OK;
+}
+
+void cb_realworld_del(cb_realworld *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    size_t conn_count = (size_t)w->cfg.client_count * w->cfg.server_count;
+    for (size_t k = 0; w->conns != NULL && k < conn_count; k++) {
+        if (w->conns[k].state != RW_CLOSED) {
+            (void)close(w->conns[k].watch.fd);
+        }
+        free(w->conns[k].out);
+        free(w->conns[k].udp_buf);
+    }
+    for (uint32_t i = 0; w->clients != NULL && i < w->cfg.client_count; i++) {
+        cb_client_del(w->clients[i]);
+    }
+    while (w->heap_len > 0) {
+        free(rw_heap_pop(w).data);
+    }
+    free(w->heap);
+    cb_loop_del(w->loop);
+    free(w->rbuf);
+    free(w->conns);
+    free(w->wake_ns);
+    free(w->clients);
+    free(w->client_rngs);
+    free(w->addrs);
+    free(w);
+}
+
+int cb_realworld_run(cb_realworld *w, const cb_world_hooks *hooks, uint64_t until_ns)
+{
+    if (w->loop == NULL && cb_loop_new(&w->loop) != 0) {
+        return CB_ERR_NOMEM;
+    }
+    w->hooks = hooks;
+    w->until_ns = until_ns;
+    w->done = 0;
+    rw_step(w); /* the first requests; the loop takes it from there */
+    if (!w->done && !w->failed && cb_loop_run(w->loop) != 0) {
+        return CB_ERR_INVALID;
+    }
+    size_t conn_count = (size_t)w->cfg.client_count * w->cfg.server_count;
+    for (size_t k = 0; k < conn_count; k++) {
+        if (w->conns[k].state != RW_CLOSED) {
+            rw_close(w, &w->conns[k]);
+        }
+    }
+    return w->failed;
+}
+
+uint64_t cb_realworld_now_ns(const cb_realworld *w)
+{
+    return w->loop != NULL ? cb_loop_now_ns(w->loop) : 0;
+}
+
+void cb_realworld_get_stats(const cb_realworld *w, cb_realworld_stats *out)
+{
+    *out = w->stats;
+}
+
+void cb_realworld_set_stop(cb_realworld *w, volatile sig_atomic_t *stop)
+{
+    w->cfg.stop = stop;
+}

@@ -1,0 +1,92 @@
+/*
+ * cb_realworld.h: cache clients over real sockets, driven through the world hooks
+ * (sim/cb_world.h) like cb_memworld and cb_sgworld, for `cachebed replay` (docs/real.md §8).
+ *
+ * One process, one thread, one cb_loop: C cb_client machines, each with one connection per
+ * server — a TCP socket (non-blocking connect, TCP_NODELAY) or, with `udp`, a connected UDP
+ * socket speaking memcached's UDP framing (8-byte header; a reply split over several
+ * datagrams is reassembled before the machine sees it). The servers are elsewhere (child
+ * processes, or existing `cachebed serve` instances): only their addresses are given.
+ *
+ * Clock: nanoseconds since cb_realworld_run began (CLOCK_MONOTONIC, the loop's clock).
+ * Client timers are found by a scan over the clients (C is small), the loop's single timer
+ * is armed at the earliest of them, of the delay queue's head and of the clients' wake
+ * times, and never further than CB_REALWORLD_TICK_NS ahead (so a stop flag set by a signal
+ * handler is seen promptly).
+ *
+ * Impairment in user space. The kernel cannot add delay or loss on loopback here, so the
+ * driver does, on the client side, in both directions: every message a client sends and
+ * every chunk of reply bytes it receives goes through one delay queue and is released at
+ * now + latency_ns + a uniform draw in [0, jitter_ns]. A seeded loss draw (loss_ppm, per
+ * message and direction) drops a UDP datagram (the client's timer retries) or, over TCP,
+ * delays it by retransmit_ns more (the stream stays ordered: a message is never released
+ * before the one sent before it on its connection). The round trip thus pays the
+ * scenario's one-way latency twice, as in the simulation, on top of the real loopback and
+ * server time. All zero: no queue, bytes go straight to the socket and the machine.
+ *
+ * Stop: when *stop becomes non-zero the `next` hook is expected to issue nothing more (the
+ * runner does that); requests in flight are waited for up to stop_grace_ns, then the
+ * remaining ones are abandoned (cb_client_abandon: they complete with outcome ERROR, i.e.
+ * recorded as cancelled).
+ */
+#ifndef CB_REALWORLD_H
+#define CB_REALWORLD_H
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdint.h>
+
+#include "cb_client.h"
+#include "cb_world.h"
+
+/* The longest the loop sleeps without looking at the stop flag. */
+#define CB_REALWORLD_TICK_NS 20000000ull
+/* Bytes one connection may hold unsent (beyond that it is closed and its requests retry). */
+#define CB_REALWORLD_OUT_BYTES_MAX (64u * 1024u * 1024u)
+
+typedef struct cb_realworld cb_realworld;
+
+typedef struct cb_realworld_config {
+    uint32_t server_count;
+    uint32_t client_count;
+    const struct sockaddr_in *servers; /* server_count TCP (or UDP) addresses; copied */
+    int udp;                           /* 1: memcached UDP framing; 0: TCP */
+    cb_client_config client;           /* peer_count is set to server_count */
+    uint64_t latency_ns;               /* one-way, added in each direction */
+    uint64_t jitter_ns;                /* uniform extra delay in [0, jitter_ns] */
+    uint32_t loss_ppm;                 /* per message and direction */
+    uint64_t retransmit_ns;            /* TCP: what a lost message costs */
+    uint64_t seed;                     /* the clients' and the impairment's draws */
+    volatile sig_atomic_t *stop;       /* NULL: never */
+    uint64_t stop_grace_ns;            /* after *stop, wait this long for in-flight requests */
+} cb_realworld_config;
+
+typedef struct cb_realworld_stats {
+    uint64_t delayed;      /* messages and chunks through the delay queue */
+    uint64_t lost_dropped; /* UDP datagrams dropped by the loss draw */
+    uint64_t lost_delayed; /* TCP messages delayed by retransmit_ns by the loss draw */
+    uint64_t connects;     /* connections opened (first ones and reconnects) */
+    uint64_t connect_failures;
+    uint64_t udp_bad;   /* reply datagrams that could not be reassembled */
+    uint64_t abandoned; /* requests cancelled at stop */
+} cb_realworld_stats;
+
+/* Returns CB_ERR_OK, CB_ERR_INVALID (no servers or clients, a bad client config) or
+ * CB_ERR_NOMEM. Opens no socket yet. */
+int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out);
+void cb_realworld_del(cb_realworld *w);
+
+/*
+ * Connect and run until the workload is done (nothing in flight, nothing queued, no client
+ * with a wake time) or the clock passes until_ns. Returns CB_ERR_OK, CB_ERR_NOMEM, or
+ * CB_ERR_INVALID when a hook asked for something impossible or the loop failed.
+ */
+int cb_realworld_run(cb_realworld *w, const cb_world_hooks *hooks, uint64_t until_ns);
+
+/* Replace the config's stop flag (before cb_realworld_run). */
+void cb_realworld_set_stop(cb_realworld *w, volatile sig_atomic_t *stop);
+
+uint64_t cb_realworld_now_ns(const cb_realworld *w);
+void cb_realworld_get_stats(const cb_realworld *w, cb_realworld_stats *out);
+
+#endif
