@@ -93,12 +93,13 @@ int cb_cli_check(const cb_cli_verb *verb, int argc, char **argv);
 
 /* One child process of a sweep (cli_jobs.c): argv[0] is the program, NULL-terminated;
  * stdout goes to /dev/null and stderr to log_path. status: exit status, -1 until it ended
- * (128 + signal if killed). */
+ * (128 + signal if killed). started_ns: CLOCK_MONOTONIC when it was started. */
 typedef struct cb_cli_job {
     const char *const *argv;
     const char *log_path;
     pid_t pid;
     int status;
+    uint64_t started_ns;
 } cb_cli_job;
 
 typedef void (*cb_cli_job_ended_fn)(void *user, uint32_t idx, uint32_t done);

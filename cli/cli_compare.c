@@ -5,13 +5,15 @@
  *
  * SimGrid runs one simulation per process, so every run is a child process: this binary
  * itself, exec'd as `cachebed run SCENARIO --quiet -o JOB.db --seed S --set ...`, at most J
- * at a time. Each job writes its own temporary database (no lock contention, nothing half
- * written if a job dies); when all are done the parent merges them into the target database
- * in job order (analysis/cb_merge.h), so run ids follow the combination and seed order
- * whatever order the jobs finished in. Seeds are the scenario's seed + 0, 1, ..., N - 1.
+ * at a time, by the shared job runner (cli_jobs.c, as `cachebed check`). Each job writes its own
+ * temporary database (no lock contention, nothing half written if a job dies); when all are done
+ * the parent merges them into the target database in job order (analysis/cb_merge.h), so run ids
+ * follow the combination and seed order whatever order the jobs finished in. Seeds are the
+ * scenario's seed + 0, 1, ..., N - 1.
  */
 #include "cb_cli.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -20,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +41,9 @@
 #define CMP_PATH_BYTES 4096u
 #define CMP_METRIC_NUM 6u
 #define CMP_CELL_BYTES 48u
+#define CMP_SEED_BYTES 24u /* a uint64_t in decimal and its NUL */
+/* The fixed words of a job's argv: exe, "run", scenario, "--quiet", "-o", db, "--seed", seed. */
+#define CMP_ARGV_HEAD 8u
 
 const char cb_cli_compare_help[] =
     "usage: cachebed compare SCENARIO --vary SECTION.KEY=V1,V2[,...] [--vary ...]\n"
@@ -69,15 +73,13 @@ const char cb_cli_compare_help[] =
 typedef struct cmp_vary {
     char key[CMP_SET_BYTES / 2];
     char values[CMP_VALUES_MAX][CMP_SET_BYTES / 2];
+    char sets[CMP_VALUES_MAX][CMP_SET_BYTES]; /* "key=value" for each value, as --set takes */
     uint32_t count;
 } cmp_vary;
 
 typedef struct cmp_job {
     uint32_t combo;
     uint64_t seed;
-    pid_t pid;
-    int status; /* exit status; -1 until it ended well or badly */
-    double started;
     int64_t run_id; /* in the target database; 0 if not merged */
 } cmp_job;
 
@@ -93,7 +95,12 @@ typedef struct cmp {
     int quiet;
     uint32_t combos;
     cmp_job *jobs;
+    cb_cli_job *runs; /* the runner's view of jobs[i]: argv, log, exit status */
     uint32_t job_count;
+    const char **argvs; /* job_count argv arrays of argv_each words */
+    uint32_t argv_each;
+    char *texts; /* per job: db path, log path (path_bytes each), seed */
+    size_t path_bytes;
     char tmpdir[CMP_PATH_BYTES];
     char exe[CMP_PATH_BYTES];
 } cmp;
@@ -147,6 +154,11 @@ static int cmp_parse_vary(cmp *c, const char *text)
         if (len == 0 || len >= CMP_SET_BYTES / 2 || v->count == CMP_VALUES_MAX) {
             return cmp_usage("--vary '%s': values must be non-empty, short, at most 64", text);
         }
+        /* "key=value": both under CMP_SET_BYTES / 2, so it fits with its NUL. */
+        char *set = v->sets[v->count];
+        memcpy(set, text, (size_t)(eq - text) + 1);
+        memcpy(set + (eq - text) + 1, p, len);
+        set[(size_t)(eq - text) + 1 + len] = '\0';
         memcpy(v->values[v->count++], p, len);
         p += len;
         if (*p == '\0') {
@@ -235,18 +247,15 @@ static uint32_t cmp_value_index(const cmp *c, uint32_t combo, uint32_t v)
     return combo % c->vary[v].count;
 }
 
-/* The --set strings of a combination: the fixed ones, then the varied ones. */
-static uint32_t cmp_combo_sets(const cmp *c, uint32_t combo, char (*buf)[CMP_SET_BYTES],
-                               const char **out)
+/* The --set strings of a combination: the fixed ones, then the varied ones (views into c). */
+static uint32_t cmp_combo_sets(const cmp *c, uint32_t combo, const char **out)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < c->set_count; i++) {
         out[n++] = c->sets[i];
     }
     for (uint32_t v = 0; v < c->vary_count; v++) {
-        snprintf(buf[v], CMP_SET_BYTES, "%s=%s", c->vary[v].key,
-                 c->vary[v].values[cmp_value_index(c, combo, v)]);
-        out[n++] = buf[v];
+        out[n++] = c->vary[v].sets[cmp_value_index(c, combo, v)];
     }
     return n;
 }
@@ -255,12 +264,11 @@ static uint32_t cmp_combo_sets(const cmp *c, uint32_t combo, char (*buf)[CMP_SET
 static int cmp_plan_jobs(cmp *c)
 {
     static cb_diag diag; /* about 20 KiB */
-    char buf[CMP_VARY_MAX][CMP_SET_BYTES];
     const char *sets[CMP_SETS_MAX + CMP_VARY_MAX];
     int status = CB_CLI_EXIT_OK;
     for (uint32_t k = 0; k < c->combos; k++) {
         cb_plan plan;
-        uint32_t n = cmp_combo_sets(c, k, buf, sets);
+        uint32_t n = cmp_combo_sets(c, k, sets);
         int rc = cb_scenario_load_with(c->scenario, sets, n, &plan, &diag);
         if (rc != CB_ERR_OK) {
             cb_diag_print(&diag, stderr);
@@ -273,7 +281,6 @@ static int cmp_plan_jobs(cmp *c)
             cmp_job *j = &c->jobs[k * c->seeds + s];
             j->combo = k;
             j->seed = plan.scenario.seed + s;
-            j->status = -1;
         }
         cb_plan_free(&plan);
     }
@@ -293,20 +300,22 @@ static void cmp_job_path(const cmp *c, uint32_t idx, const char *ext, char *out,
     }
 }
 
-/* In the child: stdout to /dev/null, stderr to the job's log, then exec `cachebed run`. */
-static void cmp_exec_job(const cmp *c, uint32_t idx)
+/* Job idx's argv (`cachebed run` with its database, seed and --set values) and log, in the
+ * storage cmp_alloc_argvs made; the runner execs it as is. */
+static void cmp_job_argv(cmp *c, uint32_t idx)
 {
-    char db[CMP_PATH_BYTES], log[CMP_PATH_BYTES], seed[32];
-    char buf[CMP_VARY_MAX][CMP_SET_BYTES];
+    char *db = c->texts + (size_t)idx * (2 * c->path_bytes + CMP_SEED_BYTES);
+    char *log = db + c->path_bytes, *seed = log + c->path_bytes;
+    const char **argv = c->argvs + (size_t)idx * c->argv_each;
     const char *sets[CMP_SETS_MAX + CMP_VARY_MAX];
-    const char *argv[8 + 2 * (CMP_SETS_MAX + CMP_VARY_MAX) + 1];
     const cmp_job *j = &c->jobs[idx];
-    cmp_job_path(c, idx, ".db", db, sizeof db);
-    cmp_job_path(c, idx, ".log", log, sizeof log);
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)j->seed);
-    uint32_t n = cmp_combo_sets(c, j->combo, buf, sets), argc = 0;
-    const char *head[] = {c->exe, "run", c->scenario, "--quiet", "-o", db, "--seed", seed};
-    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++) {
+    cmp_job_path(c, idx, ".db", db, c->path_bytes);
+    cmp_job_path(c, idx, ".log", log, c->path_bytes);
+    snprintf(seed, CMP_SEED_BYTES, "%llu", (unsigned long long)j->seed);
+    uint32_t n = cmp_combo_sets(c, j->combo, sets), argc = 0;
+    const char *head[CMP_ARGV_HEAD] = {c->exe, "run", c->scenario, "--quiet",
+                                       "-o",   db,    "--seed",    seed};
+    for (size_t i = 0; i < CMP_ARGV_HEAD; i++) {
         argv[argc++] = head[i];
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -314,30 +323,25 @@ static void cmp_exec_job(const cmp *c, uint32_t idx)
         argv[argc++] = sets[i];
     }
     argv[argc] = NULL;
-    if (freopen("/dev/null", "w", stdout) == NULL || freopen(log, "w", stderr) == NULL) {
-        _exit(126);
-    }
-    execv(c->exe, (char *const *)argv);
-    fprintf(stderr, "cachebed compare: cannot run %s: %s\n", c->exe, strerror(errno));
-    _exit(127);
+    assert(argc + 1 == c->argv_each);
+    c->runs[idx] = (cb_cli_job){.argv = argv, .log_path = log, .status = -1};
 }
 
-static int cmp_spawn(cmp *c, uint32_t idx)
+/* Size and fill every job's argv once tmpdir is made (it is in every job's paths). */
+static int cmp_alloc_argvs(cmp *c)
 {
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "cachebed compare: fork: %s\n", strerror(errno));
+    c->argv_each = CMP_ARGV_HEAD + 2 * (c->set_count + c->vary_count) + 1;
+    c->path_bytes = strlen(c->tmpdir) + sizeof "/job-4294967295.log";
+    c->argvs = calloc((size_t)c->job_count * c->argv_each, sizeof c->argvs[0]);
+    c->texts = malloc((size_t)c->job_count * (2 * c->path_bytes + CMP_SEED_BYTES));
+    c->runs = calloc(c->job_count, sizeof c->runs[0]);
+    if (c->argvs == NULL || c->texts == NULL || c->runs == NULL) {
+        fprintf(stderr, "cachebed compare: out of memory for %u jobs\n", c->job_count);
         return -1;
     }
-    if (pid == 0) {
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        cmp_exec_job(c, idx);
+    for (uint32_t i = 0; i < c->job_count; i++) {
+        cmp_job_argv(c, i);
     }
-    c->jobs[idx].pid = pid;
-    c->jobs[idx].started = cmp_wall();
     return 0;
 }
 
@@ -368,52 +372,23 @@ static void cmp_show_log(const cmp *c, uint32_t idx)
     fprintf(stderr, "%s%s", text, n > 0 && text[n - 1] != '\n' ? "\n" : "");
 }
 
-static void cmp_job_ended(cmp *c, uint32_t idx, int wstatus, uint32_t done)
+/* The runner's `ended` callback: a progress line, and the log of a failed job. */
+static void cmp_job_ended(void *user, uint32_t idx, uint32_t done)
 {
-    cmp_job *j = &c->jobs[idx];
+    const cmp *c = user;
+    const cmp_job *j = &c->jobs[idx];
+    const cb_cli_job *r = &c->runs[idx];
     char label[512];
-    j->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-    if (c->quiet && j->status == 0) {
+    if (c->quiet && r->status == 0) {
         return;
     }
     cmp_combo_label(c, j->combo, label, sizeof label);
     fprintf(stderr, "[%u/%u] %s seed %llu: %s (%.1f s)\n", done, c->job_count, label,
-            (unsigned long long)j->seed, j->status == 0 ? "ok" : "FAILED", cmp_wall() - j->started);
-    if (j->status != 0) {
+            (unsigned long long)j->seed, r->status == 0 ? "ok" : "FAILED",
+            cmp_wall() - (double)r->started_ns / 1e9);
+    if (r->status != 0) {
         cmp_show_log(c, idx);
     }
-}
-
-/* Run every job, at most jobs_max at a time. Returns 0, or -1 if one could not start. */
-static int cmp_run_jobs(cmp *c)
-{
-    uint32_t next = 0, running = 0, done = 0;
-    int rc = 0;
-    while (done < next || (next < c->job_count && !cmp_stop && rc == 0)) {
-        while (running < c->jobs_max && next < c->job_count && !cmp_stop && rc == 0) {
-            rc = cmp_spawn(c, next);
-            next += rc == 0;
-            running += rc == 0;
-        }
-        if (running == 0) {
-            break;
-        }
-        int wstatus = 0;
-        pid_t pid = waitpid(-1, &wstatus, 0);
-        if (pid < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        for (uint32_t i = 0; i < next; i++) {
-            if (c->jobs[i].pid == pid) {
-                running--;
-                cmp_job_ended(c, i, wstatus, ++done);
-            }
-        }
-    }
-    return rc;
 }
 
 /* Merge every successful job's database, in job order; remove the temporary files. */
@@ -426,10 +401,11 @@ static int cmp_merge_jobs(cmp *c)
         cmp_job *j = &c->jobs[i];
         cb_merge_stats s;
         cmp_job_path(c, i, ".db", path, sizeof path);
-        if (j->status == 0 && cb_merge_file(c->db_path, path, &s, err, sizeof err) != 0) {
+        int ok = c->runs[i].status == 0;
+        if (ok && cb_merge_file(c->db_path, path, &s, err, sizeof err) != 0) {
             fprintf(stderr, "cachebed compare: %s\n", err);
             status = -1;
-        } else if (j->status == 0 && s.runs == 1) {
+        } else if (ok && s.runs == 1) {
             j->run_id = s.id_offset + 1; /* a job's database holds its one run, id 1 */
         }
         for (size_t e = 0; e < sizeof exts / sizeof exts[0]; e++) {
@@ -678,10 +654,18 @@ static int cmp_prepare(cmp *c)
     return cmp_plan_jobs(c);
 }
 
+static void cmp_free(cmp *c)
+{
+    free(c->runs);
+    free(c->texts);
+    free(c->argvs);
+    free(c->jobs);
+}
+
 int cb_cli_compare(const cb_cli_verb *verb, int argc, char **argv)
 {
     (void)verb;
-    static cmp c; /* about 0.6 MiB of varied values: keep it off the stack */
+    static cmp c; /* about 0.7 MiB of varied values: keep it off the stack */
     memset(&c, 0, sizeof c);
     c.db_path = "results.db";
     c.seeds = 3;
@@ -696,14 +680,19 @@ int cb_cli_compare(const cb_cli_verb *verb, int argc, char **argv)
         fprintf(stderr, "cachebed compare: %s: %s\n", c.tmpdir, strerror(errno));
         status = CB_CLI_EXIT_FAILED;
     }
+    if (status == CB_CLI_EXIT_OK && cmp_alloc_argvs(&c) != 0) {
+        (void)rmdir(c.tmpdir); /* empty: nothing ran yet */
+        status = CB_CLI_EXIT_FAILED;
+    }
     if (status != CB_CLI_EXIT_OK) {
-        free(c.jobs);
+        cmp_free(&c);
         return status;
     }
     signal(SIGINT, cmp_on_signal);
     signal(SIGTERM, cmp_on_signal);
     double start = cmp_wall();
-    int failed = cmp_run_jobs(&c) != 0 || cmp_stop;
+    int rc = cb_cli_jobs_run(c.runs, c.job_count, c.jobs_max, &cmp_stop, cmp_job_ended, &c);
+    int failed = rc != 0 || cmp_stop;
     failed |= cmp_merge_jobs(&c) != 0;
     for (uint32_t i = 0; i < c.job_count; i++) {
         failed |= c.jobs[i].run_id == 0;
@@ -711,6 +700,6 @@ int cb_cli_compare(const cb_cli_verb *verb, int argc, char **argv)
     if (cmp_report(&c, cmp_wall() - start) != 0) {
         failed = 1;
     }
-    free(c.jobs);
+    cmp_free(&c);
     return failed ? CB_CLI_EXIT_FAILED : CB_CLI_EXIT_OK;
 }

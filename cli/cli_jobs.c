@@ -1,6 +1,6 @@
 /*
  * cli_jobs.c: run child processes, at most J at a time — the job machinery of sweeps
- * (`cachebed check`; the same shape as compare's). Each child gets stdout on /dev/null and
+ * (`cachebed check`, `cachebed compare`). Each child gets stdout on /dev/null and
  * stderr in its log file, then execs argv; the caller learns of each end through a callback.
  */
 #include "cb_cli.h"
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static void jobs_exec(const cb_cli_job *j)
@@ -20,6 +21,13 @@ static void jobs_exec(const cb_cli_job *j)
     execv(j->argv[0], (char *const *)j->argv);
     fprintf(stderr, "cachebed: cannot run %s: %s\n", j->argv[0], strerror(errno));
     _exit(127);
+}
+
+static uint64_t jobs_now_ns(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts); /* CLOCK_MONOTONIC always exists on Linux */
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int jobs_spawn(cb_cli_job *j)
@@ -38,6 +46,7 @@ static int jobs_spawn(cb_cli_job *j)
     }
     j->pid = pid;
     j->status = -1;
+    j->started_ns = jobs_now_ns();
     return 0;
 }
 

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,10 +82,27 @@ typedef struct cli_run_args {
     const cb_cli_world_ops *ops; /* another verb's world (replay), or NULL */
 } cli_run_args;
 
+/* The verb the user typed: `run`, or the verb whose world this is (`replay`). */
+static const char *cli_run_verb(const cli_run_args *a)
+{
+    return a->ops != NULL ? a->ops->verb : "run";
+}
+
+/* An error line on stderr, prefixed "cachebed VERB: " with that verb. */
+__attribute__((format(printf, 2, 3))) static void cli_run_err(const cli_run_args *a,
+                                                              const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "cachebed %s: ", cli_run_verb(a));
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
 static int cli_run_add_set(cli_run_args *a, const char *s)
 {
     if (a->set_count == CLI_RUN_SETS_MAX) {
-        fprintf(stderr, "cachebed run: at most %d --set options\n", CLI_RUN_SETS_MAX);
+        cli_run_err(a, "at most %d --set options\n", CLI_RUN_SETS_MAX);
         return CB_CLI_EXIT_USAGE;
     }
     a->sets[a->set_count++] = s;
@@ -92,10 +110,10 @@ static int cli_run_add_set(cli_run_args *a, const char *s)
 }
 
 /* The value after option argv[*i], or NULL (with a message) when it is missing. */
-static const char *cli_run_value(int argc, char **argv, int *i)
+static const char *cli_run_value(const cli_run_args *a, int argc, char **argv, int *i)
 {
     if (*i + 1 >= argc) {
-        fprintf(stderr, "cachebed run: option '%s' needs a value\n", argv[*i]);
+        cli_run_err(a, "option '%s' needs a value\n", argv[*i]);
         return NULL;
     }
     return argv[++*i];
@@ -115,7 +133,7 @@ static int cli_run_parse(int argc, char **argv, cli_run_args *a, const cb_cli_wo
         }
         if (strcmp(arg, "-o") == 0 || strcmp(arg, "--seed") == 0 || strcmp(arg, "--set") == 0 ||
             strcmp(arg, "--world") == 0) {
-            if ((v = cli_run_value(argc, argv, &i)) == NULL) {
+            if ((v = cli_run_value(a, argc, argv, &i)) == NULL) {
                 return CB_CLI_EXIT_USAGE;
             }
         }
@@ -128,7 +146,7 @@ static int cli_run_parse(int argc, char **argv, cli_run_args *a, const cb_cli_wo
             rc = cli_run_add_set(a, a->seed_set);
         } else if (strcmp(arg, "--world") == 0) {
             if (strcmp(v, "sim") != 0 && strcmp(v, "memnet") != 0) {
-                fprintf(stderr, "cachebed run: --world is sim or memnet, not '%s'\n", v);
+                cli_run_err(a, "--world is sim or memnet, not '%s'\n", v);
                 return CB_CLI_EXIT_USAGE;
             }
             a->memnet = strcmp(v, "memnet") == 0;
@@ -137,12 +155,13 @@ static int cli_run_parse(int argc, char **argv, cli_run_args *a, const cb_cli_wo
         } else if (strcmp(arg, "--quiet") == 0) {
             a->quiet = 1;
         } else if (arg[0] == '-') {
-            fprintf(stderr, "cachebed run: unknown option '%s' (try 'cachebed run --help')\n", arg);
+            cli_run_err(a, "unknown option '%s' (try 'cachebed %s --help')\n", arg,
+                        cli_run_verb(a));
             return CB_CLI_EXIT_USAGE;
         } else if (a->scenario == NULL) {
             a->scenario = arg;
         } else {
-            fprintf(stderr, "cachebed run: one scenario at a time ('%s' is extra)\n", arg);
+            cli_run_err(a, "one scenario at a time ('%s' is extra)\n", arg);
             return CB_CLI_EXIT_USAGE;
         }
         if (rc != CB_CLI_EXIT_OK) {
@@ -150,7 +169,8 @@ static int cli_run_parse(int argc, char **argv, cli_run_args *a, const cb_cli_wo
         }
     }
     if (a->scenario == NULL) {
-        fputs("usage: cachebed run SCENARIO [options] (try 'cachebed run --help')\n", stderr);
+        fprintf(stderr, "usage: cachebed %s SCENARIO [options] (try 'cachebed %s --help')\n",
+                cli_run_verb(a), cli_run_verb(a));
         return CB_CLI_EXIT_USAGE;
     }
     return CB_CLI_EXIT_OK;
@@ -522,13 +542,13 @@ static int cli_run_open_trace(cli_run *run)
         return 0;
     }
     if (cb_scenario_resolve_path(run->args->scenario, w->trace, path, sizeof path) < 0) {
-        fprintf(stderr, "cachebed run: %s: trace path too long\n", run->args->scenario);
+        cli_run_err(run->args, "%s: trace path too long\n", run->args->scenario);
         return -1;
     }
     /* The loader keeps trace_speed in 0.001 .. 1000: positive, within the reader's range. */
     if (cb_trace_open(path, w->trace_format, (uint64_t)w->trace_speed_micro, &run->trace, err,
                       sizeof err) != CB_ERR_OK) {
-        fprintf(stderr, "cachebed run: %s: trace: %s\n", run->args->scenario, err);
+        cli_run_err(run->args, "%s: trace: %s\n", run->args->scenario, err);
         return -1;
     }
     return 0;
@@ -544,12 +564,11 @@ static int cli_run_load_key(cli_run *run)
         return 0;
     }
     if (cb_scenario_resolve_path(run->args->scenario, file, path, sizeof path) < 0) {
-        fprintf(stderr, "cachebed run: %s: key file path too long\n", run->args->scenario);
+        cli_run_err(run->args, "%s: key file path too long\n", run->args->scenario);
         return -1;
     }
     if (cb_cli_load_key(path, &run->key, stderr) != 0) {
-        fprintf(stderr, "cachebed run: %s: not run: no usable encryption key\n",
-                run->args->scenario);
+        cli_run_err(run->args, "%s: not run: no usable encryption key\n", run->args->scenario);
         return -1;
     }
     run->has_key = 1;
@@ -576,7 +595,7 @@ static int cli_run_build(cli_run *run)
     cb_workload_config wc;
     cli_run_workload_config(p, &wc);
     if (cb_workload_new(&wc, &run->workload, err, sizeof err) != 0) {
-        fprintf(stderr, "cachebed run: %s: workload: %s\n", run->args->scenario, err);
+        cli_run_err(run->args, "%s: workload: %s\n", run->args->scenario, err);
         return -1;
     }
     if (cli_run_open_trace(run) != 0) {
@@ -584,12 +603,12 @@ static int cli_run_build(cli_run *run)
     }
     int rc = cli_run_placement(p, &run->placement);
     if (rc != CB_ERR_OK) {
-        fprintf(stderr, "cachebed run: placement: %s\n", cb_strerror(rc));
+        cli_run_err(run->args, "placement: %s\n", cb_strerror(rc));
         return -1;
     }
     run->server_each = calloc(p->servers.count, sizeof run->server_each[0]);
     if (run->server_each == NULL) {
-        fprintf(stderr, "cachebed run: out of memory\n");
+        cli_run_err(run->args, "out of memory\n");
         return -1;
     }
     if (cli_run_load_key(run) != 0) {
@@ -603,7 +622,7 @@ static int cli_run_build(cli_run *run)
     if (!run->args->memnet) {
         cli_run_sg_config(p, &mc, &run->sg);
         if (cb_sgfaults_from_plan(p, &run->faults) != CB_ERR_OK) {
-            fprintf(stderr, "cachebed run: out of memory\n");
+            cli_run_err(run->args, "out of memory\n");
             return -1;
         }
         run->sg.faults = run->faults.items;
@@ -612,7 +631,7 @@ static int cli_run_build(cli_run *run)
     }
     rc = cb_memworld_new(&mc, NULL, &run->world);
     if (rc != CB_ERR_OK) {
-        fprintf(stderr, "cachebed run: cannot build the world: %s\n", cb_strerror(rc));
+        cli_run_err(run->args, "cannot build the world: %s\n", cb_strerror(rc));
         return -1;
     }
     return 0;
@@ -625,7 +644,7 @@ static int cli_run_begin(cli_run *run)
     char err[512];
     static const char *const transports[] = {"tcp", "udp", "queue"};
     if (cb_results_open(run->args->db_path, &run->db, err, sizeof err) != CB_RESULTS_OK) {
-        fprintf(stderr, "cachebed run: %s\n", err);
+        cli_run_err(run->args, "%s\n", err);
         return -1;
     }
     run->scenario_text = cli_run_read_file(run->args->scenario);
@@ -645,7 +664,7 @@ static int cli_run_begin(cli_run *run)
         .requests_planned = p->scenario.requests,
     };
     if (cb_results_begin_run(run->db, &info, &run->run_id) != CB_RESULTS_OK) {
-        fprintf(stderr, "cachebed run: %s: %s\n", run->args->db_path, cb_results_errmsg(run->db));
+        cli_run_err(run->args, "%s: %s\n", run->args->db_path, cb_results_errmsg(run->db));
         return -1;
     }
     const cb_cli_world_ops *ops = run->args->ops;
@@ -673,7 +692,7 @@ static int cli_run_execute(cli_run *run)
         .stop = &cli_run_stop,
     };
     if (cb_runner_new(&rc, &run->runner) != 0) {
-        fprintf(stderr, "cachebed run: out of memory\n");
+        cli_run_err(run->args, "out of memory\n");
         return -1;
     }
     int err;
@@ -697,17 +716,16 @@ static int cli_run_execute(cli_run *run)
         fputc('\n', stderr);
     }
     if (err != CB_ERR_OK) {
-        fprintf(stderr, "cachebed run: the run failed: %s\n", cb_strerror(err));
+        cli_run_err(run->args, "the run failed: %s\n", cb_strerror(err));
         return -1;
     }
     if (cb_runner_trace_error(run->runner) != NULL) {
-        fprintf(stderr, "cachebed run: trace: %s (the run stopped there)\n",
-                cb_runner_trace_error(run->runner));
+        cli_run_err(run->args, "trace: %s (the run stopped there)\n",
+                    cb_runner_trace_error(run->runner));
         return -1;
     }
     if (cb_runner_db_error(run->runner) != NULL) {
-        fprintf(stderr, "cachebed run: %s: %s\n", run->args->db_path,
-                cb_runner_db_error(run->runner));
+        cli_run_err(run->args, "%s: %s\n", run->args->db_path, cb_runner_db_error(run->runner));
         return -1;
     }
     return 0;
@@ -735,9 +753,8 @@ static int cli_run_print_summary(const cli_run *run, double wall_s, uint64_t sim
            (unsigned long long)(t->completed - t->recorded),
            cli_run_stop ? "; interrupted: the run is marked incomplete" : "");
     if (t->recorded == 0 && t->completed > 0) {
-        fprintf(stderr,
-                "cachebed run: warning: every request fell in the warm-up ([scenario] warmup); "
-                "nothing was measured: lower warmup or raise requests\n");
+        cli_run_err(run->args, "warning: every request fell in the warm-up ([scenario] warmup); "
+                               "nothing was measured: lower warmup or raise requests\n");
     }
     snprintf(sql, sizeof sql,
              "SELECT requests, round(throughput_rps) AS \"req/s\", round(p50_us, 1) AS "
@@ -750,7 +767,7 @@ static int cli_run_print_summary(const cli_run *run, double wall_s, uint64_t sim
              (long long)run->run_id);
     if (cb_query_open(run->args->db_path, &db, err, sizeof err) != CB_QUERY_OK ||
         cb_query_run(db, sql, CB_QUERY_TABLE, stdout, err, sizeof err) != CB_QUERY_OK) {
-        fprintf(stderr, "cachebed run: summary: %s\n", err);
+        cli_run_err(run->args, "summary: %s\n", err);
         sqlite3_close(db);
         return -1;
     }
@@ -769,8 +786,8 @@ static int cli_run_load(cli_run *run)
     int rc = cb_scenario_load_with(a->scenario, a->sets, a->set_count, &run->plan, &diag);
     if (rc != CB_ERR_OK) {
         cb_diag_print(&diag, stderr);
-        fprintf(stderr, "cachebed run: %s: %s\n", a->scenario,
-                rc == CB_ERR_NOMEM ? "out of memory" : "not run: fix the problems above");
+        cli_run_err(run->args, "%s: %s\n", a->scenario,
+                    rc == CB_ERR_NOMEM ? "out of memory" : "not run: fix the problems above");
         return CB_CLI_EXIT_FAILED;
     }
     return CB_CLI_EXIT_OK;
@@ -803,7 +820,7 @@ int cb_cli_run_world(int argc, char **argv, const cb_cli_world_ops *ops)
     }
     const char *why = cli_run_unsupported(&run.plan, &a);
     if (why != NULL) {
-        fprintf(stderr, "cachebed run: %s: not built yet: %s\n", a.scenario, why);
+        cli_run_err(&a, "%s: not built yet: %s\n", a.scenario, why);
         cli_run_close(&run);
         return CB_CLI_EXIT_NOT_BUILT;
     }
@@ -818,7 +835,7 @@ int cb_cli_run_world(int argc, char **argv, const cb_cli_world_ops *ops)
         cb_run_status st = !ok ? CB_RUN_FAILED : cli_run_stop ? CB_RUN_INCOMPLETE : CB_RUN_COMPLETE;
         if (cb_results_end_run(run.db, run.run_id, st, wall, (double)sim_ns / 1e9) !=
             CB_RESULTS_OK) {
-            fprintf(stderr, "cachebed run: %s: %s\n", a.db_path, cb_results_errmsg(run.db));
+            cli_run_err(&a, "%s: %s\n", a.db_path, cb_results_errmsg(run.db));
             ok = 0;
         }
         cb_results_close(run.db);

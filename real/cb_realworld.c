@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* SOCK_NONBLOCK, SOCK_CLOEXEC */
 #include "cb_realworld.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -19,6 +20,11 @@
 #define RW_READS_MAX   16u
 /* A reassembled UDP reply at most this long (a 1 MiB value and its frame fit). */
 #define RW_UDP_REPLY_MAX (2u * 1024u * 1024u)
+/* Room a client needs in the delay queue to be given a new request: a request with a value
+ * of the default maximum (1 MiB) and its frame fits. */
+#define RW_SEND_ROOM_BYTES (RW_UDP_REPLY_MAX / 2u + 4096u)
+_Static_assert(CB_REALWORLD_DELAY_BYTES_MIN >= 2u * RW_UDP_REPLY_MAX + 64u,
+               "an empty delay queue holds the largest read and a request");
 
 enum { RW_CLOSED = 0, RW_CONNECTING, RW_UP };
 enum { RW_OUT = 0, RW_IN = 1 };
@@ -31,21 +37,30 @@ typedef struct rw_conn {
     uint8_t *out; /* unsent bytes (TCP) */
     size_t out_len, out_cap;
     uint64_t last_release_ns[2]; /* per direction: keeps a TCP stream ordered */
+    int read_paused;             /* the delay queue was full: EPOLLIN off until it drains */
     uint16_t udp_request_id;
     uint16_t udp_next_seq, udp_total; /* reassembly of the current reply */
     uint8_t *udp_buf;
     size_t udp_len;
 } rw_conn;
 
-/* A message or chunk in the delay queue. */
+/* A message or chunk in the delay queue; its bytes are in the ring at `off`. */
 typedef struct rw_msg {
     uint64_t at_ns;
     uint64_t seq; /* ties: first queued, first released */
     uint32_t conn;
     uint32_t dir;
-    uint8_t *data;
+    size_t off;
     size_t len;
 } rw_msg;
+
+/* A record in the delay queue's byte ring: this header, then len bytes padded to 8. */
+typedef struct rw_rec {
+    uint32_t len;
+    uint32_t state; /* RW_REC_* */
+} rw_rec;
+
+enum { RW_REC_LIVE = 1, RW_REC_FREED, RW_REC_WRAP };
 
 struct cb_realworld {
     cb_realworld_config cfg;
@@ -57,8 +72,11 @@ struct cb_realworld {
     uint64_t *wake_ns;
     rw_conn *conns; /* client * server_count + server */
     rw_msg *heap;
-    size_t heap_len, heap_cap;
+    size_t heap_len, heap_cap; /* heap_cap: fixed at init (rw_alloc_queue) */
     uint64_t heap_seq;
+    uint8_t *ring; /* the queued bytes: allocated in order, freed in any order */
+    size_t ring_cap, ring_head, ring_tail, ring_used;
+    uint32_t read_paused; /* connections with read_paused set */
     uint8_t *rbuf;
     const cb_world_hooks *hooks;
     uint64_t until_ns;
@@ -81,6 +99,9 @@ static void rw_fail(cb_realworld *w, int err)
     cb_loop_stop(w->loop);
 }
 
+static void rw_close(cb_realworld *w, rw_conn *c);
+static void rw_on_io(cb_loop *loop, cb_loop_watch *watch, uint32_t events);
+
 /* ---- the delay queue (a binary min-heap on (at_ns, seq)) ------------------------------ */
 
 static int rw_msg_before(const rw_msg *a, const rw_msg *b)
@@ -88,24 +109,16 @@ static int rw_msg_before(const rw_msg *a, const rw_msg *b)
     return a->at_ns < b->at_ns || (a->at_ns == b->at_ns && a->seq < b->seq);
 }
 
-static int rw_heap_push(cb_realworld *w, const rw_msg *m)
+/* The caller has checked that there is room (rw_queue_room). */
+static void rw_heap_push(cb_realworld *w, const rw_msg *m)
 {
-    if (w->heap_len == w->heap_cap) {
-        size_t cap = w->heap_cap > 0 ? 2 * w->heap_cap : 1024;
-        rw_msg *h = realloc(w->heap, cap * sizeof *h);
-        if (h == NULL) {
-            return CB_ERR_NOMEM;
-        }
-        w->heap = h;
-        w->heap_cap = cap;
-    }
+    assert(w->heap_len < w->heap_cap);
     size_t i = w->heap_len++;
     while (i > 0 && rw_msg_before(m, &w->heap[(i - 1) / 2])) {
         w->heap[i] = w->heap[(i - 1) / 2];
         i = (i - 1) / 2;
     }
     w->heap[i] = *m;
-    return CB_ERR_OK;
 }
 
 static rw_msg rw_heap_pop(cb_realworld *w)
@@ -135,6 +148,91 @@ static rw_msg rw_heap_pop(cb_realworld *w)
     return top;
 }
 
+/* ---- the delay queue's bytes (a ring: records taken in order, freed in any order) ----- */
+
+static size_t rw_ring_need(size_t len)
+{
+    return sizeof(rw_rec) + ((len + 7u) & ~(size_t)7u);
+}
+
+/* Where a record of `need` bytes would start, or SIZE_MAX if it does not fit now. The free
+ * space is [head, tail) when head < tail, else [head, cap) and [0, tail); a record never
+ * straddles the end (a WRAP record fills the rest). */
+static size_t rw_ring_fit(const cb_realworld *w, size_t need)
+{
+    size_t head = w->ring_head, tail = w->ring_tail;
+    if (w->ring_used == 0) {
+        return need <= w->ring_cap ? 0 : SIZE_MAX; /* empty: rw_ring_take starts over at 0 */
+    }
+    if (head <= tail) {
+        return need <= tail - head ? head : SIZE_MAX;
+    }
+    if (need <= w->ring_cap - head) {
+        return head;
+    }
+    return need <= tail ? 0 : SIZE_MAX;
+}
+
+/* Take a record for `len` bytes; returns its data's offset. The caller checked the fit. */
+static size_t rw_ring_take(cb_realworld *w, size_t len)
+{
+    size_t need = rw_ring_need(len), at = rw_ring_fit(w, need);
+    assert(at != SIZE_MAX);
+    if (w->ring_used == 0) {
+        w->ring_head = w->ring_tail = 0;
+    }
+    if (at < w->ring_head) { /* wrapped: mark the rest of the ring as skipped */
+        rw_rec wrap = {0, RW_REC_WRAP};
+        memcpy(w->ring + w->ring_head, &wrap, sizeof wrap);
+        w->ring_used += w->ring_cap - w->ring_head;
+    }
+    rw_rec rec = {(uint32_t)len, RW_REC_LIVE};
+    memcpy(w->ring + at, &rec, sizeof rec);
+    w->ring_used += need;
+    w->ring_head = (at + need) % w->ring_cap;
+    return at + sizeof rec;
+}
+
+/* Free the record whose data is at `off`, then give back every freed record at the tail. */
+static void rw_ring_free(cb_realworld *w, size_t off)
+{
+    rw_rec rec;
+    memcpy(&rec, w->ring + off - sizeof rec, sizeof rec);
+    assert(rec.state == RW_REC_LIVE);
+    rec.state = RW_REC_FREED;
+    memcpy(w->ring + off - sizeof rec, &rec, sizeof rec);
+    while (w->ring_used > 0) {
+        memcpy(&rec, w->ring + w->ring_tail, sizeof rec);
+        size_t n = rec.state == RW_REC_WRAP ? w->ring_cap - w->ring_tail : rw_ring_need(rec.len);
+        if (rec.state == RW_REC_LIVE) {
+            break;
+        }
+        assert(n <= w->ring_used);
+        w->ring_used -= n;
+        w->ring_tail = (w->ring_tail + n) % w->ring_cap;
+    }
+}
+
+/* Whether a message of `len` bytes can be queued now (an entry and its bytes). */
+static int rw_queue_room(const cb_realworld *w, size_t len)
+{
+    return w->heap_len < w->heap_cap && len <= UINT32_MAX &&
+           rw_ring_fit(w, rw_ring_need(len)) != SIZE_MAX;
+}
+
+/* The queue is full for this message: UDP loses it (the request's timer retries); TCP
+ * cannot lose bytes mid-stream, so the connection closes and its requests retry on a new
+ * one, as when CB_REALWORLD_OUT_BYTES_MAX is passed. Normally unreached: clients issue no
+ * new request and connections stop reading while the queue lacks room. */
+static int rw_queue_full(cb_realworld *w, rw_conn *c)
+{
+    w->stats.queue_full++;
+    if (!w->cfg.udp) {
+        rw_close(w, c);
+    }
+    return CB_ERR_OK;
+}
+
 /* Queue `data` on connection `c` in direction `dir` with the scenario's delay and loss. */
 static int rw_delay(cb_realworld *w, rw_conn *c, uint32_t dir, const uint8_t *data, size_t len)
 {
@@ -152,26 +250,25 @@ static int rw_delay(cb_realworld *w, rw_conn *c, uint32_t dir, const uint8_t *da
     if (!cfg->udp && at < c->last_release_ns[dir]) {
         at = c->last_release_ns[dir]; /* a stream: never overtake what was sent before */
     }
+    if (!rw_queue_room(w, len)) {
+        return rw_queue_full(w, c);
+    }
     c->last_release_ns[dir] = at;
-    rw_msg m = {at, w->heap_seq++, (uint32_t)(c - w->conns), dir, malloc(len), len};
-    if (m.data == NULL) {
-        return CB_ERR_NOMEM;
-    }
-    memcpy(m.data, data, len);
+    rw_msg m = {at, w->heap_seq++, (uint32_t)(c - w->conns), dir, rw_ring_take(w, len), len};
+    memcpy(w->ring + m.off, data, len);
     w->stats.delayed++;
-    int rc = rw_heap_push(w, &m);
-    if (rc != CB_ERR_OK) {
-        free(m.data);
-    }
-    return rc;
+    rw_heap_push(w, &m);
+    return CB_ERR_OK;
 }
 
 /* ---- connections ------------------------------------------------------------------------ */
 
-static void rw_on_io(cb_loop *loop, cb_loop_watch *watch, uint32_t events);
-
 static void rw_close(cb_realworld *w, rw_conn *c)
 {
+    if (c->read_paused) {
+        c->read_paused = 0;
+        w->read_paused--;
+    }
     if (c->state != RW_CLOSED) {
         (void)cb_loop_remove(w->loop, &c->watch); /* watched since it was opened */
         (void)close(c->watch.fd);
@@ -216,6 +313,13 @@ static int rw_open(cb_realworld *w, rw_conn *c)
     return 0;
 }
 
+/* Watch for input unless reads are paused, and for output while bytes wait. */
+static void rw_watch(cb_realworld *w, rw_conn *c)
+{
+    uint32_t events = (c->read_paused ? 0u : (uint32_t)EPOLLIN) | (c->out_len > 0 ? EPOLLOUT : 0u);
+    (void)cb_loop_modify(w->loop, &c->watch, events); /* a watched fd: cannot fail */
+}
+
 /* Write what the connection holds; keep the rest and watch EPOLLOUT. */
 static void rw_flush(cb_realworld *w, rw_conn *c)
 {
@@ -230,7 +334,7 @@ static void rw_flush(cb_realworld *w, rw_conn *c)
     size_t sent = n > 0 ? (size_t)n : 0;
     memmove(c->out, c->out + sent, c->out_len - sent);
     c->out_len -= sent;
-    (void)cb_loop_modify(w->loop, &c->watch, c->out_len > 0 ? EPOLLIN | EPOLLOUT : EPOLLIN);
+    rw_watch(w, c);
 }
 
 /* UDP: one request, one datagram with memcached's 8-byte header. */
@@ -398,9 +502,28 @@ static int rw_udp_datagram(cb_realworld *w, rw_conn *c, const uint8_t *d, size_t
     return rw_deliver(w, c, c->udp_buf, c->udp_len);
 }
 
+/* With impairment, a read goes into the delay queue: stop reading (the kernel's buffers and
+ * TCP flow control hold the rest) until the queue has room for the largest message one read
+ * can make. rw_resume_reads turns reading back on. */
+static int rw_read_blocked(cb_realworld *w, rw_conn *c)
+{
+    if (!rw_impaired(w) || rw_queue_room(w, w->cfg.udp ? RW_UDP_REPLY_MAX : RW_READ_BYTES)) {
+        return 0;
+    }
+    if (!c->read_paused) {
+        c->read_paused = 1;
+        w->read_paused++;
+        rw_watch(w, c);
+    }
+    return 1;
+}
+
 static int rw_read(cb_realworld *w, rw_conn *c)
 {
     for (uint32_t k = 0; k < RW_READS_MAX && c->state == RW_UP; k++) {
+        if (rw_read_blocked(w, c)) {
+            return CB_ERR_OK;
+        }
         ssize_t n = recv(c->watch.fd, w->rbuf, RW_READ_BYTES, 0);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
             return CB_ERR_OK;
@@ -450,11 +573,25 @@ static void rw_on_io(cb_loop *loop, cb_loop_watch *watch, uint32_t events)
 
 /* ---- the step: submit, release, timers, flush, re-arm ------------------------------------ */
 
+/* With impairment, a new request waits while the delay queue lacks room for it: the
+ * client is woken when the queue's head is released (which frees room; an empty queue has
+ * room). Returns 1 if it must wait. */
+static int rw_submit_blocked(cb_realworld *w, uint32_t i)
+{
+    if (!rw_impaired(w) || rw_queue_room(w, RW_SEND_ROOM_BYTES)) {
+        return 0;
+    }
+    assert(w->heap_len > 0);
+    w->wake_ns[i] = w->heap[0].at_ns;
+    return 1;
+}
+
 static int rw_submit_client(cb_realworld *w, uint32_t i, uint64_t now)
 {
     const cb_world_hooks *h = w->hooks;
     uint32_t max = w->cfg.client.outstanding_max;
-    while (w->wake_ns[i] <= now && cb_client_outstanding(w->clients[i]) < max) {
+    while (w->wake_ns[i] <= now && cb_client_outstanding(w->clients[i]) < max &&
+           !rw_submit_blocked(w, i)) {
         cb_client_op op;
         uint32_t server = 0;
         uint64_t wake = UINT64_MAX;
@@ -513,8 +650,8 @@ static int rw_check_stop(cb_realworld *w, uint64_t now)
         } while (arc == CB_ERR_FULL);
         w->wake_ns[i] = UINT64_MAX;
     }
-    for (; w->heap_len > 0;) {
-        free(rw_heap_pop(w).data); /* nobody waits for these any more */
+    while (w->heap_len > 0) {
+        rw_ring_free(w, rw_heap_pop(w).off); /* nobody waits for these any more */
     }
     return CB_ERR_OK;
 }
@@ -524,13 +661,29 @@ static int rw_release(cb_realworld *w, uint64_t now)
     while (w->heap_len > 0 && w->heap[0].at_ns <= now) {
         rw_msg m = rw_heap_pop(w);
         rw_conn *c = &w->conns[m.conn];
-        int rc = m.dir == RW_OUT ? rw_transmit(w, c, m.data, m.len) : rw_feed(w, c, m.data, m.len);
-        free(m.data);
+        const uint8_t *data = w->ring + m.off; /* live until freed below: the ring never moves */
+        int rc = m.dir == RW_OUT ? rw_transmit(w, c, data, m.len) : rw_feed(w, c, data, m.len);
+        rw_ring_free(w, m.off);
         if (rc != CB_ERR_OK) {
             return rc;
         }
     }
     return CB_ERR_OK;
+}
+
+/* Turn reading back on for connections paused by a full delay queue, once it has room. */
+static void rw_resume_reads(cb_realworld *w)
+{
+    size_t conn_count = (size_t)w->cfg.client_count * w->cfg.server_count;
+    size_t need = w->cfg.udp ? RW_UDP_REPLY_MAX : RW_READ_BYTES;
+    for (size_t k = 0; k < conn_count && w->read_paused > 0 && rw_queue_room(w, need); k++) {
+        rw_conn *c = &w->conns[k];
+        if (c->read_paused) {
+            c->read_paused = 0;
+            w->read_paused--;
+            rw_watch(w, c); /* level-triggered: bytes already waiting are reported again */
+        }
+    }
 }
 
 static int rw_work(cb_realworld *w, uint64_t now)
@@ -544,6 +697,9 @@ static int rw_work(cb_realworld *w, uint64_t now)
     }
     if (rc == CB_ERR_OK) {
         rc = rw_release(w, now);
+    }
+    if (rc == CB_ERR_OK && w->read_paused > 0) {
+        rw_resume_reads(w);
     }
     size_t conn_count = (size_t)w->cfg.client_count * w->cfg.server_count;
     for (size_t k = 0; k < conn_count && rc == CB_ERR_OK; k++) {
@@ -603,6 +759,27 @@ static void rw_on_timer(cb_loop *loop, uint64_t now_ns, void *ctx)
 
 /* ---- life cycle ------------------------------------------------------------------------- */
 
+/* Size the delay queue from the config (only when impaired): see cb_realworld.h. */
+static int rw_alloc_queue(cb_realworld *w)
+{
+    const cb_realworld_config *c = &w->cfg;
+    uint64_t requests = (uint64_t)c->client_count * c->client.outstanding_max;
+    uint64_t entries = requests * CB_REALWORLD_DELAY_MSGS_PER_REQUEST;
+    uint64_t bytes = requests * CB_REALWORLD_DELAY_BYTES_PER_REQUEST;
+    if (!rw_impaired(w)) {
+        return CB_ERR_OK;
+    }
+    entries = entries < CB_REALWORLD_DELAY_MSGS_MIN ? CB_REALWORLD_DELAY_MSGS_MIN : entries;
+    entries = entries > CB_REALWORLD_DELAY_MSGS_MAX ? CB_REALWORLD_DELAY_MSGS_MAX : entries;
+    bytes = bytes < CB_REALWORLD_DELAY_BYTES_MIN ? CB_REALWORLD_DELAY_BYTES_MIN : bytes;
+    bytes = bytes > CB_REALWORLD_DELAY_BYTES_MAX ? CB_REALWORLD_DELAY_BYTES_MAX : bytes;
+    w->heap_cap = (size_t)entries;
+    w->ring_cap = (size_t)bytes & ~(size_t)7u; /* records are 8-byte multiples */
+    w->heap = malloc(w->heap_cap * sizeof w->heap[0]);
+    w->ring = malloc(w->ring_cap);
+    return w->heap == NULL || w->ring == NULL ? CB_ERR_NOMEM : CB_ERR_OK;
+}
+
 static int rw_alloc(cb_realworld *w, const struct sockaddr_in *servers)
 {
     const cb_realworld_config *c = &w->cfg;
@@ -635,7 +812,7 @@ static int rw_alloc(cb_realworld *w, const struct sockaddr_in *servers)
         }
     }
     cb_rng_init(&w->net_rng, cb_rng_next(&w->root));
-    return CB_ERR_OK;
+    return rw_alloc_queue(w);
 }
 
 int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out)
@@ -677,9 +854,7 @@ void cb_realworld_del(cb_realworld *w)
     for (uint32_t i = 0; w->clients != NULL && i < w->cfg.client_count; i++) {
         cb_client_del(w->clients[i]);
     }
-    while (w->heap_len > 0) {
-        free(rw_heap_pop(w).data);
-    }
+    free(w->ring);
     free(w->heap);
     cb_loop_del(w->loop);
     free(w->rbuf);

@@ -24,6 +24,18 @@
  * scenario's one-way latency twice, as in the simulation, on top of the real loopback and
  * server time. All zero: no queue, bytes go straight to the socket and the machine.
  *
+ * The delay queue is sized once, at cb_realworld_new, and never grows: with R = clients x
+ * outstanding_max, it holds at most R x CB_REALWORLD_DELAY_MSGS_PER_REQUEST messages and
+ * R x CB_REALWORLD_DELAY_BYTES_PER_REQUEST bytes, each clamped to the _MIN/_MAX below (so
+ * at most CB_REALWORLD_DELAY_BYTES_MAX bytes however large the config). Messages are
+ * released in the same order as ever: by release time, ties first queued first. When the
+ * queue lacks room, senders wait instead: a client is given no new request (it is woken
+ * when the queue's head is released), and a connection stops reading (EPOLLIN off: the
+ * kernel's buffers and TCP flow control hold the rest) until a whole read fits again. A
+ * message that still finds it full (a retry, a reply chunk) counts in stats.queue_full: a
+ * UDP datagram is lost (the request's timer retries); a TCP connection is closed (its
+ * requests retry on a new one), as when CB_REALWORLD_OUT_BYTES_MAX is passed.
+ *
  * Stop: when *stop becomes non-zero the `next` hook is expected to issue nothing more (the
  * runner does that); requests in flight are waited for up to stop_grace_ns, then the
  * remaining ones are abandoned (cb_client_abandon: they complete with outcome ERROR, i.e.
@@ -43,6 +55,15 @@
 #define CB_REALWORLD_TICK_NS 20000000ull
 /* Bytes one connection may hold unsent (beyond that it is closed and its requests retry). */
 #define CB_REALWORLD_OUT_BYTES_MAX (64u * 1024u * 1024u)
+/* The delay queue's size per request in flight (clients x outstanding_max), and its bounds:
+ * a request's message, a retry or two and its reply in a few chunks; the byte minimum holds
+ * the largest read (a reassembled 2 MiB UDP reply) and a request with a 1 MiB value. */
+#define CB_REALWORLD_DELAY_MSGS_PER_REQUEST  8u
+#define CB_REALWORLD_DELAY_MSGS_MIN          1024u
+#define CB_REALWORLD_DELAY_MSGS_MAX          (1u << 20)
+#define CB_REALWORLD_DELAY_BYTES_PER_REQUEST (64u * 1024u)
+#define CB_REALWORLD_DELAY_BYTES_MIN         (8u * 1024u * 1024u)
+#define CB_REALWORLD_DELAY_BYTES_MAX         (256u * 1024u * 1024u)
 
 typedef struct cb_realworld cb_realworld;
 
@@ -67,8 +88,9 @@ typedef struct cb_realworld_stats {
     uint64_t lost_delayed; /* TCP messages delayed by retransmit_ns by the loss draw */
     uint64_t connects;     /* connections opened (first ones and reconnects) */
     uint64_t connect_failures;
-    uint64_t udp_bad;   /* reply datagrams that could not be reassembled */
-    uint64_t abandoned; /* requests cancelled at stop */
+    uint64_t udp_bad;    /* reply datagrams that could not be reassembled */
+    uint64_t abandoned;  /* requests cancelled at stop */
+    uint64_t queue_full; /* messages that found the delay queue full (see above) */
 } cb_realworld_stats;
 
 /* Returns CB_ERR_OK, CB_ERR_INVALID (no servers or clients, a bad client config) or
