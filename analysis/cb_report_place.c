@@ -289,10 +289,14 @@ static void place_moved_data(const place_data *d, FILE *dat, const unsigned char
             }
             fprintf(dat, "%lld", (long long)d->rows[i].nodes);
             for (size_t s = 0; s < d->strategy_count; s++) {
-                double v =
-                    shown[s] ? place_value(d, d->strategies[s], d->rows[i].nodes, figures[b]) : NAN;
-                if (shown[s]) {
-                    isfinite(v) ? fprintf(dat, " %.17g", v) : fputs(" NaN", dat);
+                if (!shown[s]) {
+                    continue;
+                }
+                double v = place_value(d, d->strategies[s], d->rows[i].nodes, figures[b]);
+                if (isfinite(v)) {
+                    fprintf(dat, " %.17g", v);
+                } else {
+                    fputs(" NaN", dat);
                 }
             }
             fputs("\n", dat);
@@ -370,8 +374,10 @@ static int place_table(report_ctx *ctx, const place_data *d)
         snprintf(cells[0], sizeof cells[0], "%lld", (long long)d->rows[i].nodes);
         for (int f = 0; f < PLACE_FIGURES; f++) {
             double v = d->rows[i].v[f];
-            isfinite(v) ? snprintf(cells[1 + f], sizeof cells[1 + f], "%.*f", decimals[f], v)
-                        : snprintf(cells[1 + f], sizeof cells[1 + f], "–");
+            snprintf(cells[1 + f], sizeof cells[1 + f], "%.*f", decimals[f], v);
+            if (!isfinite(v)) {
+                snprintf(cells[1 + f], sizeof cells[1 + f], "–");
+            }
             row[2 + f] = cells[1 + f];
         }
         bad = report_table_add_row(t, row) != 0;
