@@ -310,9 +310,16 @@ static void place_moved_script(const place_data *d, FILE *gp, const unsigned cha
     fputs("set multiplot layout 1,2 title 'Keys moved on a membership change, as a ratio to "
           "the optimum (1 = optimal)'\nset style data histograms\n"
           "set style histogram clustered gap 1\nset style fill solid 0.8 border rgb '#333333'\n"
-          "set logscale y\nset yrange [0.5:*]\nset xlabel 'nodes N'\n"
+          "set logscale y\nset xlabel 'nodes N'\n"
           "set ylabel 'keys moved / optimum'\nset key top left\n",
           gp);
+    double top = 1.0; /* the largest bar, for headroom above it on the log axis */
+    for (size_t i = 0; i < d->count; i++) {
+        for (int f = PLACE_ADD; f <= PLACE_REMOVE; f++) {
+            top = isfinite(d->rows[i].v[f]) && d->rows[i].v[f] > top ? d->rows[i].v[f] : top;
+        }
+    }
+    fprintf(gp, "set yrange [0.5:%.6g]\n", top * 3.0);
     const char *const titles[2] = {"a node added (optimum 1/(N+1))",
                                    "a middle node removed (optimum 1/N)"};
     for (int b = 0; b < 2; b++) {
