@@ -42,6 +42,20 @@ static const char merge_summary_sql[] =
     " error_rate, timeout_rate, bytes_per_request, retries, stale_reads FROM src.run_summary"
     " WHERE run_id IN (SELECT id FROM src.runs) ORDER BY run_id";
 
+/* Placement bench runs (schema version 2), ids shifted by ?1 like runs'. */
+static const char merge_placement_runs_sql[] =
+    "INSERT INTO main.placement_runs (id, started_at, keys, seed, maglev_table_size,"
+    " software_version, notes) SELECT id + ?1, started_at, keys, seed, maglev_table_size,"
+    " software_version, notes FROM src.placement_runs ORDER BY id";
+static const char merge_placement_results_sql[] =
+    "INSERT INTO main.placement_results SELECT placement_run_id + ?1, strategy, nodes,"
+    " max_over_mean, cv, moved_add_ratio, moved_remove_ratio, moved_remove_last_ratio,"
+    " lookup_ns_r1, lookup_ns_r3 FROM src.placement_results"
+    " WHERE placement_run_id IN (SELECT id FROM src.placement_runs)";
+static const char merge_placement_load_sql[] =
+    "INSERT INTO main.placement_load SELECT placement_run_id + ?1, strategy, nodes, node, keys"
+    " FROM src.placement_load WHERE placement_run_id IN (SELECT id FROM src.placement_runs)";
+
 static int merge_fail(char *errbuf, size_t errcap, const char *fmt, ...)
 {
     va_list ap;
@@ -85,15 +99,29 @@ static int64_t merge_int(sqlite3 *db, const char *sql)
     return v;
 }
 
+/* Copy the placement tables (version 2 inputs), inside merge_copy's transaction. */
+static int merge_placement(sqlite3 *db)
+{
+    int64_t offset = merge_int(db, "SELECT coalesce(max(id), 0) FROM main.placement_runs");
+    int rc = merge_exec(db, merge_placement_runs_sql, offset, NULL);
+    if (rc == SQLITE_OK) {
+        rc = merge_exec(db, merge_placement_results_sql, offset, NULL);
+    }
+    if (rc == SQLITE_OK) {
+        rc = merge_exec(db, merge_placement_load_sql, offset, NULL);
+    }
+    return rc;
+}
+
 /* Check the attached input, then copy its four tables inside one write transaction. */
 static int merge_copy(sqlite3 *db, const char *in_path, cb_merge_stats *s, char *errbuf,
                       size_t errcap)
 {
     int64_t version = merge_int(db, "PRAGMA src.user_version");
-    if (version != CB_RESULTS_SCHEMA_VERSION) {
+    if (version < 1 || version > CB_RESULTS_SCHEMA_VERSION) {
         return merge_fail(errbuf, errcap,
-                          "%s: not a results database of schema version %d (it has %lld)", in_path,
-                          CB_RESULTS_SCHEMA_VERSION, (long long)version);
+                          "%s: not a results database of schema version 1 to %d (it has %lld)",
+                          in_path, CB_RESULTS_SCHEMA_VERSION, (long long)version);
     }
     if (merge_exec(db, "BEGIN IMMEDIATE", 0, NULL) != SQLITE_OK) {
         return merge_fail(errbuf, errcap, "%s", sqlite3_errmsg(db));
@@ -108,6 +136,9 @@ static int merge_copy(sqlite3 *db, const char *in_path, cb_merge_stats *s, char 
     }
     if (rc == SQLITE_OK) {
         rc = merge_exec(db, merge_summary_sql, s->id_offset, NULL);
+    }
+    if (rc == SQLITE_OK && version >= 2) {
+        rc = merge_placement(db);
     }
     if (rc == SQLITE_OK) {
         rc = merge_exec(db, "COMMIT", 0, NULL);

@@ -24,10 +24,13 @@ typedef struct cb_merge_stats {
  * Append every run of the results database at in_path, with its requests, events and
  * run_summary row, to the one at out_path (created, or brought to this build's schema, by
  * cb_results_open). Runs keep their order and their gaps: each id becomes id + the largest
- * run id out_path had (0 when empty); event rows get new ids after out's. Everything is
- * one transaction: on error out_path is left as it was. in_path is only read. Errors
- * (CB_RESULTS_ERROR, message in errbuf): in_path missing, not a results database, of
- * another schema version, the same file as out_path, or any SQLite error.
+ * run id out_path had (0 when empty); event rows get new ids after out's. Placement bench
+ * runs (schema version 2: placement_runs, placement_results, placement_load) are shifted
+ * the same way by the largest placement_runs id. Everything is one transaction: on error
+ * out_path is left as it was. in_path is only read, and may be of any schema version from 1
+ * (no placement tables) to this build's. Errors (CB_RESULTS_ERROR, message in errbuf):
+ * in_path missing, not a results database, of a newer schema version, the same file as
+ * out_path, or any SQLite error.
  */
 int cb_merge_file(const char *out_path, const char *in_path, cb_merge_stats *stats, char *errbuf,
                   size_t errcap);

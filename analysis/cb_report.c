@@ -1,8 +1,9 @@
 /*
  * cb_report.c: cb_report_generate() (cb_report.h) — open the database read-only, load and
  * group the runs, build each section in page order, then write index.html and report.md.
- * The sections live in cb_report_figs.c (comparison, latency, load) and cb_report_runs.c
- * (time series, model against real); the document model in cb_report_doc.c.
+ * The sections live in cb_report_figs.c (comparison, latency, load), cb_report_runs.c
+ * (time series, model against real) and cb_report_place.c (placement); the document model
+ * in cb_report_doc.c.
  */
 #include "cb_report_int.h"
 #include "cb_query.h"
@@ -104,19 +105,12 @@ static int report_section_runs(report_ctx *ctx)
     return report_add_table(ctx, t, "Every reported run and its summary (run_summary)");
 }
 
-static int report_section_placement(report_ctx *ctx)
-{
-    return report_add_heading(ctx, 2, "placement", "Placement") != CB_REPORT_OK
-               ? CB_REPORT_ERROR
-               : report_add_text(ctx, "Not in this report yet: keys per node and keys moved on "
-                                      "a membership change need placement data the results "
-                                      "database does not record yet.");
-}
-
 static int report_build(report_ctx *ctx, const cb_report_options *opt)
 {
+    /* A database holding placement figures only (bench placement -o) is reported too. */
+    ctx->placement_only_ok = opt->run_ids == NULL && report_has_placement(ctx);
     if (report_load_runs(ctx, opt->run_ids, opt->run_id_count) != CB_REPORT_OK ||
-        report_group_runs(ctx) != CB_REPORT_OK) {
+        (ctx->run_count > 0 && report_group_runs(ctx) != CB_REPORT_OK)) {
         return CB_REPORT_ERROR;
     }
     ctx->res.runs = ctx->run_count;
@@ -124,7 +118,15 @@ static int report_build(report_ctx *ctx, const cb_report_options *opt)
                                              report_section_cdf,        report_section_load,
                                              report_section_timeseries, report_section_sim_real,
                                              report_section_placement};
-    for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
+    size_t first = 0;
+    if (ctx->run_count == 0) {
+        first = sizeof sections / sizeof sections[0] - 1; /* placement only */
+        if (report_add_text(ctx, "No runs in this database: placement figures only.") !=
+            CB_REPORT_OK) {
+            return CB_REPORT_ERROR;
+        }
+    }
+    for (size_t i = first; i < sizeof sections / sizeof sections[0]; i++) {
         if (sections[i](ctx) != CB_REPORT_OK) {
             return CB_REPORT_ERROR;
         }

@@ -195,7 +195,7 @@ int report_load_runs(report_ctx *ctx, const int64_t *ids, size_t id_count)
             return report_fail(ctx, "%s: no run with id %lld", ctx->db_path, (long long)ids[i]);
         }
     }
-    if (ctx->run_count == 0) {
+    if (ctx->run_count == 0 && !ctx->placement_only_ok) {
         return report_fail(ctx, "%s: no runs to report", ctx->db_path);
     }
     return report_read_params(ctx);

@@ -6,6 +6,7 @@
  *   cb_report_stats.c  confidence intervals, Kolmogorov-Smirnov, quantiles, buckets
  *   cb_report_plot.c   plot files (.gp/.dat) and running gnuplot on them
  *   cb_report_figs.c   the plots themselves: CDFs, time series, comparison, load, QQ
+ *   cb_report_place.c  the placement section (bench placement figures, schema version 2)
  *   cb_report_doc.c    the document model (headings, text, plots, tables) as HTML and Markdown
  */
 #ifndef CB_REPORT_INT_H
@@ -140,6 +141,7 @@ typedef struct report_ctx {
     size_t block_count;
     size_t block_cap;
     cb_report_result res;
+    int placement_only_ok; /* no runs is not an error: the file has placement figures */
     int failed;            /* a fatal error is in err: stop */
     char err[1024];        /* the first fatal error */
     char render_err[1024]; /* the first gnuplot failure (not fatal: other plots go on) */
@@ -237,6 +239,11 @@ int report_section_cdf(report_ctx *ctx);
 int report_section_load(report_ctx *ctx);
 int report_section_timeseries(report_ctx *ctx);
 int report_section_sim_real(report_ctx *ctx);
+
+/* cb_report_place.c */
+/* Does the database hold placement figures (placement_results rows)? */
+int report_has_placement(report_ctx *ctx);
+int report_section_placement(report_ctx *ctx);
 
 /* A log axis ("x" or "y") over [lo, hi] with readable tics, also inside one decade. */
 void report_log_axis(FILE *gp, const char *axis, double lo, double hi);

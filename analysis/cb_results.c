@@ -152,6 +152,39 @@ static const char results_schema_v1[] =
     " stale_reads INTEGER NOT NULL);";
 
 /*
+ * Version 2: `cachebed bench placement` figures (docs/results.md "placement_runs"). A bench
+ * run is not a `runs` row (no scenario, no requests), so it has its own table.
+ */
+static const char results_schema_v2[] =
+    "CREATE TABLE placement_runs ("
+    " id INTEGER PRIMARY KEY,"
+    " started_at TEXT NOT NULL,"
+    " keys INTEGER NOT NULL,"
+    " seed INTEGER NOT NULL,"
+    " maglev_table_size INTEGER,"
+    " software_version TEXT NOT NULL,"
+    " notes TEXT);"
+    "CREATE TABLE placement_results ("
+    " placement_run_id INTEGER NOT NULL REFERENCES placement_runs(id) ON DELETE CASCADE,"
+    " strategy TEXT NOT NULL,"
+    " nodes INTEGER NOT NULL,"
+    " max_over_mean REAL,"
+    " cv REAL,"
+    " moved_add_ratio REAL,"
+    " moved_remove_ratio REAL,"
+    " moved_remove_last_ratio REAL,"
+    " lookup_ns_r1 REAL,"
+    " lookup_ns_r3 REAL,"
+    " PRIMARY KEY (placement_run_id, nodes, strategy));"
+    "CREATE TABLE placement_load ("
+    " placement_run_id INTEGER NOT NULL REFERENCES placement_runs(id) ON DELETE CASCADE,"
+    " strategy TEXT NOT NULL,"
+    " nodes INTEGER NOT NULL,"
+    " node INTEGER NOT NULL,"
+    " keys INTEGER NOT NULL,"
+    " PRIMARY KEY (placement_run_id, nodes, strategy, node)) WITHOUT ROWID;";
+
+/*
  * Migration steps, applied in order: step i takes a file from version to_version - 1 to
  * to_version. A new schema version appends one step (ALTER TABLE ..., CREATE ...) and bumps
  * CB_RESULTS_SCHEMA_VERSION; steps are never edited once released.
@@ -163,6 +196,7 @@ typedef struct results_migration {
 
 static const results_migration results_migrations[] = {
     {1, results_schema_v1},
+    {2, results_schema_v2},
 };
 
 #define RESULTS_MIGRATION_COUNT (sizeof results_migrations / sizeof results_migrations[0])
@@ -1147,4 +1181,143 @@ int cb_results_end_run(cb_results *db, int64_t run_id, cb_run_status status, dou
 int cb_results_mark_incomplete(cb_results *db, int64_t run_id)
 {
     return results_finish(db, run_id, CB_RUN_INCOMPLETE, 0, -1.0, -1.0);
+}
+
+/* ---- placement measurements ------------------------------------------------------------------ */
+
+static int results_bind_real(sqlite3_stmt *st, int idx, double v)
+{
+    return isfinite(v) ? sqlite3_bind_double(st, idx, v) : sqlite3_bind_null(st, idx);
+}
+
+static int results_check_placement(cb_results *db, const cb_placement_run_info *info,
+                                   const cb_placement_result *rows, size_t count)
+{
+    if (info->keys > (uint64_t)INT64_MAX || info->seed > (uint64_t)INT64_MAX ||
+        info->maglev_table_size > (uint64_t)INT64_MAX) {
+        return results_fail(db, "add placement: keys, seed or table size over 2^63-1");
+    }
+    for (size_t i = 0; i < count; i++) {
+        const cb_placement_result *r = &rows[i];
+        if (r->strategy == NULL || r->nodes == 0) {
+            return results_fail(db, "add placement: row %zu has no strategy or no nodes", i);
+        }
+        if (r->load != NULL && r->nodes > CB_RESULTS_PLACEMENT_LOAD_NODES_MAX) {
+            return results_fail(db, "add placement: load of %u nodes is over %u", r->nodes,
+                                CB_RESULTS_PLACEMENT_LOAD_NODES_MAX);
+        }
+        for (uint32_t n = 0; r->load != NULL && n < r->nodes; n++) {
+            if (r->load[n] > (uint64_t)INT64_MAX) {
+                return results_fail(db, "add placement: a load count over 2^63-1");
+            }
+        }
+    }
+    return CB_RESULTS_OK;
+}
+
+static int results_insert_placement_run(cb_results *db, const cb_placement_run_info *info,
+                                        int64_t *id)
+{
+    static const char sql[] =
+        "INSERT INTO placement_runs (started_at, keys, seed, maglev_table_size,"
+        " software_version, notes) VALUES (coalesce(?1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),"
+        " ?2, ?3, nullif(?4, 0), ?5, ?6)";
+    const char *version = info->software_version != NULL ? info->software_version : CB_VERSION;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        return results_fail_sqlite(db, "add placement");
+    }
+    int rc = results_bind_text(st, 1, info->started_at);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 2, (sqlite3_int64)info->keys);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 3, (sqlite3_int64)info->seed);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 4, (sqlite3_int64)info->maglev_table_size);
+    rc = rc != SQLITE_OK ? rc : results_bind_text(st, 5, version);
+    rc = rc != SQLITE_OK ? rc : results_bind_text(st, 6, info->notes);
+    rc = rc != SQLITE_OK ? rc : sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        return results_fail_sqlite(db, "add placement");
+    }
+    *id = sqlite3_last_insert_rowid(db->db);
+    return CB_RESULTS_OK;
+}
+
+static int results_insert_placement_row(cb_results *db, sqlite3_stmt *st, int64_t id,
+                                        const cb_placement_result *r)
+{
+    const double v[] = {
+        r->max_over_mean,           r->cv,           r->moved_add_ratio, r->moved_remove_ratio,
+        r->moved_remove_last_ratio, r->lookup_ns_r1, r->lookup_ns_r3};
+    int rc = sqlite3_bind_int64(st, 1, id);
+    rc = rc != SQLITE_OK ? rc : results_bind_text(st, 2, r->strategy);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 3, r->nodes);
+    for (int i = 0; i < (int)(sizeof v / sizeof v[0]) && rc == SQLITE_OK; i++) {
+        rc = results_bind_real(st, 4 + i, v[i]);
+    }
+    return results_step_insert(db, st, rc, "add placement result");
+}
+
+static int results_insert_placement_load(cb_results *db, sqlite3_stmt *st, int64_t id,
+                                         const cb_placement_result *r)
+{
+    for (uint32_t n = 0; r->load != NULL && n < r->nodes; n++) {
+        int rc = sqlite3_bind_int64(st, 1, id);
+        rc = rc != SQLITE_OK ? rc : results_bind_text(st, 2, r->strategy);
+        rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 3, r->nodes);
+        rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 4, (sqlite3_int64)n + 1);
+        rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, 5, (sqlite3_int64)r->load[n]);
+        if (results_step_insert(db, st, rc, "add placement load") != CB_RESULTS_OK) {
+            return CB_RESULTS_ERROR;
+        }
+    }
+    return CB_RESULTS_OK;
+}
+
+/* Every row of the run, inside the caller's transaction. */
+static int results_write_placement(cb_results *db, const cb_placement_run_info *info,
+                                   const cb_placement_result *rows, size_t count, int64_t *id)
+{
+    static const char result_sql[] =
+        "INSERT INTO placement_results (placement_run_id, strategy, nodes, max_over_mean, cv,"
+        " moved_add_ratio, moved_remove_ratio, moved_remove_last_ratio, lookup_ns_r1,"
+        " lookup_ns_r3) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    static const char load_sql[] = "INSERT INTO placement_load (placement_run_id, strategy,"
+                                   " nodes, node, keys) VALUES (?1, ?2, ?3, ?4, ?5)";
+    sqlite3_stmt *result_st = NULL;
+    sqlite3_stmt *load_st = NULL;
+    if (results_insert_placement_run(db, info, id) != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    int rc = CB_RESULTS_OK;
+    if (sqlite3_prepare_v2(db->db, result_sql, -1, &result_st, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db->db, load_sql, -1, &load_st, NULL) != SQLITE_OK) {
+        rc = results_fail_sqlite(db, "add placement");
+    }
+    for (size_t i = 0; i < count && rc == CB_RESULTS_OK; i++) {
+        rc = results_insert_placement_row(db, result_st, *id, &rows[i]);
+        rc = rc != CB_RESULTS_OK ? rc : results_insert_placement_load(db, load_st, *id, &rows[i]);
+    }
+    sqlite3_finalize(result_st);
+    sqlite3_finalize(load_st);
+    return rc;
+}
+
+int cb_results_add_placement(cb_results *db, const cb_placement_run_info *info,
+                             const cb_placement_result *rows, size_t count,
+                             int64_t *placement_run_id)
+{
+    int64_t id = 0;
+    if (results_check_placement(db, info, rows, count) != CB_RESULTS_OK ||
+        results_txn_commit(db) != CB_RESULTS_OK || results_txn_begin(db) != CB_RESULTS_OK) {
+        return CB_RESULTS_ERROR;
+    }
+    if (results_write_placement(db, info, rows, count, &id) != CB_RESULTS_OK ||
+        results_txn_commit(db) != CB_RESULTS_OK) {
+        results_txn_rollback(db);
+        return CB_RESULTS_ERROR;
+    }
+    if (placement_run_id != NULL) {
+        *placement_run_id = id;
+    }
+    return CB_RESULTS_OK;
 }

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 /* The schema version this code writes (PRAGMA user_version; docs/results.md "Versioning"). */
-#define CB_RESULTS_SCHEMA_VERSION 1
+#define CB_RESULTS_SCHEMA_VERSION 2
 
 /* Rows (requests and events) per write transaction. */
 #define CB_RESULTS_BATCH_ROWS 100000u
@@ -163,5 +163,49 @@ int cb_results_mark_incomplete(cb_results *db, int64_t run_id);
  * Errors: the run does not exist, out of memory, SQLite errors.
  */
 int cb_results_summarize(cb_results *db, int64_t run_id);
+
+/* ---- placement measurements (`cachebed bench placement`; schema version 2) ------------ */
+
+/* Most nodes a placement row may carry load counts for (CB_PLACEMENT_NODES_MAX). */
+#define CB_RESULTS_PLACEMENT_LOAD_NODES_MAX 100000u
+
+/* One bench invocation: a placement_runs row. Strings are copied. */
+typedef struct cb_placement_run_info {
+    const char *started_at;       /* ISO-8601 UTC; NULL: now */
+    uint64_t keys;                /* keys placed; at most INT64_MAX */
+    uint64_t seed;                /* at most INT64_MAX */
+    uint64_t maglev_table_size;   /* 0: not recorded (NULL) */
+    const char *software_version; /* NULL: this build's CB_VERSION */
+    const char *notes;            /* free text or NULL */
+} cb_placement_run_info;
+
+/*
+ * One strategy over one node count: a placement_results row and, when `load` is not NULL,
+ * `nodes` placement_load rows (load[i] = keys whose primary is node i + 1). Ratios and times
+ * that are NaN (not measured) are stored as NULL.
+ */
+typedef struct cb_placement_result {
+    const char *strategy;           /* required, e.g. "ketama" */
+    uint32_t nodes;                 /* N >= 1 */
+    double max_over_mean;           /* keys per node: max / mean */
+    double cv;                      /* keys per node: coefficient of variation */
+    double moved_add_ratio;         /* keys moved adding node N+1, over 1/(N+1) */
+    double moved_remove_ratio;      /* keys moved removing a middle node, over 1/N */
+    double moved_remove_last_ratio; /* keys moved removing node N, over 1/N */
+    double lookup_ns_r1;            /* ns per lookup, R = 1 */
+    double lookup_ns_r3;            /* ns per lookup, R = 3 */
+    const uint64_t *load;           /* nodes counts, or NULL: no placement_load rows */
+} cb_placement_result;
+
+/*
+ * Write one placement_runs row and its `count` results (and their load rows) in one
+ * transaction, through prepared statements; *placement_run_id (may be NULL) receives its id.
+ * Nothing is written on error. Errors: no strategy, nodes 0 or load with nodes over
+ * CB_RESULTS_PLACEMENT_LOAD_NODES_MAX, keys/seed/load over INT64_MAX, a strategy repeated
+ * for one node count, SQLite errors.
+ */
+int cb_results_add_placement(cb_results *db, const cb_placement_run_info *info,
+                             const cb_placement_result *rows, size_t count,
+                             int64_t *placement_run_id);
 
 #endif

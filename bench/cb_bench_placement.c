@@ -9,11 +9,15 @@
  * A first row per N, "uniform", assigns each key to a node by a seeded uniform draw: the
  * sampling noise floor that no hash can beat with that many keys. "ketama-int" is ketama
  * with exact integer point counts (config.ketama_integer_points) instead of libmemcached's.
- * Options: --keys N, --nodes LIST, --seed N, --maglev-table M (prime, default 65537).
+ * Options: --keys N, --nodes LIST, --seed N, --maglev-table M (prime, default 65537),
+ * -o FILE: also write the figures to the results database FILE (analysis/cb_results.h,
+ * tables placement_runs, placement_results, and placement_load: keys per node for N <= 100
+ * only, to keep the file small). Without -o the table is only printed.
  */
 #include "cb_bench.h"
 #include "cb_err.h"
 #include "cb_placement.h"
+#include "cb_results.h"
 #include "cb_rng.h"
 
 #include <inttypes.h>
@@ -25,12 +29,16 @@
 
 enum { BENCH_KEY_BYTES = 24, BENCH_RUNS = 5, BENCH_TIMED_KEYS_MAX = 100000, BENCH_NODES_MAX = 8 };
 
+/* Keys per node are stored (placement_load) for node counts up to this one. */
+enum { BENCH_LOAD_NODES_MAX = 100 };
+
 typedef struct bench_opts {
     uint64_t keys;
     uint64_t seed;
     uint64_t maglev_table_size;
     uint32_t nodes[BENCH_NODES_MAX];
     size_t node_lists;
+    const char *output; /* -o: the results database, or NULL */
 } bench_opts;
 
 typedef struct bench_keys {
@@ -41,7 +49,14 @@ typedef struct bench_keys {
 
 typedef struct bench_row {
     double max_mean, cv, add, remove, remove_last, ns_r1, ns_r3;
+    uint64_t *count; /* keys per node, [0] unowned, [1..n] nodes; kept when n is small */
 } bench_row;
+
+/* What -o writes: one result per strategy and N, in the order printed. */
+typedef struct bench_out {
+    cb_placement_result *rows;
+    size_t count;
+} bench_out;
 
 static const char *key_at(const bench_keys *k, size_t i)
 {
@@ -130,7 +145,12 @@ static void bench_balance(const uint32_t *owner, size_t keys, uint32_t n, bench_
     }
     row->max_mean = max / mean;
     row->cv = sqrt(var / n) / mean;
-    free(count);
+    if (n <= BENCH_LOAD_NODES_MAX) {
+        free(row->count);
+        row->count = count;
+    } else {
+        free(count);
+    }
 }
 
 /* Fraction of keys whose primary under `p` differs from `owner`, over `optimum`. */
@@ -216,24 +236,44 @@ static void bench_print_row(const char *name, uint32_t n, const bench_row *r)
            r->add, r->remove, r->remove_last, r->ns_r1, r->ns_r3);
 }
 
-static int bench_one_n(uint32_t n, const bench_opts *o, const bench_keys *k, uint32_t *owner)
+/* Keep row r of strategy `name` for -o (its counts move into out); print it. */
+static void bench_keep_row(bench_out *out, const char *name, uint32_t n, bench_row *r)
 {
-    bench_row uniform = {NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+    bench_print_row(name, n, r);
+    if (out->rows == NULL) {
+        free(r->count);
+        r->count = NULL;
+        return;
+    }
+    out->rows[out->count++] =
+        (cb_placement_result){name,           n,
+                              r->max_mean,    r->cv,
+                              r->add,         r->remove,
+                              r->remove_last, r->ns_r1,
+                              r->ns_r3,       r->count != NULL ? r->count + 1 : NULL};
+    r->count = NULL;
+}
+
+static int bench_one_n(uint32_t n, const bench_opts *o, const bench_keys *k, uint32_t *owner,
+                       bench_out *out)
+{
+    bench_row uniform = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NULL};
     cb_rng r;
     cb_rng_init(&r, o->seed ^ n);
     for (size_t i = 0; i < k->count; i++) {
         owner[i] = (uint32_t)cb_rng_below(&r, n) + 1;
     }
     bench_balance(owner, k->count, n, &uniform);
-    bench_print_row("uniform", n, &uniform);
+    bench_keep_row(out, "uniform", n, &uniform);
     for (size_t s = 0; s < sizeof(bench_variants) / sizeof(bench_variants[0]); s++) {
-        bench_row row = {NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+        bench_row row = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NULL};
         if (bench_strategy(&bench_variants[s], n, o, k, owner, &row) != 0) {
             fprintf(stderr, "cachebed bench placement: cannot build %s over %u nodes\n",
                     bench_variants[s].name, n);
+            free(row.count);
             return -1;
         }
-        bench_print_row(bench_variants[s].name, n, &row);
+        bench_keep_row(out, bench_variants[s].name, n, &row);
         fflush(stdout);
     }
     return 0;
@@ -267,7 +307,7 @@ static int bench_parse_nodes(char *list, bench_opts *o)
 
 static int bench_parse(int argc, char **argv, bench_opts *o)
 {
-    *o = (bench_opts){1000000, 1, 65537, {10, 100, 1000}, 3};
+    *o = (bench_opts){1000000, 1, 65537, {10, 100, 1000}, 3, NULL};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -280,6 +320,9 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
             bad = bench_parse_u64(v, 2, CB_PLACEMENT_MAGLEV_TABLE_MAX, &o->maglev_table_size) != 0;
         } else if (!bad && strcmp(a, "--nodes") == 0) {
             bad = bench_parse_nodes(argv[i + 1], o) != 0;
+        } else if (!bad && (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0)) {
+            bad = v[0] == '\0';
+            o->output = v;
         } else {
             bad = 1;
         }
@@ -293,6 +336,58 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
     return 0;
 }
 
+static void bench_out_free(bench_out *out)
+{
+    for (size_t i = 0; out->rows != NULL && i < out->count; i++) {
+        /* load points one past the allocation's start (bench_keep_row). */
+        free(out->rows[i].load != NULL ? (uint64_t *)out->rows[i].load - 1 : NULL);
+    }
+    free(out->rows);
+    *out = (bench_out){NULL, 0};
+}
+
+/* Open -o's database before measuring (fail fast) and make room for its rows. */
+static int bench_out_open(const bench_opts *o, cb_results **db, bench_out *out)
+{
+    char err[512];
+    *db = NULL;
+    *out = (bench_out){NULL, 0};
+    if (o->output == NULL) {
+        return 0;
+    }
+    if (cb_results_open(o->output, db, err, sizeof err) != CB_RESULTS_OK) {
+        fprintf(stderr, "cachebed bench placement: %s\n", err);
+        return -1;
+    }
+    size_t per_n = 1 + sizeof(bench_variants) / sizeof(bench_variants[0]);
+    out->rows = calloc(o->node_lists * per_n, sizeof(*out->rows));
+    if (out->rows == NULL) {
+        fprintf(stderr, "cachebed bench placement: out of memory\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Write the kept rows to -o's database in one transaction. */
+static int bench_out_save(const bench_opts *o, cb_results *db, const bench_out *out)
+{
+    if (db == NULL) {
+        return 0;
+    }
+    char notes[160];
+    snprintf(notes, sizeof notes,
+             "equal weights; lookup ns: median of %d passes; keys per node stored for N <= %d",
+             BENCH_RUNS, BENCH_LOAD_NODES_MAX);
+    cb_placement_run_info info = {NULL, o->keys, o->seed, o->maglev_table_size, NULL, notes};
+    int64_t id = 0;
+    if (cb_results_add_placement(db, &info, out->rows, out->count, &id) != CB_RESULTS_OK) {
+        fprintf(stderr, "cachebed bench placement: %s: %s\n", o->output, cb_results_errmsg(db));
+        return -1;
+    }
+    printf("written to %s as placement run %lld\n", o->output, (long long)id);
+    return 0;
+}
+
 int cb_bench_placement(int argc, char **argv)
 {
     bench_opts o;
@@ -300,8 +395,14 @@ int cb_bench_placement(int argc, char **argv)
         return 2;
     }
     bench_keys k = {NULL, NULL, 0};
-    uint32_t *owner = malloc((size_t)o.keys * sizeof(*owner));
+    cb_results *db = NULL;
+    bench_out out;
+    uint32_t *owner = NULL;
     int rc = 1;
+    if (bench_out_open(&o, &db, &out) != 0) {
+        goto out_free;
+    }
+    owner = malloc((size_t)o.keys * sizeof(*owner));
     if (owner == NULL || bench_make_keys(&k, o.keys, o.seed) != 0) {
         fprintf(stderr, "cachebed bench placement: out of memory\n");
         goto out_free;
@@ -313,12 +414,17 @@ int cb_bench_placement(int argc, char **argv)
     printf("%-10s %5s %8s %7s %7s %7s %7s %8s %8s\n", "strategy", "N", "max/mean", "cv", "add",
            "remove", "rm-last", "ns R=1", "ns R=3");
     for (size_t i = 0; i < o.node_lists; i++) {
-        if (bench_one_n(o.nodes[i], &o, &k, owner) != 0) {
+        if (bench_one_n(o.nodes[i], &o, &k, owner, &out) != 0) {
             goto out_free;
         }
     }
-    rc = 0;
+    rc = bench_out_save(&o, db, &out) != 0 ? 1 : 0;
 out_free:
+    if (cb_results_close(db) != CB_RESULTS_OK && rc == 0) {
+        fprintf(stderr, "cachebed bench placement: %s: cannot commit\n", o.output);
+        rc = 1;
+    }
+    bench_out_free(&out);
     free(k.len);
     free(k.buf);
     free(owner);

@@ -35,6 +35,7 @@ const char cb_cli_bench_help[] =
     "            lookup ns (R=1, R=3) of modulo, ketama, rendezvous, jump, maglev\n"
     "            options: --keys N (default 1000000) --nodes LIST (default 10,100,1000)\n"
     "                     --seed N (default 1) --maglev-table M (prime, default 65537)\n"
+    "                     -o FILE (also write the figures to results database FILE)\n"
     "  sim       the SimGrid driver (1,000 clients, 100 servers, 10^6 requests over TCP):\n"
     "            wall and cpu seconds, requests per wall second, peak RSS, and the same for\n"
     "            a bare SimGrid ping-pong of the same shape, with their ratio\n"

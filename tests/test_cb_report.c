@@ -87,6 +87,51 @@ static void test_add_requests(cb_results *db, int64_t id, const test_run_spec *s
     }
 }
 
+/* ---- synthetic placement figures (schema version 2) ------------------------------------ */
+
+static const char *const test_strategies[] = {"uniform", "modulo", "jump"};
+#define TEST_STRATEGY_COUNT 3
+static const uint32_t test_node_counts[] = {10, 100, 1000};
+#define TEST_NODE_COUNTS 3
+
+/* Keys per node of strategy s over n nodes: mean 1000, spread growing with s. */
+static void test_load(size_t s, uint32_t n, uint64_t *load)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        load[i] = 1000 + (uint64_t)(s * 10) * (i % 7) - (uint64_t)(s * 30);
+    }
+}
+
+/* One placement run: every strategy over N = 10, 100, 1000, load rows for N <= 100. */
+static void test_add_placement(cb_results *db)
+{
+    static uint64_t loads[TEST_STRATEGY_COUNT * TEST_NODE_COUNTS][100];
+    cb_placement_result rows[TEST_STRATEGY_COUNT * TEST_NODE_COUNTS];
+    size_t k = 0;
+    for (size_t n = 0; n < TEST_NODE_COUNTS; n++) {
+        for (size_t s = 0; s < TEST_STRATEGY_COUNT; s++, k++) {
+            uint32_t nodes = test_node_counts[n];
+            double moved = s == 0 ? NAN : s == 1 ? (double)nodes : 1.0 + 0.01 * (double)n;
+            rows[k] = (cb_placement_result){test_strategies[s],
+                                            nodes,
+                                            1.0 + 0.1 * (double)s,
+                                            0.01 * (double)s,
+                                            moved,
+                                            moved,
+                                            moved,
+                                            s == 0 ? NAN : 10.0 * (double)s,
+                                            s == 0 ? NAN : 20.0 * (double)s,
+                                            NULL};
+            if (nodes <= 100) {
+                test_load(s, nodes, loads[k]);
+                rows[k].load = loads[k];
+            }
+        }
+    }
+    cb_placement_run_info info = {"2026-03-01T00:00:00.000Z", 1000000, 1, 65537, NULL, NULL};
+    CU_ASSERT_FATAL(cb_results_add_placement(db, &info, rows, k, NULL) == CB_RESULTS_OK);
+}
+
 static void test_build_db(const char *path)
 {
     char err[256];
@@ -112,6 +157,7 @@ static void test_build_db(const char *path)
         }
         CU_ASSERT_FATAL(cb_results_end_run(db, id, CB_RUN_COMPLETE, 1.0, 0.08) == CB_RESULTS_OK);
     }
+    test_add_placement(db);
     CU_ASSERT_FATAL(cb_results_close(db) == CB_RESULTS_OK);
 }
 
@@ -223,8 +269,9 @@ static void test_files_well_formed(void)
     const char *dir = test_report();
     char names[64][64];
     size_t n = test_plots(dir, names, 64);
-    /* comparison, latency_cdf, latency_ccdf, load_1, qq_1, timeseries_1..8 */
-    CU_ASSERT(n == 13);
+    /* comparison, latency_cdf, latency_ccdf, load_1, qq_1, timeseries_1..8, placement_load,
+     * placement_moved */
+    CU_ASSERT(n == 15);
     for (size_t i = 0; i < n; i++) {
         char file[96];
         size_t len = 0;
@@ -313,7 +360,11 @@ static void test_markdown_tables(void)
                                        "| --- |",
                                        " ---: |",
                                        "![Latency CDF](latency_cdf.svg)",
-                                       "Kolmogorov-Smirnov"};
+                                       "Kolmogorov-Smirnov",
+                                       "![Keys per node, N = 100](placement_load.svg)",
+                                       "![Keys moved on a membership change](placement_moved.svg)",
+                                       "| strategy | N | max/mean |",
+                                       "| jump | 1000 | 1.200 | 0.0200 | 1.020 |"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         if (strstr(md, want[i]) == NULL) {
             printf("report.md lacks '%s'\n", want[i]);
@@ -608,6 +659,85 @@ static void test_bucket_width(void)
     }
 }
 
+/* ---- placement ------------------------------------------------------------------------------ */
+
+/* placement_load.dat holds N = 100 (the largest with load rows), sorted, over the mean. */
+static void test_placement_data(void)
+{
+    const char *dir = test_report();
+    size_t len = 0;
+    char *dat = test_slurp(dir, "placement_load.dat", &len);
+    CU_ASSERT_FATAL(dat != NULL);
+    /* jump (s = 2): most loaded node 1000 + 20 * 6 - 60 = 1060 keys; mean over 100 nodes. */
+    uint64_t load[100];
+    double sum = 0;
+    test_load(2, 100, load);
+    for (size_t i = 0; i < 100; i++) {
+        sum += (double)load[i];
+    }
+    char want[96];
+    snprintf(want, sizeof want, "\n1 %.17g 1060\n", 1060.0 / (sum / 100.0));
+    const char *jump = strstr(dat, "# \"jump\"");
+    CU_ASSERT_FATAL(jump != NULL);
+    CU_ASSERT(strstr(jump, want) != NULL);
+    CU_ASSERT(strstr(dat, "\n100 ") != NULL && strstr(dat, "\n101 ") == NULL);
+    free(dat);
+    char *moved = test_slurp(dir, "placement_moved.dat", &len);
+    CU_ASSERT_FATAL(moved != NULL);
+    /* uniform has no movement: not a column; modulo moves N times the optimum. */
+    CU_ASSERT(strstr(moved, "\"modulo\" \"jump\"\n") != NULL);
+    CU_ASSERT(strstr(moved, "\n1000 1000 1.02") != NULL);
+    free(moved);
+}
+
+/* A database with placement figures and no runs is reported; one without either is not. */
+static void test_placement_only(void)
+{
+    char err[512] = "";
+    cb_results *db = NULL;
+    const char *path = test_path("place_only.db");
+    CU_ASSERT_FATAL(cb_results_open(path, &db, err, sizeof err) == CB_RESULTS_OK);
+    cb_report_options empty = {path, test_path("place_empty"), NULL, 0, NULL};
+    CU_ASSERT(cb_report_generate(&empty, NULL, err, sizeof err) == CB_REPORT_ERROR);
+    CU_ASSERT(strstr(err, "no runs to report") != NULL);
+    test_add_placement(db);
+    CU_ASSERT_FATAL(cb_results_close(db) == CB_RESULTS_OK);
+    cb_report_options opt = {path, test_path("place_only"), NULL, 0, NULL};
+    cb_report_result res;
+    CU_ASSERT_FATAL(cb_report_generate(&opt, &res, err, sizeof err) == CB_REPORT_OK);
+    CU_ASSERT(res.runs == 0 && res.plots == 2 && res.plots_rendered == 2);
+    CU_ASSERT(test_file_exists(opt.out_dir, "placement_load.svg"));
+    CU_ASSERT(test_file_exists(opt.out_dir, "placement_moved.png"));
+    size_t len = 0;
+    char *md = test_slurp(opt.out_dir, "report.md", &len);
+    CU_ASSERT_FATAL(md != NULL);
+    CU_ASSERT(strstr(md, "## Placement") != NULL && strstr(md, "## Runs") == NULL);
+    free(md);
+}
+
+/* A version-1 file (no placement tables), as `cachebed report` reads it: no placement plots. */
+static void test_placement_absent_v1(void)
+{
+    const char *path = test_path("v1.db");
+    char err[512] = "";
+    sqlite3 *raw = NULL;
+    test_build_db(path);
+    CU_ASSERT_FATAL(sqlite3_open(path, &raw) == SQLITE_OK);
+    CU_ASSERT(sqlite3_exec(raw,
+                           "DROP TABLE placement_load; DROP TABLE placement_results;"
+                           " DROP TABLE placement_runs; PRAGMA user_version = 1",
+                           NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(raw);
+    cb_report_options opt = {path, test_path("v1"), NULL, 0, NULL};
+    CU_ASSERT_FATAL(cb_report_generate(&opt, NULL, err, sizeof err) == CB_REPORT_OK);
+    CU_ASSERT(!test_file_exists(opt.out_dir, "placement_load.gp"));
+    size_t len = 0;
+    char *md = test_slurp(opt.out_dir, "report.md", &len);
+    CU_ASSERT_FATAL(md != NULL);
+    CU_ASSERT(strstr(md, "No placement figures in this database") != NULL);
+    free(md);
+}
+
 /* ---- selections and failures ----------------------------------------------------------------- */
 
 static void test_subset_of_runs(void)
@@ -694,6 +824,9 @@ static const cb_test_case cases[] = {
     {"ks unit", test_ks_unit},
     {"ks matches independent", test_ks_matches_independent},
     {"bucket width", test_bucket_width},
+    {"placement data", test_placement_data},
+    {"placement only", test_placement_only},
+    {"placement absent v1", test_placement_absent_v1},
     {"subset of runs", test_subset_of_runs},
     {"failures", test_failures},
     {"cleanup", test_cleanup},

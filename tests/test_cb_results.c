@@ -165,6 +165,12 @@ static int test_has_column(sqlite3 *db, const char *table, const char *column)
 static void test_schema_created(void)
 {
     static const char *const columns[][18] = {
+        {"placement_runs", "id", "started_at", "keys", "seed", "maglev_table_size",
+         "software_version", "notes", NULL},
+        {"placement_results", "placement_run_id", "strategy", "nodes", "max_over_mean", "cv",
+         "moved_add_ratio", "moved_remove_ratio", "moved_remove_last_ratio", "lookup_ns_r1",
+         "lookup_ns_r3", NULL},
+        {"placement_load", "placement_run_id", "strategy", "nodes", "node", "keys", NULL},
         {"runs", "id", "scenario_name", "scenario_text", "varied_params", "mode", "transport",
          "placement", "seed", "started_at", "wall_seconds", "sim_seconds", "software_version",
          "status", "requests_planned", NULL},
@@ -180,7 +186,7 @@ static void test_schema_created(void)
     sqlite3 *db = test_reader("schema.db");
     char text[64];
     CU_ASSERT_EQUAL(test_int(db, "PRAGMA user_version"), CB_RESULTS_SCHEMA_VERSION);
-    CU_ASSERT_EQUAL(test_int(db, "PRAGMA user_version"), 1);
+    CU_ASSERT_EQUAL(test_int(db, "PRAGMA user_version"), 2);
     CU_ASSERT_STRING_EQUAL(test_text(db, "PRAGMA journal_mode", text, sizeof text), "wal");
     for (size_t t = 0; t < sizeof columns / sizeof columns[0]; t++) {
         for (size_t c = 1; c < 18 && columns[t][c] != NULL; c++) {
@@ -216,7 +222,7 @@ static void test_reopen_existing(void)
     sqlite3 *db = test_reader("reopen.db");
     CU_ASSERT_EQUAL(test_int(db, "SELECT count(*) FROM runs"), 1);
     CU_ASSERT_EQUAL(test_int(db, "SELECT max(seq) FROM requests"), 2);
-    CU_ASSERT_EQUAL(test_int(db, "PRAGMA user_version"), 1);
+    CU_ASSERT_EQUAL(test_int(db, "PRAGMA user_version"), 2);
     sqlite3_close(db);
     CU_ASSERT_EQUAL(cb_results_close(NULL), CB_RESULTS_OK);
 }
@@ -225,15 +231,134 @@ static void test_refuses_newer_version(void)
 {
     CU_ASSERT_EQUAL(cb_results_close(test_open("newer.db")), CB_RESULTS_OK);
     sqlite3 *db = test_reader("newer.db");
-    CU_ASSERT_EQUAL(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     char err[256] = "";
     cb_results *w = (cb_results *)&err; /* must be reset to NULL */
     CU_ASSERT_EQUAL(cb_results_open(test_path("newer.db"), &w, err, sizeof err), CB_RESULTS_ERROR);
     CU_ASSERT_PTR_NULL(w);
     printf("  newer: %s\n", err);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "schema version 2 is newer"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "schema version 3 is newer"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "newer.db"));
+}
+
+/*
+ * Schema version 1 exactly as released (cb_results.c results_schema_v1): a fixture, never
+ * edited, so that the migration from a real version-1 file stays tested.
+ */
+static const char test_schema_v1[] =
+    "CREATE TABLE runs (id INTEGER PRIMARY KEY, scenario_name TEXT NOT NULL,"
+    " scenario_text TEXT, varied_params TEXT NOT NULL DEFAULT '{}'"
+    "  CHECK (json_valid(varied_params) AND json_type(varied_params) = 'object'),"
+    " mode TEXT NOT NULL CHECK (mode IN ('sim', 'real', 'memnet')), transport TEXT,"
+    " placement TEXT, seed INTEGER, started_at TEXT NOT NULL, wall_seconds REAL,"
+    " sim_seconds REAL, software_version TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'running'"
+    "  CHECK (status IN ('running', 'complete', 'incomplete', 'failed')),"
+    " requests_planned INTEGER);"
+    "CREATE TABLE requests (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL, client INTEGER NOT NULL, server INTEGER NOT NULL,"
+    " op TEXT NOT NULL, key TEXT, value_bytes INTEGER NOT NULL, issue_ns INTEGER NOT NULL,"
+    " complete_ns INTEGER,"
+    " latency_ns INTEGER GENERATED ALWAYS AS (complete_ns - issue_ns) VIRTUAL,"
+    " outcome TEXT, status INTEGER NOT NULL, attempts INTEGER NOT NULL,"
+    " bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL,"
+    " PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"
+    "CREATE TABLE events (id INTEGER PRIMARY KEY,"
+    " run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    " time_ns INTEGER NOT NULL, node TEXT, kind TEXT NOT NULL, detail TEXT);"
+    "CREATE INDEX events_run_time ON events (run_id, time_ns);"
+    "CREATE TABLE run_summary (run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,"
+    " requests INTEGER NOT NULL, completed INTEGER NOT NULL, duration_s REAL,"
+    " throughput_rps REAL, p50_us REAL, p90_us REAL, p99_us REAL, p999_us REAL, mean_us REAL,"
+    " hit_ratio REAL, error_rate REAL, timeout_rate REAL, bytes_per_request REAL,"
+    " retries INTEGER NOT NULL, stale_reads INTEGER NOT NULL);"
+    "PRAGMA user_version = 1;";
+
+/* A version-1 file with one ended run, built by hand from the fixture. */
+static const char test_v1_rows[] =
+    "INSERT INTO runs (id, scenario_name, mode, started_at, software_version, status)"
+    " VALUES (7, 'old', 'sim', '2026-01-01T00:00:00.000Z', '0.0.9', 'complete');"
+    "INSERT INTO requests (run_id, seq, client, server, op, key, value_bytes, issue_ns,"
+    " complete_ns, outcome, status, attempts, bytes_sent, bytes_received)"
+    " VALUES (7, 1, 0, 1, 'get', 'k1', 0, 100, 350, 'hit', 0, 1, 30, 40);"
+    "INSERT INTO events (run_id, time_ns, node, kind) VALUES (7, 200, 'server1', 'crash');"
+    "INSERT INTO run_summary (run_id, requests, completed, p50_us, retries, stale_reads)"
+    " VALUES (7, 1, 1, 0.25, 0, 0);";
+
+static void test_migrates_v1(void)
+{
+    const char *path = test_path("v1.db");
+    test_remove_db(path);
+    sqlite3 *raw = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(path, &raw) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_exec(raw, test_schema_v1, NULL, NULL, NULL) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_exec(raw, test_v1_rows, NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(raw);
+    char err[256] = "";
+    cb_results *w = NULL;
+    CU_ASSERT_EQUAL_FATAL(cb_results_open(path, &w, err, sizeof err), CB_RESULTS_OK);
+    CU_ASSERT_EQUAL(cb_results_close(w), CB_RESULTS_OK);
+    sqlite3 *db = test_reader("v1.db");
+    char text[64];
+    CU_ASSERT_EQUAL(test_int(db, "PRAGMA user_version"), CB_RESULTS_SCHEMA_VERSION);
+    CU_ASSERT_STRING_EQUAL(
+        test_text(db, "SELECT scenario_name || status FROM runs WHERE id = 7", text, sizeof text),
+        "oldcomplete");
+    CU_ASSERT_EQUAL(test_int(db, "SELECT latency_ns FROM requests WHERE run_id = 7"), 250);
+    CU_ASSERT_EQUAL(test_int(db, "SELECT count(*) FROM events WHERE kind = 'crash'"), 1);
+    CU_ASSERT_DOUBLE_EQUAL(test_real(db, "SELECT p50_us FROM run_summary"), 0.25, 1e-12);
+    CU_ASSERT_EQUAL(test_int(db, "SELECT count(*) FROM placement_runs"), 0);
+    CU_ASSERT_EQUAL(test_int(db, "SELECT count(*) FROM placement_load"), 0);
+    sqlite3_close(db);
+    /* The migrated file takes new runs and placement rows. */
+    CU_ASSERT_EQUAL_FATAL(cb_results_open(path, &w, err, sizeof err), CB_RESULTS_OK);
+    cb_placement_run_info info = {NULL, 10, 1, 0, NULL, NULL};
+    cb_placement_result r = {"jump", 2, 1, 0, 1, 1, 1, 5, 6, NULL};
+    CU_ASSERT_EQUAL(cb_results_add_placement(w, &info, &r, 1, NULL), CB_RESULTS_OK);
+    CU_ASSERT_EQUAL(cb_results_close(w), CB_RESULTS_OK);
+}
+
+static void test_placement_rows(void)
+{
+    cb_results *w = test_open("placement.db");
+    static const uint64_t load[3] = {30, 40, 30};
+    cb_placement_run_info info = {"2026-02-03T04:05:06.000Z", 100, 42, 65537, "9.9", "n"};
+    cb_placement_result rows[] = {
+        {"uniform", 3, 1.2, 0.1, NAN, NAN, NAN, NAN, NAN, load},
+        {"jump", 3, 1.1, 0.05, 1.0, 1.01, 0.99, 20.5, 40.25, load},
+        {"jump", 50, 1.3, 0.2, 1.0, 1.0, 1.0, 21, 41, NULL},
+    };
+    int64_t id = 0;
+    CU_ASSERT_EQUAL_FATAL(cb_results_add_placement(w, &info, rows, 3, &id), CB_RESULTS_OK);
+    CU_ASSERT_EQUAL(id, 1);
+    /* A repeated (strategy, N) fails and writes nothing: one transaction. */
+    rows[2].nodes = 3;
+    CU_ASSERT_EQUAL(cb_results_add_placement(w, &info, rows, 3, &id), CB_RESULTS_ERROR);
+    printf("  repeated: %s\n", cb_results_errmsg(w));
+    rows[0].strategy = NULL;
+    CU_ASSERT_EQUAL(cb_results_add_placement(w, &info, rows, 1, &id), CB_RESULTS_ERROR);
+    CU_ASSERT_EQUAL(cb_results_close(w), CB_RESULTS_OK);
+    sqlite3 *db = test_reader("placement.db");
+    char text[64];
+    CU_ASSERT_EQUAL(test_int(db, "SELECT count(*) FROM placement_runs"), 1);
+    CU_ASSERT_STRING_EQUAL(
+        test_text(db,
+                  "SELECT started_at || keys || seed || maglev_table_size || software_version"
+                  " || notes FROM placement_runs",
+                  text, sizeof text),
+        "2026-02-03T04:05:06.000Z10042655379.9n");
+    CU_ASSERT_EQUAL(test_int(db, "SELECT count(*) FROM placement_results"), 3);
+    CU_ASSERT_EQUAL(test_int(db, "SELECT count(*) FROM placement_results WHERE strategy ="
+                                 " 'uniform' AND moved_add_ratio IS NULL AND lookup_ns_r1 IS NULL"),
+                    1);
+    CU_ASSERT_DOUBLE_EQUAL(test_real(db, "SELECT lookup_ns_r3 FROM placement_results"
+                                         " WHERE strategy = 'jump' AND nodes = 3"),
+                           40.25, 1e-12);
+    CU_ASSERT_EQUAL(test_int(db, "SELECT count(*) FROM placement_load"), 6);
+    CU_ASSERT_EQUAL(test_int(db, "SELECT keys FROM placement_load WHERE strategy = 'jump'"
+                                 " AND node = 2"),
+                    40);
+    sqlite3_close(db);
 }
 
 /* Files that are not results databases are refused with a message, never a crash. */
@@ -867,6 +992,8 @@ static const cb_test_case cases[] = {
     {"schema_created", test_schema_created},
     {"reopen_existing", test_reopen_existing},
     {"refuses_newer_version", test_refuses_newer_version},
+    {"migrates_v1", test_migrates_v1},
+    {"placement_rows", test_placement_rows},
     {"refuses_bad_files", test_refuses_bad_files},
     {"begin_run_validates", test_begin_run_validates},
     {"started_at_default", test_started_at_default},

@@ -291,6 +291,21 @@ b=$(sqlite3 "$tmp/m.db" "SELECT group_concat(p99_us) FROM run_summary WHERE run_
                          ORDER BY run_id")
 [ "$a" = "$b" ] || { echo "FAIL merge summaries"; fails=$((fails + 1)); }
 
+# bench placement -o: figures into a results database (twice: two placement runs), merged
+# with ids shifted, and reported as a placement-only report.
+check "bench placement -o" 0 "$bin" bench placement --keys 2000 --nodes 10,200 -o "$tmp/pl.db"
+check "bench placement -o again" 0 "$bin" bench placement --keys 2000 --nodes 10 -o "$tmp/pl.db"
+check "bench placement -o empty" 2 "$bin" bench placement -o ""
+expect_out "bench placement rows" "$(printf '2|21|140\n.')" \
+    sqlite3 "$tmp/pl.db" "SELECT count(*), (SELECT count(*) FROM placement_results),
+                                 (SELECT count(*) FROM placement_load) FROM placement_runs"
+check "merge placement" 0 "$bin" merge "$tmp/m.db" "$tmp/pl.db"
+expect_out "merge placement rows" "$(printf '1,2|21|140\n.')" \
+    sqlite3 "$tmp/m.db" "SELECT group_concat(id), (SELECT count(*) FROM placement_results),
+                                 (SELECT count(*) FROM placement_load) FROM placement_runs"
+check "report placement only" 0 "$bin" report "$tmp/pl.db" -o "$tmp/plrep"
+[ -s "$tmp/plrep/placement_moved.svg" ] || { echo "FAIL report placement plot"; fails=$((fails + 1)); }
+
 # check: 5 seeds of the failover scenario under random faults pass; then every invariant
 # is shown to fail on a tampered copy of a run (--verify), and only failures keep files.
 rf="$(dirname "$0")/../scenarios/replication_failover.ini"
