@@ -31,6 +31,7 @@ typedef struct rw_conn {
     uint8_t *out; /* unsent bytes (TCP) */
     size_t out_len, out_cap;
     uint64_t last_release_ns[2]; /* per direction: keeps a TCP stream ordered */
+    uint32_t epoch; /* bumped at each close: delayed bytes of an older connection are void */
     uint16_t udp_request_id;
     uint16_t udp_next_seq, udp_total; /* reassembly of the current reply */
     uint8_t *udp_buf;
@@ -43,6 +44,7 @@ typedef struct rw_msg {
     uint64_t seq; /* ties: first queued, first released */
     uint32_t conn;
     uint32_t dir;
+    uint32_t epoch; /* the connection's epoch when queued */
     uint8_t *data;
     size_t len;
 } rw_msg;
@@ -153,7 +155,7 @@ static int rw_delay(cb_realworld *w, rw_conn *c, uint32_t dir, const uint8_t *da
         at = c->last_release_ns[dir]; /* a stream: never overtake what was sent before */
     }
     c->last_release_ns[dir] = at;
-    rw_msg m = {at, w->heap_seq++, (uint32_t)(c - w->conns), dir, malloc(len), len};
+    rw_msg m = {at, w->heap_seq++, (uint32_t)(c - w->conns), dir, c->epoch, malloc(len), len};
     if (m.data == NULL) {
         return CB_ERR_NOMEM;
     }
@@ -178,6 +180,7 @@ static void rw_close(cb_realworld *w, rw_conn *c)
     }
     c->watch.fd = -1;
     c->state = RW_CLOSED;
+    c->epoch++;
     c->out_len = 0;
     c->udp_len = 0;
     c->udp_total = 0;
@@ -524,7 +527,12 @@ static int rw_release(cb_realworld *w, uint64_t now)
     while (w->heap_len > 0 && w->heap[0].at_ns <= now) {
         rw_msg m = rw_heap_pop(w);
         rw_conn *c = &w->conns[m.conn];
-        int rc = m.dir == RW_OUT ? rw_transmit(w, c, m.data, m.len) : rw_feed(w, c, m.data, m.len);
+        int rc = CB_ERR_OK;
+        if (m.epoch == c->epoch || w->cfg.client.protocol != CB_CLIENT_PROTOCOL_TEXT) {
+            /* Text mode: what was queued on a closed connection died with it (replies are
+             * matched in order, so a stale one would be taken for a new request's). */
+            rc = m.dir == RW_OUT ? rw_transmit(w, c, m.data, m.len) : rw_feed(w, c, m.data, m.len);
+        }
         free(m.data);
         if (rc != CB_ERR_OK) {
             return rc;
@@ -641,8 +649,9 @@ static int rw_alloc(cb_realworld *w, const struct sockaddr_in *servers)
 int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out)
 {
     *out = NULL;
-    if (cfg->server_count == 0 || cfg->client_count == 0 || cfg->servers == NULL) {
-        return CB_ERR_INVALID;
+    if (cfg->server_count == 0 || cfg->client_count == 0 || cfg->servers == NULL ||
+        (cfg->udp && cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT)) {
+        return CB_ERR_INVALID; /* text over UDP: not supported */
     }
     cb_realworld *w = calloc(1, sizeof *w);
     if (w == NULL) {
