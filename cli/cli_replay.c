@@ -35,7 +35,7 @@
 
 const char cb_cli_replay_help[] =
     "usage: cachebed replay SCENARIO [-o RESULTS.db] [--seed N] [--set SECTION.KEY=VALUE ...]\n"
-    "                       [--servers HOST:PORT,...] [--quiet]\n"
+    "                       [--servers HOST:PORT,...] [--protocol binary|text] [--quiet]\n"
     "\n"
     "Replays SCENARIO over real sockets and logs it like 'cachebed run', with mode = 'real':\n"
     "the same plan, workload streams, placement and request budget, so the same sequence of\n"
@@ -52,19 +52,25 @@ const char cb_cli_replay_help[] =
     "  -o PATH        results database (default results.db)\n"
     "  --seed N       same as --set scenario.seed=N\n"
     "  --set S.K=V    override one key of the file (repeatable)\n"
-    "  --servers L    use running cachebed servers (binary frame), one HOST:PORT per\n"
-    "                 scenario server, comma-separated, numeric IPv4 or localhost\n"
+    "  --servers L    use running servers, one HOST:PORT per scenario server,\n"
+    "                 comma-separated, numeric IPv4 or localhost: 'cachebed serve', or\n"
+    "                 real memcached with --protocol text\n"
+    "  --protocol P   binary (default: cachebed's frame) or text (memcached's text\n"
+    "                 protocol, tcp only: replies are matched in order, so a timed-out\n"
+    "                 request is not retried, its connection is reset instead and the\n"
+    "                 requests in flight on it fail; docs/real.md §9)\n"
     "  --quiet        no progress line\n"
     "\n"
     "SIGINT/SIGTERM: no new request is issued, those in flight get 1 s to complete and are\n"
     "then cancelled (outcome error), the run is marked incomplete, the servers are reaped.\n"
     "Not yet: replicas > 1, compression, encryption, [faults], the queue transport, and\n"
-    "memcached's text protocol towards --servers (exit 3).\n"
+    "the text protocol over udp (exit 3).\n"
     "\n"
     "Exit status: 0 ok, 1 failed or interrupted, 2 bad usage, 3 not built yet.\n";
 
 typedef struct replay_state {
     const char *servers_opt; /* --servers, or NULL */
+    uint8_t protocol;        /* --protocol: CB_CLIENT_PROTOCOL_* */
     uint32_t server_count;
     struct sockaddr_in *addrs;
     pid_t *pids; /* children, 0 where none */
@@ -75,7 +81,10 @@ typedef struct replay_state {
 
 static const char *replay_unsupported(void *user, const cb_plan *p)
 {
-    (void)user;
+    const replay_state *st = user;
+    if (st->protocol == CB_CLIENT_PROTOCOL_TEXT && p->transport.kind != CB_TRANSPORT_TCP) {
+        return "the text protocol over a transport other than tcp";
+    }
     if (p->placement.replicas > 1) {
         return "replicas > 1 over real sockets";
     }
@@ -284,6 +293,7 @@ static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *
         .seed = p->scenario.seed,
         .stop_grace_ns = REPLAY_GRACE_NS,
     };
+    rc_cfg.client.protocol = st->protocol;
     rc = cb_realworld_new(&rc_cfg, &st->world);
     if (rc != CB_ERR_OK) {
         fprintf(stderr, "cachebed replay: cannot build the clients: %s\n", cb_strerror(rc));
@@ -303,8 +313,10 @@ static int replay_note(void *user, cb_results *db, int64_t run_id)
         char node[32], addr[INET_ADDRSTRLEN] = "?";
         snprintf(node, sizeof node, "server%u", s);
         (void)inet_ntop(AF_INET, &st->addrs[s].sin_addr, addr, sizeof addr); /* fits */
-        snprintf(detail, sizeof detail, "%s:%u %s", addr, (unsigned)ntohs(st->addrs[s].sin_port),
-                 st->pids[s] > 0 ? "child process 'cachebed serve'" : "existing server");
+        snprintf(detail, sizeof detail, "%s:%u %s, %s protocol", addr,
+                 (unsigned)ntohs(st->addrs[s].sin_port),
+                 st->pids[s] > 0 ? "child process 'cachebed serve'" : "existing server",
+                 st->protocol == CB_CLIENT_PROTOCOL_TEXT ? "memcached text" : "binary");
         rc = cb_results_add_event(db, run_id, 0, node, "server", detail);
     }
     snprintf(detail, sizeof detail,
@@ -371,6 +383,13 @@ int cb_cli_replay(const cb_cli_verb *verb, int argc, char **argv)
                 return CB_CLI_EXIT_USAGE;
             }
             st.servers_opt = argv[++i];
+        } else if (strcmp(argv[i], "--protocol") == 0) {
+            const char *v = i + 1 < argc ? argv[++i] : "";
+            if (strcmp(v, "text") != 0 && strcmp(v, "binary") != 0) {
+                fprintf(stderr, "cachebed replay: --protocol: 'binary' or 'text'\n");
+                return CB_CLI_EXIT_USAGE;
+            }
+            st.protocol = strcmp(v, "text") == 0 ? CB_CLIENT_PROTOCOL_TEXT : 0;
         } else if (n < REPLAY_ARGS_MAX) {
             rest[n++] = argv[i];
         } else {

@@ -6,6 +6,7 @@
 
 #include "cb_err.h"
 #include "cb_framer.h"
+#include "cb_textreply.h"
 
 #define CLIENT_SLOTS_MAX    65536u
 #define CLIENT_ATTEMPTS_MAX 64u
@@ -14,6 +15,7 @@ typedef struct client_slot {
     uint8_t in_use;
     uint8_t op;
     uint8_t last_timed_out; /* how the previous request in this slot ended */
+    uint8_t doomed;         /* text mode: its connection was reset; completes ERROR */
     uint32_t request_id;    /* current (in_use) or last request id */
     uint32_t generation;
     uint32_t peer;
@@ -28,6 +30,17 @@ typedef struct client_slot {
     size_t frame_cap;
 } client_slot;
 
+/* Text mode, per peer: the partial reply and the requests awaiting replies, in order. */
+typedef struct client_text_peer {
+    uint8_t *buf; /* a prefix of one reply, never more */
+    size_t len;
+    size_t cap;
+    size_t need;    /* the whole reply's length once known, else 0 */
+    uint32_t *fifo; /* outstanding_max slot indices, a ring */
+    uint32_t head;
+    uint32_t count;
+} client_text_peer;
+
 struct cb_client {
     cb_client_config cfg;
     const cb_alloc *alloc;
@@ -38,8 +51,10 @@ struct cb_client {
     uint32_t slot_bits;
     uint32_t *free_slots; /* stack of free slot indices */
     uint32_t free_count;
-    cb_framer *framers; /* one per peer */
-    cb_codec *codec;    /* compression and sealing, or NULL when both are off */
+    cb_framer *framers;     /* one per peer */
+    cb_codec *codec;        /* compression and sealing, or NULL when both are off */
+    client_text_peer *text; /* text mode: one per peer; NULL in binary mode */
+    uint32_t *text_fifos;   /* peer_count * outstanding_max */
     cb_outbox outbox;
     cb_client_stats stats;
 };
@@ -64,7 +79,8 @@ static int client_config_valid(const cb_client_config *c)
            c->outstanding_max <= CLIENT_SLOTS_MAX && c->timeout_ns > 0 &&
            c->timeout_max_ns >= c->timeout_ns && c->attempts_max >= 1 &&
            c->attempts_max <= CLIENT_ATTEMPTS_MAX && c->jitter_ppm <= 1000000u &&
-           c->value_bytes_max <= CB_VALUE_BYTES_LIMIT;
+           c->value_bytes_max <= CB_VALUE_BYTES_LIMIT && c->protocol <= CB_CLIENT_PROTOCOL_TEXT &&
+           (c->protocol == CB_CLIENT_PROTOCOL_BINARY || !cb_codec_enabled(&c->codec));
 }
 
 static int client_alloc_tables(cb_client *cli)
@@ -78,6 +94,17 @@ static int client_alloc_tables(cb_client *cli)
     }
     /* Completions copy GET values into the arena: room for a few maximal ones. Sealed
      * requests are written there too (each send seals afresh): room for a maximal one. */
+    if (c->protocol == CB_CLIENT_PROTOCOL_TEXT) {
+        cli->text = cb_alloc_calloc(cli->alloc, c->peer_count, sizeof cli->text[0]);
+        cli->text_fifos = cb_alloc_calloc(cli->alloc, (size_t)c->peer_count * c->outstanding_max,
+                                          sizeof cli->text_fifos[0]);
+        if (cli->text == NULL || cli->text_fifos == NULL) {
+            return CB_ERR_NOMEM;
+        }
+        for (uint32_t p = 0; p < c->peer_count; p++) {
+            cli->text[p].fifo = cli->text_fifos + (size_t)p * c->outstanding_max;
+        }
+    }
     size_t actions = c->outbox_actions ? c->outbox_actions : 2u * c->outstanding_max + 16u;
     size_t arena = (size_t)c->value_bytes_max + 64u * 1024u;
     if (cb_codec_enabled(&c->codec)) {
@@ -141,6 +168,13 @@ void cb_client_del(cb_client *cli)
             cb_framer_free(&cli->framers[p], a);
         }
     }
+    if (cli->text != NULL) {
+        for (uint32_t p = 0; p < cli->cfg.peer_count; p++) {
+            cb_alloc_free(a, cli->text[p].buf);
+        }
+    }
+    cb_alloc_free(a, cli->text);
+    cb_alloc_free(a, cli->text_fifos);
     cb_outbox_free(&cli->outbox, a);
     cb_codec_del(cli->codec);
     cb_alloc_free(a, cli->framers);
@@ -201,8 +235,42 @@ static uint64_t client_wait_ns(cb_client *cli, uint32_t attempt)
     return wait;
 }
 
+/* Room for `len` bytes in slot `s`'s request buffer. */
+static int client_frame_room(cb_client *cli, client_slot *s, size_t len)
+{
+    if (len > s->frame_cap) {
+        uint8_t *buf = cb_alloc_malloc(cli->alloc, len);
+        if (buf == NULL) {
+            return CB_ERR_NOMEM;
+        }
+        cb_alloc_free(cli->alloc, s->frame);
+        s->frame = buf;
+        s->frame_cap = len;
+    }
+    return CB_ERR_OK;
+}
+
+static int client_encode_text(cb_client *cli, client_slot *s, const cb_client_op *op)
+{
+    cb_text_op t = {op->op,        op->key,    op->key_len, op->value,
+                    op->value_len, op->ttl_ms, op->cas,     op->delta};
+    int rc = client_frame_room(cli, s, cb_text_request_bytes_max(&t));
+    if (rc != CB_ERR_OK) {
+        return rc;
+    }
+    long n = cb_text_encode_request(&t, s->frame, s->frame_cap);
+    if (n < 0) {
+        return (int)n;
+    }
+    s->frame_len = (size_t)n;
+    return CB_ERR_OK;
+}
+
 static int client_encode(cb_client *cli, client_slot *s, const cb_client_op *op)
 {
+    if (cli->text != NULL) {
+        return client_encode_text(cli, s, op);
+    }
     cb_frame f;
     memset(&f, 0, sizeof f);
     f.opcode = op->op;
@@ -219,15 +287,9 @@ static int client_encode(cb_client *cli, client_slot *s, const cb_client_op *op)
          * checked against the limit, so this cannot fail. */
         (void)cb_codec_compress(cli->codec, &f);
     }
-    size_t len = cb_frame_encoded_len(&f);
-    if (len > s->frame_cap) {
-        uint8_t *buf = cb_alloc_malloc(cli->alloc, len);
-        if (buf == NULL) {
-            return CB_ERR_NOMEM;
-        }
-        cb_alloc_free(cli->alloc, s->frame);
-        s->frame = buf;
-        s->frame_cap = len;
+    int rc = client_frame_room(cli, s, cb_frame_encoded_len(&f));
+    if (rc != CB_ERR_OK) {
+        return rc;
     }
     long n = cb_frame_encode(&f, s->frame, s->frame_cap);
     if (n < 0) {
@@ -328,7 +390,12 @@ int cb_client_request(cb_client *cli, uint32_t peer, const cb_client_op *op, uin
         return rc;
     }
     cli->free_count--;
+    if (cli->text != NULL) {
+        client_text_peer *tp = &cli->text[peer];
+        tp->fifo[(tp->head + tp->count++) % cli->cfg.outstanding_max] = idx;
+    }
     s->in_use = 1;
+    s->doomed = 0;
     s->op = op->op;
     s->peer = peer;
     s->attempts = 1;
@@ -461,6 +528,22 @@ static void client_on_reply(cb_client *cli, uint32_t peer, const cb_frame *f, ui
     client_complete(cli, idx, f, now_ns, frame_bytes);
 }
 
+/* Text mode: forget `peer`'s partial reply and doom every request awaiting a reply from it:
+ * each completes ERROR at the next cb_client_on_timer (its deadline becomes 0). */
+static void client_text_reset(cb_client *cli, uint32_t peer)
+{
+    client_text_peer *tp = &cli->text[peer];
+    for (uint32_t k = 0; k < tp->count; k++) {
+        client_slot *s = &cli->slots[tp->fifo[(tp->head + k) % cli->cfg.outstanding_max]];
+        s->doomed = 1;
+        s->deadline_ns = 0;
+    }
+    tp->head = 0;
+    tp->count = 0;
+    tp->len = 0;
+    tp->need = 0;
+}
+
 /* Close `peer` after undecodable input (PROTOCOL_ERROR) or a reply that did not open or
  * decompress (FRAME_REJECTED): its partial input and seal sessions are dropped. */
 static long client_close_peer(cb_client *cli, uint32_t peer, uint8_t kind, int err)
@@ -473,6 +556,9 @@ static long client_close_peer(cb_client *cli, uint32_t peer, uint8_t kind, int e
     cb_framer_reset(&cli->framers[peer]);
     if (cli->codec != NULL) {
         cb_codec_reset(cli->codec, peer);
+    }
+    if (cli->text != NULL) {
+        client_text_reset(cli, peer);
     }
     client_event(cli, peer, kind, err, 0);
     cb_action a;
@@ -514,11 +600,135 @@ static long client_on_frame(cb_client *cli, uint32_t peer, const cb_frame *wire,
     return client_close_peer(cli, peer, CB_EVENT_FRAME_REJECTED, rc);
 }
 
+/* Room for `len` bytes in tp's buffer, which grows geometrically (bounded by the parser's
+ * limits: it never holds more than one reply's prefix). */
+static int client_text_grow(cb_client *cli, client_text_peer *tp, size_t len)
+{
+    if (len <= tp->cap) {
+        return CB_ERR_OK;
+    }
+    size_t cap = tp->cap > 0 ? tp->cap : 512u;
+    while (cap < len) {
+        cap *= 2;
+    }
+    uint8_t *buf = cb_alloc_malloc(cli->alloc, cap);
+    if (buf == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    if (tp->len > 0) {
+        memcpy(buf, tp->buf, tp->len);
+    }
+    cb_alloc_free(cli->alloc, tp->buf);
+    tp->buf = buf;
+    tp->cap = cap;
+    return CB_ERR_OK;
+}
+
+/*
+ * Parse `peer`'s next reply, from the input in place when nothing is buffered, else by
+ * buffering only as much input as the reply can still need. *taken: input bytes used.
+ * Returns the parse result (cb_text_parse_reply) or CB_ERR_NOMEM.
+ */
+static long client_text_next(cb_client *cli, uint32_t peer, const uint8_t *in, size_t in_len,
+                             size_t *taken, cb_text_reply *r)
+{
+    client_text_peer *tp = &cli->text[peer];
+    uint8_t op = cli->slots[tp->fifo[tp->head]].op;
+    uint32_t vmax = cli->cfg.value_bytes_max;
+    *taken = 0;
+    if (tp->len == 0) {
+        long rc = cb_text_parse_reply(in, in_len, op, vmax, r);
+        if (rc != CB_ERR_NEED_MORE) {
+            *taken = rc > 0 ? (size_t)rc : 0;
+            return rc;
+        }
+        tp->need = r->need_bytes;
+    }
+    size_t limit = op == CB_OP_STATS ? CB_TEXT_REPLY_STATS_BYTES_MAX : CB_TEXT_LINE_BYTES_MAX;
+    size_t want = (tp->need > 0 ? tp->need : limit) - tp->len;
+    size_t take = want < in_len ? want : in_len;
+    if (client_text_grow(cli, tp, tp->len + take) != CB_ERR_OK) {
+        return CB_ERR_NOMEM;
+    }
+    memcpy(tp->buf + tp->len, in, take);
+    tp->len += take;
+    long rc = cb_text_parse_reply(tp->buf, tp->len, op, vmax, r);
+    if (rc > 0) {
+        *taken = take - (tp->len - (size_t)rc); /* what follows the reply stays untaken */
+        tp->len = 0;
+        tp->need = 0;
+    } else if (rc == CB_ERR_NEED_MORE) {
+        *taken = take;
+        tp->need = r->need_bytes;
+    }
+    return rc;
+}
+
+/* A GET hit must name the key asked for (the request is "gets <key>\r\n"). */
+static int client_text_key_ok(const client_slot *s, const cb_text_reply *r)
+{
+    if (s->op != CB_OP_GET || r->key_len == 0) {
+        return 1;
+    }
+    return s->frame_len == r->key_len + 7u && memcmp(s->frame + 5, r->key, r->key_len) == 0;
+}
+
+/* Complete the oldest request awaiting a reply from `peer` with `r`. */
+static void client_text_complete(cb_client *cli, uint32_t peer, const cb_text_reply *r,
+                                 uint64_t now_ns)
+{
+    client_text_peer *tp = &cli->text[peer];
+    uint32_t idx = tp->fifo[tp->head];
+    tp->head = (tp->head + 1) % cli->cfg.outstanding_max;
+    tp->count--;
+    cb_frame f;
+    memset(&f, 0, sizeof f);
+    f.status = r->status;
+    f.cas = r->cas;
+    f.arg = r->number;
+    f.value = r->value;
+    f.value_len = r->value_len;
+    cli->stats.bytes_received += r->consumed;
+    client_complete(cli, idx, &f, now_ns, r->consumed);
+}
+
+/* cb_client_on_bytes in text mode: replies match requests first in, first out. */
+static long client_text_bytes(cb_client *cli, uint32_t peer, const uint8_t *buf, size_t buf_len,
+                              uint64_t now_ns)
+{
+    size_t used = 0;
+    while (used < buf_len && cb_outbox_has_room_n(&cli->outbox, 2, cli->cfg.value_bytes_max)) {
+        if (cli->text[peer].count == 0) {
+            cli->stats.unknown_replies++; /* a reply to nothing: out of step */
+            return client_close_peer(cli, peer, CB_EVENT_PROTOCOL_ERROR, CB_ERR_MALFORMED);
+        }
+        cb_text_reply r;
+        size_t taken = 0;
+        long rc = client_text_next(cli, peer, buf + used, buf_len - used, &taken, &r);
+        used += taken;
+        if (rc == CB_ERR_NEED_MORE || rc == CB_ERR_NOMEM) {
+            break;
+        }
+        const client_slot *s = &cli->slots[cli->text[peer].fifo[cli->text[peer].head]];
+        if (rc > 0 && !client_text_key_ok(s, &r)) {
+            rc = CB_ERR_MALFORMED;
+        }
+        if (rc < 0) {
+            return client_close_peer(cli, peer, CB_EVENT_PROTOCOL_ERROR, (int)rc);
+        }
+        client_text_complete(cli, peer, &r, now_ns);
+    }
+    return (long)used;
+}
+
 long cb_client_on_bytes(cb_client *cli, uint32_t peer, const uint8_t *buf, size_t buf_len,
                         uint64_t now_ns)
 {
     if (peer >= cli->cfg.peer_count) {
         return CB_ERR_UNKNOWN_CONN;
+    }
+    if (cli->text != NULL) {
+        return client_text_bytes(cli, peer, buf, buf_len, now_ns);
     }
     const uint8_t *in = buf;
     size_t in_len = buf_len;
@@ -549,13 +759,55 @@ int cb_client_on_reset(cb_client *cli, uint32_t peer)
     if (cli->codec != NULL) {
         cb_codec_reset(cli->codec, peer);
     }
+    if (cli->text != NULL) {
+        client_text_reset(cli, peer);
+    }
     return CB_ERR_OK;
+}
+
+/* Complete slot `idx` with outcome ERROR, status 0 (cancelled, or its connection reset).
+ * The caller has checked that the outbox has room for one action. */
+static void client_fail(cb_client *cli, uint32_t idx, uint64_t now_ns)
+{
+    /* Completed as a timeout (no reply), then relabelled: the newest action is it. */
+    client_complete(cli, idx, NULL, now_ns, 0);
+    cli->stats.timeouts--;
+    size_t last = (cli->outbox.head + cli->outbox.count - 1) % cli->outbox.action_cap;
+    cli->outbox.actions[last].completion.outcome = CB_OUTCOME_ERROR;
+}
+
+/* Text mode: a doomed slot fails; a timed-out one completes TIMEOUT and its peer is closed,
+ * since a late reply would be taken for the next request's (no retry over text). */
+static int client_expire_text(cb_client *cli, uint32_t idx, uint64_t now_ns)
+{
+    client_slot *s = &cli->slots[idx];
+    if (!cb_outbox_has_room_n(&cli->outbox, 2, 0)) {
+        return CB_ERR_FULL;
+    }
+    if (s->doomed) {
+        client_fail(cli, idx, now_ns);
+        return CB_ERR_OK;
+    }
+    uint32_t peer = s->peer;
+    client_complete(cli, idx, NULL, now_ns, 0);
+    client_text_reset(cli, peer); /* also marks idx, now free: harmless, reset on reuse */
+    cb_framer_reset(&cli->framers[peer]);
+    cb_action a;
+    memset(&a, 0, sizeof a);
+    a.kind = CB_ACTION_CLOSE;
+    a.peer = peer;
+    int rc = cb_outbox_push(&cli->outbox, &a);
+    assert(rc == CB_ERR_OK); /* room was checked above */
+    return rc;
 }
 
 /* Retry or time out slot `idx`, whose deadline has passed. */
 static int client_expire(cb_client *cli, uint32_t idx, uint64_t now_ns)
 {
     client_slot *s = &cli->slots[idx];
+    if (cli->text != NULL) {
+        return client_expire_text(cli, idx, now_ns);
+    }
     if (!cb_outbox_has_room_n(&cli->outbox, 2, client_send_room(cli, s->frame_len))) {
         return CB_ERR_FULL;
     }
@@ -589,6 +841,9 @@ int cb_client_on_timer(cb_client *cli, uint64_t now_ns)
 
 int cb_client_abandon(cb_client *cli, uint64_t now_ns)
 {
+    for (uint32_t p = 0; cli->text != NULL && p < cli->cfg.peer_count; p++) {
+        client_text_reset(cli, p); /* nothing awaits a reply any more */
+    }
     for (uint32_t i = 0; i < cli->cfg.outstanding_max; i++) {
         if (!cli->slots[i].in_use) {
             continue;
@@ -596,11 +851,7 @@ int cb_client_abandon(cb_client *cli, uint64_t now_ns)
         if (cli->outbox.count == cli->outbox.action_cap) {
             return CB_ERR_FULL;
         }
-        /* Completed as a timeout (no reply), then relabelled: the newest action is it. */
-        client_complete(cli, i, NULL, now_ns, 0);
-        cli->stats.timeouts--;
-        size_t last = (cli->outbox.head + cli->outbox.count - 1) % cli->outbox.action_cap;
-        cli->outbox.actions[last].completion.outcome = CB_OUTCOME_ERROR;
+        client_fail(cli, i, now_ns);
     }
     return CB_ERR_OK;
 }

@@ -45,7 +45,18 @@ typedef struct cb_client_config {
      * servers'. Peers are the codec's connections: peer p's sessions restart when the client
      * closes p or cb_client_on_reset(p) is called (stream mode). */
     cb_codec_config codec;
+    /* The wire protocol: CB_CLIENT_PROTOCOL_BINARY (0, cachebed's frame) or
+     * CB_CLIENT_PROTOCOL_TEXT (memcached's text protocol, cb_textreply.h; docs/real.md §9).
+     * Text replies carry no request id: they are matched first in, first out per peer, so in
+     * text mode a request is sent once (attempts_max is not used): at its deadline it
+     * completes TIMEOUT and the client closes the peer (a CLOSE action), whose other requests
+     * in flight then complete ERROR at the next cb_client_on_timer, as they do when the peer
+     * is reset (cb_client_on_reset) or sends a reply that is not one. The codec must be off. */
+    uint8_t protocol;
 } cb_client_config;
+
+#define CB_CLIENT_PROTOCOL_BINARY 0u
+#define CB_CLIENT_PROTOCOL_TEXT   1u
 
 /* A configuration with sensible defaults: 1 peer, 64 in flight, 100 ms timeout doubling up
  * to 1 s, 3 attempts, 10% jitter, 1 MiB values. */
@@ -109,7 +120,8 @@ long cb_client_on_bytes(cb_client *cli, uint32_t peer, const uint8_t *buf, size_
 
 /*
  * The connection to `peer` was lost (or re-established): drop its partial input. Requests
- * in flight to it stay armed and are retried by their timers. Returns CB_ERR_OK or
+ * in flight to it stay armed and are retried by their timers (text mode: they complete
+ * ERROR at the next cb_client_on_timer; their deadline becomes 0). Returns CB_ERR_OK or
  * CB_ERR_UNKNOWN_CONN.
  */
 int cb_client_on_reset(cb_client *cli, uint32_t peer);

@@ -38,6 +38,7 @@ typedef struct rw_conn {
     size_t out_len, out_cap;
     uint64_t last_release_ns[2]; /* per direction: keeps a TCP stream ordered */
     int read_paused;             /* the delay queue was full: EPOLLIN off until it drains */
+    uint32_t epoch; /* bumped at each close: delayed bytes of an older connection are void */
     uint16_t udp_request_id;
     uint16_t udp_next_seq, udp_total; /* reassembly of the current reply */
     uint8_t *udp_buf;
@@ -50,7 +51,8 @@ typedef struct rw_msg {
     uint64_t seq; /* ties: first queued, first released */
     uint32_t conn;
     uint32_t dir;
-    size_t off;
+    uint32_t epoch; /* the connection's epoch when queued */
+    size_t off;     /* the bytes, in the ring */
     size_t len;
 } rw_msg;
 
@@ -254,7 +256,8 @@ static int rw_delay(cb_realworld *w, rw_conn *c, uint32_t dir, const uint8_t *da
         return rw_queue_full(w, c);
     }
     c->last_release_ns[dir] = at;
-    rw_msg m = {at, w->heap_seq++, (uint32_t)(c - w->conns), dir, rw_ring_take(w, len), len};
+    rw_msg m = {at, w->heap_seq++, (uint32_t)(c - w->conns), dir, c->epoch, rw_ring_take(w, len),
+                len};
     memcpy(w->ring + m.off, data, len);
     w->stats.delayed++;
     rw_heap_push(w, &m);
@@ -275,6 +278,7 @@ static void rw_close(cb_realworld *w, rw_conn *c)
     }
     c->watch.fd = -1;
     c->state = RW_CLOSED;
+    c->epoch++;
     c->out_len = 0;
     c->udp_len = 0;
     c->udp_total = 0;
@@ -662,7 +666,12 @@ static int rw_release(cb_realworld *w, uint64_t now)
         rw_msg m = rw_heap_pop(w);
         rw_conn *c = &w->conns[m.conn];
         const uint8_t *data = w->ring + m.off; /* live until freed below: the ring never moves */
-        int rc = m.dir == RW_OUT ? rw_transmit(w, c, data, m.len) : rw_feed(w, c, data, m.len);
+        int rc = CB_ERR_OK;
+        if (m.epoch == c->epoch || w->cfg.client.protocol != CB_CLIENT_PROTOCOL_TEXT) {
+            /* Text mode: what was queued on a closed connection died with it (replies are
+             * matched in order, so a stale one would be taken for a new request's). */
+            rc = m.dir == RW_OUT ? rw_transmit(w, c, data, m.len) : rw_feed(w, c, data, m.len);
+        }
         rw_ring_free(w, m.off);
         if (rc != CB_ERR_OK) {
             return rc;
@@ -818,8 +827,9 @@ static int rw_alloc(cb_realworld *w, const struct sockaddr_in *servers)
 int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out)
 {
     *out = NULL;
-    if (cfg->server_count == 0 || cfg->client_count == 0 || cfg->servers == NULL) {
-        return CB_ERR_INVALID;
+    if (cfg->server_count == 0 || cfg->client_count == 0 || cfg->servers == NULL ||
+        (cfg->udp && cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT)) {
+        return CB_ERR_INVALID; /* text over UDP: not supported */
     }
     cb_realworld *w = calloc(1, sizeof *w);
     if (w == NULL) {

@@ -71,7 +71,7 @@ typedef struct cb_realworld_config {
     uint32_t server_count;
     uint32_t client_count;
     const struct sockaddr_in *servers; /* server_count TCP (or UDP) addresses; copied */
-    int udp;                           /* 1: memcached UDP framing; 0: TCP */
+    int udp;                           /* 1: memcached UDP framing; 0: TCP (text: TCP only) */
     cb_client_config client;           /* peer_count is set to server_count */
     uint64_t latency_ns;               /* one-way, added in each direction */
     uint64_t jitter_ns;                /* uniform extra delay in [0, jitter_ns] */

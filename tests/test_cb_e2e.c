@@ -5,7 +5,10 @@
  * completion order against a reference model (a plain array of keys). The server's
  * at-most-once window makes retransmissions exact, so every outcome must match the model
  * even though 5% of messages are lost and jitter reorders them. A second part runs the same
- * world twice and compares a hash of every action: same seed, same bytes.
+ * world twice and compares a hash of every action: same seed, same bytes. A third part
+ * runs the client in text mode (memcached's text protocol, matched in order) against the
+ * same server on an ordered, lossless network, checked against the same model; text
+ * replies to stores carry no CAS, so the model learns it from the next GET.
  */
 #include <string.h>
 
@@ -23,6 +26,7 @@ typedef struct e2e_key {
     uint8_t in_flight;
     uint8_t unknown; /* a mutation timed out: the server state is unknown until a GET */
     uint64_t cas;
+    uint8_t cas_known; /* cas is the item's (text stores do not say) */
     uint32_t len;
     uint8_t value[E2E_MODEL_BYTES];
 } e2e_key;
@@ -93,10 +97,9 @@ static void e2e_key_name(uint32_t key, uint8_t *out, uint8_t *len)
     *len = (uint8_t)n;
 }
 
-static const uint8_t e2e_ops[] = {CB_OP_GET,     CB_OP_GET,    CB_OP_GET,     CB_OP_SET,
-                                  CB_OP_SET,     CB_OP_ADD,    CB_OP_REPLACE, CB_OP_APPEND,
-                                  CB_OP_PREPEND, CB_OP_CAS,    CB_OP_DELETE,  CB_OP_INCR,
-                                  CB_OP_DECR,    CB_OP_TOUCH};
+static const uint8_t e2e_ops[] = {
+    CB_OP_GET,    CB_OP_GET,     CB_OP_GET, CB_OP_SET,    CB_OP_SET,  CB_OP_ADD,  CB_OP_REPLACE,
+    CB_OP_APPEND, CB_OP_PREPEND, CB_OP_CAS, CB_OP_DELETE, CB_OP_INCR, CB_OP_DECR, CB_OP_TOUCH};
 
 static void e2e_random_value(e2e *t, e2e_pending *p)
 {
@@ -148,6 +151,9 @@ static int e2e_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *
     }
     if (p->op == CB_OP_CAS) {
         p->cas_wrong = cb_rng_below(&t->rng, 3) == 0;
+        if (t->keys[key].present && !t->keys[key].cas_known) {
+            p->cas_wrong = 1; /* the item's CAS is unknown: any guess is wrong */
+        }
         op->cas = t->keys[key].cas + (p->cas_wrong ? 1000000007u : 0);
     }
     if (p->op == CB_OP_INCR || p->op == CB_OP_DECR) {
@@ -213,6 +219,7 @@ static void e2e_apply(e2e_key *k, const e2e_pending *p, const cb_completion *c)
         }
         k->present = 1;
         k->cas = c->cas;
+        k->cas_known = c->cas != 0;
         break;
     case CB_OUTCOME_DELETED:
         k->present = 0;
@@ -221,7 +228,12 @@ static void e2e_apply(e2e_key *k, const e2e_pending *p, const cb_completion *c)
         if (p->op == CB_OP_INCR || p->op == CB_OP_DECR) {
             e2e_set_number(k, c->number);
             k->cas = c->cas;
+            k->cas_known = c->cas != 0;
         }
+        break;
+    case CB_OUTCOME_HIT:
+        k->cas = c->cas;
+        k->cas_known = 1;
         break;
     default:
         break;
@@ -238,6 +250,7 @@ static void e2e_resync(e2e_key *k, const e2e_pending *p, const cb_completion *c)
     k->present = c->outcome == CB_OUTCOME_HIT;
     k->len = k->present ? c->value_len : 0;
     k->cas = c->cas;
+    k->cas_known = k->present;
     if (k->len > 0) {
         memcpy(k->value, c->value, k->len);
     }
@@ -269,7 +282,7 @@ static void e2e_complete(void *user, uint32_t client, const cb_completion *c)
     uint8_t want = e2e_expect(k, p, &number);
     int ok = c->outcome == want;
     if (ok && want == CB_OUTCOME_HIT) {
-        ok = c->value_len == k->len && c->cas == k->cas &&
+        ok = c->value_len == k->len && (!k->cas_known || c->cas == k->cas) &&
              (k->len == 0 || memcmp(c->value, k->value, k->len) == 0);
     }
     if (ok && want == CB_OUTCOME_OK && (p->op == CB_OP_INCR || p->op == CB_OP_DECR)) {
@@ -297,13 +310,13 @@ static void e2e_action(void *user, uint32_t node, const cb_action *a, uint64_t n
         e2e_hash(t, a->data, a->data_len);
     } else if (a->kind == CB_ACTION_COMPLETE) {
         const cb_completion *c = &a->completion;
-        uint64_t fields[] = {c->user_data, c->request_id, c->outcome, c->attempts,
-                             c->complete_ns, c->cas,       c->number,  c->value_len};
+        uint64_t fields[] = {c->user_data,   c->request_id, c->outcome, c->attempts,
+                             c->complete_ns, c->cas,        c->number,  c->value_len};
         e2e_hash(t, fields, sizeof fields);
     }
 }
 
-static cb_memworld_config e2e_config(uint64_t seed, uint32_t loss_ppm)
+static cb_memworld_config e2e_config(uint64_t seed, uint32_t loss_ppm, uint8_t protocol)
 {
     cb_memworld_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -318,6 +331,10 @@ static cb_memworld_config e2e_config(uint64_t seed, uint32_t loss_ppm)
     cfg.client.timeout_max_ns = 40000000; /* 40 ms */
     cfg.net.latency_ns = 500000;          /* 0.5 ms one way */
     cfg.net.jitter_ns = 1000000;          /* up to 1 ms more: messages overtake each other */
+    cfg.client.protocol = protocol;
+    if (protocol == CB_CLIENT_PROTOCOL_TEXT) {
+        cfg.net.jitter_ns = 0; /* a text stream is ordered, as TCP keeps it */
+    }
     cfg.net.loss_ppm = loss_ppm;
     cfg.net.queue_max = 4096;
     cfg.net.bytes_max = 64u << 20;
@@ -326,15 +343,15 @@ static cb_memworld_config e2e_config(uint64_t seed, uint32_t loss_ppm)
 }
 
 /* Run one world; returns the trace hash, fills the counters. */
-static uint64_t e2e_run(e2e *t, uint64_t seed, uint32_t loss_ppm, cb_memnet_stats *net_stats,
-                        cb_client_stats *cli_stats)
+static uint64_t e2e_run(e2e *t, uint64_t seed, uint32_t loss_ppm, uint8_t protocol,
+                        cb_memnet_stats *net_stats, cb_client_stats *cli_stats)
 {
     memset(t, 0, sizeof *t);
     t->trace_hash = 0xcbf29ce484222325ull;
     cb_rng_init(&t->rng, seed ^ 0x0e2e);
     t->pending = calloc(E2E_OPS, sizeof t->pending[0]);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t->pending);
-    cb_memworld_config cfg = e2e_config(seed, loss_ppm);
+    cb_memworld_config cfg = e2e_config(seed, loss_ppm, protocol);
     cb_memworld *w = NULL;
     CU_ASSERT_EQUAL_FATAL(cb_memworld_new(&cfg, NULL, &w), CB_ERR_OK);
     cb_world_hooks hooks = {t, e2e_next, e2e_complete, NULL, e2e_action};
@@ -353,7 +370,7 @@ static void test_e2e_loss_and_reordering_match_model(void)
     static e2e t;
     cb_memnet_stats ns;
     cb_client_stats cs;
-    e2e_run(&t, cb_test_seed(), 50000, &ns, &cs);
+    e2e_run(&t, cb_test_seed(), 50000, 0, &ns, &cs);
     printf("\n  %u ops: %u completed, %u mismatches, %u timeouts; net: %llu sent, %llu lost, "
            "%llu reordered; client: %llu retries, %llu late, %llu duplicate replies\n",
            t.submitted, t.completed, t.mismatches, t.timeouts, (unsigned long long)ns.sent,
@@ -379,14 +396,35 @@ static void test_e2e_same_seed_same_trace(void)
     static e2e t;
     cb_memnet_stats ns;
     cb_client_stats cs;
-    uint64_t a = e2e_run(&t, cb_test_seed(), 50000, &ns, &cs);
-    uint64_t b = e2e_run(&t, cb_test_seed(), 50000, &ns, &cs);
-    uint64_t c = e2e_run(&t, cb_test_seed() + 1, 50000, &ns, &cs);
+    uint64_t a = e2e_run(&t, cb_test_seed(), 50000, 0, &ns, &cs);
+    uint64_t b = e2e_run(&t, cb_test_seed(), 50000, 0, &ns, &cs);
+    uint64_t c = e2e_run(&t, cb_test_seed() + 1, 50000, 0, &ns, &cs);
     CU_ASSERT_EQUAL(a, b);
     CU_ASSERT_NOT_EQUAL(a, c);
 }
 
+static void test_e2e_text_protocol_matches_model(void)
+{
+    static e2e t;
+    cb_memnet_stats ns;
+    cb_client_stats cs;
+    e2e_run(&t, cb_test_seed(), 0, CB_CLIENT_PROTOCOL_TEXT, &ns, &cs);
+    printf("\n  text: %u ops: %u completed, %u mismatches, %u timeouts\n", t.submitted, t.completed,
+           t.mismatches, t.timeouts);
+    CU_ASSERT_EQUAL(t.submitted, E2E_OPS);
+    CU_ASSERT_EQUAL(t.completed, E2E_OPS);
+    CU_ASSERT_EQUAL(t.mismatches, 0);
+    CU_ASSERT_EQUAL(t.timeouts, 0);
+    CU_ASSERT_EQUAL(cs.protocol_errors, 0);
+    CU_ASSERT(t.outcome_counts[CB_OUTCOME_HIT] > 0 && t.outcome_counts[CB_OUTCOME_MISS] > 0);
+    CU_ASSERT(t.outcome_counts[CB_OUTCOME_EXISTS] > 0 && t.outcome_counts[CB_OUTCOME_ERROR] > 0);
+    CU_ASSERT(t.outcome_counts[CB_OUTCOME_NOT_STORED] > 0 &&
+              t.outcome_counts[CB_OUTCOME_DELETED] > 0 &&
+              t.outcome_counts[CB_OUTCOME_NOT_FOUND] > 0 && t.outcome_counts[CB_OUTCOME_OK] > 0);
+}
+
 static const cb_test_case tests[] = {
+    {"text_protocol_matches_model", test_e2e_text_protocol_matches_model},
     {"loss_and_reordering_match_model", test_e2e_loss_and_reordering_match_model},
     {"same_seed_same_trace", test_e2e_same_seed_same_trace},
     {NULL, NULL},
