@@ -13,6 +13,7 @@
 #include "cb_err.h"
 #include "cb_memworld.h"
 #include "cb_resync.h"
+#include "cb_scanbody.h"
 #include "cb_test.h"
 
 #define RS_MS      1000000ull
@@ -263,10 +264,71 @@ static void test_resync_api(void)
     cb_placement_del(p);
 }
 
+/* Hostile and edge replies: a malformed body gives up that peer; unversioned items and
+ * items the node does not replicate are not written; a versioned owned one is. */
+static void test_resync_bodies(void)
+{
+    cb_placement *p = rs_placement();
+    cb_rng rng;
+    cb_rng_init(&rng, 1);
+    cb_resync_config c = cb_resync_config_default();
+    c.replicas = 3;
+    c.client.peer_count = RS_SERVERS;
+    cb_resync *rs = NULL;
+    CU_ASSERT_EQUAL_FATAL(cb_resync_new(&c, p, &rng, NULL, &rs), CB_ERR_OK);
+    CU_ASSERT_EQUAL_FATAL(cb_resync_start(rs, 2, 0), CB_ERR_OK);
+    cb_completion done;
+    memset(&done, 0, sizeof done);
+    done.op = CB_OP_SCAN;
+    done.outcome = CB_OUTCOME_OK;
+    static const uint8_t bad[] = {0, 0, 0, 5, 1, 2};
+    done.value = bad;
+    done.value_len = sizeof bad;
+    done.number = 77;
+    CU_ASSERT_EQUAL(cb_resync_on_completion(rs, &done, 1), CB_ERR_OK);
+    cb_resync_stats st;
+    cb_resync_get_stats(rs, &st);
+    CU_ASSERT_EQUAL(st.scans_failed, 1);
+    CU_ASSERT_EQUAL(st.scans, 2); /* on to the next peer */
+    /* Keys owned by node 2 and not. */
+    char owned[32] = "", other[32] = "";
+    for (uint32_t k = 0; k < 100 && (owned[0] == 0 || other[0] == 0); k++) {
+        char key[32];
+        uint32_t list[3];
+        rs_key(key, sizeof key, k);
+        cb_placement_lookup(p, (const uint8_t *)key, strlen(key), list, 3);
+        int mine = list[0] == 2 || list[1] == 2 || list[2] == 2;
+        memcpy(mine ? owned : other, key, sizeof key);
+    }
+    uint8_t body[256];
+    cb_scanbody_writer w;
+    cb_scanbody_writer_init(&w, body, sizeof body);
+    cb_scanbody_item it = {(const uint8_t *)owned, (uint8_t)strlen(owned), 0, 0, 1, 0,
+                           (const uint8_t *)"x"};
+    cb_scanbody_put(&w, &it); /* owned, unversioned: skipped */
+    it.version = 5;
+    cb_scanbody_put(&w, &it); /* owned, versioned: written */
+    it.key = (const uint8_t *)other;
+    it.key_len = (uint8_t)strlen(other);
+    cb_scanbody_put(&w, &it); /* not node 2's */
+    done.value = body;
+    done.value_len = (uint32_t)cb_scanbody_finish(&w);
+    done.number = 0;
+    CU_ASSERT_EQUAL(cb_resync_on_completion(rs, &done, 2), CB_ERR_OK);
+    cb_resync_get_stats(rs, &st);
+    CU_ASSERT_EQUAL(st.items_seen, 3);
+    CU_ASSERT_EQUAL(st.unversioned, 1);
+    CU_ASSERT_EQUAL(st.writes, 1);
+    CU_ASSERT_EQUAL(st.items_owned, 1);
+    cb_resync_del(rs);
+    cb_placement_del(p);
+}
+
 static const cb_test_case tests[] = {
     {"warm", test_resync_warm},
     {"lazy", test_resync_lazy},
     {"api", test_resync_api},
+    {"bodies", test_resync_bodies},
     {NULL, NULL},
 };
 

@@ -1254,6 +1254,11 @@ static void test_store_scan_full(void)
     CU_ASSERT_EQUAL(cb_store_scan(s, items[0].resume, 10, again, 1, &n, &resumed), CB_ERR_OK);
     CU_ASSERT(n == 0 || again[0].key != items[0].key);
     CU_ASSERT_EQUAL(cb_store_scan(s, 0, 10, items, 0, &n, &next), CB_ERR_INVALID);
+    /* Flushed items are dead: a scan after a flush returns nothing. */
+    cb_store_flush(s);
+    static unsigned char none[N];
+    memset(none, 0, sizeof none);
+    CU_ASSERT_EQUAL(scan_all(s, 64, 10, none, N), 0);
     CU_ASSERT_EQUAL(cb_store_check(s), CB_ERR_OK);
     cb_store_del(s);
 }
