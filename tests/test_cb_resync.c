@@ -264,6 +264,19 @@ static void test_resync_api(void)
     cb_placement_del(p);
 }
 
+/* A key whose first 3 candidates include `node`, and one whose do not. */
+static void rs_keys_of(const cb_placement *p, uint32_t node, char *owned, char *other)
+{
+    for (uint32_t k = 0; k < 100 && (owned[0] == 0 || other[0] == 0); k++) {
+        char key[32];
+        uint32_t list[3];
+        rs_key(key, sizeof key, k);
+        cb_placement_lookup(p, (const uint8_t *)key, strlen(key), list, 3);
+        int mine = list[0] == node || list[1] == node || list[2] == node;
+        memcpy(mine ? owned : other, key, sizeof key);
+    }
+}
+
 /* Hostile and edge replies: a malformed body gives up that peer; unversioned items and
  * items the node does not replicate are not written; a versioned owned one is. */
 static void test_resync_bodies(void)
@@ -290,16 +303,8 @@ static void test_resync_bodies(void)
     cb_resync_get_stats(rs, &st);
     CU_ASSERT_EQUAL(st.scans_failed, 1);
     CU_ASSERT_EQUAL(st.scans, 2); /* on to the next peer */
-    /* Keys owned by node 2 and not. */
     char owned[32] = "", other[32] = "";
-    for (uint32_t k = 0; k < 100 && (owned[0] == 0 || other[0] == 0); k++) {
-        char key[32];
-        uint32_t list[3];
-        rs_key(key, sizeof key, k);
-        cb_placement_lookup(p, (const uint8_t *)key, strlen(key), list, 3);
-        int mine = list[0] == 2 || list[1] == 2 || list[2] == 2;
-        memcpy(mine ? owned : other, key, sizeof key);
-    }
+    rs_keys_of(p, 2, owned, other);
     uint8_t body[256];
     cb_scanbody_writer w;
     cb_scanbody_writer_init(&w, body, sizeof body);
