@@ -186,6 +186,9 @@ static const char *cli_run_unsupported(const cb_plan *p, const cli_run_args *a)
     if (p->fault_count > 0 && a->memnet) {
         return "[faults] need --world sim";
     }
+    if (p->placement.resync == CB_PLAN_RESYNC_WARM && !a->memnet) {
+        return "[placement] resync = warm in the SimGrid world";
+    }
     if (p->transport.kind == CB_TRANSPORT_QUEUE) {
         return "transport kind = queue (the broker)";
     }
@@ -584,6 +587,7 @@ static void cli_run_machines(cli_run *run, cb_memworld_config *mc)
         cli_run_router_config(p, &run->router);
         mc->router = &run->router;
         mc->placement = run->placement;
+        mc->resync = p->placement.resync == CB_PLAN_RESYNC_WARM ? CB_RESYNC_WARM : CB_RESYNC_LAZY;
     }
 }
 

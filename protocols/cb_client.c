@@ -191,7 +191,7 @@ static int client_op_is_store(uint8_t op)
 
 static int client_op_needs_key(uint8_t op)
 {
-    return op != CB_OP_FLUSH && op != CB_OP_STATS && op != CB_OP_NOOP;
+    return op != CB_OP_FLUSH && op != CB_OP_STATS && op != CB_OP_NOOP && op != CB_OP_SCAN;
 }
 
 static int client_check_op(const cb_client *cli, const cb_client_op *op)

@@ -50,7 +50,8 @@
     X(TOUCH, 0x0B, "touch")                                                                        \
     X(FLUSH, 0x0C, "flush")                                                                        \
     X(STATS, 0x0D, "stats")                                                                        \
-    X(NOOP, 0x0E, "noop")
+    X(NOOP, 0x0E, "noop")                                                                          \
+    X(SCAN, 0x0F, "scan")
 
 typedef enum {
 #define CB_OP_ENUM(name, code, text) CB_OP_##name = (code),

@@ -71,7 +71,10 @@ const char *cb_outcome_name(int outcome);
     X(RECOVER, 15, "recover")         /* the node came back with a fresh machine */                \
     X(PARTITION, 16, "partition")     /* the network split into groups */                          \
     X(HEAL, 17, "heal")               /* the partition ended */                                    \
-    X(LINK_CHANGE, 18, "link_change") /* the node's link latency/bandwidth/loss changed */
+    X(LINK_CHANGE, 18, "link_change") /* the node's link latency/bandwidth/loss changed */         \
+    /* Resync events (cb_resync.h; `peer` is the recovered node). */                               \
+    X(RESYNC_START, 19, "resync_start") /* warm-up began; detail: peers to scan */                 \
+    X(RESYNC_DONE, 20, "resync_done")   /* warm-up ended; detail: items written */
 
 typedef enum {
 #define CB_EVENT_ENUM(name, code, text) CB_EVENT_##name = (code),

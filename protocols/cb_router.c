@@ -755,7 +755,7 @@ int cb_router_on_completion(cb_router *r, const cb_completion *c, uint64_t now_n
 static int router_check_op(const cb_router *r, const cb_client_op *op)
 {
     if (!cb_op_valid(op->op) || op->quiet || op->op == CB_OP_FLUSH || op->op == CB_OP_STATS ||
-        op->op == CB_OP_NOOP || op->op == CB_OP_CAS) {
+        op->op == CB_OP_NOOP || op->op == CB_OP_SCAN || op->op == CB_OP_CAS) {
         return CB_ERR_INVALID; /* CAS values are per replica: no meaning across replicas */
     }
     if (op->key_len > CB_KEY_BYTES_MAX) {

@@ -45,6 +45,7 @@ static int server_setup_codec(cb_server *srv)
         }
     }
     srv->limits.value_bytes_max = value_max;
+    srv->scan_buf_cap = value_max;
     srv->text_limits.value_bytes_max = value_max;
     srv->reply_bytes_max =
         SERVER_REPLY_OVERHEAD_BYTES +
@@ -134,6 +135,7 @@ void cb_server_del(cb_server *srv)
         server_text_reset(srv, &srv->conns[i]);
     }
     cb_outbox_free(&srv->outbox, srv->alloc);
+    cb_alloc_free(srv->alloc, srv->scan_buf);
     cb_alloc_free(srv->alloc, srv->dedup);
     cb_alloc_free(srv->alloc, srv->conns);
     cb_alloc_free(srv->alloc, srv->framers);
@@ -259,6 +261,7 @@ static int server_request_well_formed(const cb_frame *f)
     case CB_OP_FLUSH:
     case CB_OP_STATS:
     case CB_OP_NOOP:
+    case CB_OP_SCAN:
         return f->key_len == 0 && f->value_len == 0;
     default:
         return f->key_len > 0 && f->value_len == 0;
@@ -289,6 +292,9 @@ static void server_execute(cb_server *srv, const cb_frame *f, uint64_t now_ns, s
         r->value_len = n > 0 ? (size_t)n : 0;
         break;
     }
+    case CB_OP_SCAN:
+        rc = server_exec_scan(srv, f->arg, f->ttl_ms, now_ns, &r->value, &r->value_len, &r->arg);
+        break;
     case CB_OP_SET:
     case CB_OP_ADD:
     case CB_OP_REPLACE:
@@ -363,11 +369,12 @@ static void server_queue_reply(cb_server *srv, uint32_t conn, const cb_frame *re
 }
 
 /* The window entry for request `f` on `conn`, or NULL when the window is off or `f` is
- * idempotent (GET, STATS, NOOP: running them again is harmless, and GET replies are large). */
+ * idempotent (GET, STATS, NOOP, SCAN: running them again is harmless, and GET replies are large).
+ */
 static server_dedup *server_dedup_slot(cb_server *srv, uint32_t conn, const cb_frame *f)
 {
     if (srv->dedup == NULL || f->opcode == CB_OP_GET || f->opcode == CB_OP_STATS ||
-        f->opcode == CB_OP_NOOP || f->request_id == 0) {
+        f->opcode == CB_OP_NOOP || f->opcode == CB_OP_SCAN || f->request_id == 0) {
         return NULL;
     }
     uint32_t w = srv->cfg.dedup_window;

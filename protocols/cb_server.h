@@ -78,6 +78,7 @@ typedef struct cb_server_stats {
     uint64_t protocol_errors; /* connections closed for undecodable input */
     uint64_t dedup_replays;   /* retransmitted requests answered from the window */
     uint64_t frames_rejected; /* FRAME_REJECTED events: codec mismatch, bomb, seal failure */
+    uint64_t scan_skipped;    /* SCAN: items too large for a reply body, not returned */
     uint64_t bytes_received;
     uint64_t bytes_sent;
 } cb_server_stats;

@@ -55,6 +55,8 @@ struct cb_server {
     uint64_t next_sweep_ns;
     uint64_t flush_at_ns; /* a delayed flush_all, UINT64_MAX for none */
     cb_server_stats stats;
+    uint8_t *scan_buf;   /* SCAN reply bodies (cb_server_scan.c), allocated on first use */
+    size_t scan_buf_cap; /* the value limit: a body is one frame value */
 };
 
 /* Text protocol input on a connection detected as text (cb_server_text.c); the contract of
@@ -67,6 +69,11 @@ void server_text_reset(cb_server *srv, server_conn *c);
 
 /* Queue a PROTOCOL_ERROR event and a CLOSE for `conn` (two action slots must be free). */
 void server_queue_close(cb_server *srv, uint32_t conn, int err);
+
+/* One SCAN step from `cursor` for up to `count` items (cb_server_scan.c): *body (valid
+ * until the next SCAN) and *next, the cursor to continue from (0: done). */
+int server_exec_scan(cb_server *srv, uint64_t cursor, uint32_t count, uint64_t now_ns,
+                     const uint8_t **body, size_t *body_len, uint64_t *next);
 
 /* Run a delayed flush_all that is due. */
 void server_flush_if_due(cb_server *srv, uint64_t now_ns);

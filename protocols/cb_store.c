@@ -977,3 +977,126 @@ int cb_store_check(const cb_store *store)
     }
     return CB_ERR_OK;
 }
+
+/* ---- cursor scan (Redis SCAN's reverse-binary cursor, dict.c dictScan) ---- */
+
+static uint32_t store_rev32(uint32_t v)
+{
+    v = ((v >> 1) & 0x55555555u) | ((v & 0x55555555u) << 1);
+    v = ((v >> 2) & 0x33333333u) | ((v & 0x33333333u) << 2);
+    v = ((v >> 4) & 0x0F0F0F0Fu) | ((v & 0x0F0F0F0Fu) << 4);
+    v = ((v >> 8) & 0x00FF00FFu) | ((v & 0x00FF00FFu) << 8);
+    return (v >> 16) | (v << 16);
+}
+
+/* The next bucket cursor after `v` for a smaller table with mask m0; 0 when done. */
+static uint32_t store_scan_advance(uint32_t v, uint32_t m0)
+{
+    v |= ~m0;
+    v = store_rev32(v);
+    v++;
+    return store_rev32(v);
+}
+
+/* State of one cb_store_scan call. */
+typedef struct store_scan {
+    const cb_store *store;
+    uint64_t now_ns;
+    cb_store_scan_item *out;
+    size_t cap;
+    size_t n;
+    size_t work;     /* budget left */
+    uint32_t bucket; /* the group's bucket cursor */
+    uint32_t pos;    /* items of the group passed so far, live or dead */
+    uint32_t skip;   /* items of the group to pass without returning */
+} store_scan;
+
+/* Pass one chain; 0 when the call must stop inside it (out full or budget gone). */
+static int store_scan_chain(store_scan *sc, const store_item *it)
+{
+    for (; it != NULL; it = it->chain) {
+        if (sc->pos < sc->skip) {
+            sc->pos++;
+            continue;
+        }
+        if (sc->n == sc->cap || sc->work == 0) {
+            return 0;
+        }
+        sc->work--;
+        sc->pos++;
+        if (store_item_state(sc->store, it, sc->now_ns) != STORE_LIVE) {
+            continue;
+        }
+        cb_store_scan_item *o = &sc->out[sc->n++];
+        o->key = it->data;
+        o->key_len = it->key_len;
+        o->value = it->data + it->key_len;
+        o->value_len = it->value_len;
+        o->flags = it->flags;
+        o->version = it->version;
+        o->expire_ns = it->expire_ns;
+        o->resume = (uint64_t)sc->pos << 32 | sc->bucket;
+    }
+    return 1;
+}
+
+/* Pass the group of sc->bucket in both tables; 0 when stopped inside it. */
+static int store_scan_group(store_scan *sc)
+{
+    const store_table *t0 = &sc->store->tables[0];
+    const store_table *t1 = &sc->store->tables[1];
+    uint32_t m0 = (uint32_t)(t0->size - 1);
+    if (!store_scan_chain(sc, t0->buckets[sc->bucket & m0])) {
+        return 0;
+    }
+    if (t1->buckets == NULL) {
+        return 1;
+    }
+    uint32_t m1 = (uint32_t)(t1->size - 1);
+    uint32_t v = sc->bucket;
+    do {
+        if (!store_scan_chain(sc, t1->buckets[v & m1])) {
+            return 0;
+        }
+        v = (((v | m0) + 1) & ~m0) | (v & m0);
+    } while ((v & (m0 ^ m1)) != 0);
+    return 1;
+}
+
+int cb_store_scan(const cb_store *store, uint64_t cursor, uint64_t now_ns, cb_store_scan_item *out,
+                  size_t cap, size_t *n_out, uint64_t *next_out)
+{
+    if (store == NULL || out == NULL || n_out == NULL || next_out == NULL || cap == 0) {
+        return CB_ERR_INVALID;
+    }
+    /* tables[0] is the smaller one: resizes only grow. */
+    uint32_t m0 = (uint32_t)(store->tables[0].size - 1);
+    store_scan sc = {store,
+                     now_ns,
+                     out,
+                     cap,
+                     0,
+                     CB_STORE_SCAN_WORK_PER_ITEM * cap + 1,
+                     (uint32_t)cursor,
+                     0,
+                     (uint32_t)(cursor >> 32)};
+    for (int first = 1;; first = 0) {
+        size_t n_before = sc.n;
+        sc.pos = 0;
+        sc.work--; /* the bucket visit; the loop only goes on with budget left */
+        if (!store_scan_group(&sc)) {
+            /* Split only the call's first group (progress); else end before the group. */
+            sc.n = first ? sc.n : n_before;
+            *next_out = first ? (uint64_t)sc.pos << 32 | sc.bucket : sc.bucket;
+            break;
+        }
+        sc.skip = 0;
+        sc.bucket = store_scan_advance(sc.bucket, m0);
+        *next_out = sc.bucket;
+        if (sc.bucket == 0 || sc.n == sc.cap || sc.work == 0) {
+            break;
+        }
+    }
+    *n_out = sc.n;
+    return CB_ERR_OK;
+}

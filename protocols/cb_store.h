@@ -226,6 +226,47 @@ void cb_store_flush(cb_store *store);
  */
 size_t cb_store_sweep(cb_store *store, uint64_t now_ns);
 
+/* ---- cursor scan (docs/store.md "Scan") ---- */
+
+/* Bucket positions plus items one cb_store_scan call examines per item slot it is given. */
+#define CB_STORE_SCAN_WORK_PER_ITEM 16u
+
+/* One live item as cb_store_scan returns it; views into the store (see "Views" above). */
+typedef struct cb_store_scan_item {
+    const uint8_t *key;
+    size_t key_len;
+    const uint8_t *value;
+    size_t value_len;
+    uint32_t flags;
+    uint64_t version;   /* writer-assigned version, 0: none */
+    uint64_t expire_ns; /* absolute expiry, UINT64_MAX for none */
+    uint64_t resume;    /* the cursor that continues right after this item */
+} cb_store_scan_item;
+
+/*
+ * Return up to `cap` live items from `cursor` (0 starts a scan) into out[0..*n_out), and the
+ * cursor to continue from in *next_out (0: the scan is complete). Read-only: nothing is
+ * freed, moved or bumped in the LRU; dead (expired, flushed) items are skipped.
+ *
+ * The cursor is Redis SCAN's reverse-binary bucket counter (low 32 bits) plus an item offset
+ * inside the bucket group (high 32 bits). A bucket group is one bucket of the smaller table
+ * and, during a resize, the buckets of the larger table that its items rehash into.
+ * Bounded work: at most CB_STORE_SCAN_WORK_PER_ITEM * cap + 1 bucket visits and item
+ * examinations per call (a call can return no items and a non-zero cursor).
+ *
+ * Guarantee: an item that is live for a whole scan, from cursor 0 until *next_out is 0, is
+ * returned at least once, even when the table grows (or a resize progresses) in between,
+ * because the reverse-binary order visits the expansions of a bucket together. Caveats:
+ * items may be returned more than once across a resize; a call normally stops at a group
+ * boundary, but a group with more items than `cap` (or than the work bound) is split with an
+ * offset, and an insertion, removal or rehash inside that group between the two calls can
+ * then skip or repeat one of its items. `resume` lets a caller that consumes only a prefix
+ * of out[] continue exactly after the last item it used.
+ *   CB_ERR_INVALID  store, out, n_out or next_out NULL, or cap 0.
+ */
+int cb_store_scan(const cb_store *store, uint64_t cursor, uint64_t now_ns, cb_store_scan_item *out,
+                  size_t cap, size_t *n_out, uint64_t *next_out);
+
 /* Fill *out with the counters. */
 void cb_store_stats_get(const cb_store *store, cb_store_stats *out);
 

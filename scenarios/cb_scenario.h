@@ -74,6 +74,8 @@ void cb_diag_print(const cb_diag *diag, FILE *out);
 
 typedef enum { CB_READ_PRIMARY, CB_READ_ANY, CB_READ_QUORUM } cb_read_policy;
 typedef enum { CB_WRITE_ALL, CB_WRITE_QUORUM, CB_WRITE_PRIMARY_ASYNC } cb_write_policy;
+/* docs/replication.md §6: lazy read repair, or a warm-up scan from the replicas. */
+typedef enum { CB_PLAN_RESYNC_LAZY, CB_PLAN_RESYNC_WARM } cb_plan_resync;
 typedef enum { CB_TRANSPORT_TCP, CB_TRANSPORT_UDP, CB_TRANSPORT_QUEUE } cb_transport_kind;
 typedef enum { CB_COMPRESSION_NONE, CB_COMPRESSION_LZ4, CB_COMPRESSION_ZSTD } cb_compression;
 typedef enum { CB_KEY_DIST_UNIFORM, CB_KEY_DIST_ZIPF, CB_KEY_DIST_HOTSPOT } cb_key_dist;
@@ -139,6 +141,7 @@ typedef struct cb_plan_placement {
     uint32_t replicas;
     cb_read_policy read_policy;
     cb_write_policy write_policy;
+    cb_plan_resync resync;
     uint32_t eject_after; /* consecutive failures before ejecting a server; 0 = never */
     uint64_t eject_for_ns;
 } cb_plan_placement;

@@ -30,6 +30,7 @@ _Static_assert(CB_PLACEMENT_MODULO == 0 && CB_PLACEMENT_KETAMA == 1 &&
                "scen_strategies follows cb_placement_strategy");
 static const char *const scen_read_policies[] = {"primary", "any", "quorum", NULL};
 static const char *const scen_write_policies[] = {"all", "quorum", "primary_async", NULL};
+static const char *const scen_resyncs[] = {"lazy", "warm", NULL};
 static const char *const scen_transports[] = {"tcp", "udp", "queue", NULL};
 static const char *const scen_compressions[] = {"none", "lz4", "zstd", NULL};
 static const char *const scen_key_dists[] = {"uniform", "zipf", "hotspot", NULL};
@@ -246,6 +247,8 @@ static const scen_key scen_table[] = {
        "which replicas a get asks"),
     KE(PLACEMENT, "write_policy", placement.write_policy, "all", scen_write_policies, 0, NULL,
        "which replicas must acknowledge a write"),
+    KE(PLACEMENT, "resync", placement.resync, "lazy", scen_resyncs, 0, NULL,
+       "how a recovered server gets its keys back: read repair, or a warm-up scan"),
     KU(PLACEMENT, "eject_after", UINT, placement.eject_after, "0", 0, 1000, 0, NULL,
        "consecutive failures before a client ejects a server; 0 = never"),
     KU(PLACEMENT, "eject_for", DURATION, placement.eject_for_ns, "30s", 1000000ull, 3600 * NS_S, 0,

@@ -24,7 +24,37 @@ struct cb_memworld {
     cb_memnet *net;
     uint64_t now_ns;
     const cb_world_hooks *hooks;
+    cb_resync *resync;    /* resync = warm only; its node id is S + C */
+    cb_rng resync_rng;    /* its client's jitter */
+    uint8_t *resync_want; /* per server: recovered, waiting for its resync */
 };
+
+/* Node id of the resyncer (resync = warm). */
+static uint32_t memworld_resync_node(const cb_memworld *w)
+{
+    return w->cfg.server_count + w->cfg.client_count;
+}
+
+static int memworld_is_resync(const cb_memworld *w, uint32_t node)
+{
+    return w->resync != NULL && node == memworld_resync_node(w);
+}
+
+/* The resyncer (warm) over the routers' placement and R, drawing its own sub-seed last so
+ * that every other stream is the same as with lazy. */
+static int memworld_alloc_resync(cb_memworld *w, const cb_client_config *cc)
+{
+    const cb_memworld_config *c = &w->cfg;
+    cb_resync_config rc = cb_resync_config_default();
+    rc.replicas = c->router->replicas;
+    rc.client = *cc;
+    w->resync_want = cb_alloc_calloc(w->alloc, c->server_count, sizeof w->resync_want[0]);
+    if (w->resync_want == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    cb_rng_split(&w->root, &w->resync_rng);
+    return cb_resync_new(&rc, c->placement, &w->resync_rng, w->alloc, &w->resync);
+}
 
 /*
  * The seed of node `node`'s seal salts (cb_codec_config.seal_seed): distinct per node, so
@@ -97,7 +127,7 @@ static int memworld_alloc_nodes(cb_memworld *w, const cb_server_config *server_e
     }
     for (uint32_t s = 0; s < c->server_count; s++) {
         cb_server_config sc = server_each != NULL ? server_each[s] : c->server;
-        sc.conn_max = c->server_count + c->client_count;
+        sc.conn_max = c->server_count + c->client_count + (c->resync == CB_RESYNC_WARM);
         sc.codec.seal_seed = memworld_seal_seed(w, sc.codec.seal_seed, s);
         w->server_cfgs[s] = sc;
         int rc = cb_server_new(&sc, w->alloc, &w->servers[s]);
@@ -111,6 +141,17 @@ static int memworld_alloc_nodes(cb_memworld *w, const cb_server_config *server_e
     }
     cb_memnet_config nc = c->net;
     nc.seed = cb_rng_next(&w->root);
+    if (c->resync == CB_RESYNC_WARM) {
+        cb_client_config cc = c->client;
+        cc.peer_count = c->server_count;
+        rc = memworld_alloc_resync(w, &cc);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+        if (nc.node_count > 0 && nc.node_count <= memworld_resync_node(w)) {
+            nc.node_count = memworld_resync_node(w) + 1; /* streams to the resyncer too */
+        }
+    }
     return cb_memnet_new(&nc, w->alloc, &w->net);
 }
 
@@ -141,7 +182,8 @@ int cb_memworld_new(const cb_memworld_config *cfg, const cb_alloc *alloc, cb_mem
 {
     *out = NULL;
     if (cfg->server_count == 0 || cfg->client_count == 0 ||
-        (cfg->router != NULL && cfg->placement == NULL) ||
+        (cfg->router != NULL && cfg->placement == NULL) || cfg->resync > CB_RESYNC_WARM ||
+        (cfg->resync == CB_RESYNC_WARM && cfg->router == NULL) ||
         (cfg->fault_count > 0 && cfg->faults == NULL)) {
         return CB_ERR_INVALID;
     }
@@ -184,6 +226,8 @@ void cb_memworld_del(cb_memworld *w)
         }
     }
     cb_alloc_free(w->alloc, w->routers);
+    cb_resync_del(w->resync);
+    cb_alloc_free(w->alloc, w->resync_want);
     cb_alloc_free(w->alloc, w->faults);
     cb_alloc_free(w->alloc, w->down);
     cb_alloc_free(w->alloc, w->server_cfgs);
@@ -233,6 +277,10 @@ int cb_memworld_crash(cb_memworld *w, uint32_t server)
         /* Each client's connection to it is gone: drop its partial input. */
         (void)cb_client_on_reset(w->clients[i], server); /* a valid peer: cannot fail */
     }
+    if (w->resync != NULL) {
+        (void)cb_client_on_reset(cb_resync_client(w->resync), server);
+        w->resync_want[server] = 0;
+    }
     return rc;
 }
 
@@ -246,6 +294,9 @@ int cb_memworld_recover(cb_memworld *w, uint32_t server)
         if (rc != CB_ERR_OK) {
             return rc;
         }
+    }
+    if (w->resync != NULL && w->down[server]) {
+        w->resync_want[server] = 1; /* started by the run loop (memworld_resync_kick) */
     }
     w->down[server] = 0;
     return CB_ERR_OK;
@@ -271,9 +322,23 @@ cb_memnet *cb_memworld_net(cb_memworld *w)
     return w->net;
 }
 
+cb_resync *cb_memworld_resync(cb_memworld *w)
+{
+    return w->resync;
+}
+
 static int memworld_is_server(const cb_memworld *w, uint32_t node)
 {
     return node < w->cfg.server_count;
+}
+
+/* The client machine of client node `node` (the resyncer's for its node). */
+static cb_client *memworld_client_of(cb_memworld *w, uint32_t node)
+{
+    if (memworld_is_resync(w, node)) {
+        return cb_resync_client(w->resync);
+    }
+    return w->clients[node - w->cfg.server_count];
 }
 
 /* Carry out one action of `node` (`from_router`: of the client node's router). SEND targets:
@@ -289,6 +354,9 @@ static int memworld_act(cb_memworld *w, uint32_t node, const cb_action *a, int f
     case CB_ACTION_SEND:
         return cb_memnet_send(w->net, node, a->peer, a->data, a->data_len, w->now_ns);
     case CB_ACTION_COMPLETE:
+        if (memworld_is_resync(w, node)) {
+            return cb_resync_on_completion(w->resync, &a->completion, w->now_ns);
+        }
         w->wake_ns[node - w->cfg.server_count] = 0; /* a slot is free: ask again */
         if (w->routers != NULL && !from_router) {
             return cb_router_on_completion(w->routers[node - w->cfg.server_count], &a->completion,
@@ -304,7 +372,7 @@ static int memworld_act(cb_memworld *w, uint32_t node, const cb_action *a, int f
     case CB_ACTION_CLOSE:
         /* Message network: closing only discards the other side's partial input. */
         if (memworld_is_server(w, node)) {
-            return cb_client_on_reset(w->clients[a->peer - w->cfg.server_count], node);
+            return cb_client_on_reset(memworld_client_of(w, a->peer), node);
         }
         if (w->servers[a->peer] == NULL) {
             return CB_ERR_OK; /* crashed, and not rebuilt yet */
@@ -320,7 +388,7 @@ static size_t memworld_drain_one(cb_memworld *w, uint32_t node, cb_action *batch
     if (memworld_is_server(w, node)) {
         return cb_server_drain(w->servers[node], batch, MEMWORLD_DRAIN_BATCH);
     }
-    return cb_client_drain(w->clients[node - w->cfg.server_count], batch, MEMWORLD_DRAIN_BATCH);
+    return cb_client_drain(memworld_client_of(w, node), batch, MEMWORLD_DRAIN_BATCH);
 }
 
 /* Drain `node` until its outbox is empty; then, for a client with a router, the router's
@@ -340,8 +408,9 @@ static int memworld_pump(cb_memworld *w, uint32_t node)
     if (w->routers == NULL || memworld_is_server(w, node)) {
         return CB_ERR_OK;
     }
-    cb_router *router = w->routers[node - w->cfg.server_count];
-    while ((n = cb_router_drain(router, batch, MEMWORLD_DRAIN_BATCH)) > 0) {
+    cb_router *router = memworld_is_resync(w, node) ? NULL : w->routers[node - w->cfg.server_count];
+    while ((n = router != NULL ? cb_router_drain(router, batch, MEMWORLD_DRAIN_BATCH)
+                               : cb_resync_drain(w->resync, batch, MEMWORLD_DRAIN_BATCH)) > 0) {
         for (size_t i = 0; i < n; i++) {
             int rc = memworld_act(w, node, &batch[i], 1);
             if (rc != CB_ERR_OK) {
@@ -367,8 +436,7 @@ static int memworld_deliver(cb_memworld *w, const cb_memnet_msg *m)
         if (memworld_is_server(w, m->dst)) {
             n = cb_server_on_bytes(w->servers[m->dst], m->src, p, left, w->now_ns);
         } else {
-            n = cb_client_on_bytes(w->clients[m->dst - w->cfg.server_count], m->src, p, left,
-                                   w->now_ns);
+            n = cb_client_on_bytes(memworld_client_of(w, m->dst), m->src, p, left, w->now_ns);
         }
         int rc = memworld_pump(w, m->dst);
         if (rc != CB_ERR_OK) {
@@ -456,8 +524,9 @@ static int memworld_fire_timers(cb_memworld *w)
             }
         }
     }
-    for (uint32_t i = 0; i < w->cfg.client_count; i++) {
-        cb_client *cli = w->clients[i];
+    uint32_t client_nodes = w->cfg.client_count + (w->resync != NULL);
+    for (uint32_t i = 0; i < client_nodes; i++) {
+        cb_client *cli = memworld_client_of(w, w->cfg.server_count + i);
         while (cb_client_next_deadline_ns(cli) <= w->now_ns) {
             int trc = cb_client_on_timer(cli, w->now_ns);
             int rc = memworld_pump(w, w->cfg.server_count + i);
@@ -486,6 +555,10 @@ static uint64_t memworld_next_ns(const cb_memworld *w)
         next = d < next ? d : next;
         next = w->wake_ns[i] < next ? w->wake_ns[i] : next;
     }
+    if (w->resync != NULL) {
+        uint64_t d = cb_client_next_deadline_ns(cb_resync_client(w->resync));
+        next = d < next ? d : next;
+    }
     return next;
 }
 
@@ -503,11 +576,32 @@ static int memworld_apply_faults(cb_memworld *w)
     return CB_ERR_OK;
 }
 
+/* Start the resync of the first recovered server waiting for one, if none runs. */
+static int memworld_resync_kick(cb_memworld *w)
+{
+    if (w->resync == NULL || cb_resync_active(w->resync)) {
+        return CB_ERR_OK;
+    }
+    for (uint32_t s = 0; s < w->cfg.server_count; s++) {
+        if (w->resync_want[s] && !w->down[s]) {
+            w->resync_want[s] = 0;
+            int rc = cb_resync_start(w->resync, s, w->now_ns);
+            if (rc == CB_ERR_OK) {
+                return memworld_pump(w, memworld_resync_node(w));
+            }
+        }
+    }
+    return CB_ERR_OK;
+}
+
 int cb_memworld_run(cb_memworld *w, const cb_world_hooks *hooks, uint64_t until_ns)
 {
     w->hooks = hooks;
     for (;;) {
-        int rc = memworld_submit_all(w);
+        int rc = memworld_resync_kick(w);
+        if (rc == CB_ERR_OK) {
+            rc = memworld_submit_all(w);
+        }
         if (rc != CB_ERR_OK) {
             return rc;
         }

@@ -27,7 +27,9 @@
  * Crashes: cb_memworld_crash (or a CRASH fault of the config's schedule) drops a server's
  * state: it is replaced at once by a fresh, empty cb_server, every message in flight to or
  * from it is dropped, and so is every message delivered to it until cb_memworld_recover (or
- * a RECOVER fault) brings it back, still empty. Clients learn of it only by timeouts.
+ * a RECOVER fault) brings it back, still empty. Clients learn of it only by timeouts. With
+ * resync = warm, the recovery queues the server for the resyncer, which starts at the next
+ * step of the run (one server at a time, in server order).
  */
 #ifndef CB_MEMWORLD_H
 #define CB_MEMWORLD_H
@@ -37,6 +39,7 @@
 #include "cb_client.h"
 #include "cb_memnet.h"
 #include "cb_placement.h"
+#include "cb_resync.h"
 #include "cb_router.h"
 #include "cb_server.h"
 #include "cb_world.h"
@@ -71,6 +74,12 @@ typedef struct cb_memworld_config {
      * that does not exist). */
     const cb_memworld_fault *faults;
     size_t fault_count;
+    /* Resync of a recovered server (cb_resync_policy): CB_RESYNC_LAZY (0) leaves it to read
+     * repair; CB_RESYNC_WARM (needs `router`) adds a resyncer node, id S + C, that warms each
+     * recovered server from its peers (docs/replication.md §6). Its client uses the `client`
+     * config above, its R is the router's; its events reach the `event` hook with node S + C
+     * (its COMPLETEs go to the resyncer, never to the `complete` hook). */
+    uint32_t resync;
 } cb_memworld_config;
 
 /* Returns CB_ERR_OK, CB_ERR_INVALID (no servers/clients, a bad machine config) or
@@ -104,6 +113,8 @@ int cb_memworld_is_down(const cb_memworld *w, uint32_t server);
 /* Messages dropped because their destination was crashed when they arrived. */
 uint64_t cb_memworld_dropped(const cb_memworld *w);
 cb_server *cb_memworld_server(cb_memworld *w, uint32_t server);
+/* The resyncer (CB_RESYNC_WARM), else NULL. */
+cb_resync *cb_memworld_resync(cb_memworld *w);
 cb_memnet *cb_memworld_net(cb_memworld *w);
 
 #endif

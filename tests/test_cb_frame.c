@@ -11,6 +11,7 @@
 
 #include "cb_err.h"
 #include "cb_frame.h"
+#include "cb_scanbody.h"
 #include "cb_rng.h"
 #include "cb_test.h"
 
@@ -186,15 +187,15 @@ static void test_frame_names(void)
     CU_ASSERT_STRING_EQUAL(cb_op_name(CB_OP_DECR), "decr");
     CU_ASSERT_STRING_EQUAL(cb_op_name(CB_OP_NOOP), "noop");
     CU_ASSERT_STRING_EQUAL(cb_op_name(0), "unknown");
-    CU_ASSERT_STRING_EQUAL(cb_op_name(0x0F), "unknown");
+    CU_ASSERT_STRING_EQUAL(cb_op_name(0x10), "unknown");
     CU_ASSERT_STRING_EQUAL(cb_op_name(-1), "unknown");
     int valid = 0;
     for (int op = -1; op <= 256; op++) {
         valid += cb_op_valid(op);
-        CU_ASSERT_EQUAL(cb_op_valid(op), op >= CB_OP_GET && op <= CB_OP_NOOP);
+        CU_ASSERT_EQUAL(cb_op_valid(op), op >= CB_OP_GET && op <= CB_OP_SCAN);
     }
     CU_ASSERT_EQUAL(valid, (int)sizeof test_op_codes);
-    CU_ASSERT_EQUAL(valid, 14);
+    CU_ASSERT_EQUAL(valid, 15);
 
     CU_ASSERT_STRING_EQUAL(cb_status_name(CB_STATUS_OK), "ok");
     CU_ASSERT_STRING_EQUAL(cb_status_name(CB_STATUS_NOT_FOUND), "not found");
@@ -229,7 +230,7 @@ static const decode_case decode_cases[] = {
     {"version 0, 3 bytes", {0xCB, 0xED, 0x00}, 3, CB_ERR_BAD_VERSION},
     {"version 2, 40 bytes", {0xCB, 0xED, 0x02, 0x01}, 40, CB_ERR_BAD_VERSION},
     {"opcode 0, 4 bytes", {0xCB, 0xED, 0x01, 0x00}, 4, CB_ERR_BAD_OPCODE},
-    {"opcode 0x0F, 40 bytes", {0xCB, 0xED, 0x01, 0x0F}, 40, CB_ERR_BAD_OPCODE},
+    {"opcode 0x10, 40 bytes", {0xCB, 0xED, 0x01, 0x10}, 40, CB_ERR_BAD_OPCODE},
     {"opcode 0xFF, 4 bytes", {0xCB, 0xED, 0x01, 0xFF}, 4, CB_ERR_BAD_OPCODE},
     {"flag 0x10, 5 bytes", {0xCB, 0xED, 0x01, 0x01, 0x10}, 5, CB_ERR_BAD_FLAGS},
     {"flag 0x80, 40 bytes", {0xCB, 0xED, 0x01, 0x01, 0x80}, 40, CB_ERR_BAD_FLAGS},
@@ -437,7 +438,7 @@ static const encode_case encode_cases[] = {
     {"full, cap 0", {.opcode = CB_OP_NOOP}, 0, CB_ERR_FULL},
     {"header fits, cap 40", {.opcode = CB_OP_NOOP}, 40, 40},
     {"opcode 0", {.opcode = 0}, 64, CB_ERR_BAD_OPCODE},
-    {"opcode 0x0F", {.opcode = 0x0F}, 64, CB_ERR_BAD_OPCODE},
+    {"opcode 0x10", {.opcode = 0x10}, 64, CB_ERR_BAD_OPCODE},
     {"opcode 0xFF", {.opcode = 0xFF}, 64, CB_ERR_BAD_OPCODE},
     {"flags 0x10", {.opcode = CB_OP_GET, .flags = 0x10}, 64, CB_ERR_BAD_FLAGS},
     {"flags 0xFF", {.opcode = CB_OP_GET, .flags = 0xFF}, 64, CB_ERR_BAD_FLAGS},
@@ -649,6 +650,49 @@ static void test_frame_corrupted_headers(void)
     guard_free(&g);
 }
 
+/* SCAN bodies: round trip, and every truncation or bad length refused as a whole. */
+static void test_frame_scanbody(void)
+{
+    uint8_t buf[256];
+    cb_scanbody_writer w;
+    CU_ASSERT_EQUAL(cb_scanbody_writer_init(&w, buf, 3), CB_ERR_INVALID);
+    CU_ASSERT_EQUAL_FATAL(cb_scanbody_writer_init(&w, buf, 80), CB_ERR_OK);
+    cb_scanbody_item a = {(const uint8_t *)"key",  3, 9, 1500, 5, 0x0102030405060708ull,
+                          (const uint8_t *)"hello"};
+    cb_scanbody_item b = {(const uint8_t *)"k2", 2, 0, 0, 0, 1, NULL};
+    CU_ASSERT_EQUAL(cb_scanbody_put(&w, &a), CB_ERR_OK);
+    CU_ASSERT_EQUAL(cb_scanbody_put(&w, &b), CB_ERR_OK);
+    CU_ASSERT_EQUAL(cb_scanbody_put(&w, &a), CB_ERR_FULL); /* 4 + 29 + 23 + 29 > 80 */
+    cb_scanbody_item bad = b;
+    bad.key_len = 0;
+    CU_ASSERT_EQUAL(cb_scanbody_put(&w, &bad), CB_ERR_INVALID);
+    size_t len = cb_scanbody_finish(&w);
+    CU_ASSERT_EQUAL(len, 4 + 29 + 23);
+    cb_scanbody_reader r;
+    uint32_t count = 0;
+    CU_ASSERT_EQUAL_FATAL(cb_scanbody_reader_init(&r, buf, len, &count), CB_ERR_OK);
+    CU_ASSERT_EQUAL(count, 2);
+    cb_scanbody_item it;
+    CU_ASSERT_EQUAL_FATAL(cb_scanbody_next(&r, &it), CB_ERR_OK);
+    CU_ASSERT(it.key_len == 3 && memcmp(it.key, "key", 3) == 0 && it.flags == 9);
+    CU_ASSERT(it.ttl_ms == 1500 && it.value_len == 5 && memcmp(it.value, "hello", 5) == 0);
+    CU_ASSERT_EQUAL(it.version, 0x0102030405060708ull);
+    CU_ASSERT_EQUAL_FATAL(cb_scanbody_next(&r, &it), CB_ERR_OK);
+    CU_ASSERT(it.key_len == 2 && it.value_len == 0 && it.version == 1);
+    CU_ASSERT_EQUAL(cb_scanbody_next(&r, &it), CB_ERR_NOT_FOUND);
+    for (size_t cut = 0; cut < len; cut++) {
+        CU_ASSERT_EQUAL(cb_scanbody_reader_init(&r, buf, cut, NULL), CB_ERR_MALFORMED);
+    }
+    buf[len] = 0;
+    CU_ASSERT_EQUAL(cb_scanbody_reader_init(&r, buf, len + 1, NULL), CB_ERR_MALFORMED);
+    buf[4 + 9 + 3] = 0xFF; /* the first item's value_len now runs past the end */
+    CU_ASSERT_EQUAL(cb_scanbody_reader_init(&r, buf, len, NULL), CB_ERR_MALFORMED);
+    buf[4 + 9 + 3] = 5;
+    buf[0] = 0xFF; /* a count the length cannot hold */
+    CU_ASSERT_EQUAL(cb_scanbody_reader_init(&r, buf, len, NULL), CB_ERR_MALFORMED);
+    CU_ASSERT_EQUAL(cb_scanbody_reader_init(&r, NULL, 0, NULL), CB_ERR_MALFORMED);
+}
+
 static const cb_test_case tests[] = {
     {"golden_bytes", test_frame_golden_bytes},
     {"names", test_frame_names},
@@ -660,6 +704,7 @@ static const cb_test_case tests[] = {
     {"encode_errors", test_frame_encode_errors},
     {"random_stream_splits", test_frame_random_stream_splits},
     {"corrupted_headers", test_frame_corrupted_headers},
+    {"scanbody", test_frame_scanbody},
     {NULL, NULL},
 };
 

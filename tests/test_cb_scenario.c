@@ -63,6 +63,7 @@ static const key_case key_cases[] = {
     {"placement", "replicas", "1", "", "1"},
     {"placement", "read_policy", "quorum", "", "quorum"},
     {"placement", "write_policy", "primary_async", "", "primary_async"},
+    {"placement", "resync", "warm", "", "warm"},
     {"placement", "eject_after", "3", "", "3"},
     {"placement", "eject_for", "10s", "eject_after = 2\n", "10s"},
     {"transport", "kind", "udp", "", "udp"},

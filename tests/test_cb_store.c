@@ -9,6 +9,7 @@
 #include "cb_test.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define NS_NONE UINT64_MAX
@@ -1197,6 +1198,105 @@ static void test_store_set_versioned(void)
     cb_store_del(s);
 }
 
+/* Scan from cursor 0 to the end with `cap` per call; marks seen[i] for key "key<i>". */
+static size_t scan_all(const cb_store *s, size_t cap, uint64_t now, unsigned char *seen,
+                       size_t seen_len)
+{
+    cb_store_scan_item items[64];
+    uint64_t cursor = 0;
+    size_t calls = 0, returned = 0;
+    do {
+        size_t n = 0;
+        CU_ASSERT_EQUAL_FATAL(cb_store_scan(s, cursor, now, items, cap, &n, &cursor), CB_ERR_OK);
+        CU_ASSERT_FATAL(n <= cap);
+        for (size_t i = 0; i < n; i++) {
+            int k = atoi((const char *)items[i].key + 3);
+            CU_ASSERT_FATAL(k >= 0 && (size_t)k < seen_len);
+            CU_ASSERT_EQUAL(items[i].value_len, items[i].key_len);
+            seen[k] = 1;
+        }
+        returned += n;
+        CU_ASSERT_FATAL(++calls < 1000000);
+    } while (cursor != 0);
+    return returned;
+}
+
+static void test_store_scan_full(void)
+{
+    cb_store *s = new_store(1u << 26, 4, 0);
+    char key[16];
+    enum { N = 3000 };
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(key, sizeof(key), "key%d", i);
+        uint64_t ttl = i % 10 == 9 ? 5 : 0; /* expired at now = 10 */
+        CU_ASSERT_EQUAL_FATAL(
+            cb_store_set(s, u8(key), (size_t)n, u8(key), (size_t)n, 0, ttl, 0, NULL), CB_ERR_OK);
+    }
+    static const size_t caps[] = {1, 3, 64};
+    for (size_t c = 0; c < 3; c++) {
+        static unsigned char seen[N];
+        memset(seen, 0, sizeof seen);
+        size_t returned = scan_all(s, caps[c], 10, seen, N);
+        CU_ASSERT(returned >= N - N / 10);
+        for (int i = 0; i < N; i++) {
+            CU_ASSERT_EQUAL_FATAL(seen[i], i % 10 != 9);
+        }
+    }
+    /* Bounded: a call examines at most 16 * cap + 1 positions, so an empty store of many
+     * buckets needs many calls; resume continues right after a consumed prefix. */
+    cb_store_scan_item items[4];
+    size_t n = 0;
+    uint64_t next = 0;
+    CU_ASSERT_EQUAL(cb_store_scan(s, 0, 10, items, 4, &n, &next), CB_ERR_OK);
+    CU_ASSERT(n >= 1 && next != 0);
+    uint64_t resumed = 0;
+    cb_store_scan_item again[1];
+    CU_ASSERT_EQUAL(cb_store_scan(s, items[0].resume, 10, again, 1, &n, &resumed), CB_ERR_OK);
+    CU_ASSERT(n == 0 || again[0].key != items[0].key);
+    CU_ASSERT_EQUAL(cb_store_scan(s, 0, 10, items, 0, &n, &next), CB_ERR_INVALID);
+    /* Flushed items are dead: a scan after a flush returns nothing. */
+    cb_store_flush(s);
+    static unsigned char none[N];
+    memset(none, 0, sizeof none);
+    CU_ASSERT_EQUAL(scan_all(s, 64, 10, none, N), 0);
+    CU_ASSERT_EQUAL(cb_store_check(s), CB_ERR_OK);
+    cb_store_del(s);
+}
+
+/* Items live for the whole scan are seen even while the table grows between calls. */
+static void test_store_scan_resize(void)
+{
+    cb_store *s = new_store(1u << 26, 4, 0);
+    char key[16];
+    enum { OLD = 500, N = 8000 };
+    static unsigned char seen[N];
+    memset(seen, 0, sizeof seen);
+    int next_key = 0;
+    for (; next_key < OLD; next_key++) {
+        int n = snprintf(key, sizeof(key), "key%d", next_key);
+        cb_store_set(s, u8(key), (size_t)n, u8(key), (size_t)n, 0, 0, 0, NULL);
+    }
+    cb_store_scan_item items[8];
+    uint64_t cursor = 0;
+    uint64_t grows = stats_of(s).table_grows;
+    do {
+        size_t n = 0;
+        CU_ASSERT_EQUAL_FATAL(cb_store_scan(s, cursor, 0, items, 8, &n, &cursor), CB_ERR_OK);
+        for (size_t i = 0; i < n; i++) {
+            seen[atoi((const char *)items[i].key + 3)] = 1;
+        }
+        for (int j = 0; j < 7 && next_key < N; j++, next_key++) {
+            int kn = snprintf(key, sizeof(key), "key%d", next_key);
+            cb_store_set(s, u8(key), (size_t)kn, u8(key), (size_t)kn, 0, 0, 0, NULL);
+        }
+    } while (cursor != 0);
+    CU_ASSERT(stats_of(s).table_grows > grows);
+    for (int i = 0; i < OLD; i++) {
+        CU_ASSERT_EQUAL_FATAL(seen[i], 1);
+    }
+    cb_store_del(s);
+}
+
 static const cb_test_case tests[] = {
     {"config", test_store_config},
     {"ops_semantics", test_store_ops_semantics},
@@ -1214,6 +1314,8 @@ static const cb_test_case tests[] = {
     {"oom", test_store_oom},
     {"deterministic", test_store_deterministic},
     {"set_versioned", test_store_set_versioned},
+    {"scan_full", test_store_scan_full},
+    {"scan_resize", test_store_scan_resize},
     {NULL, NULL},
 };
 
