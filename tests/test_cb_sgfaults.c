@@ -17,54 +17,12 @@
 #include "cb_sgfaults.h"
 #include "cb_sgworld.h"
 #include "cb_test.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define FT_FACTORY "thread"
-#else
-#define FT_FACTORY "raw"
-#endif
+#include "cb_test_fork.h"
 
 #define FT_RECS_MAX   4000u
 #define FT_EVENTS_MAX 8u
 #define FT_MS         1000000ull
 #define FT_US         1000ull
-
-/* ---- fork a child per simulation (as test_cb_sgworld.c) ------------------------------- */
-
-typedef void (*ft_child_fn)(const void *arg, void *result);
-
-static int ft_fork(ft_child_fn fn, const void *arg, void *result, size_t result_len)
-{
-    int fds[2];
-    CU_ASSERT_FATAL(pipe(fds) == 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        memset(result, 0, result_len);
-        fn(arg, result);
-        ssize_t wrote = write(fds[1], result, result_len);
-        exit(wrote == (ssize_t)result_len ? 0 : 3); /* exit, not _exit: LSan runs at exit */
-    }
-    close(fds[1]);
-    size_t got = 0;
-    while (got < result_len) {
-        ssize_t r = read(fds[0], (uint8_t *)result + got, result_len - got);
-        if (r <= 0) {
-            break;
-        }
-        got += (size_t)r;
-    }
-    close(fds[0]);
-    int status = 0;
-    CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
-    if (!WIFEXITED(status) || got != result_len) {
-        return -1;
-    }
-    return WEXITSTATUS(status);
-}
 
 /* ---- a scripted client: SET 10 keys, then 1 SET per 3 GETs, until end_ns --------------- */
 
@@ -166,7 +124,7 @@ static void ft_child(const void *varg, void *result)
         s.keys[k][1] = (uint8_t)('0' + k);
     }
     cb_sgworld_config cfg = cb_sgworld_config_default();
-    cfg.context_factory = FT_FACTORY;
+    cfg.context_factory = CB_TEST_SG_FACTORY;
     cfg.server.dedup_window = 64;
     cfg.server_count = arg->servers;
     cfg.latency_ns = 100 * FT_US;
@@ -207,7 +165,7 @@ static void ft_add(ft_arg *a, uint64_t at_ns, uint8_t kind, uint32_t node)
 static ft_result *ft_run(const ft_arg *arg)
 {
     static ft_result r;
-    CU_ASSERT_EQUAL_FATAL(ft_fork(ft_child, arg, &r, sizeof r), 0);
+    CU_ASSERT_EQUAL_FATAL(cb_test_fork(ft_child, arg, &r, sizeof r), 0);
     CU_ASSERT_EQUAL(r.rc, CB_ERR_OK);
     return &r;
 }

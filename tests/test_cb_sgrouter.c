@@ -18,12 +18,7 @@
 #include "cb_err.h"
 #include "cb_sgworld.h"
 #include "cb_test.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SR_FACTORY "thread"
-#else
-#define SR_FACTORY "raw"
-#endif
+#include "cb_test_fork.h"
 
 #define SR_SERVERS  5u
 #define SR_CLIENTS  3u
@@ -31,41 +26,6 @@
 #define SR_OPS_MAX  1500u /* per client */
 #define SR_MS       1000000ull
 #define SR_VALUE_SZ 12u
-
-typedef void (*sr_child_fn)(const void *arg, void *result);
-
-static int sr_fork(sr_child_fn fn, const void *arg, void *result, size_t result_len)
-{
-    int fds[2];
-    CU_ASSERT_FATAL(pipe(fds) == 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        memset(result, 0, result_len);
-        fn(arg, result);
-        ssize_t wrote = write(fds[1], result, result_len);
-        exit(wrote == (ssize_t)result_len ? 0 : 3); /* exit, not _exit: LSan runs at exit */
-    }
-    close(fds[1]);
-    size_t got = 0;
-    while (got < result_len) {
-        ssize_t r = read(fds[0], (uint8_t *)result + got, result_len - got);
-        if (r <= 0) {
-            break;
-        }
-        got += (size_t)r;
-    }
-    close(fds[0]);
-    int status = 0;
-    CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
-    if (!WIFEXITED(status) || got != result_len) {
-        return -1;
-    }
-    return WEXITSTATUS(status);
-}
 
 typedef struct sr_arg {
     int crash; /* crash servers 0 and 1 at 30 ms, recover them at 100 and 140 ms */
@@ -223,7 +183,7 @@ static void sr_child(const void *varg, void *result)
     cfg.client.attempts_max = 1;
     cfg.router = &rc;
     cfg.placement = pl;
-    cfg.context_factory = SR_FACTORY;
+    cfg.context_factory = CB_TEST_SG_FACTORY;
     cb_sgworld_fault faults[4] = {
         {.at_ns = 30 * SR_MS, .kind = CB_SGWORLD_FAULT_CRASH, .node = 0},
         {.at_ns = 30 * SR_MS, .kind = CB_SGWORLD_FAULT_CRASH, .node = 1},
@@ -243,7 +203,7 @@ static sr_result *sr_run(int crash)
 {
     static sr_result result;
     sr_arg arg = {crash};
-    CU_ASSERT_EQUAL_FATAL(sr_fork(sr_child, &arg, &result, sizeof result), 0);
+    CU_ASSERT_EQUAL_FATAL(cb_test_fork(sr_child, &arg, &result, sizeof result), 0);
     CU_ASSERT_EQUAL_FATAL(result.rc, CB_ERR_OK);
     return &result;
 }

@@ -18,61 +18,17 @@
 #include "cb_runner.h"
 #include "cb_sgworld.h"
 #include "cb_test.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SGT_FACTORY "thread"
-#else
-#define SGT_FACTORY "raw"
-#endif
+#include "cb_test_fork.h"
 
 #define SGT_LAT_GETS  301u
 #define SGT_KEYS      50u
 #define SGT_VALUE_MAX 24u
 #define SGT_OPS_MAX   4000u
 
-/* ---- fork a child per simulation ------------------------------------------------------ */
-
-typedef void (*sgt_child_fn)(const void *arg, void *result);
-
-/* Run fn(arg, result) in a child; copy its result back. Returns the child's exit status
- * (0 = ok), or -1 when it died or sent a short result. */
-static int sgt_fork(sgt_child_fn fn, const void *arg, void *result, size_t result_len)
-{
-    int fds[2];
-    CU_ASSERT_FATAL(pipe(fds) == 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        memset(result, 0, result_len);
-        fn(arg, result);
-        ssize_t wrote = write(fds[1], result, result_len);
-        exit(wrote == (ssize_t)result_len ? 0 : 3); /* exit, not _exit: LSan runs at exit */
-    }
-    close(fds[1]);
-    size_t got = 0;
-    while (got < result_len) {
-        ssize_t r = read(fds[0], (uint8_t *)result + got, result_len - got);
-        if (r <= 0) {
-            break;
-        }
-        got += (size_t)r;
-    }
-    close(fds[0]);
-    int status = 0;
-    CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
-    if (!WIFEXITED(status) || got != result_len) {
-        return -1;
-    }
-    return WEXITSTATUS(status);
-}
-
 static cb_sgworld_config sgt_config(uint64_t seed)
 {
     cb_sgworld_config cfg = cb_sgworld_config_default();
-    cfg.context_factory = SGT_FACTORY;
+    cfg.context_factory = CB_TEST_SG_FACTORY;
     cfg.seed = seed;
     cfg.server.dedup_window = 64;
     return cfg;
@@ -189,7 +145,7 @@ static void lat_check(uint64_t latency_ns)
 {
     lat_arg arg = {latency_ns};
     lat_result r;
-    CU_ASSERT_EQUAL_FATAL(sgt_fork(lat_child, &arg, &r, sizeof r), 0);
+    CU_ASSERT_EQUAL_FATAL(cb_test_fork(lat_child, &arg, &r, sizeof r), 0);
     CU_ASSERT_EQUAL(r.rc, CB_ERR_OK);
     CU_ASSERT_EQUAL(r.gets, SGT_LAT_GETS);
     /* Frame sizes from docs/protocol.md §2: a 40-byte header, then the key (request) or the
@@ -425,7 +381,7 @@ static void model_child(const void *arg, void *result)
 static model_result sgt_model_run(const model_arg *arg)
 {
     model_result r;
-    CU_ASSERT_EQUAL(sgt_fork(model_child, arg, &r, sizeof r), 0);
+    CU_ASSERT_EQUAL(cb_test_fork(model_child, arg, &r, sizeof r), 0);
     CU_ASSERT_EQUAL(r.rc, CB_ERR_OK);
     const cb_sgworld_stats *st = &r.stats;
     printf("\n  %u clients, %s, loss %u ppm: %u/%u completed, %u mismatches, %u timeouts, "
@@ -550,7 +506,7 @@ static void twice_child(const void *arg, void *result)
 static void test_sg_second_run_in_process_refused(void)
 {
     int rcs[3];
-    CU_ASSERT_EQUAL_FATAL(sgt_fork(twice_child, NULL, rcs, sizeof rcs), 0);
+    CU_ASSERT_EQUAL_FATAL(cb_test_fork(twice_child, NULL, rcs, sizeof rcs), 0);
     CU_ASSERT_EQUAL(rcs[0], CB_ERR_INVALID);
     CU_ASSERT_EQUAL(rcs[1], CB_ERR_OK);
     CU_ASSERT_EQUAL(rcs[2], CB_ERR_INVALID);
@@ -658,7 +614,7 @@ static void order_child(const void *arg, void *result)
 static order_result order_run(uint8_t transport)
 {
     order_result r;
-    CU_ASSERT_EQUAL(sgt_fork(order_child, &transport, &r, sizeof r), 0);
+    CU_ASSERT_EQUAL(cb_test_fork(order_child, &transport, &r, sizeof r), 0);
     CU_ASSERT_EQUAL(r.rc, CB_ERR_OK);
     CU_ASSERT_EQUAL(r.completed, ORDER_APPENDS + 2);
     printf("\n  %s, jitter %u us: appended \"%.*s\", APPEND latency %.3f..%.3f ms, "
@@ -836,8 +792,7 @@ static void run_child(const void *arg, void *result)
     if (r->step == 0) {
         cb_server_config each[RUN_SERVERS];
         cb_sgworld_config cfg = run_world_config(seed, each);
-        cb_world_hooks hooks = {runner, cb_runner_next, cb_runner_complete, cb_runner_event,
-                                  NULL};
+        cb_world_hooks hooks = {runner, cb_runner_next, cb_runner_complete, cb_runner_event, NULL};
         r->rc = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, &r->stats);
         const cb_runner_totals *t = cb_runner_get_totals(runner);
         r->budget = cb_runner_budget(runner);
@@ -858,7 +813,7 @@ static void run_child(const void *arg, void *result)
 static run_result run_fork(uint64_t seed)
 {
     run_result r;
-    CU_ASSERT_EQUAL(sgt_fork(run_child, &seed, &r, sizeof r), 0);
+    CU_ASSERT_EQUAL(cb_test_fork(run_child, &seed, &r, sizeof r), 0);
     CU_ASSERT_EQUAL(r.step, 0);
     CU_ASSERT_EQUAL(r.rc, CB_ERR_OK);
     printf("\n  runner over sgworld, seed %llu: %llu issued, %llu completed, %lld rows, %llu "
