@@ -14,6 +14,7 @@
 #include "cb_err.h"
 #include "cb_loop.h"
 #include "cb_serve.h"
+#include "cb_udp.h"
 
 #define RW_DRAIN_BATCH 64u
 #define RW_READ_BYTES  65536u
@@ -40,9 +41,8 @@ typedef struct rw_conn {
     int read_paused;             /* the delay queue was full: EPOLLIN off until it drains */
     uint32_t epoch; /* bumped at each close: delayed bytes of an older connection are void */
     uint16_t udp_request_id;
-    uint16_t udp_next_seq, udp_total; /* reassembly of the current reply */
+    cb_udp_reasm udp_reasm; /* reassembly of the current reply */
     uint8_t *udp_buf;
-    size_t udp_len;
 } rw_conn;
 
 /* A message or chunk in the delay queue; its bytes are in the ring at `off`. */
@@ -280,8 +280,7 @@ static void rw_close(cb_realworld *w, rw_conn *c)
     c->state = RW_CLOSED;
     c->epoch++;
     c->out_len = 0;
-    c->udp_len = 0;
-    c->udp_total = 0;
+    memset(&c->udp_reasm, 0, sizeof c->udp_reasm);
     /* A valid peer: cannot fail. Requests in flight stay armed and retry. */
     (void)cb_client_on_reset(w->clients[c->client], c->server);
 }
@@ -341,14 +340,12 @@ static void rw_flush(cb_realworld *w, rw_conn *c)
     rw_watch(w, c);
 }
 
-/* UDP: one request, one datagram with memcached's 8-byte header. */
+/* UDP: one request, one datagram with memcached's 8-byte header (cb_udp.h). */
 static void rw_send_udp(rw_conn *c, const uint8_t *data, size_t len)
 {
-    uint8_t hdr[CB_SERVE_UDP_HEADER_BYTES] = {0};
-    uint16_t id = ++c->udp_request_id;
-    hdr[0] = (uint8_t)(id >> 8);
-    hdr[1] = (uint8_t)id;
-    hdr[5] = 1; /* datagrams: 1 (sequence 0, reserved 0) */
+    uint8_t hdr[CB_UDP_HEADER_BYTES];
+    cb_udp_header h = {++c->udp_request_id, 0, 1, 0};
+    cb_udp_header_encode(&h, hdr);
     struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)(uintptr_t)data, len}};
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
     (void)sendmsg(c->watch.fd, &mh, MSG_NOSIGNAL); /* refused: lost, the timer retries */
@@ -469,41 +466,33 @@ static int rw_deliver(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t l
 
 /* ---- input ------------------------------------------------------------------------------ */
 
-/* One reply datagram: strip the header, reassemble, deliver a whole reply. */
+/* One reply datagram: strip the header, reassemble (cb_udp.h), deliver a whole reply. */
 static int rw_udp_datagram(cb_realworld *w, rw_conn *c, const uint8_t *d, size_t len)
 {
-    if (len < CB_SERVE_UDP_HEADER_BYTES) {
+    cb_udp_header h;
+    if (cb_udp_header_decode(d, len, &h) != CB_ERR_OK) {
         w->stats.udp_bad++;
         return CB_ERR_OK;
     }
-    uint16_t seq = (uint16_t)(d[2] << 8 | d[3]), total = (uint16_t)(d[4] << 8 | d[5]);
-    const uint8_t *p = d + CB_SERVE_UDP_HEADER_BYTES;
-    size_t plen = len - CB_SERVE_UDP_HEADER_BYTES;
-    if (total == 1 && seq == 0) {
+    const uint8_t *p = d + CB_UDP_HEADER_BYTES;
+    size_t plen = len - CB_UDP_HEADER_BYTES, at = 0;
+    int rc = cb_udp_reasm_add(&c->udp_reasm, &h, plen, RW_UDP_REPLY_MAX, &at);
+    if (rc == CB_UDP_REASM_SINGLE) {
         return rw_deliver(w, c, p, plen);
     }
-    if (seq == 0) {
-        c->udp_len = 0;
-        c->udp_total = total;
-        c->udp_next_seq = 0;
-    }
-    if (total == 0 || total != c->udp_total || seq != c->udp_next_seq ||
-        c->udp_len + plen > RW_UDP_REPLY_MAX) {
+    if (rc < 0) {
         w->stats.udp_bad++; /* out of order or lost: the request's timer retries */
-        c->udp_total = 0;
         return CB_ERR_OK;
     }
     if (c->udp_buf == NULL && (c->udp_buf = malloc(RW_UDP_REPLY_MAX)) == NULL) {
+        c->udp_reasm.total = 0;
         return CB_ERR_NOMEM;
     }
-    memcpy(c->udp_buf + c->udp_len, p, plen);
-    c->udp_len += plen;
-    c->udp_next_seq++;
-    if (c->udp_next_seq < total) {
+    memcpy(c->udp_buf + at, p, plen);
+    if (rc == CB_UDP_REASM_PART) {
         return CB_ERR_OK;
     }
-    c->udp_total = 0;
-    return rw_deliver(w, c, c->udp_buf, c->udp_len);
+    return rw_deliver(w, c, c->udp_buf, c->udp_reasm.len);
 }
 
 /* With impairment, a read goes into the delay queue: stop reading (the kernel's buffers and

@@ -4,6 +4,7 @@
 #include "cb_serve.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -22,6 +23,7 @@
 
 #include "cb_err.h"
 #include "cb_loop.h"
+#include "cb_udp.h"
 
 #define SERVE_READ_BYTES          (64u * 1024u) /* the one reusable read buffer */
 #define SERVE_READS_PER_EVENT     16            /* fairness: then the next ready fd */
@@ -402,32 +404,22 @@ static void serve_on_listen(cb_loop *loop, cb_loop_watch *w, uint32_t events)
 
 /* ---- UDP ---------------------------------------------------------------------------------- */
 
-static uint16_t serve_be16(const uint8_t *p)
-{
-    return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-/* Cut the collected reply into datagrams, each with the request id and its number. */
+/* Cut the collected reply into datagrams (cb_udp.h), each with the request id and its number. */
 static void serve_udp_send(cb_serve *s, uint16_t req_id, const struct sockaddr *to,
                            socklen_t to_len)
 {
-    const size_t per = CB_SERVE_UDP_DATAGRAM_BYTES - CB_SERVE_UDP_HEADER_BYTES;
-    size_t count = (s->udp_reply_len + per - 1) / per;
-    if (s->udp_reply_overflow || count == 0 || count > UINT16_MAX) {
+    size_t count = cb_udp_reply_count(s->udp_reply_len, CB_UDP_DATAGRAM_BYTES);
+    if (s->udp_reply_overflow || count == 0) {
         s->stats.udp_replies_dropped += s->udp_reply_len > 0;
         return;
     }
     for (size_t seq = 0; seq < count; seq++) {
-        uint8_t head[CB_SERVE_UDP_HEADER_BYTES] = {(uint8_t)(req_id >> 8),
-                                                   (uint8_t)req_id,
-                                                   (uint8_t)(seq >> 8),
-                                                   (uint8_t)seq,
-                                                   (uint8_t)(count >> 8),
-                                                   (uint8_t)count,
-                                                   0,
-                                                   0};
-        size_t off = seq * per;
-        size_t len = s->udp_reply_len - off < per ? s->udp_reply_len - off : per;
+        uint8_t head[CB_UDP_HEADER_BYTES];
+        size_t off, len;
+        int rc = cb_udp_reply_datagram(req_id, s->udp_reply_len, CB_UDP_DATAGRAM_BYTES, seq, head,
+                                       &off, &len);
+        assert(rc == CB_ERR_OK); /* seq < count */
+        (void)rc;
         struct iovec iov[2] = {{head, sizeof head}, {s->udp_reply + off, len}};
         struct msghdr msg;
         memset(&msg, 0, sizeof msg);
@@ -444,18 +436,19 @@ static void serve_udp_send(cb_serve *s, uint16_t req_id, const struct sockaddr *
 static void serve_udp_one(cb_serve *s, size_t n, const struct sockaddr *from, socklen_t from_len)
 {
     s->stats.udp_datagrams++;
-    const uint8_t *h = s->rbuf;
+    cb_udp_header h;
+    const uint8_t *payload;
+    size_t payload_len;
     /* One request per datagram: sequence 0 of 1, reserved 0 (protocol.txt, "UDP protocol"). */
-    if (n <= CB_SERVE_UDP_HEADER_BYTES || serve_be16(h + 2) != 0 || serve_be16(h + 4) != 1 ||
-        serve_be16(h + 6) != 0) {
+    if (cb_udp_request_parse(s->rbuf, n, &h, &payload, &payload_len) != CB_ERR_OK) {
         s->stats.udp_dropped++;
         return;
     }
     s->udp_reply_len = 0;
     s->udp_reply_overflow = 0;
-    serve_feed(s, s->udp_id, h + CB_SERVE_UDP_HEADER_BYTES, n - CB_SERVE_UDP_HEADER_BYTES);
+    serve_feed(s, s->udp_id, payload, payload_len);
     (void)cb_server_on_close(s->srv, s->udp_id); /* nothing partial carries over */
-    serve_udp_send(s, serve_be16(h), from, from_len);
+    serve_udp_send(s, h.request_id, from, from_len);
 }
 
 static void serve_on_udp(cb_loop *loop, cb_loop_watch *w, uint32_t events)

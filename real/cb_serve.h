@@ -26,10 +26,11 @@
 #include <stdint.h>
 
 #include "cb_server.h"
+#include "cb_udp.h"
 
-/* memcached's UDP_MAX_PAYLOAD_SIZE: keeps a datagram under a 1500-byte Ethernet MTU. */
-#define CB_SERVE_UDP_DATAGRAM_BYTES 1400u
-#define CB_SERVE_UDP_HEADER_BYTES   8u
+/* The UDP framing lives in protocols/cb_udp.h (sans-IO); these names are kept for callers. */
+#define CB_SERVE_UDP_DATAGRAM_BYTES CB_UDP_DATAGRAM_BYTES
+#define CB_SERVE_UDP_HEADER_BYTES   CB_UDP_HEADER_BYTES
 /* Default bound on one connection's unsent replies, on top of one maximal reply. */
 #define CB_SERVE_OUT_BYTES_DEFAULT (4u * 1024u * 1024u)
 
