@@ -77,10 +77,17 @@ int cb_server_new(const cb_server_config *cfg, const cb_alloc *alloc, cb_server 
     if (srv->cfg.sweep_interval_ns == 0) {
         srv->cfg.sweep_interval_ns = 100u * SERVER_NS_PER_MS;
     }
-    int rc = cb_store_new(&cfg->store, alloc, &srv->store);
-    if (rc != CB_ERR_OK) {
-        goto out_free_server;
+    int rc = CB_ERR_OK;
+    srv->shards = cfg->shared_store;
+    if (srv->shards == NULL) {
+        rc = cb_shards_new(&cfg->store, 1, NULL, alloc, &srv->shards);
+        if (rc != CB_ERR_OK) {
+            goto out_free_server;
+        }
+        srv->own_shards = 1;
     }
+    srv->sharded = cfg->shared_store != NULL;
+    srv->store = srv->sharded ? NULL : cb_shards_acquire(srv->shards, 0); /* unlocked */
     rc = server_setup_codec(srv);
     if (rc != CB_ERR_OK) {
         goto out_del_store;
@@ -119,7 +126,9 @@ out_free_framers:
 out_del_codec:
     cb_codec_del(srv->codec);
 out_del_store:
-    cb_store_del(srv->store);
+    if (srv->own_shards) {
+        cb_shards_del(srv->shards);
+    }
 out_free_server:
     cb_alloc_free(alloc, srv);
     return rc;
@@ -140,7 +149,9 @@ void cb_server_del(cb_server *srv)
     cb_alloc_free(srv->alloc, srv->conns);
     cb_alloc_free(srv->alloc, srv->framers);
     cb_codec_del(srv->codec);
-    cb_store_del(srv->store);
+    if (srv->own_shards) {
+        cb_shards_del(srv->shards);
+    }
     cb_alloc_free(srv->alloc, srv);
 }
 
@@ -281,7 +292,7 @@ static void server_execute(cb_server *srv, const cb_frame *f, uint64_t now_ns, s
     int rc = CB_ERR_OK;
     switch (f->opcode) {
     case CB_OP_FLUSH:
-        cb_store_flush(srv->store);
+        cb_shards_flush(srv->shards);
         break;
     case CB_OP_NOOP:
         break;
@@ -398,6 +409,11 @@ static void server_handle(cb_server *srv, uint32_t conn, const cb_frame *f, uint
         server_queue_reply(srv, conn, f, &r);
         return;
     }
+    /* A keyed request holds its shard until its reply (a view into the store) is copied. */
+    int keyed = f->key_len > 0;
+    if (keyed) {
+        server_key_lock(srv, f->key, f->key_len);
+    }
     server_execute(srv, f, now_ns, &r, scratch);
     if (d != NULL) {
         d->request_id = f->request_id;
@@ -411,6 +427,9 @@ static void server_handle(cb_server *srv, uint32_t conn, const cb_frame *f, uint
     }
     if (!server_reply_suppressed(f, &r)) {
         server_queue_reply(srv, conn, f, &r);
+    }
+    if (keyed) {
+        server_key_unlock(srv);
     }
 }
 
@@ -463,7 +482,7 @@ static long server_close_conn(cb_server *srv, uint32_t conn, uint8_t kind, int e
 void server_flush_if_due(cb_server *srv, uint64_t now_ns)
 {
     if (now_ns >= srv->flush_at_ns) {
-        cb_store_flush(srv->store);
+        cb_shards_flush(srv->shards);
         srv->flush_at_ns = UINT64_MAX;
     }
 }
@@ -577,7 +596,7 @@ int cb_server_on_timer(cb_server *srv, uint64_t now_ns)
     if (now_ns < srv->next_sweep_ns) {
         return CB_ERR_OK;
     }
-    (void)cb_store_sweep(srv->store, now_ns); /* the count is in the store's stats */
+    (void)cb_shards_sweep(srv->shards, now_ns); /* the count is in the store's stats */
     srv->next_sweep_ns = now_ns + srv->cfg.sweep_interval_ns;
     return CB_ERR_OK;
 }
@@ -595,7 +614,7 @@ size_t cb_server_drain(cb_server *srv, cb_action *out, size_t out_cap)
 void cb_server_get_stats(const cb_server *srv, cb_server_stats *out)
 {
     *out = srv->stats;
-    cb_store_stats_get(srv->store, &out->store);
+    cb_shards_stats_get(srv->shards, &out->store);
 }
 
 /* The STATS reply: every counter, memcached-style names where memcached has one. */

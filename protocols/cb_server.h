@@ -36,6 +36,7 @@
 #include "cb_alloc.h"
 #include "cb_codec.h"
 #include "cb_outbox.h"
+#include "cb_shards.h"
 #include "cb_store.h"
 
 typedef struct cb_server cb_server;
@@ -65,6 +66,15 @@ typedef struct cb_server_config {
      * in; 0 (simulations) makes such exptimes relative to the start of the run.
      */
     uint64_t clock_unix_s;
+    /*
+     * NULL (the default): the server makes and owns a one-shard, unlocked store from `store`.
+     * Otherwise a store shared with other servers (one per thread, docs/real.md §5), owned by
+     * the caller and outliving the server; `store` must then be the config it was made from
+     * (its value limit sizes the server's buffers). Each request locks only its key's shard
+     * for the time it runs and its reply is copied out; FLUSH, STATS, SCAN and the sweep take
+     * the shards one at a time.
+     */
+    cb_shards *shared_store;
 } cb_server_config;
 
 /* Defaults: 64 MiB store, 1 MiB values, 1024 connections. */

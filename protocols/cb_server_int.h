@@ -43,7 +43,12 @@ typedef struct server_conn {
 struct cb_server {
     cb_server_config cfg;
     const cb_alloc *alloc;
-    cb_store *store;
+    cb_shards *shards;   /* the store, maybe shared (cb_server_config.shared_store) */
+    int own_shards;      /* 1: made by cb_server_new, freed by cb_server_del */
+    int sharded;         /* 0: one unlocked shard, `store` is fixed; 1: lock per key */
+    cb_store *store;     /* the shard being used: between server_key_lock and _unlock only,
+                            unless !sharded */
+    uint32_t locked_shard;
     cb_frame_limits limits;
     cb_text_limits text_limits;
     cb_framer *framers;  /* one per connection */
@@ -58,6 +63,23 @@ struct cb_server {
     uint8_t *scan_buf;   /* SCAN reply bodies (cb_server_scan.c), allocated on first use */
     size_t scan_buf_cap; /* the value limit: a body is one frame value */
 };
+
+/* Lock the shard `key` lives in and point srv->store at it (a no-op when !sharded). */
+static inline void server_key_lock(cb_server *srv, const uint8_t *key, size_t key_len)
+{
+    if (srv->sharded) {
+        srv->locked_shard = cb_shards_index(srv->shards, key, key_len);
+        srv->store = cb_shards_acquire(srv->shards, srv->locked_shard);
+    }
+}
+
+static inline void server_key_unlock(cb_server *srv)
+{
+    if (srv->sharded) {
+        srv->store = NULL;
+        cb_shards_release(srv->shards, srv->locked_shard);
+    }
+}
 
 /* Text protocol input on a connection detected as text (cb_server_text.c); the contract of
  * cb_server_on_bytes. */

@@ -31,17 +31,14 @@ static int server_scan_buf(cb_server *srv)
     return srv->scan_buf != NULL ? CB_ERR_OK : CB_ERR_NOMEM;
 }
 
-int server_exec_scan(cb_server *srv, uint64_t cursor, uint32_t count, uint64_t now_ns,
-                     const uint8_t **body, size_t *body_len, uint64_t *next)
+/* One shard's SCAN step (the shard is locked): items from inner cursor `cursor` packed into
+ * scan_buf; *next is the inner cursor to continue from. */
+static int server_scan_shard(cb_server *srv, cb_store *store, uint64_t cursor, size_t cap,
+                             uint64_t now_ns, size_t *body_len, uint64_t *next)
 {
     cb_store_scan_item items[CB_SCAN_ITEMS_MAX];
-    size_t cap = count == 0 ? CB_SCAN_ITEMS_DEFAULT : count;
-    cap = cap > CB_SCAN_ITEMS_MAX ? CB_SCAN_ITEMS_MAX : cap;
     size_t n = 0;
-    int rc = server_scan_buf(srv);
-    if (rc == CB_ERR_OK) {
-        rc = cb_store_scan(srv->store, cursor, now_ns, items, cap, &n, next);
-    }
+    int rc = cb_store_scan(store, cursor, now_ns, items, cap, &n, next);
     if (rc != CB_ERR_OK) {
         return rc;
     }
@@ -64,7 +61,34 @@ int server_exec_scan(cb_server *srv, uint64_t cursor, uint32_t count, uint64_t n
             srv->stats.scan_skipped++;
         }
     }
-    *body = srv->scan_buf;
     *body_len = cb_scanbody_finish(&w);
+    return CB_ERR_OK;
+}
+
+/* With several shards one step scans one shard; the cursor says which (cb_shards.h). */
+int server_exec_scan(cb_server *srv, uint64_t cursor, uint32_t count, uint64_t now_ns,
+                     const uint8_t **body, size_t *body_len, uint64_t *next)
+{
+    size_t cap = count == 0 ? CB_SCAN_ITEMS_DEFAULT : count;
+    cap = cap > CB_SCAN_ITEMS_MAX ? CB_SCAN_ITEMS_MAX : cap;
+    int rc = server_scan_buf(srv);
+    if (rc != CB_ERR_OK) {
+        return rc;
+    }
+    uint32_t shard;
+    uint64_t inner, inner_next = 0;
+    cb_shards_cursor_split(srv->shards, cursor, &shard, &inner);
+    *body = srv->scan_buf;
+    *body_len = 0;
+    if (shard >= cb_shards_count(srv->shards)) {
+        return CB_ERR_INVALID; /* a cursor this server never gave */
+    }
+    cb_store *store = cb_shards_acquire(srv->shards, shard);
+    rc = server_scan_shard(srv, store, inner, cap, now_ns, body_len, &inner_next);
+    cb_shards_release(srv->shards, shard);
+    if (rc != CB_ERR_OK) {
+        return rc;
+    }
+    *next = cb_shards_cursor_join(srv->shards, shard, inner_next);
     return CB_ERR_OK;
 }

@@ -172,7 +172,9 @@ static int text_exec_get(cb_server *srv, uint32_t conn, const cb_text_request *r
             c->get_resume = before;
             return 0;
         }
+        server_key_lock(srv, key, key_len); /* one key at a time: keys live in many shards */
         text_get_one(srv, conn, req, key, key_len, now_ns);
+        server_key_unlock(srv);
     }
     c->get_resume = 0;
     text_line(srv, conn, "END");
@@ -281,7 +283,7 @@ static void text_exec_flush(cb_server *srv, uint32_t conn, const cb_text_request
     if (req->has_number && req->number > 0) {
         srv->flush_at_ns = now_ns + req->number * SERVER_NS_PER_S;
     } else {
-        cb_store_flush(srv->store);
+        cb_shards_flush(srv->shards);
         srv->flush_at_ns = UINT64_MAX; /* an immediate flush replaces a pending one */
     }
     text_reply(srv, conn, req, "OK");
@@ -576,9 +578,9 @@ static void text_exec_simple(cb_server *srv, uint32_t conn, const cb_text_reques
     }
 }
 
-/* Run one parsed request. Returns 0 when it must run again later (a multi-key get that
- * filled the outbox), else 1. */
-static int text_exec(cb_server *srv, uint32_t conn, const cb_text_request *req, uint64_t now_ns)
+/* Run one parsed request (text_exec without the lock). */
+static int text_exec_unlocked(cb_server *srv, uint32_t conn, const cb_text_request *req,
+                              uint64_t now_ns)
 {
     uint64_t cas;
     srv->stats.requests++;
@@ -615,6 +617,44 @@ static int text_exec(cb_server *srv, uint32_t conn, const cb_text_request *req, 
         text_exec_simple(srv, conn, req, now_ns);
         return 1;
     }
+}
+
+/* Does `cmd` act on req->key alone (run under that key's shard lock)? */
+static int text_cmd_keyed(uint8_t cmd)
+{
+    switch (cmd) {
+    case CB_TEXT_CMD_SET:
+    case CB_TEXT_CMD_ADD:
+    case CB_TEXT_CMD_REPLACE:
+    case CB_TEXT_CMD_APPEND:
+    case CB_TEXT_CMD_PREPEND:
+    case CB_TEXT_CMD_CAS:
+    case CB_TEXT_CMD_MG:
+    case CB_TEXT_CMD_MS:
+    case CB_TEXT_CMD_MD:
+    case CB_TEXT_CMD_MA:
+    case CB_TEXT_CMD_DELETE:
+    case CB_TEXT_CMD_INCR:
+    case CB_TEXT_CMD_DECR:
+    case CB_TEXT_CMD_TOUCH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Run one parsed request. Returns 0 when it must run again later (a multi-key get that
+ * filled the outbox), else 1. A single-key command holds its shard for its whole run, reply
+ * included (so ms with C, ma with N, and return flags read one consistent item). */
+static int text_exec(cb_server *srv, uint32_t conn, const cb_text_request *req, uint64_t now_ns)
+{
+    if (srv->sharded && text_cmd_keyed(req->cmd)) {
+        server_key_lock(srv, req->key, req->key_len);
+        int done = text_exec_unlocked(srv, conn, req, now_ns);
+        server_key_unlock(srv);
+        return done;
+    }
+    return text_exec_unlocked(srv, conn, req, now_ns);
 }
 
 /* ---- input -------------------------------------------------------------------------------- */
