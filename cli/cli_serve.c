@@ -12,7 +12,7 @@ const char cb_cli_serve_help[] =
     "usage: cachebed serve [--port P] [--udp-port U] [--listen ADDR] [--memory 64MiB]\n"
     "                      [--value-max 1MiB] [--conn-max N] [--threads 1]\n"
     "\n"
-    "A real cache server on one epoll loop (docs/real.md). On its TCP port it speaks\n"
+    "A real cache server on epoll loops (docs/real.md). On its TCP port it speaks\n"
     "cachebed's binary frame and the memcached text protocol (classic and meta commands),\n"
     "chosen by each connection's first byte, so stock memcached clients work unchanged.\n"
     "With --udp-port it also speaks memcached's UDP framing. It prints 'listening on ...'\n"
@@ -24,7 +24,8 @@ const char cb_cli_serve_help[] =
     "  --memory SIZE    store memory cap (default 64MiB)\n"
     "  --value-max SIZE largest value (default 1MiB, at most 128MiB)\n"
     "  --conn-max N     TCP connections at once (default 1024; needs N+32 descriptors)\n"
-    "  --threads N      only 1 for now: the machines are single-threaded (docs/real.md §5)\n";
+    "  --threads N      event loops, one per thread, sharing one store split into locked\n"
+    "                   shards (default 1; at most 64; docs/real.md §5)\n";
 
 typedef struct cli_serve_args {
     cb_serve_config cfg;
@@ -98,17 +99,9 @@ static int cli_serve_option(cli_serve_args *a, const char *opt, const char *val)
         return rc;
     }
     if (strcmp(opt, "--threads") == 0) {
-        if (cli_serve_count(opt, val, 1, 1024, &v) != 0) {
-            return -1;
-        }
-        if (v != 1) {
-            fprintf(stderr,
-                    "cachebed serve: --threads %llu: only 1 loop is supported yet "
-                    "(docs/real.md §5)\n",
-                    (unsigned long long)v);
-            return -1;
-        }
-        return 0;
+        int rc = cli_serve_count(opt, val, 1, CB_SERVE_THREADS_MAX, &v);
+        a->cfg.threads = (uint32_t)v;
+        return rc;
     }
     fprintf(stderr, "cachebed serve: unknown option '%s' (try 'cachebed serve --help')\n", opt);
     return -1;
@@ -139,10 +132,11 @@ static void cli_serve_report(const cb_serve *s)
     cb_serve_stats st;
     cb_serve_get_stats(s, &st);
     printf("stopped: %llu connections served (%llu refused, %llu closed for not reading), "
-           "%llu requests, %llu UDP datagrams\n",
+           "%llu requests, %llu UDP datagrams (%llu dropped), %u threads, %u shards\n",
            (unsigned long long)st.accepted, (unsigned long long)st.refused,
            (unsigned long long)st.closed_slow, (unsigned long long)st.server.requests,
-           (unsigned long long)st.udp_datagrams);
+           (unsigned long long)st.udp_datagrams, (unsigned long long)st.udp_dropped,
+           cb_serve_threads(s), cb_serve_shards(s));
 }
 
 int cb_cli_serve(const cb_cli_verb *verb, int argc, char **argv)

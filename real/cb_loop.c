@@ -41,6 +41,11 @@ uint64_t cb_loop_now_ns(const cb_loop *loop)
     return loop_mono_ns() - loop->start_ns;
 }
 
+void cb_loop_share_clock(cb_loop *loop, const cb_loop *origin)
+{
+    loop->start_ns = origin->start_ns;
+}
+
 static void loop_on_timer(cb_loop *loop, cb_loop_watch *w, uint32_t events)
 {
     (void)events;

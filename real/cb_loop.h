@@ -41,6 +41,10 @@ void cb_loop_del(cb_loop *loop);
 /* Nanoseconds since cb_loop_new on CLOCK_MONOTONIC. */
 uint64_t cb_loop_now_ns(const cb_loop *loop);
 
+/* Make `loop`'s clock origin that of `origin`, so loops on several threads give the same
+ * now_ns (call before any deadline is set on `loop`). */
+void cb_loop_share_clock(cb_loop *loop, const cb_loop *origin);
+
 /* Watch w->fd for `events` (EPOLLIN, EPOLLOUT); w must stay valid until removed. Returns 0
  * or -errno from epoll_ctl. */
 int cb_loop_add(cb_loop *loop, cb_loop_watch *w, uint32_t events);

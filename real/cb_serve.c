@@ -9,7 +9,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 
 #include "cb_err.h"
 #include "cb_loop.h"
+#include "cb_shards.h"
 #include "cb_udp.h"
 
 #define SERVE_READ_BYTES          (64u * 1024u) /* the one reusable read buffer */
@@ -33,6 +36,8 @@
 #define SERVE_IOV_MAX             64
 #define SERVE_FD_RESERVE          32 /* fds besides connections: listeners, loop, stdio, spare */
 #define SERVE_NO_ID               UINT32_MAX
+#define SERVE_FDS_PER_THREAD      8 /* each further loop: epoll, timer, eventfd, sockets, spare */
+#define SERVE_SHARDS_PER_THREAD   4
 
 typedef struct serve_conn {
     cb_loop_watch w; /* w.fd < 0: the slot is free */
@@ -44,8 +49,23 @@ typedef struct serve_conn {
     size_t out_head, out_len, out_cap;
 } serve_conn;
 
+/* What the threads of one server share (docs/real.md §5). */
+typedef struct serve_group {
+    uint32_t threads;
+    struct cb_serve **workers; /* one per thread; workers[0] is the handle cb_serve_new gave */
+    pthread_t *tids;           /* tids[i] runs workers[i] (i >= 1) */
+    cb_shards *shards;         /* the one store, or NULL with one thread (the machine's own) */
+    pthread_mutex_t *locks;    /* one per shard */
+    uint32_t locks_inited;
+    atomic_uint conns_open; /* TCP connections open over all threads, <= conn_max */
+    uint64_t clock_unix_s;
+} serve_group;
+
+/* One thread's loop: its own machine, connections, buffers and sockets. */
 struct cb_serve {
     cb_serve_config cfg;
+    serve_group *group;
+    uint32_t index; /* in group->workers */
     cb_loop *loop;
     cb_server *srv;
     cb_loop_watch listen_w, udp_w;
@@ -281,6 +301,7 @@ static void serve_close(cb_serve *s, serve_conn *c)
     c->next_free = s->free_head;
     s->free_head = c->id;
     s->stats.conns_open--;
+    atomic_fetch_sub(&s->group->conns_open, 1);
 }
 
 /* Feed received bytes to the machine, draining between calls, until all are taken. */
@@ -361,7 +382,12 @@ static void serve_shed(cb_serve *s)
 static void serve_adopt(cb_serve *s, int fd)
 {
     static const char full[] = "SERVER_ERROR too many open connections\r\n";
-    if (s->free_head == SERVE_NO_ID) {
+    /* conn_max counts connections over all threads; each thread has ids for all of them. */
+    if (s->free_head == SERVE_NO_ID ||
+        atomic_fetch_add(&s->group->conns_open, 1) >= s->conn_max) {
+        if (s->free_head != SERVE_NO_ID) {
+            atomic_fetch_sub(&s->group->conns_open, 1);
+        }
         (void)send(fd, full, sizeof full - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)close(fd);
         s->stats.refused++;
@@ -375,6 +401,7 @@ static void serve_adopt(cb_serve *s, int fd)
         c->w.fd = -1;
         (void)close(fd);
         s->stats.refused++;
+        atomic_fetch_sub(&s->group->conns_open, 1);
         return;
     }
     s->free_head = c->next_free;
@@ -492,8 +519,8 @@ static int serve_addr(const char *host, uint16_t port, struct sockaddr_storage *
 }
 
 /* A bound (and for TCP, listening) non-blocking socket; returns the fd and its port. */
-static int serve_socket(const char *host, uint16_t port, int type, uint16_t *bound, char *err,
-                        size_t err_cap)
+static int serve_socket(const char *host, uint16_t port, int type, int reuseport,
+                        uint16_t *bound, char *err, size_t err_cap)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -504,6 +531,7 @@ static int serve_socket(const char *host, uint16_t port, int type, uint16_t *bou
     int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
         bind(fd, (struct sockaddr *)&ss, len) != 0 ||
         (type == SOCK_STREAM && listen(fd, 1024) != 0) ||
         getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
@@ -565,7 +593,13 @@ static int serve_alloc(cb_serve *s)
 static int serve_open_sockets(cb_serve *s, char *err, size_t err_cap)
 {
     const char *host = s->cfg.listen_addr != NULL ? s->cfg.listen_addr : "127.0.0.1";
-    s->listen_w.fd = serve_socket(host, s->cfg.port, SOCK_STREAM, &s->port, err, err_cap);
+    /* Several threads: each binds its own sockets to the port the first one got, with
+     * SO_REUSEPORT; the kernel spreads connections (and UDP peers) over them by hash. */
+    const cb_serve *first = s->group->workers[0];
+    int reuse = s->group->threads > 1;
+    uint16_t port = s->index == 0 ? s->cfg.port : first->port;
+    uint16_t udp_port = s->index == 0 ? s->cfg.udp_port : first->udp_port;
+    s->listen_w.fd = serve_socket(host, port, SOCK_STREAM, reuse, &s->port, err, err_cap);
     if (s->listen_w.fd < 0) {
         return -1;
     }
@@ -578,7 +612,7 @@ static int serve_open_sockets(cb_serve *s, char *err, size_t err_cap)
     if (!s->cfg.udp) {
         return 0;
     }
-    s->udp_w.fd = serve_socket(host, s->cfg.udp_port, SOCK_DGRAM, &s->udp_port, err, err_cap);
+    s->udp_w.fd = serve_socket(host, udp_port, SOCK_DGRAM, reuse, &s->udp_port, err, err_cap);
     if (s->udp_w.fd < 0) {
         return -1;
     }
@@ -589,7 +623,10 @@ static int serve_open_sockets(cb_serve *s, char *err, size_t err_cap)
 
 static int serve_setup(cb_serve *s, char *err, size_t err_cap)
 {
-    if (serve_check_fd_limit(s->conn_max, err, err_cap) != 0) {
+    serve_group *g = s->group;
+    if (s->index == 0 &&
+        serve_check_fd_limit(s->conn_max + (g->threads - 1) * SERVE_FDS_PER_THREAD, err,
+                             err_cap) != 0) {
         return -1;
     }
     int rc = cb_loop_new(&s->loop);
@@ -597,13 +634,18 @@ static int serve_setup(cb_serve *s, char *err, size_t err_cap)
         serve_err(err, err_cap, "event loop: %s", strerror(-rc));
         return -1;
     }
-    if (s->cfg.handle_signals && cb_loop_watch_signals(s->loop) != 0) {
+    if (s->index > 0) {
+        cb_loop_share_clock(s->loop, g->workers[0]->loop); /* one now_ns for the store */
+    }
+    /* Signals go to the first loop; the other threads inherit its blocked mask. */
+    if (s->index == 0 && s->cfg.handle_signals && cb_loop_watch_signals(s->loop) != 0) {
         serve_err(err, err_cap, "signals: %s", strerror(errno));
         return -1;
     }
     cb_server_config sc = s->cfg.server;
     sc.conn_max = s->conn_max + 1; /* the last id is UDP's */
-    sc.clock_unix_s = (uint64_t)time(NULL);
+    sc.clock_unix_s = g->clock_unix_s;
+    sc.shared_store = g->shards; /* NULL with one thread: the machine owns its store */
     rc = cb_server_new(&sc, NULL, &s->srv);
     if (rc != CB_ERR_OK) {
         serve_err(err, err_cap, "server config: %s", cb_strerror(rc));
@@ -621,14 +663,20 @@ static int serve_setup(cb_serve *s, char *err, size_t err_cap)
     return 0;
 }
 
-int cb_serve_new(const cb_serve_config *cfg, cb_serve **out, char *err, size_t err_cap)
+static void serve_worker_del(cb_serve *s);
+
+/* One thread's loop, workers[index] of group g (which is filled in order). */
+static int serve_worker_new(const cb_serve_config *cfg, serve_group *g, uint32_t index,
+                            char *err, size_t err_cap)
 {
-    *out = NULL;
     cb_serve *s = calloc(1, sizeof *s);
     if (s == NULL) {
         serve_err(err, err_cap, "out of memory");
         return -1;
     }
+    g->workers[index] = s;
+    s->group = g;
+    s->index = index;
     s->cfg = *cfg;
     s->conn_max = cfg->server.conn_max;
     s->udp_id = s->conn_max;
@@ -643,14 +691,123 @@ int cb_serve_new(const cb_serve_config *cfg, cb_serve **out, char *err, size_t e
         if (s->conn_max == 0) {
             serve_err(err, err_cap, "conn_max must be at least 1");
         }
-        cb_serve_del(s);
+        return -1; /* freed with the group */
+    }
+    return 0;
+}
+
+static void serve_lock(void *ctx, uint32_t shard)
+{
+    serve_group *g = ctx;
+    (void)pthread_mutex_lock(&g->locks[shard]); /* a default mutex: cannot fail here */
+}
+
+static void serve_unlock(void *ctx, uint32_t shard)
+{
+    serve_group *g = ctx;
+    (void)pthread_mutex_unlock(&g->locks[shard]);
+}
+
+/*
+ * Shards for `threads` loops (docs/real.md §5): SERVE_SHARDS_PER_THREAD per thread rounded up
+ * to a power of two (so two threads rarely want one lock), halved while a shard's share of
+ * the cap would be under four maximal values (each shard evicts on its own, and must still
+ * hold large items).
+ */
+static uint32_t serve_shard_count(uint32_t threads, uint64_t memory_bytes, uint32_t value_max)
+{
+    uint32_t n = 1;
+    while (n < threads * SERVE_SHARDS_PER_THREAD && n < CB_SHARDS_MAX) {
+        n *= 2;
+    }
+    while (n > 1 && memory_bytes / n < 4ull * value_max) {
+        n /= 2;
+    }
+    return n;
+}
+
+static int serve_group_store(serve_group *g, const cb_serve_config *cfg, char *err, size_t err_cap)
+{
+    uint32_t value_max = cfg->server.store.value_bytes_max ? cfg->server.store.value_bytes_max
+                                                           : CB_VALUE_BYTES_MAX_DEFAULT;
+    uint32_t n = serve_shard_count(g->threads, cfg->server.store.memory_bytes_max, value_max);
+    g->locks = calloc(n, sizeof g->locks[0]);
+    if (g->locks == NULL) {
+        serve_err(err, err_cap, "out of memory");
         return -1;
     }
-    *out = s;
+    for (; g->locks_inited < n; g->locks_inited++) {
+        if (pthread_mutex_init(&g->locks[g->locks_inited], NULL) != 0) {
+            serve_err(err, err_cap, "mutex: %s", strerror(errno));
+            return -1;
+        }
+    }
+    cb_shards_lock lock = {serve_lock, serve_unlock, g};
+    int rc = cb_shards_new(&cfg->server.store, n, &lock, NULL, &g->shards);
+    if (rc != CB_ERR_OK) {
+        serve_err(err, err_cap, "store config: %s", cb_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static void serve_group_del(serve_group *g)
+{
+    for (uint32_t i = 0; g->workers != NULL && i < g->threads; i++) {
+        serve_worker_del(g->workers[i]);
+    }
+    cb_shards_del(g->shards);
+    for (uint32_t i = 0; i < g->locks_inited; i++) {
+        (void)pthread_mutex_destroy(&g->locks[i]); /* unlocked: no thread runs */
+    }
+    free(g->locks);
+    free(g->workers);
+    free(g->tids);
+    free(g);
+}
+
+int cb_serve_new(const cb_serve_config *cfg, cb_serve **out, char *err, size_t err_cap)
+{
+    *out = NULL;
+    uint32_t threads = cfg->threads > 0 ? cfg->threads : 1;
+    if (threads > CB_SERVE_THREADS_MAX) {
+        serve_err(err, err_cap, "threads must be 1..%u", CB_SERVE_THREADS_MAX);
+        return -1;
+    }
+    serve_group *g = calloc(1, sizeof *g);
+    if (g == NULL || (g->workers = calloc(threads, sizeof g->workers[0])) == NULL ||
+        (g->tids = calloc(threads, sizeof g->tids[0])) == NULL) {
+        serve_err(err, err_cap, "out of memory");
+        if (g != NULL) {
+            serve_group_del(g);
+        }
+        return -1;
+    }
+    g->threads = threads;
+    atomic_init(&g->conns_open, 0);
+    g->clock_unix_s = (uint64_t)time(NULL);
+    if (threads > 1 && serve_group_store(g, cfg, err, err_cap) != 0) {
+        serve_group_del(g);
+        return -1;
+    }
+    for (uint32_t i = 0; i < threads; i++) {
+        if (serve_worker_new(cfg, g, i, err, err_cap) != 0) {
+            serve_group_del(g);
+            return -1;
+        }
+    }
+    *out = g->workers[0];
     return 0;
 }
 
 void cb_serve_del(cb_serve *s)
+{
+    if (s != NULL) {
+        serve_group_del(s->group);
+    }
+}
+
+static void serve_worker_del(cb_serve *s)
 {
     if (s == NULL) {
         return;
@@ -682,20 +839,70 @@ uint16_t cb_serve_udp_port(const cb_serve *s)
     return s->udp_port;
 }
 
+/* A further thread: run its loop; when it ends (stopped, or failed) stop the first one,
+ * which stops the rest. */
+static void *serve_thread(void *arg)
+{
+    cb_serve *s = arg;
+    int rc = cb_loop_run(s->loop);
+    cb_loop_stop(s->group->workers[0]->loop);
+    return rc == 0 ? NULL : s;
+}
+
 int cb_serve_run(cb_serve *s)
 {
-    int rc = cb_loop_run(s->loop);
+    serve_group *g = s->group;
+    uint32_t started = 1;
+    int rc = 0;
+    for (; started < g->threads; started++) {
+        if (pthread_create(&g->tids[started], NULL, serve_thread, g->workers[started]) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    if (rc == 0) {
+        rc = cb_loop_run(s->loop);
+    }
+    for (uint32_t i = 1; i < started; i++) {
+        cb_loop_stop(g->workers[i]->loop);
+    }
+    for (uint32_t i = 1; i < started; i++) {
+        void *ret = NULL;
+        if (pthread_join(g->tids[i], &ret) != 0 || ret != NULL) {
+            rc = -1;
+        }
+    }
     /* Clean shutdown: every request read has been answered (the machine runs requests as
      * they arrive); flush what each socket takes now and close it. */
-    for (uint32_t i = 0; i < s->conn_max; i++) {
-        serve_close(s, &s->conns[i]);
+    for (uint32_t k = 0; k < g->threads; k++) {
+        cb_serve *w = g->workers[k];
+        for (uint32_t i = 0; i < w->conn_max; i++) {
+            serve_close(w, &w->conns[i]);
+        }
     }
     return rc == 0 ? 0 : -1;
 }
 
 void cb_serve_stop(cb_serve *s)
 {
-    cb_loop_stop(s->loop);
+    cb_loop_stop(s->group->workers[0]->loop);
+}
+
+uint32_t cb_serve_threads(const cb_serve *s)
+{
+    return s->group->threads;
+}
+
+uint32_t cb_serve_shards(const cb_serve *s)
+{
+    return s->group->shards != NULL ? cb_shards_count(s->group->shards) : 1;
+}
+
+void cb_serve_get_thread_stats(const cb_serve *s, uint32_t thread, cb_serve_stats *out)
+{
+    const cb_serve *w = s->group->workers[thread];
+    *out = w->stats;
+    cb_server_get_stats(w->srv, &out->server);
 }
 
 int cb_serve_stop_signal(const cb_serve *s)
@@ -703,8 +910,32 @@ int cb_serve_stop_signal(const cb_serve *s)
     return cb_loop_stop_signal(s->loop);
 }
 
+/* Sums over the threads; the store's counters are the one shared store's. */
 void cb_serve_get_stats(const cb_serve *s, cb_serve_stats *out)
 {
-    *out = s->stats;
-    cb_server_get_stats(s->srv, &out->server);
+    const serve_group *g = s->group;
+    cb_serve_get_thread_stats(s, 0, out);
+    for (uint32_t k = 1; k < g->threads; k++) {
+        cb_serve_stats t;
+        cb_serve_get_thread_stats(s, k, &t);
+        out->accepted += t.accepted;
+        out->refused += t.refused;
+        out->closed_slow += t.closed_slow;
+        out->closed_by_protocol += t.closed_by_protocol;
+        out->udp_datagrams += t.udp_datagrams;
+        out->udp_dropped += t.udp_dropped;
+        out->udp_replies_dropped += t.udp_replies_dropped;
+        out->conns_open += t.conns_open;
+        cb_server_stats *a = &out->server;
+        const cb_server_stats *b = &t.server;
+        a->requests += b->requests;
+        a->replies += b->replies;
+        a->bad_requests += b->bad_requests;
+        a->protocol_errors += b->protocol_errors;
+        a->dedup_replays += b->dedup_replays;
+        a->frames_rejected += b->frames_rejected;
+        a->scan_skipped += b->scan_skipped;
+        a->bytes_received += b->bytes_received;
+        a->bytes_sent += b->bytes_sent;
+    }
 }

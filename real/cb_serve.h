@@ -17,7 +17,13 @@
  * Malformed datagrams are dropped and counted. UDP uses connection id conn_max, so the
  * machine has conn_max + 1 ids.
  *
- * One thread runs one loop; cb_serve_stop() may be called from any thread.
+ * Threads (docs/real.md §5): with threads = N > 1, N loops each run on their own thread
+ * (the first on the caller's, in cb_serve_run), each with its own machine, connections,
+ * buffers and sockets bound to the one port with SO_REUSEPORT (the kernel spreads
+ * connections and UDP peers over them). All machines share one store (cb_shards.h), split
+ * by key hash into shards with a mutex each, so every thread sees the same cache. With
+ * N = 1 the machine owns an unlocked store: nothing changes from the one-loop server.
+ * cb_serve_stop() may be called from any thread.
  */
 #ifndef CB_SERVE_H
 #define CB_SERVE_H
@@ -31,6 +37,7 @@
 /* The UDP framing lives in protocols/cb_udp.h (sans-IO); these names are kept for callers. */
 #define CB_SERVE_UDP_DATAGRAM_BYTES CB_UDP_DATAGRAM_BYTES
 #define CB_SERVE_UDP_HEADER_BYTES   CB_UDP_HEADER_BYTES
+#define CB_SERVE_THREADS_MAX 64u
 /* Default bound on one connection's unsent replies, on top of one maximal reply. */
 #define CB_SERVE_OUT_BYTES_DEFAULT (4u * 1024u * 1024u)
 
@@ -42,6 +49,7 @@ typedef struct cb_serve_config {
     cb_server_config server; /* conn_max here is the TCP connection limit */
     size_t out_bytes_max;    /* per-connection output bound; 0: 4 MiB + one maximal reply */
     int handle_signals;      /* 1: SIGINT/SIGTERM stop the server (blocks them in this thread) */
+    uint32_t threads;        /* event loops, one per thread; 0 or 1: one (cb_serve_run's) */
 } cb_serve_config;
 
 typedef struct cb_serve_stats {
@@ -83,7 +91,15 @@ void cb_serve_stop(cb_serve *s);
 /* The signal that stopped the server, 0 if none. */
 int cb_serve_stop_signal(const cb_serve *s);
 
-/* Counters; call from the serving thread or after cb_serve_run returned. */
+/* Counters summed over the threads (the store's are the shared store's); call from the
+ * serving thread with one thread, or after cb_serve_run returned. */
 void cb_serve_get_stats(const cb_serve *s, cb_serve_stats *out);
+
+/* One thread's counters (thread < cb_serve_threads), with the same rule. */
+void cb_serve_get_thread_stats(const cb_serve *s, uint32_t thread, cb_serve_stats *out);
+
+/* The loops, and the store's shards (1 with one thread). */
+uint32_t cb_serve_threads(const cb_serve *s);
+uint32_t cb_serve_shards(const cb_serve *s);
 
 #endif
