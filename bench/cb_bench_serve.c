@@ -1,10 +1,11 @@
 /*
- * cb_bench_serve.c: `cachebed bench serve` — `cachebed serve` against memcached -t 1 under
- * the same load from the same load generator, in one run (docs/real.md §7).
+ * cb_bench_serve.c: `cachebed bench serve` — `cachebed serve --threads T` against
+ * memcached -t T under the same load from the same load generator, in one run
+ * (docs/real.md §7).
  *
  * Each server runs as a child process on a free loopback port: cachebed's is a fork that
  * runs real/cb_serve, memcached is Debian's binary (`memcached -u nobody -l 127.0.0.1 -p P
- * -U 0 -t 1 -m MEM`). The generator (this process, one epoll thread) opens C connections,
+ * -U 0 -t T -m MEM`). The generator (this process, one epoll thread) opens C connections,
  * preloads K keys, then keeps D pipelined requests in flight on every connection for the
  * given seconds: GETs of random keys (get_percent of them) and SETs, memcached text
  * protocol, values of V bytes. It reports completed operations per second, p50 and p99
@@ -39,7 +40,7 @@
 #define BENCH_BUF_BYTES   (256u * 1024u)
 
 typedef struct bench_opts {
-    uint64_t conns, depth, keys, value_bytes, get_percent, seconds, seed, memory_mib;
+    uint64_t conns, depth, keys, value_bytes, get_percent, seconds, seed, memory_mib, threads;
 } bench_opts;
 
 typedef struct bench_conn {
@@ -59,14 +60,15 @@ typedef struct bench_result {
 
 static const char bench_usage[] =
     "usage: cachebed bench serve [--conns C] [--depth D] [--seconds S] [--keys K]\n"
-    "                            [--value-bytes V] [--get-percent G] [--seed N]\n"
+    "                            [--value-bytes V] [--get-percent G] [--seed N] [--threads T]\n"
     "  --conns C        connections (default 16)\n"
     "  --depth D        pipelined requests in flight per connection (default 8, max 64)\n"
     "  --seconds S      measured seconds per server (default 5)\n"
     "  --keys K         keys preloaded and requested (default 10000)\n"
     "  --value-bytes V  value size (default 32)\n"
     "  --get-percent G  share of GETs; the rest are SETs (default 90)\n"
-    "  --seed N         seed of the key and operation draws (default 1)\n";
+    "  --seed N         seed of the key and operation draws (default 1)\n"
+    "  --threads T      server threads: cachebed serve --threads T, memcached -t T (default 1)\n";
 
 static uint64_t bench_ns(void)
 {
@@ -97,7 +99,7 @@ static uint16_t bench_free_port(void)
     return port;
 }
 
-static pid_t bench_start_cachebed(uint16_t port, uint64_t memory_mib)
+static pid_t bench_start_cachebed(uint16_t port, uint64_t memory_mib, uint64_t threads)
 {
     pid_t pid = fork();
     if (pid != 0) {
@@ -110,6 +112,7 @@ static pid_t bench_start_cachebed(uint16_t port, uint64_t memory_mib)
     c.server.conn_max = BENCH_CONNS_MAX + 16;
     c.port = port;
     c.handle_signals = 1;
+    c.threads = (uint32_t)threads;
     char err[256];
     cb_serve *s = NULL;
     if (cb_serve_new(&c, &s, err, sizeof err) != 0) {
@@ -121,17 +124,18 @@ static pid_t bench_start_cachebed(uint16_t port, uint64_t memory_mib)
     _exit(rc == 0 ? 0 : 1);
 }
 
-static pid_t bench_start_memcached(uint16_t port, uint64_t memory_mib)
+static pid_t bench_start_memcached(uint16_t port, uint64_t memory_mib, uint64_t threads)
 {
     pid_t pid = fork();
     if (pid != 0) {
         return pid;
     }
-    char p[16], m[24];
+    char p[16], m[24], t[24];
     snprintf(p, sizeof p, "%u", (unsigned)port);
+    snprintf(t, sizeof t, "%llu", (unsigned long long)threads);
     snprintf(m, sizeof m, "%llu", (unsigned long long)memory_mib);
     execlp("memcached", "memcached", "-u", "nobody", "-l", "127.0.0.1", "-p", p, "-U", "0", "-t",
-           "1", "-m", m, "-c", "4096", (char *)NULL);
+           t, "-m", m, "-c", "4096", (char *)NULL);
     fprintf(stderr, "bench serve: cannot run memcached: %s\n", strerror(errno));
     _exit(127);
 }
@@ -390,7 +394,7 @@ out:
 
 static int bench_parse(int argc, char **argv, bench_opts *o)
 {
-    *o = (bench_opts){16, 8, 10000, 32, 90, 5, 1, 64};
+    *o = (bench_opts){16, 8, 10000, 32, 90, 5, 1, 64, 1};
     static const struct {
         const char *name;
         size_t off;
@@ -403,6 +407,7 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
         {"--get-percent", offsetof(bench_opts, get_percent), 0, 100},
         {"--seconds", offsetof(bench_opts, seconds), 1, 600},
         {"--seed", offsetof(bench_opts, seed), 0, UINT64_MAX},
+        {"--threads", offsetof(bench_opts, threads), 1, CB_SERVE_THREADS_MAX},
     };
     for (int i = 0; i < argc; i += 2) {
         size_t k = 0;
@@ -431,8 +436,8 @@ static void bench_stop(pid_t pid)
 static int bench_one(const bench_opts *o, int memcached, bench_result *r)
 {
     uint16_t port = bench_free_port();
-    pid_t pid = memcached ? bench_start_memcached(port, o->memory_mib)
-                          : bench_start_cachebed(port, o->memory_mib);
+    pid_t pid = memcached ? bench_start_memcached(port, o->memory_mib, o->threads)
+                          : bench_start_cachebed(port, o->memory_mib, o->threads);
     if (port == 0 || pid < 0) {
         return -1;
     }
@@ -458,11 +463,11 @@ int cb_bench_serve(int argc, char **argv)
         return 2;
     }
     printf("bench serve: %llu connections x %llu pipelined, %llu%% GET / %llu%% SET, %llu keys, "
-           "%llu-byte values, %llu s each, text protocol, loopback\n",
+           "%llu-byte values, %llu s each, %llu server threads, text protocol, loopback\n",
            (unsigned long long)o.conns, (unsigned long long)o.depth,
            (unsigned long long)o.get_percent, (unsigned long long)(100 - o.get_percent),
            (unsigned long long)o.keys, (unsigned long long)o.value_bytes,
-           (unsigned long long)o.seconds);
+           (unsigned long long)o.seconds, (unsigned long long)o.threads);
     bench_result cb, mc;
     if (bench_one(&o, 0, &cb) != 0 || bench_one(&o, 1, &mc) != 0) {
         return 1;

@@ -1,18 +1,20 @@
 #!/bin/sh
 # test_stock_clients.sh: stock memcached clients against `cachebed serve`, unchanged —
 # pymemcache (python3-pymemcache), libmemcached-tools' memccp/memccat/memcstat/memcrm, and
-# memccapable's text-protocol conformance suite. Usage: test_stock_clients.sh path/to/cachebed
+# memccapable's text-protocol conformance suite.
+# Usage: test_stock_clients.sh path/to/cachebed [serve options, e.g. --threads 2]
 #
 # A tool that is missing is skipped with a message (setup's package list installs them all);
 # the server runs on an ephemeral loopback port and is stopped with SIGTERM at the end, which
 # must make it exit 0.
 set -u
 bin=$1
+shift
 py=/usr/bin/python3 # Debian's python, where python3-pymemcache installs
 fails=0
 skips=0
 tmp=$(mktemp -d) || exit 1
-"$bin" serve --port 0 >"$tmp/serve.out" 2>&1 &
+"$bin" serve --port 0 "$@" >"$tmp/serve.out" 2>&1 &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 for _ in $(seq 50); do
