@@ -795,9 +795,9 @@ static void test_server_text_multiget_resume(void)
 }
 
 /* SCAN walks the whole store in bounded steps; each body decodes; SCAN is never deduped. */
-static void test_server_scan(void)
+static void srv_scan_check(const cb_server_config *cfg)
 {
-    cb_server_config c = srv_config();
+    cb_server_config c = *cfg;
     c.dedup_window = 8;
     cb_server *srv = srv_new(&c);
     char key[16], val[16];
@@ -845,8 +845,40 @@ static void test_server_scan(void)
     cb_server_del(srv);
 }
 
+static void test_server_scan(void)
+{
+    cb_server_config c = srv_config();
+    srv_scan_check(&c);
+}
+
+static void srv_lock_nop(void *ctx, uint32_t shard)
+{
+    (*(uint64_t *)ctx)++;
+    (void)shard;
+}
+
+/* The same over a shared store of 8 shards: the cursor walks every shard in turn, and a
+ * cursor naming no shard is refused. */
+static void test_server_scan_sharded(void)
+{
+    cb_server_config c = srv_config();
+    uint64_t locks = 0;
+    cb_shards_lock lk = {srv_lock_nop, srv_lock_nop, &locks};
+    cb_shards *sh;
+    CU_ASSERT_EQUAL_FATAL(cb_shards_new(&c.store, 8, &lk, NULL, &sh), CB_ERR_OK);
+    c.shared_store = sh;
+    srv_scan_check(&c);
+    cb_server *srv = srv_new(&c);
+    srv_req bad = {CB_OP_SCAN, 9, NULL, NULL, 4, 0, 9ull << 56, 0};
+    CU_ASSERT_EQUAL(srv_call(srv, 0, &bad, 0)->f.status, CB_STATUS_BAD_REQUEST);
+    cb_server_del(srv);
+    cb_shards_del(sh);
+    CU_ASSERT(locks > 400); /* every request and every scan step locked and unlocked */
+}
+
 static const cb_test_case tests[] = {
     {"ops_table", test_server_ops_table},
+    {"scan_sharded", test_server_scan_sharded},
     {"stats_body", test_server_stats_body},
     {"cas_flow", test_server_cas_flow},
     {"ttl", test_server_ttl},
