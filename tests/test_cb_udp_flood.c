@@ -5,8 +5,9 @@
  * A server with two threads (so both UDP sockets behind SO_REUSEPORT are exercised) takes a
  * bounded flood (at most FLOOD_ROUNDS rounds and FLOOD_SECONDS) of: datagrams shorter than
  * the header (0..7 bytes), a bare header, bad sequence / total / reserved fields, both halves
- * of a two-datagram request, garbage payloads behind valid headers, 60 KB datagrams (a line
- * that never ends, a value over the limit, a data block cut short). After every round a
+ * of a two-datagram request, garbage payloads behind valid headers, maximal 65,507-byte
+ * datagrams (a line that never ends, a data block not followed by CRLF, a value over the
+ * limit cut short by the datagram's end). After every round a
  * valid request on the same socket must be answered, which also proves the round was read
  * (one socket, one peer: the kernel hashes it to one thread, in order). At the end: valid
  * UDP and TCP requests are answered, udp_dropped equals exactly the malformed datagrams sent,
@@ -37,7 +38,7 @@
 #define FLOOD_THREADS   2u
 #define FLOOD_MEMORY    (4u << 20)
 #define FLOOD_VALUE_MAX (16u << 10)
-#define FLOOD_BIG_BYTES 60000u
+#define FLOOD_BIG_BYTES 65507u /* the largest UDP payload over IPv4 */
 
 /* Under AddressSanitizer freed blocks wait in a quarantine (256 MB by default), which would
  * count as RSS growth here: keep it small. Unused without ASan. */
@@ -149,8 +150,9 @@ static void fl_round(fl_counts *c, cb_rng *rng, uint16_t id, uint8_t *big)
         g[i] = (char)cb_rng_below(rng, 256);
     }
     fl_send(c, d, fl_datagram(d, id, 0, 1, 0, g, gl), 0);
-    /* 60 KB datagrams: a line that never ends, a value over the limit, a block cut short. */
-    static const char *heads[] = {"get ", "set big 0 0 59000\r\n", "set cut 0 0 15000\r\nxx"};
+    /* Maximal datagrams: a line that never ends, a block not followed by CRLF, a value over
+     * the limit whose block the datagram's end cuts short. */
+    static const char *heads[] = {"get ", "set big 0 0 15000\r\n", "set cut 0 0 100000\r\n"};
     const char *head = heads[id % 3];
     size_t hl = strlen(head);
     cb_udp_header h = {id, 0, 1, 0};
