@@ -46,7 +46,7 @@ typedef struct cb_serve_config {
     uint16_t port;           /* TCP port; 0 picks an ephemeral one (see cb_serve_port) */
     int udp;                 /* 1: also serve UDP on udp_port (0: ephemeral) */
     uint16_t udp_port;
-    cb_server_config server; /* conn_max here is the TCP connection limit */
+    cb_server_config server; /* conn_max here is the TCP connection limit (all threads) */
     size_t out_bytes_max;    /* per-connection output bound; 0: 4 MiB + one maximal reply */
     int handle_signals;      /* 1: SIGINT/SIGTERM stop the server (blocks them in this thread) */
     uint32_t threads;        /* event loops, one per thread; 0 or 1: one (cb_serve_run's) */
