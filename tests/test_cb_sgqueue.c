@@ -30,6 +30,8 @@ typedef struct qt_arg {
     uint64_t until_ns;
     uint64_t requests_max; /* per client; 0: until until_ns */
     int crash_broker;      /* crash at 50 ms, recover at 150 ms */
+    uint32_t loss_ppm;
+    uint64_t jitter_ns;
 } qt_arg;
 
 typedef struct qt_result {
@@ -116,6 +118,9 @@ static void qt_child(const void *arg, void *result)
     cfg.client_count = a->clients;
     cfg.latency_ns = a->latency_ns;
     cfg.bandwidth_bps = 1000000000ull;
+    cfg.loss_ppm = a->loss_ppm;
+    cfg.jitter_ns = a->jitter_ns;
+    cfg.rto_ns = 2000000ull;
     cfg.client.outstanding_max = a->outstanding;
     cfg.client.timeout_ns = a->timeout_ns;
     cfg.client.timeout_max_ns = a->timeout_ns;
@@ -255,7 +260,34 @@ static void test_sgqueue_broker_crash(void)
     CU_ASSERT_EQUAL(r.stats.faults_applied, 2);
 }
 
+/* Same seed, same run: every counter of two runs with loss and jitter agrees. */
+static void test_sgqueue_same_seed_same_run(void)
+{
+    qt_arg a = {.latency_ns = 100000,
+                .service_ns = 5000,
+                .queue_limit = 64,
+                .clients = 3,
+                .outstanding = 8,
+                .timeout_ns = 5000000ull,
+                .until_ns = 100000000ull,
+                .crash_broker = 0,
+                .loss_ppm = 20000,
+                .jitter_ns = 20000};
+    qt_result x = qt_run(&a);
+    qt_result y = qt_run(&a);
+    CU_ASSERT(x.gets > 100);
+    CU_ASSERT_EQUAL(x.gets, y.gets);
+    CU_ASSERT_EQUAL(x.median_ns, y.median_ns);
+    CU_ASSERT_EQUAL(x.max_ns, y.max_ns);
+    CU_ASSERT(memcmp(&x.stats.broker, &y.stats.broker, sizeof x.stats.broker) == 0);
+    CU_ASSERT_EQUAL(x.stats.messages_sent, y.stats.messages_sent);
+    CU_ASSERT_EQUAL(x.stats.end_ns, y.stats.end_ns);
+    CU_ASSERT(x.stats.messages_delayed > 0); /* the loss draws happened */
+    CU_ASSERT_EQUAL(x.stats.messages_delayed, y.stats.messages_delayed);
+}
+
 static const cb_test_case tests[] = {
+    {"same_seed_same_run", test_sgqueue_same_seed_same_run},
     {"latency_is_4L", test_sgqueue_latency_is_4L},
     {"overload", test_sgqueue_overload},
     {"broker_crash", test_sgqueue_broker_crash},
