@@ -12,6 +12,7 @@
 #include "cb_err.h"
 #include "cb_frame.h"
 #include "cb_qendpoint.h"
+#include "cb_rng.h"
 #include "cb_test.h"
 
 #include <string.h>
@@ -578,7 +579,159 @@ static void test_qendpoint_errors(void)
     }
 }
 
+/*
+ * Property: random publishes, lost ACKs, closes and resubscriptions against a reference of
+ * what was published. At every step depth = published - acked - dropped; every delivery
+ * carries a payload that was published for the node subscribed on that connection; at
+ * most one delivery per service_ns (100) since the start. At the end, with every node subscribed
+ * and every delivery ACKed, the broker empties and every published message was acked exactly once.
+ */
+#define PROP_MSGS 600u
+
+typedef struct prop_state {
+    cb_broker *b;
+    uint8_t acked[PROP_MSGS];
+    uint32_t published;
+    uint32_t deliveries;
+    int conn_node[4]; /* node subscribed on each connection, -1 none */
+} prop_state;
+
+static void prop_check_depth(const prop_state *ps)
+{
+    cb_broker_stats st = stats_of(ps->b);
+    CU_ASSERT_EQUAL(st.depth, st.published - st.acked - st.dropped);
+    CU_ASSERT(st.depth <= 32);
+}
+
+/* Drain the broker; ACK each delivery unless `lose` says so (1 in lose_in). */
+static void prop_drain(prop_state *ps, cb_rng *rng, uint64_t now, uint32_t lose_in)
+{
+    cb_action a[8];
+    size_t n;
+    while ((n = cb_broker_drain(ps->b, a, 8)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (a[i].kind != CB_ACTION_SEND) {
+                continue;
+            }
+            const uint8_t *in = a[i].data;
+            size_t left = a[i].data_len;
+            while (left > 0) {
+                cb_queue_msg m;
+                long k = cb_queue_decode(in, left, 0, &m);
+                CU_ASSERT_FATAL(k > 0);
+                in += k;
+                left -= (size_t)k;
+                if (m.kind != CB_QUEUE_DELIVER) {
+                    continue; /* a NACK: the publisher sees it */
+                }
+                uint32_t id;
+                CU_ASSERT_FATAL(m.payload_len == sizeof id);
+                memcpy(&id, m.payload, sizeof id);
+                CU_ASSERT_FATAL(id < ps->published);
+                CU_ASSERT_EQUAL(ps->conn_node[a[i].peer], (int)m.dst);
+                CU_ASSERT_EQUAL(m.dst, id % 4);
+                ps->deliveries++;
+                if (lose_in != 0 && cb_rng_below(rng, lose_in) == 0) {
+                    continue;
+                }
+                cb_queue_msg ack = {.kind = CB_QUEUE_ACK, .message_id = m.message_id};
+                uint8_t buf[64];
+                long len = cb_queue_encode(&ack, buf, sizeof buf);
+                cb_broker_stats before = stats_of(ps->b);
+                CU_ASSERT_EQUAL(cb_broker_on_bytes(ps->b, a[i].peer, buf, (size_t)len, now), len);
+                if (stats_of(ps->b).acked > before.acked) {
+                    CU_ASSERT_FATAL(!ps->acked[id]); /* acked exactly once */
+                    ps->acked[id] = 1;
+                }
+            }
+        }
+    }
+}
+
+static void prop_subscribe(prop_state *ps, uint32_t conn, uint32_t node, uint64_t now)
+{
+    cb_queue_msg m = {.kind = CB_QUEUE_SUBSCRIBE, .src = node};
+    uint8_t buf[64];
+    long len = cb_queue_encode(&m, buf, sizeof buf);
+    CU_ASSERT_EQUAL(cb_broker_on_bytes(ps->b, conn, buf, (size_t)len, now), len);
+    for (int c = 0; c < 4; c++) {
+        ps->conn_node[c] = ps->conn_node[c] == (int)node ? -1 : ps->conn_node[c];
+    }
+    ps->conn_node[conn] = (int)node;
+}
+
+static void test_broker_property(void)
+{
+    cb_rng rng;
+    cb_rng_init(&rng, cb_test_seed());
+    static prop_state ps;
+    memset(&ps, 0, sizeof ps);
+    ps.b = broker_make(32, 100, 5000);
+    for (uint32_t c = 0; c < 4; c++) {
+        ps.conn_node[c] = -1;
+        prop_subscribe(&ps, c, c, 0);
+    }
+    uint64_t now = 0;
+    uint32_t issued = 0;
+    while (issued < PROP_MSGS) {
+        now += cb_rng_below(&rng, 200);
+        uint64_t r = cb_rng_below(&rng, 100);
+        if (r < 70) {
+            uint32_t id = issued++;
+            cb_queue_msg m = {.kind = CB_QUEUE_PUBLISH,
+                              .dst = id % 4,
+                              .src = 9,
+                              .message_id = id + 1,
+                              .payload_len = sizeof id,
+                              .payload = (const uint8_t *)&id};
+            uint8_t buf[64];
+            long len = cb_queue_encode(&m, buf, sizeof buf);
+            ps.published = issued;
+            (void)cb_broker_on_bytes(ps.b, (uint32_t)cb_rng_below(&rng, 4), buf, (size_t)len, now);
+        } else if (r < 73) {
+            uint32_t c = (uint32_t)cb_rng_below(&rng, 4);
+            CU_ASSERT_EQUAL(cb_broker_on_close(ps.b, c, now), CB_ERR_OK);
+            ps.conn_node[c] = -1;
+            prop_subscribe(&ps, (uint32_t)cb_rng_below(&rng, 4), c, now);
+        }
+        if (cb_broker_next_deadline_ns(ps.b) <= now) {
+            CU_ASSERT_EQUAL(cb_broker_on_timer(ps.b, now), CB_ERR_OK);
+        }
+        prop_drain(&ps, &rng, now, 5);
+        prop_check_depth(&ps);
+    }
+    /* Every node subscribed, every delivery ACKed: the broker empties. */
+    for (uint32_t c = 0; c < 4; c++) {
+        prop_subscribe(&ps, c, c, now);
+    }
+    for (int round = 0; round < 10000 && stats_of(ps.b).depth > 0; round++) {
+        uint64_t due = cb_broker_next_deadline_ns(ps.b);
+        CU_ASSERT_FATAL(due != UINT64_MAX);
+        now = due > now ? due : now;
+        CU_ASSERT_EQUAL(cb_broker_on_timer(ps.b, now), CB_ERR_OK);
+        prop_drain(&ps, &rng, now, 0);
+    }
+    cb_broker_stats st = stats_of(ps.b);
+    CU_ASSERT_EQUAL(st.depth, 0);
+    CU_ASSERT_EQUAL(st.published + st.rejected, PROP_MSGS);
+    CU_ASSERT(st.rejected > 0);    /* queue_limit 32 was reached */
+    CU_ASSERT(st.redelivered > 0); /* lost ACKs and closes were redelivered */
+    uint32_t acked = 0;
+    for (uint32_t i = 0; i < PROP_MSGS; i++) {
+        acked += ps.acked[i];
+    }
+    CU_ASSERT_EQUAL(acked, st.acked);
+    CU_ASSERT_EQUAL(st.acked, st.published);
+    CU_ASSERT_EQUAL(st.delivered, ps.deliveries);
+    CU_ASSERT(st.delivered <= now / 100 + 1); /* the single server's pace */
+    printf("\n  published %llu rejected %llu delivered %llu redelivered %llu\n",
+           (unsigned long long)st.published, (unsigned long long)st.rejected,
+           (unsigned long long)st.delivered, (unsigned long long)st.redelivered);
+    cb_broker_del(ps.b);
+}
+
 static const cb_test_case tests[] = {
+    {"property", test_broker_property},
     {"round_trip", test_broker_round_trip},
     {"full_and_unknown_dst", test_broker_full_and_unknown_dst},
     {"redelivery_and_drop", test_broker_redelivery_and_drop},
