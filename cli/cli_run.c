@@ -275,10 +275,10 @@ static void cli_run_workload_config(const cb_plan *p, cb_workload_config *c)
 
 /*
  * The machines' codec (docs/protocol.md §5-§6): the plan's compression and, with a key,
- * sealing (stream framing over tcp, datagrams over udp). The codec's zstd stops at level 19
- * and its lz4 is the fast one (no HC levels), so a zstd level above 19 is 19 and an lz4
- * level is ignored. compression_min = 0 compresses every value (the codec's 0 means 128).
- * The world gives each machine its own seal seed.
+ * sealing (stream framing over tcp, datagrams over udp and queue). The codec's zstd stops at level
+ * 19 and its lz4 is the fast one (no HC levels), so a zstd level above 19 is 19 and an lz4 level is
+ * ignored. compression_min = 0 compresses every value (the codec's 0 means 128). The world gives
+ * each machine its own seal seed.
  */
 static cb_codec_config cli_run_codec(const cb_plan *p, const cb_seal_key *key)
 {
@@ -297,7 +297,8 @@ static cb_codec_config cli_run_codec(const cb_plan *p, const cb_seal_key *key)
     }
     if (key != NULL) {
         c.seal_key = key;
-        c.seal_mode = t->kind == CB_TRANSPORT_UDP ? CB_SEAL_DATAGRAM : CB_SEAL_STREAM;
+        /* Queue messages may be redelivered: sealed as datagrams, a duplicate is dropped. */
+        c.seal_mode = t->kind == CB_TRANSPORT_TCP ? CB_SEAL_STREAM : CB_SEAL_DATAGRAM;
     }
     return c;
 }
@@ -379,14 +380,16 @@ static void cli_run_sg_config(const cb_plan *p, const cb_memworld_config *mc, cb
                    : p->transport.kind == CB_TRANSPORT_QUEUE ? CB_SGWORLD_QUEUE
                                                              : CB_SGWORLD_TCP;
     c->rto_ns = p->transport.rto_min_ns;
-    /* The broker (docs/scenarios.md [broker]); its payload limit is the largest frame. */
+    /* The broker (docs/scenarios.md [broker]). Its payload limit is the largest frame: the
+     * largest value, a full key, the header, and the seal's overhead when sealing (a value is
+     * only sent compressed when that makes it smaller). */
     c->broker = cb_broker_config_default();
     c->broker.service_ns = p->broker.service_ns;
     c->broker.queue_limit = (uint32_t)p->broker.queue_limit;
     c->broker.ack_timeout_ns = p->broker.ack_timeout_ns;
     c->broker.delivery_max = (uint32_t)p->broker.delivery_max;
-    c->broker.payload_bytes_max =
-        CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + mc->client.value_bytes_max;
+    c->broker.payload_bytes_max = CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX +
+                                  mc->client.value_bytes_max + CB_SEAL_OVERHEAD_MAX;
     /* Frame bytes per packet: the MTU less IP and TCP headers, or IP, UDP and memcached's
      * 8-byte UDP frame header. */
     uint64_t headers = c->transport == CB_SGWORLD_UDP ? 20u + 8u + 8u : 20u + 20u;

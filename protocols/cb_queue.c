@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cb_err.h"
+#include "cb_seal.h"
 
 enum {
     QUEUE_OFF_MAGIC = 0,
@@ -29,6 +30,7 @@ enum {
 };
 
 _Static_assert(QUEUE_OFF_END == CB_QUEUE_HEADER_BYTES, "offsets cover the whole header");
+_Static_assert(CB_SEAL_OVERHEAD_MAX <= 64u, "a sealed maximal frame fits the payload limit");
 _Static_assert((uint64_t)CB_QUEUE_HEADER_BYTES + CB_QUEUE_PAYLOAD_BYTES_LIMIT <= INT32_MAX,
                "every envelope length fits a long, even a 32-bit one");
 

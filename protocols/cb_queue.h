@@ -42,10 +42,11 @@
 
 /*
  * Largest payload any envelope may carry: one maximal cache frame (header, key, the hard
- * value limit). A decoder's payload_bytes_max above it is treated as this.
+ * value limit), sealed (64 bytes cover the seal's overhead, CB_SEAL_OVERHEAD_MAX = 40). A
+ * decoder's payload_bytes_max above it is treated as this.
  */
 #define CB_QUEUE_PAYLOAD_BYTES_LIMIT                                                               \
-    (CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + CB_VALUE_BYTES_LIMIT)
+    (CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + CB_VALUE_BYTES_LIMIT + 64u)
 
 #define CB_QUEUE_KIND_LIST(X)                                                                      \
     X(SUBSCRIBE, 1, "subscribe") /* endpoint -> broker: deliver node `src`'s messages here */      \

@@ -177,6 +177,9 @@ printf '[scenario]\nname = e\nrequests = 300\nwarmup = 0s\n[transport]\nencrypti
     >"$tmp/e.ini"
 check "run encrypted" 0 "$bin" run "$tmp/e.ini" -o "$tmp/e.db" --quiet
 check "run encrypted udp" 0 "$bin" run "$tmp/e.ini" -o "$tmp/e.db" --quiet --set transport.kind=udp
+check "run encrypted queue" 0 "$bin" run "$tmp/e.ini" -o "$tmp/eq.db" --quiet --set transport.kind=queue
+expect_out "run encrypted queue outcomes" "$(printf '300|0\n.')" \
+    sqlite3 "$tmp/eq.db" "SELECT count(*), sum(outcome IN ('timeout', 'error')) FROM requests"
 expect_out "run encrypted outcomes" "$(printf '600|0\n.')" \
     sqlite3 "$tmp/e.db" "SELECT count(*), sum(outcome IN ('timeout', 'error')) FROM requests"
 printf '00112233\n' >"$tmp/short.key"
