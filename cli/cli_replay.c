@@ -95,6 +95,9 @@ static const char *replay_unsupported(void *user, const cb_plan *p)
     if (p->fault_count > 0) {
         return "[faults] over real sockets";
     }
+    if (p->transport.kind == CB_TRANSPORT_QUEUE) {
+        return "transport kind = queue over real sockets (no 'cachebed broker' daemon yet)";
+    }
     return NULL;
 }
 

@@ -8,9 +8,10 @@
  * [workload] trace is replayed (cb_trace, through the runner's demultiplexer). The [faults]
  * timeline runs in SimGrid only (sim/cb_sgfaults). [placement] replicas > 1 makes every
  * client a cb_router (docs/replication.md); [transport] compression and encryption_key_file
- * set the machines' codec (docs/protocol.md §5-§6). Features a run cannot honour yet (the
- * queue transport, a platform file, and faults on the in-memory network) are refused,
- * never silently ignored.
+ * set the machines' codec (docs/protocol.md §5-§6). [transport] kind = queue adds the
+ * broker node with its [broker] settings (SimGrid only; docs/simulator.md "Queue
+ * transport"). Features a run cannot honour yet (a platform file; faults, warm resync and
+ * the queue transport on the in-memory network) are refused, never silently ignored.
  */
 #include "cb_cli.h"
 
@@ -61,8 +62,9 @@ const char cb_cli_run_help[] =
     "(crash, recover, partition, heal, link changes; docs/simulator.md) needs --world sim.\n"
     "replicas > 1 runs a replication router in every client (read_policy, write_policy,\n"
     "eject_after, eject_for); compression and encryption_key_file (path relative to\n"
-    "SCENARIO, made by 'cachebed keygen') apply to every client and server. Scenarios with\n"
-    "the queue transport or a SimGrid platform file are refused for now (exit 3). A\n"
+    "SCENARIO, made by 'cachebed keygen') apply to every client and server. kind = queue\n"
+    "routes every request and reply through a broker node ([broker] settings; --world sim\n"
+    "only). Scenarios with a SimGrid platform file are refused for now (exit 3). A\n"
     "[workload] trace (path relative to\n"
     "SCENARIO) is replayed: open loop at its timestamps / trace_speed, or closed loop; the\n"
     "run ends at the trace's end.\n"
@@ -189,8 +191,8 @@ static const char *cli_run_unsupported(const cb_plan *p, const cli_run_args *a)
     if (p->placement.resync == CB_PLAN_RESYNC_WARM && !a->memnet) {
         return "[placement] resync = warm in the SimGrid world";
     }
-    if (p->transport.kind == CB_TRANSPORT_QUEUE) {
-        return "transport kind = queue (the broker)";
+    if (p->transport.kind == CB_TRANSPORT_QUEUE && a->memnet) {
+        return "transport kind = queue needs --world sim (the in-memory network has no broker)";
     }
     if (p->network.platform[0] != '\0') {
         return "a SimGrid platform file";
@@ -273,10 +275,10 @@ static void cli_run_workload_config(const cb_plan *p, cb_workload_config *c)
 
 /*
  * The machines' codec (docs/protocol.md §5-§6): the plan's compression and, with a key,
- * sealing (stream framing over tcp, datagrams over udp). The codec's zstd stops at level 19
- * and its lz4 is the fast one (no HC levels), so a zstd level above 19 is 19 and an lz4
- * level is ignored. compression_min = 0 compresses every value (the codec's 0 means 128).
- * The world gives each machine its own seal seed.
+ * sealing (stream framing over tcp, datagrams over udp and queue). The codec's zstd stops at level
+ * 19 and its lz4 is the fast one (no HC levels), so a zstd level above 19 is 19 and an lz4 level is
+ * ignored. compression_min = 0 compresses every value (the codec's 0 means 128). The world gives
+ * each machine its own seal seed.
  */
 static cb_codec_config cli_run_codec(const cb_plan *p, const cb_seal_key *key)
 {
@@ -295,7 +297,8 @@ static cb_codec_config cli_run_codec(const cb_plan *p, const cb_seal_key *key)
     }
     if (key != NULL) {
         c.seal_key = key;
-        c.seal_mode = t->kind == CB_TRANSPORT_UDP ? CB_SEAL_DATAGRAM : CB_SEAL_STREAM;
+        /* Queue messages may be redelivered: sealed as datagrams, a duplicate is dropped. */
+        c.seal_mode = t->kind == CB_TRANSPORT_TCP ? CB_SEAL_STREAM : CB_SEAL_DATAGRAM;
     }
     return c;
 }
@@ -373,8 +376,20 @@ static void cli_run_sg_config(const cb_plan *p, const cb_memworld_config *mc, cb
     c->jitter_ns = p->network.jitter_ns;
     c->bandwidth_bps = p->network.bandwidth_bps;
     c->loss_ppm = p->network.loss_ppm;
-    c->transport = p->transport.kind == CB_TRANSPORT_UDP ? CB_SGWORLD_UDP : CB_SGWORLD_TCP;
+    c->transport = p->transport.kind == CB_TRANSPORT_UDP     ? CB_SGWORLD_UDP
+                   : p->transport.kind == CB_TRANSPORT_QUEUE ? CB_SGWORLD_QUEUE
+                                                             : CB_SGWORLD_TCP;
     c->rto_ns = p->transport.rto_min_ns;
+    /* The broker (docs/scenarios.md [broker]). Its payload limit is the largest frame: the
+     * largest value, a full key, the header, and the seal's overhead when sealing (a value is
+     * only sent compressed when that makes it smaller). */
+    c->broker = cb_broker_config_default();
+    c->broker.service_ns = p->broker.service_ns;
+    c->broker.queue_limit = (uint32_t)p->broker.queue_limit;
+    c->broker.ack_timeout_ns = p->broker.ack_timeout_ns;
+    c->broker.delivery_max = (uint32_t)p->broker.delivery_max;
+    c->broker.payload_bytes_max = CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX +
+                                  mc->client.value_bytes_max + CB_SEAL_OVERHEAD_MAX;
     /* Frame bytes per packet: the MTU less IP and TCP headers, or IP, UDP and memcached's
      * 8-byte UDP frame header. */
     uint64_t headers = c->transport == CB_SGWORLD_UDP ? 20u + 8u + 8u : 20u + 20u;
@@ -747,7 +762,9 @@ static int cli_run_print_summary(const cli_run *run, double wall_s, uint64_t sim
            "%.3f s %s, %.2f s wall\n",
            ops != NULL ? ops->verb : "run", p->scenario.name, (unsigned long long)p->scenario.seed,
            p->servers.count, p->clients.count,
-           p->transport.kind == CB_TRANSPORT_TCP ? "tcp" : "udp",
+           p->transport.kind == CB_TRANSPORT_TCP   ? "tcp"
+           : p->transport.kind == CB_TRANSPORT_UDP ? "udp"
+                                                   : "queue",
            ops != NULL         ? "real sockets"
            : run->args->memnet ? "in-memory network"
                                : "SimGrid",

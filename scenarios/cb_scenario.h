@@ -146,6 +146,14 @@ typedef struct cb_plan_placement {
     uint64_t eject_for_ns;
 } cb_plan_placement;
 
+/* [broker]: the queue transport's broker node (docs/protocol.md §10.2). */
+typedef struct cb_plan_broker {
+    uint64_t service_ns;     /* time per delivery; 0 = no pacing */
+    uint64_t queue_limit;    /* messages held at once (queued + awaiting an ACK) */
+    uint64_t ack_timeout_ns; /* redelivery after this without an ACK */
+    uint64_t delivery_max;   /* deliveries of one message before it is dropped; 0 = no limit */
+} cb_plan_broker;
+
 typedef struct cb_plan_transport {
     cb_transport_kind kind;
     uint64_t timeout_ns;
@@ -245,6 +253,7 @@ typedef struct cb_plan {
     cb_plan_clients clients;
     cb_plan_placement placement;
     cb_plan_transport transport;
+    cb_plan_broker broker;
     cb_plan_workload workload;
     size_t fault_count;
     cb_fault *faults; /* sorted by at_ns, file order among equal times; owned by the plan */

@@ -18,7 +18,8 @@
 #include "cb_units.h"
 
 const char *const scen_section_names[SCEN_SEC_COUNT] = {
-    "scenario", "network", "servers", "clients", "placement", "transport", "workload", "faults",
+    "scenario",  "network", "servers",  "clients", "placement",
+    "transport", "broker",  "workload", "faults",
 };
 
 static const char *const scen_strategies[] = {"modulo", "ring",   "rendezvous",
@@ -61,6 +62,12 @@ static const char *na_eject(const cb_plan *p)
 static const char *na_udp(const cb_plan *p)
 {
     return p->transport.kind == CB_TRANSPORT_UDP ? "does not apply with kind = udp" : NULL;
+}
+
+static const char *na_queue(const cb_plan *p)
+{
+    return p->transport.kind != CB_TRANSPORT_QUEUE ? "applies only with [transport] kind = queue"
+                                                   : NULL;
 }
 
 static const char *na_compression(const cb_plan *p)
@@ -274,6 +281,15 @@ static const scen_key scen_table[] = {
        SCEN_F_BARE_OK, na_compression, "values smaller than this are sent as they are"),
     KU(TRANSPORT, "encryption_key_file", PATH, transport.key_file, "", 0, 0, 0, NULL,
        "file with the 32-byte key that encrypts every message; empty = no encryption"),
+
+    KU(BROKER, "service_time", DURATION, broker.service_ns, "10us", 0, 10 * NS_S, 0, na_queue,
+       "broker time per delivery (one server): at most 1/service_time messages/s; 0s = none"),
+    KU(BROKER, "queue_limit", UINT, broker.queue_limit, "10000", 1, 1u << 24, 0, na_queue,
+       "messages the broker holds at once; a publish beyond it is refused (NACK)"),
+    KU(BROKER, "ack_timeout", DURATION, broker.ack_timeout_ns, "1s", 1000ull, 3600 * NS_S, 0,
+       na_queue, "redeliver a message not acknowledged within this"),
+    KU(BROKER, "delivery_max", UINT, broker.delivery_max, "0", 0, 65535, 0, na_queue,
+       "deliveries of one message before it is dropped; 0 = no limit"),
 
     KU(WORKLOAD, "keys", UINT, workload.keys, "10000", 1, 10000000000ull, 0, na_synthetic,
        "distinct keys"),

@@ -6,10 +6,14 @@
 
 #include "cb_err.h"
 
-/* Node `id` of the world (servers 0..S-1, then clients) matches `pattern`? */
+/* Node `id` of the world (servers 0..S-1, then clients, then the queue transport's broker)
+ * matches `pattern`? */
 static int sgfaults_matches(const cb_plan *plan, const char *pattern, uint32_t id)
 {
     uint32_t servers = plan->servers.count;
+    if (id == servers + plan->clients.count) {
+        return cb_plan_node_matches(pattern, CB_NODE_BROKER, 0);
+    }
     return id < servers ? cb_plan_node_matches(pattern, CB_NODE_SERVER, id)
                         : cb_plan_node_matches(pattern, CB_NODE_CLIENT, id - servers);
 }
@@ -95,7 +99,8 @@ static void sgfaults_add(const cb_plan *plan, const cb_fault *f, uint32_t nodes,
 int cb_sgfaults_from_plan(const cb_plan *plan, cb_sgfaults *out)
 {
     memset(out, 0, sizeof *out);
-    uint32_t nodes = plan->servers.count + plan->clients.count;
+    uint32_t nodes =
+        plan->servers.count + plan->clients.count + (plan->transport.kind == CB_TRANSPORT_QUEUE);
     size_t entries = 0, partitions = 0;
     for (size_t i = 0; i < plan->fault_count; i++) {
         entries += sgfaults_entries(plan, &plan->faults[i], nodes);

@@ -10,8 +10,8 @@
  *   - heal: one entry.
  * Entries keep the plan's order (time, then file order). Each carries its scenario line as a
  * label ("12s partition {client*} | {server0}"), which the events table shows as detail.
- * The broker (queue transport) has no node in cb_sgworld; a pattern that names only it gives
- * no entry.
+ * With the queue transport the broker is the world's last node (id S+C, cb_sgworld.h), and
+ * `broker` (or a pattern matching it) names it.
  */
 #ifndef CB_SGFAULTS_H
 #define CB_SGFAULTS_H

@@ -53,6 +53,7 @@
 #include <simgrid/semaphore.h>
 
 #include "cb_err.h"
+#include "cb_qendpoint.h"
 #include "cb_sgsetup.h"
 #include "cb_sgshim.h"
 
@@ -94,6 +95,7 @@ typedef struct sg_node {
     cb_sgworld *w;
     uint32_t id;
     uint8_t is_client;
+    uint8_t is_broker;       /* queue transport: the broker node (id S+C) */
     uint8_t down;            /* crashed and not recovered: no machine */
     uint8_t group;           /* partition group; 0: in none */
     uint32_t epoch;          /* crashes + recoveries so far */
@@ -104,6 +106,8 @@ typedef struct sg_node {
     cb_server *srv;     /* servers */
     cb_client *cli;     /* clients (with replication: the router's) */
     cb_router *router;  /* clients with replication, else NULL */
+    cb_broker *broker;  /* the broker node (queue transport) */
+    cb_qendpoint *ep;   /* queue transport: every server and client's way to the broker */
     uint64_t seal_seed; /* this incarnation's cb_codec_config.seal_seed */
     sg_mailbox_t mailbox;
     sg_sem_t wake;
@@ -140,6 +144,7 @@ struct cb_sgworld {
     uint32_t conn_count;
     uint32_t conn_max;
     uint8_t partitioned;
+    uint32_t broker_id; /* queue transport: the broker's node id (S+C); else UINT32_MAX */
 };
 
 cb_sgworld_config cb_sgworld_config_default(void)
@@ -250,7 +255,7 @@ static void world_mark_wake(cb_sgworld *w, sg_node *n)
 static void world_finish(cb_sgworld *w)
 {
     w->finished = 1;
-    for (uint32_t i = w->cfg.server_count; i < w->node_count; i++) {
+    for (uint32_t i = w->cfg.server_count; i < w->cfg.server_count + w->cfg.client_count; i++) {
         world_mark_wake(w, &w->nodes[i]);
     }
 }
@@ -273,8 +278,9 @@ static uint64_t node_next_wake(const sg_node *n)
     if (n->down) {
         return node_is_client(n) ? w->until_ns : UINT64_MAX; /* a recovery releases it */
     }
-    uint64_t t =
-        node_is_client(n) ? cb_client_next_deadline_ns(n->cli) : cb_server_next_deadline_ns(n->srv);
+    uint64_t t = n->is_broker        ? cb_broker_next_deadline_ns(n->broker)
+                 : node_is_client(n) ? cb_client_next_deadline_ns(n->cli)
+                                     : cb_server_next_deadline_ns(n->srv);
     for (size_t i = 0; i < n->held.count; i++) {
         t = n->held.items[i].release_ns < t ? n->held.items[i].release_ns : t;
     }
@@ -354,13 +360,13 @@ static int node_route(sg_node *n, sg_out *o, uint64_t packets)
     cb_sgworld *w = n->w;
     const sg_node *dst = &w->nodes[o->dst];
     int lost = node_draw_loss(n, dst, packets);
-    if (w->cfg.transport == CB_SGWORLD_UDP && lost) {
+    if (w->cfg.transport == CB_SGWORLD_UDP && lost) { /* TCP and queue links are reliable */
         w->stats.messages_lost++;
         free(o->msg);
         return CB_ERR_OK;
     }
     o->release_ns = n->now_ns + node_draw_jitter(n, dst);
-    if (w->cfg.transport == CB_SGWORLD_TCP) {
+    if (w->cfg.transport != CB_SGWORLD_UDP) {
         /* Held messages already due go first: they were sent before this one, and the
          * timer actor that would post them may not have run yet at this instant. */
         node_release_held(n);
@@ -388,6 +394,9 @@ static int world_separated(const cb_sgworld *w, uint32_t a, uint32_t b)
 static uint32_t node_peer_node(const sg_node *n, uint32_t peer)
 {
     const cb_sgworld *w = n->w;
+    if (n->is_broker) {
+        return peer < w->node_count ? peer : UINT32_MAX; /* its connections are node ids */
+    }
     if (node_is_client(n)) {
         return peer < w->cfg.server_count ? peer : UINT32_MAX;
     }
@@ -398,14 +407,10 @@ static uint32_t node_peer_node(const sg_node *n, uint32_t peer)
     return w->nodes[node].conn == peer ? node : SG_PEER_GONE;
 }
 
-static void node_send(sg_node *n, uint32_t peer, uint32_t kind, const uint8_t *data, size_t len)
+/* Put a message to node `dst` on the wire (or lose it to a fault). */
+static void node_send_to(sg_node *n, uint32_t dst, uint32_t kind, const uint8_t *data, size_t len)
 {
     cb_sgworld *w = n->w;
-    uint32_t dst = node_peer_node(n, peer);
-    if (dst == UINT32_MAX || dst == n->id) {
-        world_fail(w, CB_ERR_UNKNOWN_CONN); /* a machine addressed a peer we never gave it */
-        return;
-    }
     w->stats.messages_sent++;
     if (dst == SG_PEER_GONE || w->nodes[dst].down || world_separated(w, n->id, dst)) {
         w->stats.messages_faulted++; /* nobody there to receive it, or no route */
@@ -416,7 +421,8 @@ static void node_send(sg_node *n, uint32_t peer, uint32_t kind, const uint8_t *d
         world_fail(w, CB_ERR_NOMEM);
         return;
     }
-    o.msg->src = node_is_client(n) ? n->conn : n->id;
+    /* The broker names its connections by node id; servers name clients' by connection. */
+    o.msg->src = node_is_client(n) && w->broker_id == UINT32_MAX ? n->conn : n->id;
     o.msg->from = n->id;
     o.msg->from_epoch = n->epoch;
     o.msg->to_epoch = w->nodes[dst].epoch;
@@ -434,6 +440,68 @@ static void node_send(sg_node *n, uint32_t peer, uint32_t kind, const uint8_t *d
     }
 }
 
+static void node_send(sg_node *n, uint32_t peer, uint32_t kind, const uint8_t *data, size_t len)
+{
+    uint32_t dst = node_peer_node(n, peer);
+    if (dst == UINT32_MAX || dst == n->id) {
+        world_fail(n->w, CB_ERR_UNKNOWN_CONN); /* a machine addressed a peer we never gave it */
+        return;
+    }
+    node_send_to(n, dst, kind, data, len);
+}
+
+/* ---- queue transport endpoints (atomic part) ---------------------------------------- */
+
+/* Everything the node's endpoint queued (PUBLISH, ACK, SUBSCRIBE) goes to the broker. */
+static void node_pump_endpoint(sg_node *n)
+{
+    cb_action batch[SG_DRAIN_BATCH];
+    size_t count;
+    while (n->ep != NULL && (count = cb_qendpoint_drain(n->ep, batch, SG_DRAIN_BATCH)) > 0) {
+        for (size_t i = 0; i < count; i++) {
+            node_send_to(n, n->w->broker_id, SG_MSG_DATA, batch[i].data, batch[i].data_len);
+        }
+    }
+}
+
+/* A machine's SEND to `peer`, as PUBLISH envelopes for the peer's node. */
+static void node_publish(sg_node *n, uint32_t peer, const uint8_t *data, size_t len)
+{
+    cb_sgworld *w = n->w;
+    uint32_t dst = node_peer_node(n, peer);
+    if (dst == UINT32_MAX || dst == n->id) {
+        world_fail(w, CB_ERR_UNKNOWN_CONN);
+        return;
+    }
+    if (dst == SG_PEER_GONE) {
+        w->stats.messages_faulted++; /* a reply to a crashed client's former life */
+        return;
+    }
+    int rc = cb_qendpoint_publish(n->ep, dst, data, len);
+    if (rc == CB_ERR_FULL) {
+        node_pump_endpoint(n); /* the outbox holds at least one maximal envelope */
+        rc = cb_qendpoint_publish(n->ep, dst, data, len);
+    }
+    if (rc != CB_ERR_OK) {
+        world_fail(w, rc);
+    }
+}
+
+/* A (re)made stream to the broker: forget partial input, subscribe. */
+static void node_subscribe(sg_node *n)
+{
+    cb_qendpoint_on_reset(n->ep);
+    int rc = cb_qendpoint_subscribe(n->ep);
+    if (rc == CB_ERR_FULL) {
+        node_pump_endpoint(n);
+        rc = cb_qendpoint_subscribe(n->ep);
+    }
+    if (rc != CB_ERR_OK) {
+        world_fail(n->w, rc);
+    }
+    node_pump_endpoint(n);
+}
+
 /* ---- machines (atomic part) ----------------------------------------------------------- */
 
 static void node_act(sg_node *n, const cb_action *a, int from_router)
@@ -445,11 +513,17 @@ static void node_act(sg_node *n, const cb_action *a, int from_router)
     }
     switch (a->kind) {
     case CB_ACTION_SEND:
-        node_send(n, a->peer, SG_MSG_DATA, a->data, a->data_len);
+        if (n->ep != NULL) {
+            node_publish(n, a->peer, a->data, a->data_len);
+        } else {
+            node_send(n, a->peer, SG_MSG_DATA, a->data, a->data_len);
+        }
         break;
     case CB_ACTION_CLOSE:
-        /* A connection's end travels to the peer (TCP); datagrams have no connection. */
-        if (w->cfg.transport == CB_SGWORLD_TCP) {
+        /* A connection's end travels to the peer (TCP); datagrams have no connection, and
+         * with the queue transport a cache connection is not a stream (only the broker's
+         * connections are, and it closes one on bad input). */
+        if (w->cfg.transport == CB_SGWORLD_TCP || n->is_broker) {
             node_send(n, a->peer, SG_MSG_CLOSE, NULL, 0);
         }
         break;
@@ -483,8 +557,9 @@ static void node_pump(sg_node *n)
     cb_action batch[SG_DRAIN_BATCH];
     size_t count;
     for (;;) {
-        count = node_is_client(n) ? cb_client_drain(n->cli, batch, SG_DRAIN_BATCH)
-                                  : cb_server_drain(n->srv, batch, SG_DRAIN_BATCH);
+        count = n->is_broker        ? cb_broker_drain(n->broker, batch, SG_DRAIN_BATCH)
+                : node_is_client(n) ? cb_client_drain(n->cli, batch, SG_DRAIN_BATCH)
+                                    : cb_server_drain(n->srv, batch, SG_DRAIN_BATCH);
         if (count == 0) {
             break;
         }
@@ -497,32 +572,25 @@ static void node_pump(sg_node *n)
             node_act(n, &batch[i], 1);
         }
     }
+    node_pump_endpoint(n);
 }
 
 static long node_on_bytes(sg_node *n, uint32_t src, const uint8_t *p, size_t len)
 {
+    if (n->is_broker) {
+        return cb_broker_on_bytes(n->broker, src, p, len, n->now_ns);
+    }
     if (node_is_client(n)) {
         return cb_client_on_bytes(n->cli, src, p, len, n->now_ns);
     }
     return cb_server_on_bytes(n->srv, src, p, len, n->now_ns);
 }
 
-/* Feed a received message to the machine, draining whenever its outbox fills. */
-static void node_feed(sg_node *n, const sg_msg *m)
+/* Feed bytes from machine peer `src` to the machine, draining whenever its outbox fills. */
+static void node_feed_bytes(sg_node *n, uint32_t src, const uint8_t *p, size_t left)
 {
-    if (m->kind == SG_MSG_CLOSE) {
-        int rc = node_is_client(n) ? cb_client_on_reset(n->cli, m->src)
-                                   : cb_server_on_close(n->srv, m->src);
-        if (rc != CB_ERR_OK) {
-            world_fail(n->w, rc);
-        }
-        node_pump(n);
-        return;
-    }
-    const uint8_t *p = m->data;
-    size_t left = m->len;
     while (left > 0) {
-        long k = node_on_bytes(n, m->src, p, left);
+        long k = node_on_bytes(n, src, p, left);
         node_pump(n);
         if (k < 0) {
             break; /* a protocol error: the machine closed the stream itself */
@@ -534,6 +602,80 @@ static void node_feed(sg_node *n, const sg_msg *m)
         p += k;
         left -= (size_t)k;
     }
+}
+
+/* The machine's name for the node that published a delivery: a client's peers are server
+ * ids, a server's are client connections; UINT32_MAX for a node that cannot be a peer. */
+static uint32_t node_delivery_peer(const sg_node *n, uint32_t src)
+{
+    const cb_sgworld *w = n->w;
+    if (node_is_client(n)) {
+        return src < w->cfg.server_count ? src : UINT32_MAX;
+    }
+    if (src < w->cfg.server_count || src >= w->cfg.server_count + w->cfg.client_count) {
+        return UINT32_MAX;
+    }
+    return w->nodes[src].conn;
+}
+
+/* Bytes from the broker: DELIVERs go to the machine (their ACKs to the broker), NACKs are
+ * counted (the client's timeout decides the request's fate). */
+static void node_feed_endpoint(sg_node *n, const sg_msg *m)
+{
+    const uint8_t *in = m->data;
+    size_t left = m->len;
+    for (;;) {
+        cb_qendpoint_msg qm;
+        int rc = cb_qendpoint_next(n->ep, &in, &left, &qm);
+        if (rc == 0) {
+            break;
+        }
+        if (rc == CB_ERR_FULL) {
+            node_pump_endpoint(n);
+            continue;
+        }
+        if (rc < 0) {
+            world_fail(n->w, rc); /* our own broker sent what an endpoint cannot read */
+            return;
+        }
+        if (qm.kind == CB_QUEUE_NACK) {
+            n->w->stats.queue_nacks++;
+            continue;
+        }
+        uint32_t peer = node_delivery_peer(n, qm.src);
+        if (peer == UINT32_MAX) {
+            world_fail(n->w, CB_ERR_UNKNOWN_CONN);
+            return;
+        }
+        node_feed_bytes(n, peer, qm.payload, qm.payload_len);
+    }
+    node_pump_endpoint(n);
+}
+
+/* Feed a received message to the machine, draining whenever its outbox fills. */
+static void node_feed(sg_node *n, const sg_msg *m)
+{
+    if (m->kind == SG_MSG_CLOSE) {
+        int rc = CB_ERR_OK;
+        if (n->is_broker) {
+            rc = cb_broker_on_close(n->broker, m->src, n->now_ns);
+        } else if (n->ep != NULL) {
+            node_subscribe(n); /* the broker closed our stream: connect again */
+        } else {
+            rc = node_is_client(n) ? cb_client_on_reset(n->cli, m->src)
+                                   : cb_server_on_close(n->srv, m->src);
+        }
+        if (rc != CB_ERR_OK) {
+            world_fail(n->w, rc);
+        }
+        node_pump(n);
+        return;
+    }
+    if (n->ep != NULL) {
+        node_feed_endpoint(n, m);
+        return;
+    }
+    node_feed_bytes(n, m->src, m->data, m->len);
     if (!node_is_client(n) && n->w->cfg.transport == CB_SGWORLD_UDP) {
         /* A datagram ends here: nothing partial carries over (cb_server.h). */
         (void)cb_server_on_close(n->srv, m->src); /* m->src < conn_max: cannot fail */
@@ -733,6 +875,17 @@ static void node_on_wake(sg_node *n)
         return;
     }
     node_release_held(n);
+    if (n->is_broker) {
+        /* Redeliveries and deliveries whose service ended; FULL: drained, call again. */
+        while (cb_broker_next_deadline_ns(n->broker) <= n->now_ns) {
+            int rc = cb_broker_on_timer(n->broker, n->now_ns);
+            node_pump(n);
+            if (rc == CB_ERR_OK) {
+                break;
+            }
+        }
+        return;
+    }
     if (!node_is_client(n)) {
         if (cb_server_next_deadline_ns(n->srv) <= n->now_ns) {
             (void)cb_server_on_timer(n->srv, n->now_ns); /* always CB_ERR_OK */
@@ -762,6 +915,7 @@ static void sg_timer_main(int argc, char **argv)
         sg_actor_daemonize(sg_actor_self());
     }
     node_now(n);
+    node_pump(n); /* queue transport: the endpoint's SUBSCRIBE */
     if (node_is_client(n)) {
         client_offer(n); /* wake_ns starts at 0: ask at once */
     }
@@ -792,7 +946,7 @@ static uint64_t sg_seal_seed(const cb_sgworld *w, uint64_t configured, uint32_t 
 
 /* A fresh machine for `n` (at the start, or after a recovery), with n->seal_seed: a server,
  * a client, or a router (writer id: the client index) owning its client. */
-static int node_new_machine(cb_sgworld *w, sg_node *n)
+static int node_new_cache_machine(cb_sgworld *w, sg_node *n)
 {
     if (!node_is_client(n)) {
         cb_server_config sc = w->server_cfg[n->id];
@@ -814,6 +968,32 @@ static int node_new_machine(cb_sgworld *w, sg_node *n)
     return err;
 }
 
+/* ... and, with the queue transport, its endpoint (which queues a SUBSCRIBE), or the
+ * broker's machine. */
+static int node_new_machine(cb_sgworld *w, sg_node *n)
+{
+    if (n->is_broker) {
+        cb_broker_config bc = w->cfg.broker;
+        bc.conn_max = w->node_count;
+        bc.node_max = w->node_count;
+        return cb_broker_new(&bc, NULL, &n->broker);
+    }
+    int rc = node_new_cache_machine(w, n);
+    if (rc != CB_ERR_OK || w->broker_id == UINT32_MAX) {
+        return rc;
+    }
+    cb_qendpoint_config ec;
+    memset(&ec, 0, sizeof ec);
+    ec.node = n->id;
+    ec.broker_peer = w->broker_id;
+    ec.payload_bytes_max = w->cfg.broker.payload_bytes_max;
+    rc = cb_qendpoint_new(&ec, NULL, &n->ep);
+    if (rc == CB_ERR_OK) {
+        rc = cb_qendpoint_subscribe(n->ep); /* an empty outbox has room */
+    }
+    return rc;
+}
+
 static void node_del_machine(sg_node *n)
 {
     if (n->router != NULL) {
@@ -822,9 +1002,13 @@ static void node_del_machine(sg_node *n)
         cb_client_del(n->cli);
     }
     cb_server_del(n->srv);
+    cb_broker_del(n->broker);
+    cb_qendpoint_del(n->ep);
     n->router = NULL;
     n->cli = NULL;
     n->srv = NULL;
+    n->broker = NULL;
+    n->ep = NULL;
 }
 
 /* ---- faults ------------------------------------------------------------------------- */
@@ -852,9 +1036,30 @@ static void router_collect(cb_router_stats *sum, const cb_router *r)
     sum->superseded += v.superseded;
 }
 
+static void broker_collect(cb_broker_stats *sum, const cb_broker *b)
+{
+    cb_broker_stats v;
+    cb_broker_get_stats(b, &v);
+    sum->published += v.published;
+    sum->rejected += v.rejected;
+    sum->delivered += v.delivered;
+    sum->redelivered += v.redelivered;
+    sum->acked += v.acked;
+    sum->dropped += v.dropped;
+    sum->unknown_acks += v.unknown_acks;
+    sum->protocol_errors += v.protocol_errors;
+    sum->depth += v.depth;
+    sum->depth_max = v.depth_max > sum->depth_max ? v.depth_max : sum->depth_max;
+    sum->bytes_received += v.bytes_received;
+    sum->bytes_sent += v.bytes_sent;
+}
+
 static void node_collect(cb_sgworld *w, const sg_node *n)
 {
     cb_sgworld_stats *s = &w->stats;
+    if (n->broker != NULL) {
+        broker_collect(&s->broker, n->broker);
+    }
     if (n->router != NULL) {
         router_collect(&s->routers, n->router);
     }
@@ -900,6 +1105,43 @@ static void client_abandon(sg_node *n)
     }
 }
 
+/* Queue transport: a crashed endpoint's stream closes at the broker at once (a TCP reset),
+ * which requeues the deliveries it had not acknowledged. */
+static void queue_endpoint_gone(cb_sgworld *w, const sg_node *n)
+{
+    if (w->broker_id == UINT32_MAX || n->is_broker) {
+        return;
+    }
+    sg_node *b = &w->nodes[w->broker_id];
+    if (b->down) {
+        return;
+    }
+    b->now_ns = n->now_ns > b->now_ns ? n->now_ns : b->now_ns;
+    int rc = cb_broker_on_close(b->broker, n->id, b->now_ns);
+    if (rc != CB_ERR_OK) {
+        world_fail(w, rc);
+    }
+    node_pump(b);
+    world_mark_wake(w, b);
+}
+
+/* Queue transport: the broker is back; every endpoint up connects and subscribes again. */
+static void queue_broker_back(cb_sgworld *w, const sg_node *b)
+{
+    if (!b->is_broker) {
+        return;
+    }
+    for (uint32_t i = 0; i < w->node_count; i++) {
+        sg_node *n = &w->nodes[i];
+        if (n->is_broker || n->down) {
+            continue;
+        }
+        n->now_ns = b->now_ns > n->now_ns ? b->now_ns : n->now_ns;
+        node_subscribe(n);
+        world_mark_wake(w, n);
+    }
+}
+
 static void fault_crash(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
 {
     if (n->down) {
@@ -917,6 +1159,7 @@ static void fault_crash(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
     n->epoch++;
     n->wake_ns = UINT64_MAX;
     world_report(w, n->id, CB_EVENT_CRASH, f);
+    queue_endpoint_gone(w, n);
     if (node_is_client(n)) {
         client_count_idle(n);
     }
@@ -944,6 +1187,8 @@ static void fault_recover(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
     n->epoch++;
     n->wake_ns = 0; /* a client asks its hook again at once */
     world_report(w, n->id, CB_EVENT_RECOVER, f);
+    node_pump(n); /* queue transport: the new endpoint's SUBSCRIBE */
+    queue_broker_back(w, n);
     world_mark_wake(w, n);
 }
 
@@ -1035,7 +1280,8 @@ static void sg_faults_main(int argc, char **argv)
 
 static int world_check_fault(const cb_sgworld_config *cfg, const cb_sgworld_fault *f)
 {
-    uint64_t nodes = (uint64_t)cfg->server_count + cfg->client_count;
+    uint64_t nodes =
+        (uint64_t)cfg->server_count + cfg->client_count + (cfg->transport == CB_SGWORLD_QUEUE);
     if (f->kind == CB_SGWORLD_FAULT_PARTITION) {
         return f->groups != NULL ? CB_ERR_OK : CB_ERR_INVALID;
     }
@@ -1080,10 +1326,11 @@ static int world_check(const cb_sgworld_config *cfg, const cb_world_hooks *hooks
         hooks->next == NULL || hooks->complete == NULL) {
         return CB_ERR_INVALID;
     }
-    if (cfg->transport != CB_SGWORLD_TCP && cfg->transport != CB_SGWORLD_UDP) {
+    if (cfg->transport != CB_SGWORLD_TCP && cfg->transport != CB_SGWORLD_UDP &&
+        cfg->transport != CB_SGWORLD_QUEUE) {
         return CB_ERR_INVALID;
     }
-    if ((uint64_t)cfg->server_count + cfg->client_count > (1u << 20)) {
+    if ((uint64_t)cfg->server_count + cfg->client_count + 1u > (1u << 20)) {
         return CB_ERR_INVALID; /* the server's conn_max limit */
     }
     if (cfg->router != NULL &&
@@ -1108,25 +1355,28 @@ static int world_new_machines(cb_sgworld *w, const cb_server_config *server_each
         }
     }
     /* Client generators first, in client order, as cb_memworld splits them. */
-    for (uint32_t i = w->cfg.server_count; i < w->node_count; i++) {
+    for (uint32_t i = w->cfg.server_count; i < w->cfg.server_count + w->cfg.client_count; i++) {
         cb_rng_split(&root, &w->nodes[i].jitter_rng);
     }
     for (uint32_t i = 0; i < w->node_count; i++) {
         sg_node *n = &w->nodes[i];
         n->w = w;
         n->id = i;
-        n->is_client = i >= w->cfg.server_count;
+        n->is_broker = i == w->broker_id;
+        n->is_client = i >= w->cfg.server_count && !n->is_broker;
         n->conn = i;
         w->conn_node[i] = i;
         n->loss_ppm = w->cfg.loss_ppm;
         n->jitter_ns = w->cfg.jitter_ns;
         cb_rng_split(&root, &n->loss_rng);
-        if (!n->is_client) {
+        if (!n->is_client && !n->is_broker) {
             cb_server_config *sc = &w->server_cfg[i];
             *sc = server_each != NULL ? server_each[i] : w->cfg.server;
             sc->conn_max = w->conn_max;
         }
-        uint64_t configured = n->is_client ? cc.codec.seal_seed : w->server_cfg[i].codec.seal_seed;
+        uint64_t configured = n->is_client   ? cc.codec.seal_seed
+                              : n->is_broker ? 0
+                                             : w->server_cfg[i].codec.seal_seed;
         n->seal_seed = sg_seal_seed(w, configured, i);
         int rc = node_new_machine(w, n);
         if (rc != CB_ERR_OK) {
@@ -1197,6 +1447,10 @@ static int world_new(const cb_sgworld_config *cfg, const cb_world_hooks *hooks, 
     w->hooks = hooks;
     w->until_ns = until_ns;
     w->node_count = cfg->server_count + cfg->client_count;
+    w->broker_id = UINT32_MAX;
+    if (cfg->transport == CB_SGWORLD_QUEUE) {
+        w->broker_id = w->node_count++;
+    }
     w->nodes = calloc(w->node_count, sizeof w->nodes[0]);
     w->wake_list = calloc(w->node_count, sizeof w->wake_list[0]);
     w->server_cfg = calloc(cfg->server_count, sizeof w->server_cfg[0]);
@@ -1225,7 +1479,11 @@ static int world_start_actors(cb_sgworld *w, sg_host_t *hosts)
         if (n->wake == NULL) {
             return CB_ERR_NOMEM;
         }
-        snprintf(name, sizeof name, "%s%u", node_is_client(n) ? "client" : "server", i);
+        snprintf(name, sizeof name, "%s%u",
+                 n->is_broker        ? "broker"
+                 : node_is_client(n) ? "client"
+                                     : "server",
+                 i);
         sg_actor_t timer = sg_actor_init(name, hosts[i]);
         sg_actor_set_data(timer, n);
         sg_actor_start(timer, sg_timer_main, 0, NULL);

@@ -18,6 +18,16 @@
  *
  * Node ids: servers are 0..S-1, clients S..S+C-1, as in cb_memworld.
  *
+ * Queue transport (CB_SGWORLD_QUEUE, docs/simulator.md "Queue transport"): one more node,
+ * the broker, id S+C on host "h<S+C>", runs a cb_broker (config `broker`). Every server and
+ * client talks only to it, through a cb_qendpoint: a machine's SEND becomes PUBLISH
+ * envelopes to the broker, the broker's DELIVERs are fed to the machine as bytes from their
+ * source, and ACKed. Links to the broker behave as TCP (loss costs rto_ns, in order). An
+ * endpoint SUBSCRIBEs when its machine is made (start, recovery) and again when the broker
+ * recovers. A crashed broker loses its queues (it is not durable); clients time out and
+ * retry. A crashed endpoint's stream closes at the broker at once (as a TCP reset would),
+ * which requeues its unacknowledged deliveries.
+ *
  * Messages: every SEND action becomes one SimGrid message whose payload is a heap copy of the
  * frame bytes and whose simulated size is cb_sgworld_wire_bytes() of their length (frame
  * bytes + per-packet headers). Loss is drawn per message from the sender's own seeded
@@ -60,6 +70,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cb_broker.h"
 #include "cb_client.h"
 #include "cb_placement.h"
 #include "cb_router.h"
@@ -69,8 +80,9 @@
 typedef struct cb_sgworld cb_sgworld;
 
 typedef enum {
-    CB_SGWORLD_TCP = 1, /* reliable: a lost message costs rto_ns of extra delay */
-    CB_SGWORLD_UDP = 2, /* a lost message is dropped; the client retries on timeout */
+    CB_SGWORLD_TCP = 1,   /* reliable: a lost message costs rto_ns of extra delay */
+    CB_SGWORLD_UDP = 2,   /* a lost message is dropped; the client retries on timeout */
+    CB_SGWORLD_QUEUE = 3, /* through a broker node, over TCP-like links (see below) */
 } cb_sgworld_transport;
 
 /*
@@ -161,6 +173,8 @@ typedef struct cb_sgworld_config {
      * node ids are server indexes and which must outlive the run. */
     const cb_router_config *router;
     const cb_placement *placement;
+    /* Queue transport: the broker's config (conn_max and node_max are set by the world). */
+    cb_broker_config broker;
 } cb_sgworld_config;
 
 /* Defaults: 1 server, 1 client, machine defaults, 0.5 ms one way, 1 Gbit/s, no loss, TCP,
@@ -186,6 +200,9 @@ typedef struct cb_sgworld_stats {
     cb_router_stats routers;    /* summed over the routers (zero without replication) */
     uint64_t server_requests;   /* summed cb_server_stats.requests */
     uint64_t server_replies;    /* summed cb_server_stats.replies */
+    cb_broker_stats broker;     /* queue transport: summed over the broker's incarnations
+                                   (depth_max: the largest of them) */
+    uint64_t queue_nacks;       /* queue transport: NACKs the endpoints received */
 } cb_sgworld_stats;
 
 /*

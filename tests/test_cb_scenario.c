@@ -97,6 +97,10 @@ static const key_case key_cases[] = {
     {"workload", "gev_scale", "2", "value_dist = gev\n", "2"},
     {"workload", "gev_shape", "0.1", "value_dist = gev\n", "0.1"},
     {"workload", "value_cap", "64KiB", "value_dist = gev\n", "64KiB"},
+    {"broker", "service_time", "50us", "", "50us"},
+    {"broker", "queue_limit", "64000", "", "64000"},
+    {"broker", "ack_timeout", "250ms", "", "250ms"},
+    {"broker", "delivery_max", "5", "", "5"},
     {"workload", "mix", "get=90% set=0.05 delete=0.04 incr=0.01", "",
      "get=0.9 set=0.05 delete=0.04 incr=0.01"},
     {"workload", "rmw", "10%", "", "10%"},
@@ -120,8 +124,11 @@ static void test_scenario_every_key(void)
                            strcmp(c->key, "requests") == 0 ? "" : "requests = 100\n", c->context,
                            c->key, c->value);
         } else {
-            (void)snprintf(text, sizeof text, HEAD "[%s]\n%s%s = %s\n", c->section, c->context,
-                           c->key, c->value);
+            /* [broker] keys apply only with the queue transport. */
+            const char *pre =
+                strcmp(c->section, "broker") == 0 ? "[transport]\nkind = queue\n" : "";
+            (void)snprintf(text, sizeof text, HEAD "%s[%s]\n%s%s = %s\n", pre, c->section,
+                           c->context, c->key, c->value);
         }
         cb_plan plan;
         cb_diag diag;
@@ -686,8 +693,10 @@ static void test_scenario_explain_round_trip(void)
         if (strcmp(c->section, "scenario") == 0) {
             continue;
         }
-        (void)snprintf(text, sizeof text, HEAD "[%s]\n%s%s = %s\n", c->section, c->context, c->key,
-                       c->value);
+        /* [broker] keys apply only with the queue transport. */
+        const char *pre = strcmp(c->section, "broker") == 0 ? "[transport]\nkind = queue\n" : "";
+        (void)snprintf(text, sizeof text, HEAD "%s[%s]\n%s%s = %s\n", pre, c->section, c->context,
+                       c->key, c->value);
         round_trip(c->key, text);
     }
 }

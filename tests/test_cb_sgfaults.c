@@ -427,9 +427,35 @@ static void test_plan_faults_expand_patterns(void)
     cb_plan_free(&plan);
 }
 
+/* With the queue transport the broker is node S+C; `broker` and `*`-patterns reach it. */
+static void test_plan_faults_name_the_broker(void)
+{
+    static const char text[] = "[scenario]\nname = f\nrequests = 10\n"
+                               "[servers]\ncount = 2\n[clients]\ncount = 3\n"
+                               "[transport]\nkind = queue\n"
+                               "[faults]\nat = 5ms crash broker\nat = 6ms recover b*\n"
+                               "at = 7ms partition {broker} | {server*}\n";
+    static cb_diag diag;
+    cb_plan plan;
+    CU_ASSERT_EQUAL_FATAL(cb_scenario_load_string("f.ini", text, sizeof text - 1, &plan, &diag),
+                          CB_ERR_OK);
+    cb_sgfaults t;
+    CU_ASSERT_EQUAL_FATAL(cb_sgfaults_from_plan(&plan, &t), CB_ERR_OK);
+    CU_ASSERT_EQUAL_FATAL(t.count, 3);
+    CU_ASSERT_EQUAL(t.items[0].kind, CB_SGWORLD_FAULT_CRASH);
+    CU_ASSERT_EQUAL(t.items[0].node, 5);
+    CU_ASSERT_EQUAL(t.items[1].kind, CB_SGWORLD_FAULT_RECOVER);
+    CU_ASSERT_EQUAL(t.items[1].node, 5);
+    static const uint8_t want[6] = {2, 2, 0, 0, 0, 1};
+    CU_ASSERT(memcmp(t.items[2].groups, want, sizeof want) == 0);
+    cb_sgfaults_free(&t);
+    cb_plan_free(&plan);
+}
+
 static const cb_test_case tests[] = {
     {"bad_timelines_are_refused", test_bad_timelines_are_refused},
     {"plan_faults_expand_patterns", test_plan_faults_expand_patterns},
+    {"plan_faults_name_the_broker", test_plan_faults_name_the_broker},
     {"server_crash_comes_back_empty", test_server_crash_comes_back_empty},
     {"client_crash_abandons_then_resumes", test_client_crash_abandons_then_resumes},
     {"never_recovered_client_ends_the_run", test_never_recovered_client_ends_the_run},

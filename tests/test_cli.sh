@@ -110,7 +110,7 @@ done
 grep -q '^4000 requests issued' "$tmp/out" || { echo "FAIL trace_replay count"; fails=$((fails + 1)); }
 # Every runnable scenario of the catalogue runs to completion, cut to a few hundred requests.
 for f in quickstart replication_failover large_values_compression partition_heal tcp_vs_udp \
-    hot_key placement_ring_vs_jump trace_replay; do
+    hot_key placement_ring_vs_jump trace_replay queue_broker; do
     check "run $f.ini (small)" 0 "$bin" run --quiet -o "$tmp/cat.db" "$scen/$f.ini" \
         --set scenario.requests=400
 done
@@ -140,9 +140,9 @@ done
 a=$(bpr "$tmp/lv-zstd.db"); b=$(bpr "$tmp/lv-none.db")
 [ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt "$b" ] ||
     { echo "FAIL compression bytes/req: zstd '$a', none '$b'"; fails=$((fails + 1)); }
-check "run queue_broker.ini" 3 "$bin" run -o "$tmp/t.db" "$scen/queue_broker.ini"
-"$bin" run -o "$tmp/t.db" "$scen/queue_broker.ini" 2>&1 | grep -q 'not built yet: transport kind = queue' ||
-    { echo "FAIL queue_broker reason"; fails=$((fails + 1)); }
+# queue_broker: its runs are logged with transport 'queue'; a broker crash in [faults] runs.
+expect_out "queue_broker transport" "$(printf 'queue\n.')" \
+    sqlite3 "$tmp/cat.db" "SELECT DISTINCT transport FROM runs WHERE scenario_name = 'queue_broker'"
 printf '0,k,1,1,0,get,0\n1,k,1,1,0,frob,0\n' >"$tmp/bad.csv"
 sed -e 's|^trace = .*|trace = bad.csv|' -e 's|^requests = .*|requests = 10|' "$scen/trace_replay.ini" >"$tmp/bad.ini"
 check "run bad trace" 1 "$bin" run --quiet -o "$tmp/t.db" "$tmp/bad.ini"
@@ -161,7 +161,14 @@ check "run refuses faults on memnet" 3 "$bin" run "$tmp/f.ini" -o "$tmp/run.db" 
 "$bin" run "$tmp/f.ini" -o "$tmp/run.db" --world memnet 2>&1 | grep -q 'faults\] need --world sim' ||
     { echo "FAIL run faults on memnet message"; fails=$((fails + 1)); }
 printf '[scenario]\nname = f\nrequests = 10\n[transport]\nkind = queue\n' >"$tmp/q.ini"
-check "run refuses what is not built" 3 "$bin" run "$tmp/q.ini" -o "$tmp/run.db"
+check "run refuses queue on memnet" 3 "$bin" run "$tmp/q.ini" -o "$tmp/run.db" --world memnet
+check "run queue" 0 "$bin" run "$tmp/q.ini" -o "$tmp/run.db" --quiet
+printf '[scenario]\nname = qc\nduration = 300ms\n[transport]\nkind = queue\ntimeout = 20ms\n[clients]\noutstanding = 4\n[faults]\nat = 50ms crash broker\nat = 150ms recover broker\n' >"$tmp/qc.ini"
+check "run queue broker crash" 0 "$bin" run "$tmp/qc.ini" -o "$tmp/qc.db" --quiet
+expect_out "queue broker crash events" "$(printf 'crash|broker|1\nrecover|broker|1\n.')" \
+    sqlite3 "$tmp/qc.db" "SELECT kind, node, count(*) FROM events WHERE kind IN ('crash', 'recover') GROUP BY kind ORDER BY kind"
+n=$(sqlite3 "$tmp/qc.db" "SELECT count(*) FROM requests WHERE outcome = 'timeout'")
+[ "${n:-0}" -gt 0 ] || { echo "FAIL queue broker crash: no timeouts"; fails=$((fails + 1)); }
 
 # run with encryption: a key from keygen, found relative to the scenario; a short key is
 # refused with the reason; a readable key runs with a warning.
@@ -170,6 +177,9 @@ printf '[scenario]\nname = e\nrequests = 300\nwarmup = 0s\n[transport]\nencrypti
     >"$tmp/e.ini"
 check "run encrypted" 0 "$bin" run "$tmp/e.ini" -o "$tmp/e.db" --quiet
 check "run encrypted udp" 0 "$bin" run "$tmp/e.ini" -o "$tmp/e.db" --quiet --set transport.kind=udp
+check "run encrypted queue" 0 "$bin" run "$tmp/e.ini" -o "$tmp/eq.db" --quiet --set transport.kind=queue
+expect_out "run encrypted queue outcomes" "$(printf '300|0\n.')" \
+    sqlite3 "$tmp/eq.db" "SELECT count(*), sum(outcome IN ('timeout', 'error')) FROM requests"
 expect_out "run encrypted outcomes" "$(printf '600|0\n.')" \
     sqlite3 "$tmp/e.db" "SELECT count(*), sum(outcome IN ('timeout', 'error')) FROM requests"
 printf '00112233\n' >"$tmp/short.key"
