@@ -52,7 +52,7 @@ cd "$src" || exit 1
 # A long timeout: this checks the text path, not latency; a loaded CI machine can stall
 # a request past quickstart's 100 ms and make it a (real) timeout.
 "$bin" replay -o "$tmp/mc.db" --set scenario.requests=2000 --set scenario.warmup=0s \
-    --set transport.timeout=5s --servers "127.0.0.1:$port" \
+    --set transport.timeout=5s --set transport.timeout_max=5s --servers "127.0.0.1:$port" \
     --protocol text scenarios/quickstart.ini >"$tmp/out" 2>&1
 st=$?
 cat "$tmp/out"
