@@ -186,9 +186,6 @@ static const char *cli_run_unsupported(const cb_plan *p, const cli_run_args *a)
     if (p->fault_count > 0 && a->memnet) {
         return "[faults] need --world sim";
     }
-    if (p->placement.resync == CB_PLAN_RESYNC_WARM && !a->memnet) {
-        return "[placement] resync = warm in the SimGrid world";
-    }
     if (p->transport.kind == CB_TRANSPORT_QUEUE) {
         return "transport kind = queue (the broker)";
     }
@@ -383,6 +380,7 @@ static void cli_run_sg_config(const cb_plan *p, const cb_memworld_config *mc, cb
     c->seed = p->scenario.seed;
     c->router = mc->router;
     c->placement = mc->placement;
+    c->resync = mc->resync;
 }
 
 static int cli_run_placement(const cb_plan *p, cb_placement **out)

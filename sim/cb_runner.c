@@ -463,17 +463,20 @@ void cb_runner_event(void *user, uint32_t node, const cb_event *e, uint64_t now_
         return;
     }
     char name[32], detail[64];
+    uint32_t nodes = r->cfg.server_count + r->cfg.client_count;
     if (node < r->cfg.server_count) {
         snprintf(name, sizeof name, "server%u", node);
-    } else {
+    } else if (node < nodes) {
         snprintf(name, sizeof name, "client%u", node - r->cfg.server_count);
+    } else {
+        snprintf(name, sizeof name, "resync"); /* a world's resyncer node, S + C */
     }
     /* A world's fault events (crash ... link_change) carry the scenario's text, if any;
      * partition and heal concern no single node. */
-    int fault = e->kind >= CB_EVENT_CRASH;
+    int fault = e->kind >= CB_EVENT_CRASH && e->kind <= CB_EVENT_LINK_CHANGE;
     snprintf(detail, sizeof detail, "request=%u detail=%d", e->request_id, e->detail);
     if (cb_results_add_event(r->cfg.db, r->cfg.run_id, now_ns,
-                             node < r->cfg.server_count + r->cfg.client_count ? name : NULL,
+                             node <= nodes ? name : NULL,
                              cb_event_name(e->kind), fault ? e->note : detail) != CB_RESULTS_OK &&
         r->db_error == NULL) {
         r->db_error = cb_results_errmsg(r->cfg.db);

@@ -85,7 +85,8 @@ int cb_sgsetup_begin(const cb_sgworld_config *cfg, sg_host_t *hosts_out)
         return CB_ERR_INVALID;
     }
     sgsetup_used = 1;
-    uint32_t nodes = cfg->server_count + cfg->client_count;
+    /* resync = warm adds the resyncer's node (cb_sgworld.h). */
+    uint32_t nodes = cfg->server_count + cfg->client_count + (cfg->resync == CB_RESYNC_WARM);
     sgsetup_init_simgrid(cfg, nodes);
     /* One link per host on each side of the star: half the one-way latency each. */
     double link_latency_s = cb_sgsetup_seconds(cfg->latency_ns) / 2.0;

@@ -94,6 +94,7 @@ typedef struct sg_node {
     cb_sgworld *w;
     uint32_t id;
     uint8_t is_client;
+    uint8_t is_resync;       /* the resyncer (resync = warm): a client node without workload */
     uint8_t down;            /* crashed and not recovered: no machine */
     uint8_t group;           /* partition group; 0: in none */
     uint32_t epoch;          /* crashes + recoveries so far */
@@ -140,6 +141,9 @@ struct cb_sgworld {
     uint32_t conn_count;
     uint32_t conn_max;
     uint8_t partitioned;
+    uint32_t base_count;  /* server_count + client_count: the nodes the config names */
+    cb_resync *resync;    /* resync = warm: the resyncer, node base_count */
+    uint8_t *resync_want; /* per server: recovered, waiting for its resync */
 };
 
 cb_sgworld_config cb_sgworld_config_default(void)
@@ -436,6 +440,8 @@ static void node_send(sg_node *n, uint32_t peer, uint32_t kind, const uint8_t *d
 
 /* ---- machines (atomic part) ----------------------------------------------------------- */
 
+static void world_resync_kick(cb_sgworld *w);
+
 static void node_act(sg_node *n, const cb_action *a, int from_router)
 {
     cb_sgworld *w = n->w;
@@ -454,6 +460,13 @@ static void node_act(sg_node *n, const cb_action *a, int from_router)
         }
         break;
     case CB_ACTION_COMPLETE:
+        if (n->is_resync) {
+            int rc = cb_resync_on_completion(w->resync, &a->completion, n->now_ns);
+            if (rc != CB_ERR_OK) {
+                world_fail(w, rc);
+            }
+            break;
+        }
         n->wake_ns = 0; /* a slot is free: ask again in this step */
         if (n->router != NULL && !from_router) {
             int rc = cb_router_on_completion(n->router, &a->completion, n->now_ns);
@@ -496,6 +509,14 @@ static void node_pump(sg_node *n)
         for (size_t i = 0; i < count; i++) {
             node_act(n, &batch[i], 1);
         }
+    }
+    if (n->is_resync) {
+        while ((count = cb_resync_drain(n->w->resync, batch, SG_DRAIN_BATCH)) > 0) {
+            for (size_t i = 0; i < count; i++) {
+                node_act(n, &batch[i], 1);
+            }
+        }
+        world_resync_kick(n->w); /* the next recovered server, once this resync is done */
     }
 }
 
@@ -567,7 +588,7 @@ static void client_offer(sg_node *n)
     cb_sgworld *w = n->w;
     const cb_world_hooks *h = w->hooks;
     uint32_t client = n->id - w->cfg.server_count;
-    if (n->down) {
+    if (n->down || n->is_resync) {
         return;
     }
     while (!w->finished && n->wake_ns <= n->now_ns && client_has_room(n)) {
@@ -600,6 +621,9 @@ static void client_offer(sg_node *n)
 static void client_count_idle(sg_node *n)
 {
     cb_sgworld *w = n->w;
+    if (n->is_resync) {
+        return; /* it works for the workload's servers; it never keeps the run alive */
+    }
     /* A down client waits for its recovery, if one is still ahead. */
     uint8_t idle = n->down ? n->recovers_ahead == 0
                            : cb_client_outstanding(n->cli) == 0 && n->wake_ns == UINT64_MAX &&
@@ -758,7 +782,7 @@ static void sg_timer_main(int argc, char **argv)
     (void)argc;
     (void)argv;
     sg_node *n = sg_actor_self_get_data();
-    if (!node_is_client(n)) {
+    if (!node_is_client(n) || n->is_resync) {
         sg_actor_daemonize(sg_actor_self());
     }
     node_now(n);
@@ -794,6 +818,17 @@ static uint64_t sg_seal_seed(const cb_sgworld *w, uint64_t configured, uint32_t 
  * a client, or a router (writer id: the client index) owning its client. */
 static int node_new_machine(cb_sgworld *w, sg_node *n)
 {
+    if (n->is_resync) {
+        cb_resync_config rc = cb_resync_config_default();
+        rc.replicas = w->cfg.router->replicas;
+        rc.client = w->client_cfg;
+        rc.client.codec.seal_seed = n->seal_seed;
+        int err = cb_resync_new(&rc, w->cfg.placement, &n->jitter_rng, NULL, &w->resync);
+        if (err == CB_ERR_OK) {
+            n->cli = cb_resync_client(w->resync);
+        }
+        return err;
+    }
     if (!node_is_client(n)) {
         cb_server_config sc = w->server_cfg[n->id];
         sc.codec.seal_seed = n->seal_seed;
@@ -816,6 +851,10 @@ static int node_new_machine(cb_sgworld *w, sg_node *n)
 
 static void node_del_machine(sg_node *n)
 {
+    if (n->is_resync) {
+        n->cli = NULL; /* owned by the resyncer (world_del) */
+        return;
+    }
     if (n->router != NULL) {
         cb_router_del(n->router); /* and the client it owns */
     } else {
@@ -855,6 +894,12 @@ static void router_collect(cb_router_stats *sum, const cb_router *r)
 static void node_collect(cb_sgworld *w, const sg_node *n)
 {
     cb_sgworld_stats *s = &w->stats;
+    if (n->is_resync) {
+        if (w->resync != NULL) {
+            cb_resync_get_stats(w->resync, &s->resync);
+        }
+        return;
+    }
     if (n->router != NULL) {
         router_collect(&s->routers, n->router);
     }
@@ -916,6 +961,9 @@ static void fault_crash(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
     n->down = 1;
     n->epoch++;
     n->wake_ns = UINT64_MAX;
+    if (w->resync_want != NULL && !node_is_client(n)) {
+        w->resync_want[n->id] = 0; /* a resync under way to it fails by timeouts */
+    }
     world_report(w, n->id, CB_EVENT_CRASH, f);
     if (node_is_client(n)) {
         client_count_idle(n);
@@ -945,6 +993,33 @@ static void fault_recover(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
     n->wake_ns = 0; /* a client asks its hook again at once */
     world_report(w, n->id, CB_EVENT_RECOVER, f);
     world_mark_wake(w, n);
+    if (w->resync_want != NULL && !node_is_client(n)) {
+        w->resync_want[n->id] = 1; /* resync = warm: queued, in server order */
+        world_resync_kick(w);
+    }
+}
+
+/* resync = warm: start warming the first recovered server waiting for it, unless a resync
+ * runs (one at a time, as in cb_memworld). Runs inside a step (the controller's, or the
+ * resyncer's own); the resyncer's timer actor posts what it sent. */
+static void world_resync_kick(cb_sgworld *w)
+{
+    if (w->resync == NULL || cb_resync_active(w->resync)) {
+        return;
+    }
+    sg_node *r = &w->nodes[w->base_count];
+    uint64_t now = cb_sgsetup_now_ns();
+    r->now_ns = now > r->now_ns ? now : r->now_ns;
+    for (uint32_t s = 0; s < w->cfg.server_count; s++) {
+        if (w->resync_want[s] && !w->nodes[s].down) {
+            w->resync_want[s] = 0;
+            if (cb_resync_start(w->resync, s, r->now_ns) == CB_ERR_OK) {
+                world_mark_wake(w, r);
+                node_pump(r); /* may kick the next one if this one is already done */
+                return;
+            }
+        }
+    }
 }
 
 /* Latency and bandwidth are SimGrid's (each direction of the node's split-duplex link;
@@ -974,7 +1049,7 @@ static void fault_link(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
 
 static void fault_partition(cb_sgworld *w, const cb_sgworld_fault *f)
 {
-    for (uint32_t i = 0; i < w->node_count; i++) {
+    for (uint32_t i = 0; i < w->base_count; i++) { /* the resyncer stays in no group */
         w->nodes[i].group = f->kind == CB_SGWORLD_FAULT_PARTITION ? f->groups[i] : 0;
     }
     w->partitioned = f->kind == CB_SGWORLD_FAULT_PARTITION;
@@ -1090,6 +1165,9 @@ static int world_check(const cb_sgworld_config *cfg, const cb_world_hooks *hooks
         (cfg->placement == NULL || cfg->client_count - 1u > CB_ROUTER_WRITER_ID_MAX)) {
         return CB_ERR_INVALID; /* writer ids are client indexes */
     }
+    if (cfg->resync > CB_RESYNC_WARM || (cfg->resync == CB_RESYNC_WARM && cfg->router == NULL)) {
+        return CB_ERR_INVALID;
+    }
     return world_check_faults(cfg);
 }
 
@@ -1107,20 +1185,28 @@ static int world_new_machines(cb_sgworld *w, const cb_server_config *server_each
             w->router_cfg.ops_max = cc.outstanding_max;
         }
     }
-    /* Client generators first, in client order, as cb_memworld splits them. */
-    for (uint32_t i = w->cfg.server_count; i < w->node_count; i++) {
+    /* Client generators first, in client order, as cb_memworld splits them; the
+     * resyncer's comes last of all, so that every other stream is the same as with lazy. */
+    for (uint32_t i = w->cfg.server_count; i < w->base_count; i++) {
         cb_rng_split(&root, &w->nodes[i].jitter_rng);
+    }
+    for (uint32_t i = 0; i < w->node_count; i++) {
+        cb_rng_split(&root, &w->nodes[i].loss_rng);
+    }
+    if (w->node_count > w->base_count) {
+        cb_rng_split(&root, &w->nodes[w->base_count].jitter_rng);
     }
     for (uint32_t i = 0; i < w->node_count; i++) {
         sg_node *n = &w->nodes[i];
         n->w = w;
         n->id = i;
         n->is_client = i >= w->cfg.server_count;
+        n->is_resync = i >= w->base_count;
+        n->wake_ns = n->is_resync ? UINT64_MAX : 0;
         n->conn = i;
         w->conn_node[i] = i;
         n->loss_ppm = w->cfg.loss_ppm;
         n->jitter_ns = w->cfg.jitter_ns;
-        cb_rng_split(&root, &n->loss_rng);
         if (!n->is_client) {
             cb_server_config *sc = &w->server_cfg[i];
             *sc = server_each != NULL ? server_each[i] : w->cfg.server;
@@ -1147,6 +1233,8 @@ static void world_del(cb_sgworld *w)
             sg_sem_destroy(n->wake);
         }
     }
+    cb_resync_del(w->resync);
+    free(w->resync_want);
     free(w->nodes);
     free(w->wake_list);
     free(w->server_cfg);
@@ -1196,12 +1284,17 @@ static int world_new(const cb_sgworld_config *cfg, const cb_world_hooks *hooks, 
     }
     w->hooks = hooks;
     w->until_ns = until_ns;
-    w->node_count = cfg->server_count + cfg->client_count;
+    w->base_count = cfg->server_count + cfg->client_count;
+    w->node_count = w->base_count + (cfg->resync == CB_RESYNC_WARM);
+    if (cfg->resync == CB_RESYNC_WARM) {
+        w->resync_want = calloc(cfg->server_count, sizeof w->resync_want[0]);
+    }
     w->nodes = calloc(w->node_count, sizeof w->nodes[0]);
     w->wake_list = calloc(w->node_count, sizeof w->wake_list[0]);
     w->server_cfg = calloc(cfg->server_count, sizeof w->server_cfg[0]);
     int rc = world_new_timeline(w);
-    if (rc == CB_ERR_OK && w->nodes != NULL && w->wake_list != NULL && w->server_cfg != NULL) {
+    if (rc == CB_ERR_OK && w->nodes != NULL && w->wake_list != NULL && w->server_cfg != NULL &&
+        (cfg->resync != CB_RESYNC_WARM || w->resync_want != NULL)) {
         rc = world_new_machines(w, cfg->server_each);
     } else if (rc == CB_ERR_OK) {
         rc = CB_ERR_NOMEM;
@@ -1225,7 +1318,8 @@ static int world_start_actors(cb_sgworld *w, sg_host_t *hosts)
         if (n->wake == NULL) {
             return CB_ERR_NOMEM;
         }
-        snprintf(name, sizeof name, "%s%u", node_is_client(n) ? "client" : "server", i);
+        snprintf(name, sizeof name, "%s%u",
+                 n->is_resync ? "resync" : node_is_client(n) ? "client" : "server", i);
         sg_actor_t timer = sg_actor_init(name, hosts[i]);
         sg_actor_set_data(timer, n);
         sg_actor_start(timer, sg_timer_main, 0, NULL);

@@ -49,7 +49,8 @@
  * applied at their simulated times by a controller actor (docs/simulator.md, "Faults"). A
  * crashed node is down in the driver (its host stays on in SimGrid): its machine is gone,
  * messages to it, from it or still in flight are dropped, and a recovered node starts with a
- * fresh machine (a server comes back empty). Each fault is reported to the event hook.
+ * fresh machine (a server comes back empty; with resync = warm a resyncer node then copies
+ * its items back from its peers). Each fault is reported to the event hook.
  *
  * One simulation per process: SimGrid cannot be reset, so cb_sgworld_run may be called once
  * per process. Run several simulations by forking a child per run (tests, bench, sweeps).
@@ -62,6 +63,7 @@
 
 #include "cb_client.h"
 #include "cb_placement.h"
+#include "cb_resync.h"
 #include "cb_router.h"
 #include "cb_server.h"
 #include "cb_world.h"
@@ -161,6 +163,13 @@ typedef struct cb_sgworld_config {
      * node ids are server indexes and which must outlive the run. */
     const cb_router_config *router;
     const cb_placement *placement;
+    /* Resync of a recovered server (cb_resync_policy): CB_RESYNC_LAZY (0) leaves it to read
+     * repair; CB_RESYNC_WARM (needs `router`) adds a resyncer node, id S + C, on its own
+     * host h<S+C>, that warms each recovered server from its peers (docs/replication.md
+     * §6), as cb_memworld does. Its client uses `client` above, its R is the router's; its
+     * events reach the event hook with node S + C, its COMPLETEs go to the resyncer. It
+     * is in no partition group and no fault names it; it does not keep the run alive. */
+    uint32_t resync;
 } cb_sgworld_config;
 
 /* Defaults: 1 server, 1 client, machine defaults, 0.5 ms one way, 1 Gbit/s, no loss, TCP,
@@ -184,6 +193,7 @@ typedef struct cb_sgworld_stats {
     cb_client_stats clients;    /* summed over the clients (with replication: the
                                    routers' clients, i.e. sub-requests) */
     cb_router_stats routers;    /* summed over the routers (zero without replication) */
+    cb_resync_stats resync;     /* the resyncer's (zero unless resync = warm) */
     uint64_t server_requests;   /* summed cb_server_stats.requests */
     uint64_t server_replies;    /* summed cb_server_stats.replies */
 } cb_sgworld_stats;
