@@ -40,6 +40,7 @@
  */
 #include "cb_sgworld.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@
 #define SG_RTO_DEFAULT_NS 200000000ull /* Linux's minimum RTO */
 #define SG_JITTER_MAX_NS  (1ull << 40) /* keeps now + rto + jitter far from overflow */
 #define SG_PEER_GONE      (UINT32_MAX - 1u)
+#define SG_SYN_TRIES      7u /* a SYN and up to 6 retransmissions (Linux tcp_syn_retries) */
 
 enum { SG_MSG_DATA = 0, SG_MSG_CLOSE = 1 };
 
@@ -107,6 +109,7 @@ typedef struct sg_node {
     cb_router *router;  /* clients with replication, else NULL */
     uint64_t seal_seed; /* this incarnation's cb_codec_config.seal_seed */
     sg_mailbox_t mailbox;
+    sg_host_t host;
     sg_sem_t wake;
     uint64_t armed_ns; /* the timer actor's wake time while it sleeps; 0 while it runs */
     uint64_t now_ns;   /* the node's clock: SimGrid's, never going back */
@@ -142,6 +145,8 @@ struct cb_sgworld {
     uint32_t conn_max;
     uint8_t partitioned;
     uint32_t base_count;  /* server_count + client_count: the nodes the config names */
+    uint32_t *conn_est;   /* TCP: per (client node, server), the server's epoch + 1 when the
+                             connection was set up; 0: none (docs/simulator.md) */
     cb_resync *resync;    /* resync = warm: the resyncer, node base_count */
     uint8_t *resync_want; /* per server: recovered, waiting for its resync */
 };
@@ -351,19 +356,84 @@ static uint64_t node_draw_jitter(sg_node *n, const sg_node *dst)
     return j;
 }
 
+/* The connection slot of client (or resyncer) node `cli` to server `srv`, TCP only. */
+static uint32_t *world_conn_slot(cb_sgworld *w, uint32_t cli, uint32_t srv)
+{
+    return &w->conn_est[(size_t)(cli - w->cfg.server_count) * w->cfg.server_count + srv];
+}
+
+/* A CLOSE either way ends the connection between a client and a server: the client's next
+ * message sets up a new one. */
+static void node_conn_close(sg_node *n, uint32_t dst)
+{
+    cb_sgworld *w = n->w;
+    if (w->conn_est == NULL || node_is_client(n) == node_is_client(&w->nodes[dst])) {
+        return;
+    }
+    *world_conn_slot(w, node_is_client(n) ? n->id : dst, node_is_client(n) ? dst : n->id) = 0;
+}
+
+/* One crossing of a packet with no payload (SYN, SYN-ACK) from a to b on the current path:
+ * its route latency plus its header bytes at the route's bandwidth. SimGrid getters that
+ * are no simcalls, so the step stays atomic. */
+static uint64_t world_syn_ns(const cb_sgworld *w, const sg_node *a, const sg_node *b)
+{
+    double s = sg_host_get_route_latency(a->host, b->host);
+    double bw = sg_host_get_route_bandwidth(a->host, b->host);
+    if (bw > 0) {
+        s += (double)cb_sgworld_wire_bytes(&w->cfg, 0) / bw;
+    }
+    return (uint64_t)llround(s * 1e9);
+}
+
+/*
+ * TCP: the delay before client node n's data to server dst may leave. 0 on an established
+ * connection. Else the connection is set up now (a server crash or recovery since, a
+ * partition between them, or a CLOSE either way broke the old one): SYN and SYN-ACK cost
+ * one round trip on the current path; each is subject to the loss draw, and a lost one
+ * costs rto_ns (the SYN is retransmitted), for at most SG_SYN_TRIES tries, after which the
+ * exchange is taken as done (like data, a set-up is delayed, never lost).
+ */
+static uint64_t node_connect(sg_node *n, uint32_t dst)
+{
+    cb_sgworld *w = n->w;
+    sg_node *d = &w->nodes[dst];
+    uint32_t *slot = world_conn_slot(w, n->id, dst);
+    if (*slot == d->epoch + 1u) {
+        return 0;
+    }
+    *slot = d->epoch + 1u;
+    w->stats.connects++;
+    uint64_t delay = 0;
+    for (uint32_t i = 0; i < SG_SYN_TRIES; i++) {
+        if (i == SG_SYN_TRIES - 1 || !node_draw_loss(n, d, 2)) {
+            return delay + world_syn_ns(w, n, d) + world_syn_ns(w, d, n);
+        }
+        delay += w->cfg.rto_ns;
+        w->stats.syn_retries++;
+    }
+    return delay;
+}
+
 /* Route a new message through the transport's loss and jitter models into ready, held, or
  * nowhere. */
 static int node_route(sg_node *n, sg_out *o, uint64_t packets)
 {
     cb_sgworld *w = n->w;
     const sg_node *dst = &w->nodes[o->dst];
+    uint64_t setup = 0; /* TCP: the SYN exchange comes first, its loss draws too */
+    if (w->cfg.transport == CB_SGWORLD_TCP && o->msg->kind == SG_MSG_CLOSE) {
+        node_conn_close(n, o->dst);
+    } else if (w->cfg.transport == CB_SGWORLD_TCP && node_is_client(n)) {
+        setup = node_connect(n, o->dst); /* the data leaves once set up */
+    }
     int lost = node_draw_loss(n, dst, packets);
     if (w->cfg.transport == CB_SGWORLD_UDP && lost) {
         w->stats.messages_lost++;
         free(o->msg);
         return CB_ERR_OK;
     }
-    o->release_ns = n->now_ns + node_draw_jitter(n, dst);
+    o->release_ns = n->now_ns + setup + node_draw_jitter(n, dst);
     if (w->cfg.transport == CB_SGWORLD_TCP) {
         /* Held messages already due go first: they were sent before this one, and the
          * timer actor that would post them may not have run yet at this instant. */
@@ -979,6 +1049,9 @@ static void fault_recover(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
     if (node_is_client(n)) {
         n->conn = w->conn_count++; /* a new process: new connections, fresh request ids */
         w->conn_node[n->conn] = n->id;
+        for (uint32_t sv = 0; w->conn_est != NULL && sv < w->cfg.server_count; sv++) {
+            *world_conn_slot(w, n->id, sv) = 0;
+        }
     }
     /* A new incarnation draws new seal salts: with the old seed it would repeat the nonces
      * it used before the crash under the same key (docs/protocol.md §6.2). */
@@ -1053,6 +1126,13 @@ static void fault_partition(cb_sgworld *w, const cb_sgworld_fault *f)
         w->nodes[i].group = f->kind == CB_SGWORLD_FAULT_PARTITION ? f->groups[i] : 0;
     }
     w->partitioned = f->kind == CB_SGWORLD_FAULT_PARTITION;
+    for (uint32_t c = w->cfg.server_count; w->conn_est != NULL && c < w->node_count; c++) {
+        for (uint32_t sv = 0; sv < w->cfg.server_count; sv++) {
+            if (world_separated(w, c, sv)) {
+                *world_conn_slot(w, c, sv) = 0; /* TCP: the connection breaks */
+            }
+        }
+    }
     world_report(w, CB_SGWORLD_NODE_NONE, w->partitioned ? CB_EVENT_PARTITION : CB_EVENT_HEAL, f);
 }
 
@@ -1235,6 +1315,7 @@ static void world_del(cb_sgworld *w)
     }
     cb_resync_del(w->resync);
     free(w->resync_want);
+    free(w->conn_est);
     free(w->nodes);
     free(w->wake_list);
     free(w->server_cfg);
@@ -1289,12 +1370,17 @@ static int world_new(const cb_sgworld_config *cfg, const cb_world_hooks *hooks, 
     if (cfg->resync == CB_RESYNC_WARM) {
         w->resync_want = calloc(cfg->server_count, sizeof w->resync_want[0]);
     }
+    if (cfg->transport == CB_SGWORLD_TCP) {
+        w->conn_est = calloc((size_t)(w->node_count - cfg->server_count) * cfg->server_count,
+                             sizeof w->conn_est[0]);
+    }
     w->nodes = calloc(w->node_count, sizeof w->nodes[0]);
     w->wake_list = calloc(w->node_count, sizeof w->wake_list[0]);
     w->server_cfg = calloc(cfg->server_count, sizeof w->server_cfg[0]);
     int rc = world_new_timeline(w);
     if (rc == CB_ERR_OK && w->nodes != NULL && w->wake_list != NULL && w->server_cfg != NULL &&
-        (cfg->resync != CB_RESYNC_WARM || w->resync_want != NULL)) {
+        (cfg->resync != CB_RESYNC_WARM || w->resync_want != NULL) &&
+        (cfg->transport != CB_SGWORLD_TCP || w->conn_est != NULL)) {
         rc = world_new_machines(w, cfg->server_each);
     } else if (rc == CB_ERR_OK) {
         rc = CB_ERR_NOMEM;
@@ -1314,6 +1400,7 @@ static int world_start_actors(cb_sgworld *w, sg_host_t *hosts)
         sg_node *n = &w->nodes[i];
         snprintf(name, sizeof name, "m%u", i);
         n->mailbox = sg_mailbox_by_name(name);
+        n->host = hosts[i];
         n->wake = sg_sem_init(0);
         if (n->wake == NULL) {
             return CB_ERR_NOMEM;

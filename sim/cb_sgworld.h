@@ -22,7 +22,9 @@
  * frame bytes and whose simulated size is cb_sgworld_wire_bytes() of their length (frame
  * bytes + per-packet headers). Loss is drawn per message from the sender's own seeded
  * cb_rng (SimGrid has no loss model): over UDP a lost message is dropped; over TCP it is
- * delayed by rto_ns instead, and later messages on the same connection wait behind it. An
+ * delayed by rto_ns instead, and later messages on the same connection wait behind it; a
+ * client's first message on a connection (and its first after the connection broke) waits
+ * one more round trip, the SYN/SYN-ACK exchange, itself subject to loss. An
  * optional jitter delays each message by a further uniform draw from the same generator;
  * over TCP it never lets a message overtake an earlier one on its connection.
  *
@@ -182,6 +184,9 @@ typedef struct cb_sgworld_stats {
     uint64_t messages_lost;     /* UDP: dropped by the loss draw */
     uint64_t messages_delayed;  /* TCP: lost and retransmitted after rto_ns */
     uint64_t messages_hol;      /* TCP: held behind an earlier message on their connection */
+    uint64_t connects;          /* TCP: connections set up (a client's first message to a
+                                   server, and its first after the connection broke) */
+    uint64_t syn_retries;       /* TCP: SYN or SYN-ACK lost, the SYN sent again after rto_ns */
     uint64_t messages_jittered; /* given a non-zero jitter delay */
     uint64_t messages_received; /* delivered and fed to a machine */
     uint64_t messages_faulted;  /* dropped by a fault: to or from a down node, sent before
