@@ -8,9 +8,9 @@
  * [workload] trace is replayed (cb_trace, through the runner's demultiplexer). The [faults]
  * timeline runs in SimGrid only (sim/cb_sgfaults). [placement] replicas > 1 makes every
  * client a cb_router (docs/replication.md); [transport] compression and encryption_key_file
- * set the machines' codec (docs/protocol.md §5-§6). Features a run cannot honour yet (the
- * queue transport, a platform file, and faults on the in-memory network) are refused,
- * never silently ignored.
+ * set the machines' codec (docs/protocol.md §5-§6). A [network] platform file replaces
+ * the star in SimGrid. Features a run cannot honour yet (the queue transport, faults on the
+ * in-memory network) are refused, never silently ignored.
  */
 #include "cb_cli.h"
 
@@ -62,7 +62,9 @@ const char cb_cli_run_help[] =
     "replicas > 1 runs a replication router in every client (read_policy, write_policy,\n"
     "eject_after, eject_for); compression and encryption_key_file (path relative to\n"
     "SCENARIO, made by 'cachebed keygen') apply to every client and server. Scenarios with\n"
-    "the queue transport or a SimGrid platform file are refused for now (exit 3). A\n"
+    "the queue transport are refused for now (exit 3). A [network] platform (SimGrid XML,\n"
+    "path relative to SCENARIO) replaces the star: nodes map onto its hosts by name\n"
+    "(server0.., client0..) or in host-name order (docs/scenarios.md). A\n"
     "[workload] trace (path relative to\n"
     "SCENARIO) is replayed: open loop at its timestamps / trace_speed, or closed loop; the\n"
     "run ends at the trace's end.\n"
@@ -189,8 +191,15 @@ static const char *cli_run_unsupported(const cb_plan *p, const cli_run_args *a)
     if (p->transport.kind == CB_TRANSPORT_QUEUE) {
         return "transport kind = queue (the broker)";
     }
-    if (p->network.platform[0] != '\0') {
-        return "a SimGrid platform file";
+    if (p->network.platform[0] != '\0' && a->memnet) {
+        return "a SimGrid platform file needs --world sim";
+    }
+    for (size_t i = 0; p->network.platform[0] != '\0' && i < p->fault_count; i++) {
+        if (p->faults[i].kind == CB_FAULT_LINK &&
+            (p->faults[i].link_set & (CB_FAULT_LINK_LATENCY | CB_FAULT_LINK_BANDWIDTH))) {
+            return "[faults] link latency or bandwidth changes with a platform file "
+                   "(its links are the file's; loss and jitter changes work)";
+        }
     }
     return NULL;
 }
@@ -417,6 +426,7 @@ typedef struct cli_run {
     cb_memworld *world;   /* --world memnet */
     cb_sgworld_config sg; /* --world sim */
     cb_sgfaults faults;   /* --world sim: sg's timeline */
+    char platform[4096];  /* [network] platform, resolved against the scenario's directory */
     uint64_t sim_ns;      /* simulated time at the end */
     cb_server_config *server_each;
     cb_router_config router; /* replicas > 1 */
@@ -623,6 +633,14 @@ static int cli_run_build(cli_run *run)
     }
     if (!run->args->memnet) {
         cli_run_sg_config(p, &mc, &run->sg);
+        if (p->network.platform[0] != '\0') {
+            if (cb_scenario_resolve_path(run->args->scenario, p->network.platform, run->platform,
+                                         sizeof run->platform) < 0) {
+                cli_run_err(run->args, "%s: platform path too long\n", run->args->scenario);
+                return -1;
+            }
+            run->sg.platform = run->platform;
+        }
         if (cb_sgfaults_from_plan(p, &run->faults) != CB_ERR_OK) {
             cli_run_err(run->args, "out of memory\n");
             return -1;

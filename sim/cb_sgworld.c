@@ -1200,6 +1200,10 @@ static int world_check_fault(const cb_sgworld_config *cfg, const cb_sgworld_faul
     if (f->kind < CB_SGWORLD_FAULT_CRASH || f->kind > CB_SGWORLD_FAULT_LINK || f->node >= nodes) {
         return CB_ERR_INVALID;
     }
+    if (f->kind == CB_SGWORLD_FAULT_LINK && cfg->platform != NULL &&
+        (f->link_set & (CB_SGWORLD_LINK_LATENCY | CB_SGWORLD_LINK_BANDWIDTH))) {
+        return CB_ERR_INVALID; /* a platform file's links are not the star's l<i> */
+    }
     if (f->kind == CB_SGWORLD_FAULT_LINK &&
         (f->link_set == 0 || f->link_set > 15u || f->loss_ppm > 1000000u ||
          f->jitter_ns > SG_JITTER_MAX_NS ||

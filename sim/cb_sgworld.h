@@ -172,6 +172,12 @@ typedef struct cb_sgworld_config {
      * events reach the event hook with node S + C, its COMPLETEs go to the resyncer. It
      * is in no partition group and no fault names it; it does not keep the run alive. */
     uint32_t resync;
+    /* NULL: the star above. Else the path of a user's SimGrid platform XML, loaded instead;
+     * latency_ns and bandwidth_bps are then unused (the file's links count) and nodes map
+     * onto its hosts (docs/simulator.md, "A platform file"): by name when it has hosts
+     * server0.. and client0.., else in host-name order, servers first. LINK faults may
+     * change loss and jitter only. */
+    const char *platform;
 } cb_sgworld_config;
 
 /* Defaults: 1 server, 1 client, machine defaults, 0.5 ms one way, 1 Gbit/s, no loss, TCP,

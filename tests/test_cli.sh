@@ -110,7 +110,7 @@ done
 grep -q '^4000 requests issued' "$tmp/out" || { echo "FAIL trace_replay count"; fails=$((fails + 1)); }
 # Every runnable scenario of the catalogue runs to completion, cut to a few hundred requests.
 for f in quickstart replication_failover large_values_compression partition_heal tcp_vs_udp \
-    hot_key placement_ring_vs_jump trace_replay; do
+    hot_key placement_ring_vs_jump trace_replay two_racks; do
     check "run $f.ini (small)" 0 "$bin" run --quiet -o "$tmp/cat.db" "$scen/$f.ini" \
         --set scenario.requests=400
 done
@@ -150,6 +150,26 @@ case "$lazy_stale$warm_stale" in *[!0-9]*) lazy_stale=0 warm_stale=999999 ;; esa
     [ $((2 * warm_stale)) -lt "$lazy_stale" ] ||
     { echo "FAIL resync warm vs lazy: stale $warm_stale vs $lazy_stale, rows $warm_rs/$lazy_rs"
       fails=$((fails + 1)); }
+# two_racks: the platform file (relative to the scenario) sets the latency: 2 x 140 us plus
+# 1 KiB at the 1 Gbit/s uplink, so the median GET lies in 285..300 us. Refused: on memnet,
+# with a link latency fault, with a platform that has too few hosts (exit 1, the reason).
+check "run two_racks.ini" 0 "$bin" run --quiet -o "$tmp/tr.db" "$scen/two_racks.ini" \
+    --set scenario.requests=3000
+p50=$("$bin" query "$tmp/tr.db" --csv "SELECT round(p50_us) FROM run_summary" | tail -n 1 | tr -d '\r' | cut -d. -f1)
+[ -n "$p50" ] && [ "$p50" -ge 285 ] && [ "$p50" -le 300 ] ||
+    { echo "FAIL two_racks p50 '$p50' us"; fails=$((fails + 1)); }
+check "run two_racks memnet" 3 "$bin" run -o "$tmp/t.db" "$scen/two_racks.ini" --world memnet
+cp "$scen/two_racks.ini" "$tmp/tr.ini"
+mkdir -p "$tmp/platforms" && cp "$scen/platforms/two_racks.xml" "$tmp/platforms/"
+printf '[faults]\nat = 1ms link client0 latency=1ms\n' >>"$tmp/tr.ini"
+check "run two_racks latency fault" 3 "$bin" run -o "$tmp/t.db" "$tmp/tr.ini"
+"$bin" run -o "$tmp/t.db" "$tmp/tr.ini" 2>&1 | grep -q 'link latency or bandwidth changes with a platform' ||
+    { echo "FAIL two_racks latency fault reason"; fails=$((fails + 1)); }
+check "run two_racks too few hosts" 1 "$bin" run -o "$tmp/t.db" "$scen/two_racks.ini" \
+    --set servers.count=5
+"$bin" run -o "$tmp/t.db" "$scen/two_racks.ini" --set servers.count=5 2>&1 |
+    grep -q "names its hosts server0.., but has no host 'server4'" ||
+    { echo "FAIL two_racks too few hosts reason"; fails=$((fails + 1)); }
 # large_values_compression: zstd sends fewer bytes per request than no compression.
 bpr() { # bpr DB: bytes/req of the database's one run
     "$bin" query "$1" --csv "SELECT round(bytes_per_request) FROM run_summary" | tail -n 1 | tr -d '\r' | cut -d. -f1
