@@ -6,7 +6,8 @@
  * --world memnet on the in-memory network (sim/cb_memworld: latency, jitter and loss, no
  * bandwidth). Both run the same protocol machines, workload and results database. A
  * [workload] trace is replayed (cb_trace, through the runner's demultiplexer). The [faults]
- * timeline runs in SimGrid only (sim/cb_sgfaults). [placement] replicas > 1 makes every
+ * timeline runs in SimGrid (sim/cb_sgfaults); --world memnet applies its server crashes and
+ * recoveries, partitions and heals, and refuses the rest. [placement] replicas > 1 makes every
  * client a cb_router (docs/replication.md); [transport] compression and encryption_key_file
  * set the machines' codec (docs/protocol.md §5-§6). A [network] platform file replaces
  * the star in SimGrid. Features a run cannot honour yet (the queue transport, faults on the
@@ -57,8 +58,10 @@ const char cb_cli_run_help[] =
     "  --quiet        no progress line\n"
     "\n"
     "In both worlds tcp is an ordered stream that pays a retransmission timeout (rto_min)\n"
-    "per lost packet, and udp drops datagrams (the client retries). The [faults] timeline\n"
-    "(crash, recover, partition, heal, link changes; docs/simulator.md) needs --world sim.\n"
+    "per lost packet, and udp drops datagrams (the client retries); in SimGrid a tcp\n"
+    "connection's set-up also costs a round trip. The [faults] timeline (crash, recover,\n"
+    "partition, heal, link changes; docs/simulator.md) runs in SimGrid; --world memnet\n"
+    "applies server crash/recover, partition and heal and refuses the rest (exit 3).\n"
     "replicas > 1 runs a replication router in every client (read_policy, write_policy,\n"
     "eject_after, eject_for); compression and encryption_key_file (path relative to\n"
     "SCENARIO, made by 'cachebed keygen') apply to every client and server. Scenarios with\n"
@@ -185,8 +188,21 @@ static const char *cli_run_unsupported(const cb_plan *p, const cli_run_args *a)
     if (why != NULL) {
         return why;
     }
-    if (p->fault_count > 0 && a->memnet) {
-        return "[faults] need --world sim";
+    for (size_t i = 0; a->memnet && i < p->fault_count; i++) {
+        const cb_fault *f = &p->faults[i];
+        if (f->kind == CB_FAULT_LINK) {
+            return "[faults] link changes on --world memnet (it applies server crash and "
+                   "recover, partition and heal; the rest needs --world sim)";
+        }
+        for (uint32_t c = 0; (f->kind == CB_FAULT_CRASH || f->kind == CB_FAULT_RECOVER) &&
+                             c < p->clients.count;
+             c++) {
+            if (cb_plan_node_matches(f->patterns[0], CB_NODE_CLIENT, c)) {
+                return "[faults] crash or recover of a client on --world memnet (it applies "
+                       "server crash and recover, partition and heal; the rest needs "
+                       "--world sim)";
+            }
+        }
     }
     if (p->transport.kind == CB_TRANSPORT_QUEUE) {
         return "transport kind = queue (the broker)";
@@ -425,7 +441,8 @@ typedef struct cli_run {
     cb_trace *trace;      /* [workload] trace, or NULL */
     cb_memworld *world;   /* --world memnet */
     cb_sgworld_config sg; /* --world sim */
-    cb_sgfaults faults;   /* --world sim: sg's timeline */
+    cb_sgfaults faults;   /* the timeline, as sg's (memnet's is converted from it) */
+    cb_memworld_fault *mem_faults; /* --world memnet: the timeline */
     char platform[4096];  /* [network] platform, resolved against the scenario's directory */
     uint64_t sim_ns;      /* simulated time at the end */
     cb_server_config *server_each;
@@ -538,6 +555,7 @@ static void cli_run_close(cli_run *run)
     cb_workload_del(run->workload);
     cb_plan_free(&run->plan);
     cb_sgfaults_free(&run->faults);
+    free(run->mem_faults);
     free(run->server_each);
     free(run->scenario_text);
     free(run->varied);
@@ -649,6 +667,23 @@ static int cli_run_build(cli_run *run)
         run->sg.fault_count = run->faults.count;
         return 0;
     }
+    /* memnet: server crashes and recoveries, partitions and heals (cli_run_unsupported
+     * refused the rest), from the timeline SimGrid would get. */
+    if (cb_sgfaults_from_plan(p, &run->faults) != CB_ERR_OK ||
+        (run->faults.count > 0 &&
+         (run->mem_faults = calloc(run->faults.count, sizeof run->mem_faults[0])) == NULL)) {
+        cli_run_err(run->args, "out of memory\n");
+        return -1;
+    }
+    for (size_t i = 0; i < run->faults.count; i++) {
+        const cb_sgworld_fault *f = &run->faults.items[i];
+        static const uint32_t kinds[] = {0, CB_MEMWORLD_CRASH, CB_MEMWORLD_RECOVER, 0,
+                                         CB_MEMWORLD_PARTITION, CB_MEMWORLD_HEAL};
+        run->mem_faults[i] = (cb_memworld_fault){f->at_ns, f->node, kinds[f->kind], f->groups,
+                                                 f->label};
+    }
+    mc.faults = run->mem_faults;
+    mc.fault_count = run->faults.count;
     rc = cb_memworld_new(&mc, NULL, &run->world);
     if (rc != CB_ERR_OK) {
         cli_run_err(run->args, "cannot build the world: %s\n", cb_strerror(rc));

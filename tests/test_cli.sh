@@ -199,9 +199,30 @@ check "report missing file" 1 "$bin" report "$tmp/none.db" -o "$tmp/rep"
 check "report not a results db" 1 "$bin" report "$tmp/r.db" -o "$tmp/rep"
 "$bin" report "$tmp/r.db" -o "$tmp/rep" 2>&1 | grep -q 'not a results database' ||
     { echo "FAIL report not a results db message"; fails=$((fails + 1)); }
-check "run refuses faults on memnet" 3 "$bin" run "$tmp/f.ini" -o "$tmp/run.db" --world memnet
-"$bin" run "$tmp/f.ini" -o "$tmp/run.db" --world memnet 2>&1 | grep -q 'faults\] need --world sim' ||
-    { echo "FAIL run faults on memnet message"; fails=$((fails + 1)); }
+# memnet applies server crash/recover, partition and heal (logged as events), and refuses
+# client crashes and link changes with the reason.
+check "run server crash on memnet" 0 "$bin" run --quiet "$tmp/f.ini" -o "$tmp/mf.db" --world memnet
+expect_out "memnet logs the crash" "$(printf 'node,kind,detail\r\nserver0,crash,1ms crash server0\r\n.')" \
+    "$bin" query "$tmp/mf.db" --csv "SELECT node, kind, detail FROM events WHERE kind = 'crash'"
+check "run partition_heal memnet" 0 "$bin" run --quiet -o "$tmp/mp.db" --world memnet \
+    "$scen/partition_heal.ini" --set scenario.requests=30000
+n=$("$bin" query "$tmp/mp.db" --csv "SELECT (SELECT group_concat(kind, '+') FROM events WHERE kind IN
+     ('partition', 'heal')) || ' ' || (SELECT count(*) FROM requests WHERE outcome = 'timeout')" |
+    tail -n 1 | tr -d '\r')
+case $n in
+'partition+heal '[1-9]*) ;;
+*) echo "FAIL partition_heal on memnet: '$n' (events timeouts)"; fails=$((fails + 1)) ;;
+esac
+printf '[scenario]\nname = f\nrequests = 10\n[faults]\nat = 1ms crash client*\n' >"$tmp/fc.ini"
+check "run refuses client crash on memnet" 3 "$bin" run "$tmp/fc.ini" -o "$tmp/run.db" --world memnet
+"$bin" run "$tmp/fc.ini" -o "$tmp/run.db" --world memnet 2>&1 |
+    grep -q 'crash or recover of a client on --world memnet' ||
+    { echo "FAIL run client crash on memnet message"; fails=$((fails + 1)); }
+printf '[scenario]\nname = f\nrequests = 10\n[faults]\nat = 1ms link server0 loss=1%%\n' >"$tmp/fl.ini"
+check "run refuses link change on memnet" 3 "$bin" run "$tmp/fl.ini" -o "$tmp/run.db" --world memnet
+"$bin" run "$tmp/fl.ini" -o "$tmp/run.db" --world memnet 2>&1 |
+    grep -q 'link changes on --world memnet' ||
+    { echo "FAIL run link change on memnet message"; fails=$((fails + 1)); }
 printf '[scenario]\nname = f\nrequests = 10\n[transport]\nkind = queue\n' >"$tmp/q.ini"
 check "run refuses what is not built" 3 "$bin" run "$tmp/q.ini" -o "$tmp/run.db"
 
