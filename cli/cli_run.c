@@ -6,12 +6,14 @@
  * --world memnet on the in-memory network (sim/cb_memworld: latency, jitter and loss, no
  * bandwidth). Both run the same protocol machines, workload and results database. A
  * [workload] trace is replayed (cb_trace, through the runner's demultiplexer). The [faults]
- * timeline runs in SimGrid only (sim/cb_sgfaults). [placement] replicas > 1 makes every
+ * timeline runs in SimGrid (sim/cb_sgfaults); --world memnet applies its server crashes and
+ * recoveries, partitions and heals, and refuses the rest. [placement] replicas > 1 makes every
  * client a cb_router (docs/replication.md); [transport] compression and encryption_key_file
  * set the machines' codec (docs/protocol.md §5-§6). [transport] kind = queue adds the
  * broker node with its [broker] settings (SimGrid only; docs/simulator.md "Queue
- * transport"). Features a run cannot honour yet (a platform file; faults, warm resync and
- * the queue transport on the in-memory network) are refused, never silently ignored.
+ * transport"). A [network] platform file replaces the star in SimGrid. Features a run
+ * cannot honour (the queue transport, platform files and some faults on the in-memory
+ * network; the queue transport with warm resync) are refused, never silently ignored.
  */
 #include "cb_cli.h"
 
@@ -58,13 +60,17 @@ const char cb_cli_run_help[] =
     "  --quiet        no progress line\n"
     "\n"
     "In both worlds tcp is an ordered stream that pays a retransmission timeout (rto_min)\n"
-    "per lost packet, and udp drops datagrams (the client retries). The [faults] timeline\n"
-    "(crash, recover, partition, heal, link changes; docs/simulator.md) needs --world sim.\n"
+    "per lost packet, and udp drops datagrams (the client retries); in SimGrid a tcp\n"
+    "connection's set-up also costs a round trip. The [faults] timeline (crash, recover,\n"
+    "partition, heal, link changes; docs/simulator.md) runs in SimGrid; --world memnet\n"
+    "applies server crash/recover, partition and heal and refuses the rest (exit 3).\n"
     "replicas > 1 runs a replication router in every client (read_policy, write_policy,\n"
     "eject_after, eject_for); compression and encryption_key_file (path relative to\n"
     "SCENARIO, made by 'cachebed keygen') apply to every client and server. kind = queue\n"
     "routes every request and reply through a broker node ([broker] settings; --world sim\n"
-    "only). Scenarios with a SimGrid platform file are refused for now (exit 3). A\n"
+    "only). A [network] platform (SimGrid XML,\n"
+    "path relative to SCENARIO) replaces the star: nodes map onto its hosts by name\n"
+    "(server0.., client0..) or in host-name order (docs/scenarios.md). A\n"
     "[workload] trace (path relative to\n"
     "SCENARIO) is replayed: open loop at its timestamps / trace_speed, or closed loop; the\n"
     "run ends at the trace's end.\n"
@@ -185,17 +191,38 @@ static const char *cli_run_unsupported(const cb_plan *p, const cli_run_args *a)
     if (why != NULL) {
         return why;
     }
-    if (p->fault_count > 0 && a->memnet) {
-        return "[faults] need --world sim";
-    }
-    if (p->placement.resync == CB_PLAN_RESYNC_WARM && !a->memnet) {
-        return "[placement] resync = warm in the SimGrid world";
+    for (size_t i = 0; a->memnet && i < p->fault_count; i++) {
+        const cb_fault *f = &p->faults[i];
+        if (f->kind == CB_FAULT_LINK) {
+            return "[faults] link changes on --world memnet (it applies server crash and "
+                   "recover, partition and heal; the rest needs --world sim)";
+        }
+        for (uint32_t c = 0; (f->kind == CB_FAULT_CRASH || f->kind == CB_FAULT_RECOVER) &&
+                             c < p->clients.count;
+             c++) {
+            if (cb_plan_node_matches(f->patterns[0], CB_NODE_CLIENT, c)) {
+                return "[faults] crash or recover of a client on --world memnet (it applies "
+                       "server crash and recover, partition and heal; the rest needs "
+                       "--world sim)";
+            }
+        }
     }
     if (p->transport.kind == CB_TRANSPORT_QUEUE && a->memnet) {
         return "transport kind = queue needs --world sim (the in-memory network has no broker)";
     }
-    if (p->network.platform[0] != '\0') {
-        return "a SimGrid platform file";
+    if (p->transport.kind == CB_TRANSPORT_QUEUE && p->placement.resync == CB_PLAN_RESYNC_WARM) {
+        return "[placement] resync = warm with transport kind = queue (the resyncer does not "
+               "go through the broker yet)";
+    }
+    if (p->network.platform[0] != '\0' && a->memnet) {
+        return "a SimGrid platform file needs --world sim";
+    }
+    for (size_t i = 0; p->network.platform[0] != '\0' && i < p->fault_count; i++) {
+        if (p->faults[i].kind == CB_FAULT_LINK &&
+            (p->faults[i].link_set & (CB_FAULT_LINK_LATENCY | CB_FAULT_LINK_BANDWIDTH))) {
+            return "[faults] link latency or bandwidth changes with a platform file "
+                   "(its links are the file's; loss and jitter changes work)";
+        }
     }
     return NULL;
 }
@@ -398,6 +425,7 @@ static void cli_run_sg_config(const cb_plan *p, const cb_memworld_config *mc, cb
     c->seed = p->scenario.seed;
     c->router = mc->router;
     c->placement = mc->placement;
+    c->resync = mc->resync;
 }
 
 static int cli_run_placement(const cb_plan *p, cb_placement **out)
@@ -433,7 +461,9 @@ typedef struct cli_run {
     cb_trace *trace;      /* [workload] trace, or NULL */
     cb_memworld *world;   /* --world memnet */
     cb_sgworld_config sg; /* --world sim */
-    cb_sgfaults faults;   /* --world sim: sg's timeline */
+    cb_sgfaults faults;   /* the timeline, as sg's (memnet's is converted from it) */
+    cb_memworld_fault *mem_faults; /* --world memnet: the timeline */
+    char platform[4096];  /* [network] platform, resolved against the scenario's directory */
     uint64_t sim_ns;      /* simulated time at the end */
     cb_server_config *server_each;
     cb_router_config router; /* replicas > 1 */
@@ -545,6 +575,7 @@ static void cli_run_close(cli_run *run)
     cb_workload_del(run->workload);
     cb_plan_free(&run->plan);
     cb_sgfaults_free(&run->faults);
+    free(run->mem_faults);
     free(run->server_each);
     free(run->scenario_text);
     free(run->varied);
@@ -640,6 +671,14 @@ static int cli_run_build(cli_run *run)
     }
     if (!run->args->memnet) {
         cli_run_sg_config(p, &mc, &run->sg);
+        if (p->network.platform[0] != '\0') {
+            if (cb_scenario_resolve_path(run->args->scenario, p->network.platform, run->platform,
+                                         sizeof run->platform) < 0) {
+                cli_run_err(run->args, "%s: platform path too long\n", run->args->scenario);
+                return -1;
+            }
+            run->sg.platform = run->platform;
+        }
         if (cb_sgfaults_from_plan(p, &run->faults) != CB_ERR_OK) {
             cli_run_err(run->args, "out of memory\n");
             return -1;
@@ -648,6 +687,23 @@ static int cli_run_build(cli_run *run)
         run->sg.fault_count = run->faults.count;
         return 0;
     }
+    /* memnet: server crashes and recoveries, partitions and heals (cli_run_unsupported
+     * refused the rest), from the timeline SimGrid would get. */
+    if (cb_sgfaults_from_plan(p, &run->faults) != CB_ERR_OK ||
+        (run->faults.count > 0 &&
+         (run->mem_faults = calloc(run->faults.count, sizeof run->mem_faults[0])) == NULL)) {
+        cli_run_err(run->args, "out of memory\n");
+        return -1;
+    }
+    for (size_t i = 0; i < run->faults.count; i++) {
+        const cb_sgworld_fault *f = &run->faults.items[i];
+        static const uint32_t kinds[] = {0, CB_MEMWORLD_CRASH, CB_MEMWORLD_RECOVER, 0,
+                                         CB_MEMWORLD_PARTITION, CB_MEMWORLD_HEAL};
+        run->mem_faults[i] = (cb_memworld_fault){f->at_ns, f->node, kinds[f->kind], f->groups,
+                                                 f->label};
+    }
+    mc.faults = run->mem_faults;
+    mc.fault_count = run->faults.count;
     rc = cb_memworld_new(&mc, NULL, &run->world);
     if (rc != CB_ERR_OK) {
         cli_run_err(run->args, "cannot build the world: %s\n", cb_strerror(rc));
@@ -709,6 +765,7 @@ static int cli_run_execute(cli_run *run)
         .progress = run->args->quiet || !isatty(STDERR_FILENO) ? NULL : cli_run_progress,
         .progress_user = run,
         .stop = &cli_run_stop,
+        .extra_node = p->transport.kind == CB_TRANSPORT_QUEUE ? "broker" : "resync",
     };
     if (cb_runner_new(&rc, &run->runner) != 0) {
         cli_run_err(run->args, "out of memory\n");

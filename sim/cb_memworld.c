@@ -27,7 +27,18 @@ struct cb_memworld {
     cb_resync *resync;    /* resync = warm only; its node id is S + C */
     cb_rng resync_rng;    /* its client's jitter */
     uint8_t *resync_want; /* per server: recovered, waiting for its resync */
+    const uint8_t *groups; /* the partition in force (S + C entries), or NULL */
 };
+
+/* 1 when the partition in force keeps nodes a and b apart (the resyncer is in no group). */
+static int memworld_separated(const cb_memworld *w, uint32_t a, uint32_t b)
+{
+    uint32_t n = w->cfg.server_count + w->cfg.client_count;
+    if (w->groups == NULL || a >= n || b >= n) {
+        return 0;
+    }
+    return w->groups[a] != 0 && w->groups[b] != 0 && w->groups[a] != w->groups[b];
+}
 
 /* Node id of the resyncer (resync = warm). */
 static uint32_t memworld_resync_node(const cb_memworld *w)
@@ -164,8 +175,10 @@ static int memworld_copy_faults(cb_memworld *w, const cb_memworld_config *cfg)
     }
     for (size_t i = 0; i < cfg->fault_count; i++) {
         const cb_memworld_fault *f = &cfg->faults[i];
-        if (f->server >= cfg->server_count ||
-            (f->kind != CB_MEMWORLD_CRASH && f->kind != CB_MEMWORLD_RECOVER) ||
+        int server_kind = f->kind == CB_MEMWORLD_CRASH || f->kind == CB_MEMWORLD_RECOVER;
+        if ((server_kind && f->server >= cfg->server_count) ||
+            (!server_kind && f->kind != CB_MEMWORLD_HEAL &&
+             (f->kind != CB_MEMWORLD_PARTITION || f->groups == NULL)) ||
             (i > 0 && f->at_ns < cfg->faults[i - 1].at_ns)) {
             return CB_ERR_INVALID;
         }
@@ -352,6 +365,11 @@ static int memworld_act(cb_memworld *w, uint32_t node, const cb_action *a, int f
     }
     switch (a->kind) {
     case CB_ACTION_SEND:
+        /* A client's peer p is server node p; a server's connection c is node c. */
+        if (memworld_separated(w, node, a->peer)) {
+            w->dropped++; /* no route across the partition */
+            return CB_ERR_OK;
+        }
         return cb_memnet_send(w->net, node, a->peer, a->data, a->data_len, w->now_ns);
     case CB_ACTION_COMPLETE:
         if (memworld_is_resync(w, node)) {
@@ -427,8 +445,9 @@ static int memworld_deliver(cb_memworld *w, const cb_memnet_msg *m)
 {
     const uint8_t *p = m->data;
     size_t left = m->data_len;
-    if (memworld_is_server(w, m->dst) && w->down[m->dst]) {
-        w->dropped++; /* a crashed server hears nothing */
+    if ((memworld_is_server(w, m->dst) && w->down[m->dst]) ||
+        memworld_separated(w, m->src, m->dst)) {
+        w->dropped++; /* a crashed server hears nothing; a partition cuts what was in flight */
         return CB_ERR_OK;
     }
     while (left > 0) {
@@ -567,10 +586,31 @@ static int memworld_apply_faults(cb_memworld *w)
 {
     while (w->fault_next < w->cfg.fault_count && w->faults[w->fault_next].at_ns <= w->now_ns) {
         const cb_memworld_fault *f = &w->faults[w->fault_next++];
-        int rc = f->kind == CB_MEMWORLD_CRASH ? cb_memworld_crash(w, f->server)
-                                              : cb_memworld_recover(w, f->server);
+        int rc = CB_ERR_OK;
+        uint32_t node = f->server;
+        cb_event e;
+        memset(&e, 0, sizeof e);
+        e.note = f->label;
+        switch (f->kind) {
+        case CB_MEMWORLD_CRASH:
+            rc = cb_memworld_crash(w, f->server);
+            e.kind = CB_EVENT_CRASH;
+            break;
+        case CB_MEMWORLD_RECOVER:
+            rc = cb_memworld_recover(w, f->server);
+            e.kind = CB_EVENT_RECOVER;
+            break;
+        default:
+            w->groups = f->kind == CB_MEMWORLD_PARTITION ? f->groups : NULL;
+            e.kind = f->kind == CB_MEMWORLD_PARTITION ? CB_EVENT_PARTITION : CB_EVENT_HEAL;
+            node = UINT32_MAX;
+            break;
+        }
         if (rc != CB_ERR_OK) {
             return rc;
+        }
+        if (w->hooks != NULL && w->hooks->event != NULL) {
+            w->hooks->event(w->hooks->user, node, &e, w->now_ns);
         }
     }
     return CB_ERR_OK;

@@ -46,13 +46,27 @@
 
 typedef struct cb_memworld cb_memworld;
 
-typedef enum { CB_MEMWORLD_CRASH = 1, CB_MEMWORLD_RECOVER = 2 } cb_memworld_fault_kind;
+typedef enum {
+    CB_MEMWORLD_CRASH = 1,
+    CB_MEMWORLD_RECOVER = 2,
+    CB_MEMWORLD_PARTITION = 3, /* `groups` replaces any partition in force */
+    CB_MEMWORLD_HEAL = 4,      /* the partition ends */
+} cb_memworld_fault_kind;
 
-/* A scheduled fault: applied when the clock reaches at_ns, before that instant's messages. */
+/*
+ * A scheduled fault: applied when the clock reaches at_ns, before that instant's messages,
+ * and reported to the event hook (kind CRASH, RECOVER, PARTITION or HEAL; node the server,
+ * or UINT32_MAX for partition and heal; note the label). A partition gives each of the
+ * S + C nodes a group (0: in none, reaches every node); a message between nodes of two
+ * different groups is dropped when sent and, if it was in flight when the partition began,
+ * when it arrives (counted in cb_memworld_dropped). The resyncer is in no group.
+ */
 typedef struct cb_memworld_fault {
     uint64_t at_ns;
-    uint32_t server;
-    uint32_t kind; /* cb_memworld_fault_kind */
+    uint32_t server;       /* crash, recover */
+    uint32_t kind;         /* cb_memworld_fault_kind */
+    const uint8_t *groups; /* partition: S + C entries, valid until the world is deleted */
+    const char *label;     /* NULL, or the event's note; valid until the world is deleted */
 } cb_memworld_fault;
 
 typedef struct cb_memworld_config {

@@ -469,11 +469,12 @@ void cb_runner_event(void *user, uint32_t node, const cb_event *e, uint64_t now_
     } else if (node < clients_end) {
         snprintf(name, sizeof name, "client%u", node - r->cfg.server_count);
     } else {
-        snprintf(name, sizeof name, "broker"); /* the queue transport's node, id S+C */
+        /* A world's extra node, id S+C: the queue transport's broker, or the resyncer. */
+        snprintf(name, sizeof name, "%s", r->cfg.extra_node != NULL ? r->cfg.extra_node : "resync");
     }
     /* A world's fault events (crash ... link_change) carry the scenario's text, if any;
      * partition and heal concern no single node. */
-    int fault = e->kind >= CB_EVENT_CRASH;
+    int fault = e->kind >= CB_EVENT_CRASH && e->kind <= CB_EVENT_LINK_CHANGE;
     snprintf(detail, sizeof detail, "request=%u detail=%d", e->request_id, e->detail);
     if (cb_results_add_event(r->cfg.db, r->cfg.run_id, now_ns, node <= clients_end ? name : NULL,
                              cb_event_name(e->kind), fault ? e->note : detail) != CB_RESULTS_OK &&

@@ -61,6 +61,9 @@ typedef struct cb_runner_config {
     /* When it becomes non-zero (a signal handler sets it), no new request is issued; those in
      * flight still complete, so the run ends cleanly and can be marked incomplete. */
     volatile sig_atomic_t *stop;
+    /* The name events give the world's node S+C ("broker" with the queue transport); NULL:
+     * "resync" (the resyncer of resync = warm). */
+    const char *extra_node;
 } cb_runner_config;
 
 typedef struct cb_runner_totals {

@@ -1,10 +1,14 @@
 /* cb_sgsetup.c: SimGrid options and platform for cb_sgworld; see cb_sgsetup.h. */
 #include "cb_sgsetup.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <simgrid/engine.h>
+#include <simgrid/host.h>
 #include <xbt/log.h>
 
 #include "cb_err.h"
@@ -77,6 +81,80 @@ static void sgsetup_init_simgrid(const cb_sgworld_config *cfg, uint32_t nodes)
     simgrid_init(&argc, argv);
 }
 
+/* Node i's host name in a platform with named hosts: server<i>, client<j>, resync. */
+static void sgsetup_node_name(const cb_sgworld_config *cfg, uint32_t i, char *out, size_t cap)
+{
+    if (i < cfg->server_count) {
+        snprintf(out, cap, "server%u", i);
+    } else if (i < cfg->server_count + cfg->client_count) {
+        snprintf(out, cap, "client%u", i - cfg->server_count);
+    } else {
+        snprintf(out, cap, "resync");
+    }
+}
+
+/*
+ * Map the nodes onto the loaded platform's hosts. If it has a host named "server0", every
+ * node takes the host of its name (server<i>, client<j>; the resyncer "resync", or
+ * client0's host when there is none). Else the nodes take the hosts in name order
+ * (sg_host_list is sorted by name): servers, then clients, then the resyncer.
+ */
+static int sgsetup_map_hosts(const cb_sgworld_config *cfg, uint32_t nodes, sg_host_t *hosts,
+                             char *err, size_t cap)
+{
+    char name[32];
+    if (sg_host_by_name("server0") != NULL) {
+        for (uint32_t i = 0; i < nodes; i++) {
+            sgsetup_node_name(cfg, i, name, sizeof name);
+            hosts[i] = sg_host_by_name(name);
+            if (hosts[i] == NULL && i == cfg->server_count + cfg->client_count) {
+                hosts[i] = hosts[cfg->server_count]; /* no "resync" host: client0's */
+            }
+            if (hosts[i] == NULL) {
+                snprintf(err, cap, "it names its hosts server0.., but has no host '%s'", name);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    size_t count = sg_host_count();
+    if (count < nodes) {
+        snprintf(err, cap, "it has %zu hosts, the scenario needs %u (servers, clients%s)", count,
+                 nodes, nodes > cfg->server_count + cfg->client_count ? ", resyncer" : "");
+        return -1;
+    }
+    sg_host_t *all = sg_host_list();
+    for (uint32_t i = 0; i < nodes; i++) {
+        hosts[i] = all[i];
+    }
+    free(all);
+    return 0;
+}
+
+/* Load cfg->platform and map the nodes onto it (messages on stderr). */
+static int sgsetup_user_platform(const cb_sgworld_config *cfg, uint32_t nodes, sg_host_t *hosts)
+{
+    char err[512];
+    FILE *f = fopen(cfg->platform, "r");
+    if (f == NULL) {
+        fprintf(stderr, "cachebed: platform %s: %s\n", cfg->platform, strerror(errno));
+        return CB_ERR_INVALID;
+    }
+    fclose(f);
+    if (cb_sgshim_load_platform(cfg->platform, err, sizeof err) != 0 ||
+        sgsetup_map_hosts(cfg, nodes, hosts, err, sizeof err) != 0) {
+        fprintf(stderr, "cachebed: platform %s: %s\n", cfg->platform, err);
+        return CB_ERR_INVALID;
+    }
+    /* Clients (and the resyncer) talk to servers: every such pair needs a route. */
+    if (cb_sgshim_check_routes(hosts + cfg->server_count, nodes - cfg->server_count, hosts,
+                               cfg->server_count, err, sizeof err) != 0) {
+        fprintf(stderr, "cachebed: platform %s: %s\n", cfg->platform, err);
+        return CB_ERR_INVALID;
+    }
+    return CB_ERR_OK;
+}
+
 int cb_sgsetup_begin(const cb_sgworld_config *cfg, sg_host_t *hosts_out)
 {
     if (sgsetup_used) {
@@ -85,9 +163,14 @@ int cb_sgsetup_begin(const cb_sgworld_config *cfg, sg_host_t *hosts_out)
         return CB_ERR_INVALID;
     }
     sgsetup_used = 1;
-    /* The queue transport's broker is one more node, the last (cb_sgworld.h). */
-    uint32_t nodes = cfg->server_count + cfg->client_count + (cfg->transport == CB_SGWORLD_QUEUE);
+    /* The queue transport's broker, or resync = warm's resyncer, is one more node, the last
+     * (cb_sgworld.h); the world refuses both at once. */
+    uint32_t nodes = cfg->server_count + cfg->client_count +
+                     (cfg->transport == CB_SGWORLD_QUEUE || cfg->resync == CB_RESYNC_WARM);
     sgsetup_init_simgrid(cfg, nodes);
+    if (cfg->platform != NULL) {
+        return sgsetup_user_platform(cfg, nodes, hosts_out);
+    }
     /* One link per host on each side of the star: half the one-way latency each. */
     double link_latency_s = cb_sgsetup_seconds(cfg->latency_ns) / 2.0;
     double link_Bps = (double)cfg->bandwidth_bps / 8.0;

@@ -10,6 +10,7 @@
 #ifndef CB_SGSHIM_H
 #define CB_SGSHIM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <simgrid/forward.h>
@@ -36,6 +37,21 @@ int cb_sgshim_build_star(uint32_t host_count, double link_latency_s, double link
  * called from main before simgrid_run, so no message is ever sent before it holds.
  */
 void cb_sgshim_set_receiver(sg_mailbox_t mailbox, sg_actor_t receiver);
+
+/*
+ * Load a user's SimGrid platform XML (simgrid_load_platform), catching SimGrid's C++
+ * exceptions (a parse error, an unknown attribute, a second platform). Returns 0, or -1 with
+ * the reason written to err (NUL-terminated, cut to err_cap).
+ */
+int cb_sgshim_load_platform(const char *path, char *err, size_t err_cap);
+
+/*
+ * Check that a route exists from every host of `from` to every host of `to` and back
+ * (sg_host_get_route_latency throws on a missing route). Returns 0, or -1 with the first
+ * pair that has none written to err.
+ */
+int cb_sgshim_check_routes(sg_host_t const *from, uint32_t from_count, sg_host_t const *to,
+                           uint32_t to_count, char *err, size_t err_cap);
 
 #ifdef __cplusplus
 }

@@ -40,6 +40,7 @@
  */
 #include "cb_sgworld.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,7 @@
 #define SG_RTO_DEFAULT_NS 200000000ull /* Linux's minimum RTO */
 #define SG_JITTER_MAX_NS  (1ull << 40) /* keeps now + rto + jitter far from overflow */
 #define SG_PEER_GONE      (UINT32_MAX - 1u)
+#define SG_SYN_TRIES      7u /* a SYN and up to 6 retransmissions (Linux tcp_syn_retries) */
 
 enum { SG_MSG_DATA = 0, SG_MSG_CLOSE = 1 };
 
@@ -96,6 +98,7 @@ typedef struct sg_node {
     uint32_t id;
     uint8_t is_client;
     uint8_t is_broker;       /* queue transport: the broker node (id S+C) */
+    uint8_t is_resync;       /* the resyncer (resync = warm): a client node without workload */
     uint8_t down;            /* crashed and not recovered: no machine */
     uint8_t group;           /* partition group; 0: in none */
     uint32_t epoch;          /* crashes + recoveries so far */
@@ -110,6 +113,7 @@ typedef struct sg_node {
     cb_qendpoint *ep;   /* queue transport: every server and client's way to the broker */
     uint64_t seal_seed; /* this incarnation's cb_codec_config.seal_seed */
     sg_mailbox_t mailbox;
+    sg_host_t host;
     sg_sem_t wake;
     uint64_t armed_ns; /* the timer actor's wake time while it sleeps; 0 while it runs */
     uint64_t now_ns;   /* the node's clock: SimGrid's, never going back */
@@ -145,6 +149,11 @@ struct cb_sgworld {
     uint32_t conn_max;
     uint8_t partitioned;
     uint32_t broker_id; /* queue transport: the broker's node id (S+C); else UINT32_MAX */
+    uint32_t base_count;  /* server_count + client_count: the nodes the config names */
+    uint32_t *conn_est;   /* TCP: per (client node, server), the server's epoch + 1 when the
+                             connection was set up; 0: none (docs/simulator.md) */
+    cb_resync *resync;    /* resync = warm: the resyncer, node base_count */
+    uint8_t *resync_want; /* per server: recovered, waiting for its resync */
 };
 
 cb_sgworld_config cb_sgworld_config_default(void)
@@ -353,19 +362,84 @@ static uint64_t node_draw_jitter(sg_node *n, const sg_node *dst)
     return j;
 }
 
+/* The connection slot of client (or resyncer) node `cli` to server `srv`, TCP only. */
+static uint32_t *world_conn_slot(cb_sgworld *w, uint32_t cli, uint32_t srv)
+{
+    return &w->conn_est[(size_t)(cli - w->cfg.server_count) * w->cfg.server_count + srv];
+}
+
+/* A CLOSE either way ends the connection between a client and a server: the client's next
+ * message sets up a new one. */
+static void node_conn_close(sg_node *n, uint32_t dst)
+{
+    cb_sgworld *w = n->w;
+    if (w->conn_est == NULL || node_is_client(n) == node_is_client(&w->nodes[dst])) {
+        return;
+    }
+    *world_conn_slot(w, node_is_client(n) ? n->id : dst, node_is_client(n) ? dst : n->id) = 0;
+}
+
+/* One crossing of a packet with no payload (SYN, SYN-ACK) from a to b on the current path:
+ * its route latency plus its header bytes at the route's bandwidth. SimGrid getters that
+ * are no simcalls, so the step stays atomic. */
+static uint64_t world_syn_ns(const cb_sgworld *w, const sg_node *a, const sg_node *b)
+{
+    double s = sg_host_get_route_latency(a->host, b->host);
+    double bw = sg_host_get_route_bandwidth(a->host, b->host);
+    if (bw > 0) {
+        s += (double)cb_sgworld_wire_bytes(&w->cfg, 0) / bw;
+    }
+    return (uint64_t)llround(s * 1e9);
+}
+
+/*
+ * TCP: the delay before client node n's data to server dst may leave. 0 on an established
+ * connection. Else the connection is set up now (a server crash or recovery since, a
+ * partition between them, or a CLOSE either way broke the old one): SYN and SYN-ACK cost
+ * one round trip on the current path; each is subject to the loss draw, and a lost one
+ * costs rto_ns (the SYN is retransmitted), for at most SG_SYN_TRIES tries, after which the
+ * exchange is taken as done (like data, a set-up is delayed, never lost).
+ */
+static uint64_t node_connect(sg_node *n, uint32_t dst)
+{
+    cb_sgworld *w = n->w;
+    sg_node *d = &w->nodes[dst];
+    uint32_t *slot = world_conn_slot(w, n->id, dst);
+    if (*slot == d->epoch + 1u) {
+        return 0;
+    }
+    *slot = d->epoch + 1u;
+    w->stats.connects++;
+    uint64_t delay = 0;
+    for (uint32_t i = 0; i < SG_SYN_TRIES; i++) {
+        if (i == SG_SYN_TRIES - 1 || !node_draw_loss(n, d, 2)) {
+            return delay + world_syn_ns(w, n, d) + world_syn_ns(w, d, n);
+        }
+        delay += w->cfg.rto_ns;
+        w->stats.syn_retries++;
+    }
+    return delay;
+}
+
 /* Route a new message through the transport's loss and jitter models into ready, held, or
  * nowhere. */
 static int node_route(sg_node *n, sg_out *o, uint64_t packets)
 {
     cb_sgworld *w = n->w;
     const sg_node *dst = &w->nodes[o->dst];
+    uint64_t setup = 0; /* TCP: the SYN exchange comes first, its loss draws too */
+    if (w->cfg.transport == CB_SGWORLD_TCP && o->msg->kind == SG_MSG_CLOSE) {
+        node_conn_close(n, o->dst);
+    } else if (w->cfg.transport == CB_SGWORLD_TCP && node_is_client(n)) {
+        setup = node_connect(n, o->dst); /* the data leaves once set up */
+    }
     int lost = node_draw_loss(n, dst, packets);
     if (w->cfg.transport == CB_SGWORLD_UDP && lost) { /* TCP and queue links are reliable */
         w->stats.messages_lost++;
         free(o->msg);
         return CB_ERR_OK;
     }
-    o->release_ns = n->now_ns + node_draw_jitter(n, dst);
+    o->release_ns = n->now_ns + setup + node_draw_jitter(n, dst);
     if (w->cfg.transport != CB_SGWORLD_UDP) {
         /* Held messages already due go first: they were sent before this one, and the
          * timer actor that would post them may not have run yet at this instant. */
@@ -504,6 +578,8 @@ static void node_subscribe(sg_node *n)
 
 /* ---- machines (atomic part) ----------------------------------------------------------- */
 
+static void world_resync_kick(cb_sgworld *w);
+
 static void node_act(sg_node *n, const cb_action *a, int from_router)
 {
     cb_sgworld *w = n->w;
@@ -528,6 +604,13 @@ static void node_act(sg_node *n, const cb_action *a, int from_router)
         }
         break;
     case CB_ACTION_COMPLETE:
+        if (n->is_resync) {
+            int rc = cb_resync_on_completion(w->resync, &a->completion, n->now_ns);
+            if (rc != CB_ERR_OK) {
+                world_fail(w, rc);
+            }
+            break;
+        }
         n->wake_ns = 0; /* a slot is free: ask again in this step */
         if (n->router != NULL && !from_router) {
             int rc = cb_router_on_completion(n->router, &a->completion, n->now_ns);
@@ -573,6 +656,14 @@ static void node_pump(sg_node *n)
         }
     }
     node_pump_endpoint(n);
+    if (n->is_resync) {
+        while ((count = cb_resync_drain(n->w->resync, batch, SG_DRAIN_BATCH)) > 0) {
+            for (size_t i = 0; i < count; i++) {
+                node_act(n, &batch[i], 1);
+            }
+        }
+        world_resync_kick(n->w); /* the next recovered server, once this resync is done */
+    }
 }
 
 static long node_on_bytes(sg_node *n, uint32_t src, const uint8_t *p, size_t len)
@@ -709,7 +800,7 @@ static void client_offer(sg_node *n)
     cb_sgworld *w = n->w;
     const cb_world_hooks *h = w->hooks;
     uint32_t client = n->id - w->cfg.server_count;
-    if (n->down) {
+    if (n->down || n->is_resync) {
         return;
     }
     while (!w->finished && n->wake_ns <= n->now_ns && client_has_room(n)) {
@@ -742,6 +833,9 @@ static void client_offer(sg_node *n)
 static void client_count_idle(sg_node *n)
 {
     cb_sgworld *w = n->w;
+    if (n->is_resync) {
+        return; /* it works for the workload's servers; it never keeps the run alive */
+    }
     /* A down client waits for its recovery, if one is still ahead. */
     uint8_t idle = n->down ? n->recovers_ahead == 0
                            : cb_client_outstanding(n->cli) == 0 && n->wake_ns == UINT64_MAX &&
@@ -911,7 +1005,7 @@ static void sg_timer_main(int argc, char **argv)
     (void)argc;
     (void)argv;
     sg_node *n = sg_actor_self_get_data();
-    if (!node_is_client(n)) {
+    if (!node_is_client(n) || n->is_resync) {
         sg_actor_daemonize(sg_actor_self());
     }
     node_now(n);
@@ -948,6 +1042,17 @@ static uint64_t sg_seal_seed(const cb_sgworld *w, uint64_t configured, uint32_t 
  * a client, or a router (writer id: the client index) owning its client. */
 static int node_new_cache_machine(cb_sgworld *w, sg_node *n)
 {
+    if (n->is_resync) {
+        cb_resync_config rc = cb_resync_config_default();
+        rc.replicas = w->cfg.router->replicas;
+        rc.client = w->client_cfg;
+        rc.client.codec.seal_seed = n->seal_seed;
+        int err = cb_resync_new(&rc, w->cfg.placement, &n->jitter_rng, NULL, &w->resync);
+        if (err == CB_ERR_OK) {
+            n->cli = cb_resync_client(w->resync);
+        }
+        return err;
+    }
     if (!node_is_client(n)) {
         cb_server_config sc = w->server_cfg[n->id];
         sc.codec.seal_seed = n->seal_seed;
@@ -996,6 +1101,10 @@ static int node_new_machine(cb_sgworld *w, sg_node *n)
 
 static void node_del_machine(sg_node *n)
 {
+    if (n->is_resync) {
+        n->cli = NULL; /* owned by the resyncer (world_del) */
+        return;
+    }
     if (n->router != NULL) {
         cb_router_del(n->router); /* and the client it owns */
     } else {
@@ -1059,6 +1168,13 @@ static void node_collect(cb_sgworld *w, const sg_node *n)
     cb_sgworld_stats *s = &w->stats;
     if (n->broker != NULL) {
         broker_collect(&s->broker, n->broker);
+        return;
+    }
+    if (n->is_resync) {
+        if (w->resync != NULL) {
+            cb_resync_get_stats(w->resync, &s->resync);
+        }
+        return;
     }
     if (n->router != NULL) {
         router_collect(&s->routers, n->router);
@@ -1158,6 +1274,9 @@ static void fault_crash(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
     n->down = 1;
     n->epoch++;
     n->wake_ns = UINT64_MAX;
+    if (w->resync_want != NULL && !node_is_client(n)) {
+        w->resync_want[n->id] = 0; /* a resync under way to it fails by timeouts */
+    }
     world_report(w, n->id, CB_EVENT_CRASH, f);
     queue_endpoint_gone(w, n);
     if (node_is_client(n)) {
@@ -1174,6 +1293,9 @@ static void fault_recover(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
     if (node_is_client(n)) {
         n->conn = w->conn_count++; /* a new process: new connections, fresh request ids */
         w->conn_node[n->conn] = n->id;
+        for (uint32_t sv = 0; w->conn_est != NULL && sv < w->cfg.server_count; sv++) {
+            *world_conn_slot(w, n->id, sv) = 0;
+        }
     }
     /* A new incarnation draws new seal salts: with the old seed it would repeat the nonces
      * it used before the crash under the same key (docs/protocol.md §6.2). */
@@ -1190,6 +1312,33 @@ static void fault_recover(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
     node_pump(n); /* queue transport: the new endpoint's SUBSCRIBE */
     queue_broker_back(w, n);
     world_mark_wake(w, n);
+    if (w->resync_want != NULL && !node_is_client(n)) {
+        w->resync_want[n->id] = 1; /* resync = warm: queued, in server order */
+        world_resync_kick(w);
+    }
+}
+
+/* resync = warm: start warming the first recovered server waiting for it, unless a resync
+ * runs (one at a time, as in cb_memworld). Runs inside a step (the controller's, or the
+ * resyncer's own); the resyncer's timer actor posts what it sent. */
+static void world_resync_kick(cb_sgworld *w)
+{
+    if (w->resync == NULL || cb_resync_active(w->resync)) {
+        return;
+    }
+    sg_node *r = &w->nodes[w->base_count];
+    uint64_t now = cb_sgsetup_now_ns();
+    r->now_ns = now > r->now_ns ? now : r->now_ns;
+    for (uint32_t s = 0; s < w->cfg.server_count; s++) {
+        if (w->resync_want[s] && !w->nodes[s].down) {
+            w->resync_want[s] = 0;
+            if (cb_resync_start(w->resync, s, r->now_ns) == CB_ERR_OK) {
+                world_mark_wake(w, r);
+                node_pump(r); /* may kick the next one if this one is already done */
+                return;
+            }
+        }
+    }
 }
 
 /* Latency and bandwidth are SimGrid's (each direction of the node's split-duplex link;
@@ -1219,10 +1368,17 @@ static void fault_link(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
 
 static void fault_partition(cb_sgworld *w, const cb_sgworld_fault *f)
 {
-    for (uint32_t i = 0; i < w->node_count; i++) {
+    for (uint32_t i = 0; i < w->base_count; i++) { /* the resyncer stays in no group */
         w->nodes[i].group = f->kind == CB_SGWORLD_FAULT_PARTITION ? f->groups[i] : 0;
     }
     w->partitioned = f->kind == CB_SGWORLD_FAULT_PARTITION;
+    for (uint32_t c = w->cfg.server_count; w->conn_est != NULL && c < w->node_count; c++) {
+        for (uint32_t sv = 0; sv < w->cfg.server_count; sv++) {
+            if (world_separated(w, c, sv)) {
+                *world_conn_slot(w, c, sv) = 0; /* TCP: the connection breaks */
+            }
+        }
+    }
     world_report(w, CB_SGWORLD_NODE_NONE, w->partitioned ? CB_EVENT_PARTITION : CB_EVENT_HEAL, f);
 }
 
@@ -1291,6 +1447,10 @@ static int world_check_fault(const cb_sgworld_config *cfg, const cb_sgworld_faul
     if (f->kind < CB_SGWORLD_FAULT_CRASH || f->kind > CB_SGWORLD_FAULT_LINK || f->node >= nodes) {
         return CB_ERR_INVALID;
     }
+    if (f->kind == CB_SGWORLD_FAULT_LINK && cfg->platform != NULL &&
+        (f->link_set & (CB_SGWORLD_LINK_LATENCY | CB_SGWORLD_LINK_BANDWIDTH))) {
+        return CB_ERR_INVALID; /* a platform file's links are not the star's l<i> */
+    }
     if (f->kind == CB_SGWORLD_FAULT_LINK &&
         (f->link_set == 0 || f->link_set > 15u || f->loss_ppm > 1000000u ||
          f->jitter_ns > SG_JITTER_MAX_NS ||
@@ -1337,6 +1497,12 @@ static int world_check(const cb_sgworld_config *cfg, const cb_world_hooks *hooks
         (cfg->placement == NULL || cfg->client_count - 1u > CB_ROUTER_WRITER_ID_MAX)) {
         return CB_ERR_INVALID; /* writer ids are client indexes */
     }
+    if (cfg->resync > CB_RESYNC_WARM || (cfg->resync == CB_RESYNC_WARM && cfg->router == NULL)) {
+        return CB_ERR_INVALID;
+    }
+    if (cfg->resync == CB_RESYNC_WARM && cfg->transport == CB_SGWORLD_QUEUE) {
+        return CB_ERR_INVALID; /* both would be node S+C; the resyncer has no endpoint yet */
+    }
     return world_check_faults(cfg);
 }
 
@@ -1354,9 +1520,16 @@ static int world_new_machines(cb_sgworld *w, const cb_server_config *server_each
             w->router_cfg.ops_max = cc.outstanding_max;
         }
     }
-    /* Client generators first, in client order, as cb_memworld splits them. */
-    for (uint32_t i = w->cfg.server_count; i < w->cfg.server_count + w->cfg.client_count; i++) {
+    /* Client generators first, in client order, as cb_memworld splits them; the
+     * resyncer's comes last of all, so that every other stream is the same as with lazy. */
+    for (uint32_t i = w->cfg.server_count; i < w->base_count; i++) {
         cb_rng_split(&root, &w->nodes[i].jitter_rng);
+    }
+    for (uint32_t i = 0; i < w->node_count; i++) {
+        cb_rng_split(&root, &w->nodes[i].loss_rng);
+    }
+    if (w->node_count > w->base_count) {
+        cb_rng_split(&root, &w->nodes[w->base_count].jitter_rng);
     }
     for (uint32_t i = 0; i < w->node_count; i++) {
         sg_node *n = &w->nodes[i];
@@ -1364,11 +1537,12 @@ static int world_new_machines(cb_sgworld *w, const cb_server_config *server_each
         n->id = i;
         n->is_broker = i == w->broker_id;
         n->is_client = i >= w->cfg.server_count && !n->is_broker;
+        n->is_resync = i >= w->base_count && !n->is_broker;
+        n->wake_ns = n->is_resync ? UINT64_MAX : 0;
         n->conn = i;
         w->conn_node[i] = i;
         n->loss_ppm = w->cfg.loss_ppm;
         n->jitter_ns = w->cfg.jitter_ns;
-        cb_rng_split(&root, &n->loss_rng);
         if (!n->is_client && !n->is_broker) {
             cb_server_config *sc = &w->server_cfg[i];
             *sc = server_each != NULL ? server_each[i] : w->cfg.server;
@@ -1397,6 +1571,9 @@ static void world_del(cb_sgworld *w)
             sg_sem_destroy(n->wake);
         }
     }
+    cb_resync_del(w->resync);
+    free(w->resync_want);
+    free(w->conn_est);
     free(w->nodes);
     free(w->wake_list);
     free(w->server_cfg);
@@ -1446,16 +1623,28 @@ static int world_new(const cb_sgworld_config *cfg, const cb_world_hooks *hooks, 
     }
     w->hooks = hooks;
     w->until_ns = until_ns;
-    w->node_count = cfg->server_count + cfg->client_count;
+    w->base_count = cfg->server_count + cfg->client_count;
+    w->node_count = w->base_count;
     w->broker_id = UINT32_MAX;
     if (cfg->transport == CB_SGWORLD_QUEUE) {
         w->broker_id = w->node_count++;
+    } else if (cfg->resync == CB_RESYNC_WARM) { /* world_check refuses both at once */
+        w->node_count++;
+    }
+    if (cfg->resync == CB_RESYNC_WARM) {
+        w->resync_want = calloc(cfg->server_count, sizeof w->resync_want[0]);
+    }
+    if (cfg->transport == CB_SGWORLD_TCP) {
+        w->conn_est = calloc((size_t)(w->node_count - cfg->server_count) * cfg->server_count,
+                             sizeof w->conn_est[0]);
     }
     w->nodes = calloc(w->node_count, sizeof w->nodes[0]);
     w->wake_list = calloc(w->node_count, sizeof w->wake_list[0]);
     w->server_cfg = calloc(cfg->server_count, sizeof w->server_cfg[0]);
     int rc = world_new_timeline(w);
-    if (rc == CB_ERR_OK && w->nodes != NULL && w->wake_list != NULL && w->server_cfg != NULL) {
+    if (rc == CB_ERR_OK && w->nodes != NULL && w->wake_list != NULL && w->server_cfg != NULL &&
+        (cfg->resync != CB_RESYNC_WARM || w->resync_want != NULL) &&
+        (cfg->transport != CB_SGWORLD_TCP || w->conn_est != NULL)) {
         rc = world_new_machines(w, cfg->server_each);
     } else if (rc == CB_ERR_OK) {
         rc = CB_ERR_NOMEM;
@@ -1475,12 +1664,14 @@ static int world_start_actors(cb_sgworld *w, sg_host_t *hosts)
         sg_node *n = &w->nodes[i];
         snprintf(name, sizeof name, "m%u", i);
         n->mailbox = sg_mailbox_by_name(name);
+        n->host = hosts[i];
         n->wake = sg_sem_init(0);
         if (n->wake == NULL) {
             return CB_ERR_NOMEM;
         }
         snprintf(name, sizeof name, "%s%u",
                  n->is_broker        ? "broker"
+                 : n->is_resync      ? "resync"
                  : node_is_client(n) ? "client"
                                      : "server",
                  i);

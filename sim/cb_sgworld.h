@@ -32,7 +32,9 @@
  * frame bytes and whose simulated size is cb_sgworld_wire_bytes() of their length (frame
  * bytes + per-packet headers). Loss is drawn per message from the sender's own seeded
  * cb_rng (SimGrid has no loss model): over UDP a lost message is dropped; over TCP it is
- * delayed by rto_ns instead, and later messages on the same connection wait behind it. An
+ * delayed by rto_ns instead, and later messages on the same connection wait behind it; a
+ * client's first message on a connection (and its first after the connection broke) waits
+ * one more round trip, the SYN/SYN-ACK exchange, itself subject to loss. An
  * optional jitter delays each message by a further uniform draw from the same generator;
  * over TCP it never lets a message overtake an earlier one on its connection.
  *
@@ -59,7 +61,8 @@
  * applied at their simulated times by a controller actor (docs/simulator.md, "Faults"). A
  * crashed node is down in the driver (its host stays on in SimGrid): its machine is gone,
  * messages to it, from it or still in flight are dropped, and a recovered node starts with a
- * fresh machine (a server comes back empty). Each fault is reported to the event hook.
+ * fresh machine (a server comes back empty; with resync = warm a resyncer node then copies
+ * its items back from its peers). Each fault is reported to the event hook.
  *
  * One simulation per process: SimGrid cannot be reset, so cb_sgworld_run may be called once
  * per process. Run several simulations by forking a child per run (tests, bench, sweeps).
@@ -73,6 +76,7 @@
 #include "cb_broker.h"
 #include "cb_client.h"
 #include "cb_placement.h"
+#include "cb_resync.h"
 #include "cb_router.h"
 #include "cb_server.h"
 #include "cb_world.h"
@@ -175,6 +179,19 @@ typedef struct cb_sgworld_config {
     const cb_placement *placement;
     /* Queue transport: the broker's config (conn_max and node_max are set by the world). */
     cb_broker_config broker;
+    /* Resync of a recovered server (cb_resync_policy): CB_RESYNC_LAZY (0) leaves it to read
+     * repair; CB_RESYNC_WARM (needs `router`) adds a resyncer node, id S + C, on its own
+     * host h<S+C>, that warms each recovered server from its peers (docs/replication.md
+     * §6), as cb_memworld does. Its client uses `client` above, its R is the router's; its
+     * events reach the event hook with node S + C, its COMPLETEs go to the resyncer. It
+     * is in no partition group and no fault names it; it does not keep the run alive. */
+    uint32_t resync;
+    /* NULL: the star above. Else the path of a user's SimGrid platform XML, loaded instead;
+     * latency_ns and bandwidth_bps are then unused (the file's links count) and nodes map
+     * onto its hosts (docs/simulator.md, "A platform file"): by name when it has hosts
+     * server0.. and client0.., else in host-name order, servers first. LINK faults may
+     * change loss and jitter only. */
+    const char *platform;
 } cb_sgworld_config;
 
 /* Defaults: 1 server, 1 client, machine defaults, 0.5 ms one way, 1 Gbit/s, no loss, TCP,
@@ -187,6 +204,9 @@ typedef struct cb_sgworld_stats {
     uint64_t messages_lost;     /* UDP: dropped by the loss draw */
     uint64_t messages_delayed;  /* TCP: lost and retransmitted after rto_ns */
     uint64_t messages_hol;      /* TCP: held behind an earlier message on their connection */
+    uint64_t connects;          /* TCP: connections set up (a client's first message to a
+                                   server, and its first after the connection broke) */
+    uint64_t syn_retries;       /* TCP: SYN or SYN-ACK lost, the SYN sent again after rto_ns */
     uint64_t messages_jittered; /* given a non-zero jitter delay */
     uint64_t messages_received; /* delivered and fed to a machine */
     uint64_t messages_faulted;  /* dropped by a fault: to or from a down node, sent before
@@ -198,6 +218,7 @@ typedef struct cb_sgworld_stats {
     cb_client_stats clients;    /* summed over the clients (with replication: the
                                    routers' clients, i.e. sub-requests) */
     cb_router_stats routers;    /* summed over the routers (zero without replication) */
+    cb_resync_stats resync;     /* the resyncer's (zero unless resync = warm) */
     uint64_t server_requests;   /* summed cb_server_stats.requests */
     uint64_t server_replies;    /* summed cb_server_stats.replies */
     cb_broker_stats broker;     /* queue transport: summed over the broker's incarnations

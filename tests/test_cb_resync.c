@@ -25,8 +25,8 @@
 enum { RS_WRITE = 0, RS_OVERWRITE, RS_READ };
 
 static const cb_memworld_fault rs_faults[] = {
-    {50 * RS_MS, 0, CB_MEMWORLD_CRASH},
-    {51 * RS_MS, 0, CB_MEMWORLD_RECOVER},
+    {50 * RS_MS, 0, CB_MEMWORLD_CRASH, NULL, NULL},
+    {51 * RS_MS, 0, CB_MEMWORLD_RECOVER, NULL, NULL},
 };
 
 typedef struct rs_run {

@@ -316,9 +316,9 @@ static void rt_setup(rt_run *t, uint32_t write_policy, uint32_t read_policy, uin
 static void rt_crashes(rt_run *t)
 {
     static const cb_memworld_fault faults[] = {
-        {30 * RT_MS, 0, CB_MEMWORLD_CRASH},  {60 * RT_MS, 0, CB_MEMWORLD_RECOVER},
-        {90 * RT_MS, 3, CB_MEMWORLD_CRASH},  {130 * RT_MS, 3, CB_MEMWORLD_RECOVER},
-        {160 * RT_MS, 1, CB_MEMWORLD_CRASH}, {190 * RT_MS, 1, CB_MEMWORLD_RECOVER},
+        {30 * RT_MS, 0, CB_MEMWORLD_CRASH, NULL, NULL},  {60 * RT_MS, 0, CB_MEMWORLD_RECOVER, NULL, NULL},
+        {90 * RT_MS, 3, CB_MEMWORLD_CRASH, NULL, NULL},  {130 * RT_MS, 3, CB_MEMWORLD_RECOVER, NULL, NULL},
+        {160 * RT_MS, 1, CB_MEMWORLD_CRASH, NULL, NULL}, {190 * RT_MS, 1, CB_MEMWORLD_RECOVER, NULL, NULL},
     };
     memcpy(t->faults, faults, sizeof faults);
     t->fault_count = sizeof faults / sizeof faults[0];
@@ -479,8 +479,8 @@ static void test_router_failover_eject_probe(void)
     cb_placement *p = rt_placement(setup.servers);
     uint32_t list[2];
     sc_list(p, "k", list, 2);
-    setup.faults[0] = (cb_memworld_fault){10 * RT_MS, list[0], CB_MEMWORLD_CRASH};
-    setup.faults[1] = (cb_memworld_fault){55 * RT_MS, list[0], CB_MEMWORLD_RECOVER};
+    setup.faults[0] = (cb_memworld_fault){10 * RT_MS, list[0], CB_MEMWORLD_CRASH, NULL, NULL};
+    setup.faults[1] = (cb_memworld_fault){55 * RT_MS, list[0], CB_MEMWORLD_RECOVER, NULL, NULL};
     setup.fault_count = 2;
     static const sc_step steps[] = {
         {0, CB_OP_SET, "k"},          {11 * RT_MS, CB_OP_GET, "k"}, {30 * RT_MS, CB_OP_GET, "k"},
@@ -527,7 +527,7 @@ static void test_router_write_failover(void)
     cb_placement *p = rt_placement(setup.servers);
     uint32_t list[3];
     sc_list(p, "k", list, 3);
-    setup.faults[0] = (cb_memworld_fault){1 * RT_MS, list[0], CB_MEMWORLD_CRASH};
+    setup.faults[0] = (cb_memworld_fault){1 * RT_MS, list[0], CB_MEMWORLD_CRASH, NULL, NULL};
     setup.fault_count = 1;
     static const sc_step steps[] = {{2 * RT_MS, CB_OP_SET, "k"}, {20 * RT_MS, CB_OP_GET, "k"}};
     sc_run t = {steps, 2, 0, {{0}}, 0, {0}, 0, 0};
@@ -554,8 +554,8 @@ static void test_router_read_repair(void)
     setup.servers = 3;
     setup.clients = 1;
     cb_placement *p = rt_placement(setup.servers);
-    setup.faults[0] = (cb_memworld_fault){5 * RT_MS, 1, CB_MEMWORLD_CRASH};
-    setup.faults[1] = (cb_memworld_fault){6 * RT_MS, 1, CB_MEMWORLD_RECOVER};
+    setup.faults[0] = (cb_memworld_fault){5 * RT_MS, 1, CB_MEMWORLD_CRASH, NULL, NULL};
+    setup.faults[1] = (cb_memworld_fault){6 * RT_MS, 1, CB_MEMWORLD_RECOVER, NULL, NULL};
     setup.fault_count = 2;
     static const sc_step steps[] = {{0, CB_OP_SET, "k"}, {10 * RT_MS, CB_OP_GET, "k"}};
     sc_run t = {steps, 2, 0, {{0}}, 0, {0}, 0, 0};

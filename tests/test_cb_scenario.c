@@ -748,6 +748,7 @@ static const char *const catalogue[] = {
     "hot_key.ini",
     "large_values_compression.ini",
     "trace_replay.ini",
+    "two_racks.ini",
 };
 
 /* The scenario's trace, if any, reads to its end without a problem. */

@@ -175,6 +175,184 @@ static void test_sg_latency_is_2L_plus_transmission(void)
     lat_check(10000000); /* 10 ms */
 }
 
+/* ---- 1b. TCP connection set-up: the first request pays one more round trip ------------ */
+
+#define CONN_GETS 40u
+
+typedef struct conn_arg {
+    uint64_t latency_ns;
+    uint8_t transport;
+    uint8_t crash; /* crash the server at 43 L, recover it at 44 L (while the client idles) */
+    uint32_t loss_ppm;
+} conn_arg;
+
+typedef struct conn_result {
+    int rc;
+    uint32_t done;
+    uint64_t latency_ns[CONN_GETS];
+    uint64_t issue_ns[CONN_GETS];
+    uint8_t outcome[CONN_GETS];
+    uint64_t request_bytes, reply_bytes;
+    cb_sgworld_stats stats;
+} conn_result;
+
+static uint8_t conn_key[] = "c";
+
+static uint64_t conn_latency_ns; /* L of the child's run */
+
+/* GET i is issued at i * 5L (or when GET i-1 completes, if later). */
+static int conn_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op,
+                     uint32_t *server, uint64_t *wake_ns)
+{
+    conn_result *r = user;
+    (void)client;
+    static uint32_t submitted;
+    if (submitted >= CONN_GETS) {
+        *wake_ns = UINT64_MAX;
+        return 0;
+    }
+    if (now_ns < submitted * 5 * conn_latency_ns) {
+        *wake_ns = submitted * 5 * conn_latency_ns;
+        return 0;
+    }
+    op->op = CB_OP_GET;
+    op->key = conn_key;
+    op->key_len = 1;
+    op->user_data = submitted++;
+    *server = 0;
+    (void)r;
+    return 1;
+}
+
+static void conn_complete(void *user, uint32_t client, const cb_completion *c)
+{
+    conn_result *r = user;
+    (void)client;
+    if (c->user_data < CONN_GETS) {
+        r->latency_ns[c->user_data] = c->complete_ns - c->issue_ns;
+        r->issue_ns[c->user_data] = c->issue_ns;
+        r->outcome[c->user_data] = c->outcome;
+        r->done++;
+    }
+}
+
+static void conn_action(void *user, uint32_t node, const cb_action *a, uint64_t now_ns)
+{
+    conn_result *r = user;
+    (void)now_ns;
+    if (a->kind == CB_ACTION_SEND) {
+        *(node == 1 ? &r->request_bytes : &r->reply_bytes) = a->data_len;
+    }
+}
+
+static void conn_child(const void *varg, void *result)
+{
+    const conn_arg *arg = varg;
+    conn_result *r = result;
+    cb_sgworld_config cfg = sgt_config(1);
+    conn_latency_ns = arg->latency_ns;
+    cfg.latency_ns = arg->latency_ns;
+    cfg.transport = arg->transport;
+    cfg.client.outstanding_max = 1;
+    cfg.client.timeout_ns = arg->loss_ppm > 0 ? 20000000000ull : 5 * arg->latency_ns;
+    cfg.client.timeout_max_ns = cfg.client.timeout_ns;
+    cfg.client.attempts_max = 3;
+    cfg.loss_ppm = arg->loss_ppm;
+    cb_sgworld_fault faults[2] = {
+        {.at_ns = arg->latency_ns * 43, .kind = CB_SGWORLD_FAULT_CRASH, .node = 0},
+        {.at_ns = arg->latency_ns * 44, .kind = CB_SGWORLD_FAULT_RECOVER, .node = 0},
+    };
+    if (arg->crash) {
+        cfg.faults = faults;
+        cfg.fault_count = 2;
+    }
+    cb_world_hooks hooks = {r, conn_next, conn_complete, NULL, conn_action};
+    r->rc = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, &r->stats);
+}
+
+static conn_result conn_run(uint64_t latency_ns, uint8_t transport, uint8_t crash)
+{
+    conn_arg arg = {latency_ns, transport, crash, 0};
+    conn_result r;
+    CU_ASSERT_EQUAL_FATAL(cb_test_fork(conn_child, &arg, &r, sizeof r), 0);
+    CU_ASSERT_EQUAL(r.rc, CB_ERR_OK);
+    CU_ASSERT_EQUAL(r.done, CONN_GETS);
+    return r;
+}
+
+static int conn_within_1pct(uint64_t got, uint64_t want)
+{
+    uint64_t diff = got > want ? got - want : want - got;
+    return diff * 100 <= want;
+}
+
+/* With one-way latency L and no load, the first GET on a new connection takes 4L + tx (SYN,
+ * SYN-ACK, then the request and its reply), every later one 2L + tx. */
+static void conn_check(uint64_t latency_ns)
+{
+    conn_result r = conn_run(latency_ns, CB_SGWORLD_TCP, 0);
+    uint64_t tx = (r.request_bytes + 78 + r.reply_bytes + 78) * 8; /* 1 Gbit/s: 8 ns/B */
+    printf("\n  tcp L = %llu ns: first GET %llu ns (4L + tx = %llu), second %llu ns, last %llu "
+           "ns (2L + tx = %llu), connects %llu",
+           (unsigned long long)latency_ns, (unsigned long long)r.latency_ns[0],
+           (unsigned long long)(4 * latency_ns + tx), (unsigned long long)r.latency_ns[1],
+           (unsigned long long)r.latency_ns[CONN_GETS - 1],
+           (unsigned long long)(2 * latency_ns + tx), (unsigned long long)r.stats.connects);
+    CU_ASSERT(conn_within_1pct(r.latency_ns[0], 4 * latency_ns + tx));
+    for (uint32_t i = 1; i < CONN_GETS; i++) {
+        CU_ASSERT(conn_within_1pct(r.latency_ns[i], 2 * latency_ns + tx));
+    }
+    CU_ASSERT_EQUAL(r.stats.connects, 1);
+    CU_ASSERT_EQUAL(r.stats.syn_retries, 0);
+}
+
+static void test_sg_tcp_connect_costs_a_round_trip(void)
+{
+    conn_check(1000000);
+    conn_check(10000000);
+    /* UDP has no connection: the first GET costs 2L + tx like the others. */
+    conn_result u = conn_run(1000000, CB_SGWORLD_UDP, 0);
+    uint64_t tx = (u.request_bytes + 74 + u.reply_bytes + 74) * 8;
+    CU_ASSERT(conn_within_1pct(u.latency_ns[0], 2000000 + tx));
+    CU_ASSERT_EQUAL(u.stats.connects, 0);
+    /* 90% loss (and a 20 s client timeout): SYN or SYN-ACK is lost on 99% of tries; each
+     * lost try costs the RTO (200 ms), so the first GET takes at least 4L + retries x RTO. */
+    conn_arg lossy = {1000000, CB_SGWORLD_TCP, 0, 900000};
+    conn_result l;
+    CU_ASSERT_EQUAL_FATAL(cb_test_fork(conn_child, &lossy, &l, sizeof l), 0);
+    CU_ASSERT_EQUAL(l.rc, CB_ERR_OK);
+    printf("\n  tcp, loss 90%%: %llu SYN retries, first GET %.3f ms",
+           (unsigned long long)l.stats.syn_retries, (double)l.latency_ns[0] / 1e6);
+    CU_ASSERT_EQUAL(l.stats.connects, 1);
+    CU_ASSERT(l.stats.syn_retries > 0 && l.stats.syn_retries < 7);
+    CU_ASSERT(l.latency_ns[0] >= 4000000 + l.stats.syn_retries * 200000000ull);
+}
+
+/* A server crash breaks the connection: the first request after the recovery sets up a new
+ * one (4L + tx), the next ones are back to 2L + tx. No request is in flight at the crash. */
+static void test_sg_tcp_reconnects_after_a_crash(void)
+{
+    uint64_t L = 1000000;
+    conn_result r = conn_run(L, CB_SGWORLD_TCP, 1);
+    uint64_t tx = (r.request_bytes + 78 + r.reply_bytes + 78) * 8;
+    uint32_t first_after = CONN_GETS;
+    for (uint32_t i = 0; i < CONN_GETS; i++) {
+        if (r.issue_ns[i] >= 44 * L) {
+            first_after = i;
+            break;
+        }
+    }
+    CU_ASSERT_FATAL(first_after + 1 < CONN_GETS);
+    printf("\n  crash at 43 L, recover at 44 L: GET %u (issued %.3f ms) took %llu ns, the next "
+           "%llu ns, connects %llu",
+           first_after, (double)r.issue_ns[first_after] / 1e6,
+           (unsigned long long)r.latency_ns[first_after],
+           (unsigned long long)r.latency_ns[first_after + 1], (unsigned long long)r.stats.connects);
+    CU_ASSERT_EQUAL(r.stats.connects, 2);
+    CU_ASSERT(conn_within_1pct(r.latency_ns[first_after], 4 * L + tx));
+    CU_ASSERT(conn_within_1pct(r.latency_ns[first_after + 1], 2 * L + tx));
+}
+
 /* ---- 2. multi-client closed loop against a reference model ---------------------------- */
 
 typedef struct model_arg {
@@ -623,9 +801,13 @@ static order_result order_run(uint8_t transport)
            (const char *)r.value, (double)r.min_latency_ns / 1e6, (double)r.max_latency_ns / 1e6,
            (unsigned long long)r.stats.messages_jittered, (unsigned long long)r.stats.messages_sent,
            (unsigned long long)r.stats.messages_hol);
-    /* Each direction adds at most the jitter: RTT 1 ms + transmission (a few us) + 2J. */
-    CU_ASSERT(r.min_latency_ns >= 1000000);
-    CU_ASSERT(r.max_latency_ns <= 1000000 + 2 * ORDER_JITTER_NS + 50000);
+    /* Each direction adds at most the jitter: RTT 1 ms + transmission (a few us) + 2J.
+     * Over TCP every APPEND is issued at once with the SET, on a connection not set up
+     * yet: each also waits for the SYN/SYN-ACK round trip (1 ms + 2 x 78 B x 8 ns). */
+    uint64_t setup = transport == CB_SGWORLD_TCP ? 1000000 + 2 * 78 * 8 : 0;
+    CU_ASSERT_EQUAL(r.stats.connects, transport == CB_SGWORLD_TCP ? 1 : 0);
+    CU_ASSERT(r.min_latency_ns >= 1000000 + setup);
+    CU_ASSERT(r.max_latency_ns <= 1000000 + setup + 2 * ORDER_JITTER_NS + 50000);
     CU_ASSERT(r.max_latency_ns >= 1000000 + ORDER_JITTER_NS / 2); /* the jitter shows */
     CU_ASSERT(r.stats.messages_jittered * 10 >= r.stats.messages_sent * 9);
     return r;
@@ -856,6 +1038,8 @@ static void test_sg_runner_drives_sgworld(void)
 static const cb_test_case tests[] = {
     {"wire_bytes", test_sg_wire_bytes},
     {"latency_is_2L_plus_transmission", test_sg_latency_is_2L_plus_transmission},
+    {"tcp_connect_costs_a_round_trip", test_sg_tcp_connect_costs_a_round_trip},
+    {"tcp_reconnects_after_a_crash", test_sg_tcp_reconnects_after_a_crash},
     {"multi_client_matches_model", test_sg_multi_client_matches_model},
     {"udp_loss_retries_and_completes", test_sg_udp_loss_retries_and_completes},
     {"tcp_loss_delays_never_loses", test_sg_tcp_loss_delays_never_loses},

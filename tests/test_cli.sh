@@ -110,7 +110,7 @@ done
 grep -q '^4000 requests issued' "$tmp/out" || { echo "FAIL trace_replay count"; fails=$((fails + 1)); }
 # Every runnable scenario of the catalogue runs to completion, cut to a few hundred requests.
 for f in quickstart replication_failover large_values_compression partition_heal tcp_vs_udp \
-    hot_key placement_ring_vs_jump trace_replay queue_broker; do
+    hot_key placement_ring_vs_jump trace_replay queue_broker two_racks; do
     check "run $f.ini (small)" 0 "$bin" run --quiet -o "$tmp/cat.db" "$scen/$f.ini" \
         --set scenario.requests=400
 done
@@ -128,6 +128,48 @@ for pol in any primary; do
         fails=$((fails + 1)) ;;
     esac
 done
+# replication_failover with resync = warm in SimGrid: the resyncer warms server1 after its
+# recovery at 2s (resync_start, resync_done rows), and quorum reads after 2s find far
+# fewer stale replicas than with lazy (measured: 207 against 850 stale_read events).
+for rs in lazy warm; do
+    check "run replication_failover resync=$rs" 0 "$bin" run --quiet -o "$tmp/rs-$rs.db" \
+        "$scen/replication_failover.ini" --set scenario.requests=28000 \
+        --set placement.read_policy=quorum --set placement.resync=$rs
+done
+rsq() { # rsq DB: stale_read events after the recovery, and resync rows
+    "$bin" query "$1" --csv "SELECT (SELECT count(*) FROM events WHERE kind = 'stale_read'
+        AND time_ns > 2000000000) || ' ' || (SELECT count(*) FROM events
+        WHERE kind LIKE 'resync%' AND node = 'resync')" | tail -n 1 | tr -d '\r'
+}
+set -- $(rsq "$tmp/rs-lazy.db") x x
+lazy_stale=$1 lazy_rs=$2
+set -- $(rsq "$tmp/rs-warm.db") x x
+warm_stale=$1 warm_rs=$2
+case "$lazy_stale$warm_stale" in *[!0-9]*) lazy_stale=0 warm_stale=999999 ;; esac
+[ "$lazy_rs" = 0 ] && [ "$warm_rs" = 2 ] && [ "$lazy_stale" -gt 0 ] &&
+    [ $((2 * warm_stale)) -lt "$lazy_stale" ] ||
+    { echo "FAIL resync warm vs lazy: stale $warm_stale vs $lazy_stale, rows $warm_rs/$lazy_rs"
+      fails=$((fails + 1)); }
+# two_racks: the platform file (relative to the scenario) sets the latency: 2 x 140 us plus
+# 1 KiB at the 1 Gbit/s uplink, so the median GET lies in 285..300 us. Refused: on memnet,
+# with a link latency fault, with a platform that has too few hosts (exit 1, the reason).
+check "run two_racks.ini" 0 "$bin" run --quiet -o "$tmp/tr.db" "$scen/two_racks.ini" \
+    --set scenario.requests=3000
+p50=$("$bin" query "$tmp/tr.db" --csv "SELECT round(p50_us) FROM run_summary" | tail -n 1 | tr -d '\r' | cut -d. -f1)
+[ -n "$p50" ] && [ "$p50" -ge 285 ] && [ "$p50" -le 300 ] ||
+    { echo "FAIL two_racks p50 '$p50' us"; fails=$((fails + 1)); }
+check "run two_racks memnet" 3 "$bin" run -o "$tmp/t.db" "$scen/two_racks.ini" --world memnet
+cp "$scen/two_racks.ini" "$tmp/tr.ini"
+mkdir -p "$tmp/platforms" && cp "$scen/platforms/two_racks.xml" "$tmp/platforms/"
+printf '[faults]\nat = 1ms link client0 latency=1ms\n' >>"$tmp/tr.ini"
+check "run two_racks latency fault" 3 "$bin" run -o "$tmp/t.db" "$tmp/tr.ini"
+"$bin" run -o "$tmp/t.db" "$tmp/tr.ini" 2>&1 | grep -q 'link latency or bandwidth changes with a platform' ||
+    { echo "FAIL two_racks latency fault reason"; fails=$((fails + 1)); }
+check "run two_racks too few hosts" 1 "$bin" run -o "$tmp/t.db" "$scen/two_racks.ini" \
+    --set servers.count=5
+"$bin" run -o "$tmp/t.db" "$scen/two_racks.ini" --set servers.count=5 2>&1 |
+    grep -q "names its hosts server0.., but has no host 'server4'" ||
+    { echo "FAIL two_racks too few hosts reason"; fails=$((fails + 1)); }
 # large_values_compression: zstd sends fewer bytes per request than no compression.
 bpr() { # bpr DB: bytes/req of the database's one run
     "$bin" query "$1" --csv "SELECT round(bytes_per_request) FROM run_summary" | tail -n 1 | tr -d '\r' | cut -d. -f1
@@ -157,9 +199,30 @@ check "report missing file" 1 "$bin" report "$tmp/none.db" -o "$tmp/rep"
 check "report not a results db" 1 "$bin" report "$tmp/r.db" -o "$tmp/rep"
 "$bin" report "$tmp/r.db" -o "$tmp/rep" 2>&1 | grep -q 'not a results database' ||
     { echo "FAIL report not a results db message"; fails=$((fails + 1)); }
-check "run refuses faults on memnet" 3 "$bin" run "$tmp/f.ini" -o "$tmp/run.db" --world memnet
-"$bin" run "$tmp/f.ini" -o "$tmp/run.db" --world memnet 2>&1 | grep -q 'faults\] need --world sim' ||
-    { echo "FAIL run faults on memnet message"; fails=$((fails + 1)); }
+# memnet applies server crash/recover, partition and heal (logged as events), and refuses
+# client crashes and link changes with the reason.
+check "run server crash on memnet" 0 "$bin" run --quiet "$tmp/f.ini" -o "$tmp/mf.db" --world memnet
+expect_out "memnet logs the crash" "$(printf 'node,kind,detail\r\nserver0,crash,1ms crash server0\r\n.')" \
+    "$bin" query "$tmp/mf.db" --csv "SELECT node, kind, detail FROM events WHERE kind = 'crash'"
+check "run partition_heal memnet" 0 "$bin" run --quiet -o "$tmp/mp.db" --world memnet \
+    "$scen/partition_heal.ini" --set scenario.requests=30000
+n=$("$bin" query "$tmp/mp.db" --csv "SELECT (SELECT group_concat(kind, '+') FROM events WHERE kind IN
+     ('partition', 'heal')) || ' ' || (SELECT count(*) FROM requests WHERE outcome = 'timeout')" |
+    tail -n 1 | tr -d '\r')
+case $n in
+'partition+heal '[1-9]*) ;;
+*) echo "FAIL partition_heal on memnet: '$n' (events timeouts)"; fails=$((fails + 1)) ;;
+esac
+printf '[scenario]\nname = f\nrequests = 10\n[faults]\nat = 1ms crash client*\n' >"$tmp/fc.ini"
+check "run refuses client crash on memnet" 3 "$bin" run "$tmp/fc.ini" -o "$tmp/run.db" --world memnet
+"$bin" run "$tmp/fc.ini" -o "$tmp/run.db" --world memnet 2>&1 |
+    grep -q 'crash or recover of a client on --world memnet' ||
+    { echo "FAIL run client crash on memnet message"; fails=$((fails + 1)); }
+printf '[scenario]\nname = f\nrequests = 10\n[faults]\nat = 1ms link server0 loss=1%%\n' >"$tmp/fl.ini"
+check "run refuses link change on memnet" 3 "$bin" run "$tmp/fl.ini" -o "$tmp/run.db" --world memnet
+"$bin" run "$tmp/fl.ini" -o "$tmp/run.db" --world memnet 2>&1 |
+    grep -q 'link changes on --world memnet' ||
+    { echo "FAIL run link change on memnet message"; fails=$((fails + 1)); }
 printf '[scenario]\nname = f\nrequests = 10\n[transport]\nkind = queue\n' >"$tmp/q.ini"
 check "run refuses queue on memnet" 3 "$bin" run "$tmp/q.ini" -o "$tmp/run.db" --world memnet
 check "run queue" 0 "$bin" run "$tmp/q.ini" -o "$tmp/run.db" --quiet
