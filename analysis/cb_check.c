@@ -195,13 +195,13 @@ static int check_load_writes(check_ctx *x)
  * read: the same digest and, when both are versioned, the same version. Rows without a
  * digest (schema version < 3) fall back to the same size.
  */
-#define CHECK_MATCH_SQL                                                                           \
-    "w.key = g.key AND w.issue_ns <= g.complete_ns AND w.op IN ('set', 'add', 'replace', 'cas')"  \
-    " AND (CASE WHEN g.value_digest IS NULL THEN w.value_bytes = g.value_bytes"                   \
-    "  ELSE w.value_digest = g.value_digest AND (ifnull(g.version, 0) = 0"                        \
+#define CHECK_MATCH_SQL                                                                            \
+    "w.key = g.key AND w.issue_ns <= g.complete_ns AND w.op IN ('set', 'add', 'replace', 'cas')"   \
+    " AND (CASE WHEN g.value_digest IS NULL THEN w.value_bytes = g.value_bytes"                    \
+    "  ELSE w.value_digest = g.value_digest AND (ifnull(g.version, 0) = 0"                         \
     "   OR ifnull(w.version, 0) = 0 OR w.version = g.version) END)"
-#define CHECK_TRANSFORMED_SQL                                                                     \
-    "SELECT 1 FROM check_writes t WHERE t.key = g.key AND t.issue_ns <= g.complete_ns"            \
+#define CHECK_TRANSFORMED_SQL                                                                      \
+    "SELECT 1 FROM check_writes t WHERE t.key = g.key AND t.issue_ns <= g.complete_ns"             \
     " AND t.op IN ('append', 'prepend', 'incr', 'decr')"
 
 static const char check_phantom_sql[] =
@@ -444,8 +444,7 @@ static void check_one_hit(check_ctx *x, sqlite3_stmt *st, uint32_t need)
                     "between (W+Q-R = %u needed to miss it)",
                     (long long)sqlite3_column_int64(st, 0), check_text(st, 1),
                     (unsigned long long)check_u64(st, 4), (double)end_ns / 1e9,
-                    versioned ? "newer-version" : "later", (double)write_ns / 1e9, disturbed,
-                    need);
+                    versioned ? "newer-version" : "later", (double)write_ns / 1e9, disturbed, need);
 }
 
 static int check_stale_reads(check_ctx *x)

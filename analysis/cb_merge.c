@@ -137,8 +137,8 @@ static int merge_copy(sqlite3 *db, const char *in_path, cb_merge_stats *s, char 
     s->id_offset = merge_int(db, "SELECT coalesce(max(id), 0) FROM main.runs");
     int rc = merge_exec(db, merge_runs_sql, s->id_offset, &s->runs);
     if (rc == SQLITE_OK) {
-        rc = merge_exec(db, version >= 3 ? merge_requests_v3_sql : merge_requests_sql,
-                        s->id_offset, &s->requests);
+        rc = merge_exec(db, version >= 3 ? merge_requests_v3_sql : merge_requests_sql, s->id_offset,
+                        &s->requests);
     }
     if (rc == SQLITE_OK) {
         rc = merge_exec(db, merge_events_sql, s->id_offset, &s->events);

@@ -121,7 +121,10 @@ static cb_check_result test_check(const char *path, const cb_check_config *cfg)
 
 /* Writes v1 then v2 of key k, both acknowledged, then reads. */
 #define TEST_WRITES                                                                                \
-    {"set", "k", 10, 20, "stored", 100, "aaaa"}, {"set", "k", 30, 40, "stored", 200, "bbbb"}
+    {"set", "k", 10, 20, "stored", 100, "aaaa"},                                                   \
+    {                                                                                              \
+        "set", "k", 30, 40, "stored", 200, "bbbb"                                                  \
+    }
 
 static void test_clean_run(void)
 {
