@@ -1085,7 +1085,7 @@ static int store_scan_chain(store_scan *sc, const store_item *it)
         }
         sc->work--;
         sc->pos++;
-        if (store_item_state(sc->store, it, sc->now_ns) != STORE_LIVE || it->tombstone) {
+        if (store_item_state(sc->store, it, sc->now_ns) != STORE_LIVE) {
             continue;
         }
         cb_store_scan_item *o = &sc->out[sc->n++];
@@ -1095,6 +1095,7 @@ static int store_scan_chain(store_scan *sc, const store_item *it)
         o->value_len = it->value_len;
         o->flags = it->flags;
         o->version = it->version;
+        o->tombstone = it->tombstone;
         o->expire_ns = it->expire_ns;
         o->resume = (uint64_t)sc->pos << 32 | sc->bucket;
     }

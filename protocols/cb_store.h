@@ -267,12 +267,15 @@ typedef struct cb_store_scan_item {
     uint64_t version;   /* writer-assigned version, 0: none */
     uint64_t expire_ns; /* absolute expiry, UINT64_MAX for none */
     uint64_t resume;    /* the cursor that continues right after this item */
+    uint8_t tombstone;  /* 1: a versioned delete's tombstone (no value), so a resync can copy
+                         * deletes too (docs/store.md "Tombstones") */
 } cb_store_scan_item;
 
 /*
  * Return up to `cap` live items from `cursor` (0 starts a scan) into out[0..*n_out), and the
  * cursor to continue from in *next_out (0: the scan is complete). Read-only: nothing is
- * freed, moved or bumped in the LRU; dead (expired, flushed) items are skipped.
+ * freed, moved or bumped in the LRU; dead (expired, flushed) items are skipped. Live
+ * tombstones are returned too, with `tombstone` set (the only reader that sees them).
  *
  * The cursor is Redis SCAN's reverse-binary bucket counter (low 32 bits) plus an item offset
  * inside the bucket group (high 32 bits). A bucket group is one bucket of the smaller table

@@ -334,10 +334,11 @@ static void test_resync_keeps_deletes(void)
     /* The resync met the spares' older copies after the deletes: superseded, not stored. */
     cb_resync_stats st;
     cb_resync_get_stats(cb_memworld_resync(w), &st);
-    printf("\n  resync: %llu items seen, %llu owned, %llu writes, %llu stored, %llu superseded\n",
+    printf("\n  resync: %llu items seen, %llu owned, %llu writes (%llu tombstones), %llu stored,"
+           " %llu superseded\n",
            (unsigned long long)st.items_seen, (unsigned long long)st.items_owned,
-           (unsigned long long)st.writes, (unsigned long long)st.writes_stored,
-           (unsigned long long)st.writes_superseded);
+           (unsigned long long)st.writes, (unsigned long long)st.tombstones,
+           (unsigned long long)st.writes_stored, (unsigned long long)st.writes_superseded);
     CU_ASSERT_EQUAL(st.runs_done, 1);
     CU_ASSERT(st.writes_superseded > 0);
     /* None of a deleted key's R replicas holds a live copy (the spares may: the deletes
@@ -437,23 +438,40 @@ static void test_resync_bodies(void)
     uint8_t body[256];
     cb_scanbody_writer w;
     cb_scanbody_writer_init(&w, body, sizeof body);
-    cb_scanbody_item it = {(const uint8_t *)owned, (uint8_t)strlen(owned), 0, 0, 1, 0,
-                           (const uint8_t *)"x"};
+    cb_scanbody_item it = {
+        (const uint8_t *)owned, (uint8_t)strlen(owned), 0, 0, 1, 0, (const uint8_t *)"x", 0};
     cb_scanbody_put(&w, &it); /* owned, unversioned: skipped */
     it.version = 5;
     cb_scanbody_put(&w, &it); /* owned, versioned: written */
     it.key = (const uint8_t *)other;
     it.key_len = (uint8_t)strlen(other);
     cb_scanbody_put(&w, &it); /* not node 2's */
+    cb_scanbody_item tomb = {(const uint8_t *)owned, (uint8_t)strlen(owned), 0, 0, 0, 7, NULL, 1};
+    cb_scanbody_put(&w, &tomb); /* owned tombstone: copied as a versioned DELETE */
     done.value = body;
     done.value_len = (uint32_t)cb_scanbody_finish(&w);
     done.number = 0;
     CU_ASSERT_EQUAL(cb_resync_on_completion(rs, &done, 2), CB_ERR_OK);
     cb_resync_get_stats(rs, &st);
-    CU_ASSERT_EQUAL(st.items_seen, 3);
+    CU_ASSERT_EQUAL(st.items_seen, 4);
     CU_ASSERT_EQUAL(st.unversioned, 1);
-    CU_ASSERT_EQUAL(st.writes, 1);
-    CU_ASSERT_EQUAL(st.items_owned, 1);
+    CU_ASSERT_EQUAL(st.writes, 2);
+    CU_ASSERT_EQUAL(st.items_owned, 2);
+    /* What went out: the SET of version 5 with its value, the DELETE of version 7 without. */
+    cb_action acts[16];
+    size_t n = cb_client_drain(cb_resync_client(rs), acts, 16);
+    int sets = 0, deletes = 0;
+    for (size_t i = 0; i < n; i++) {
+        cb_frame f;
+        if (acts[i].kind != CB_ACTION_SEND ||
+            cb_frame_decode(acts[i].data, acts[i].data_len, NULL, &f) <= 0) {
+            continue;
+        }
+        sets += f.opcode == CB_OP_SET && f.arg == 5 && f.value_len == 1;
+        deletes += f.opcode == CB_OP_DELETE && f.arg == 7 && f.value_len == 0;
+    }
+    CU_ASSERT_EQUAL(sets, 1);
+    CU_ASSERT_EQUAL(deletes, 1);
     cb_resync_del(rs);
     cb_placement_del(p);
 }
