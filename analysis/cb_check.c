@@ -14,7 +14,7 @@
 #include <string.h>
 
 static const char *const check_names[CB_CHECK_NUM] = {"one-outcome", "phantom-read", "lost-write",
-                                                      "stale-count"};
+                                                      "stale-read", "stale-count"};
 
 const char *cb_check_name(cb_check_invariant inv)
 {
@@ -162,9 +162,13 @@ static int check_one_outcome(check_ctx *x)
 /* ---- phantom reads -------------------------------------------------------------------- */
 
 /* The run's writes, indexed by key: both read rules look them up per read. */
+/* `ack`: a server acknowledged the write (a delete that found nothing also took effect).
+ * version and value_digest are NULL in files of schema version < 3. */
 static const char check_writes_sql[] =
     "CREATE TEMP TABLE check_writes AS SELECT key, op, outcome, issue_ns, complete_ns,"
-    " value_bytes FROM requests WHERE run_id = ?1 AND key IS NOT NULL"
+    " value_bytes, version, value_digest,"
+    " outcome IN ('stored', 'deleted', 'not_found') AS ack"
+    " FROM requests WHERE run_id = ?1 AND key IS NOT NULL"
     " AND op NOT IN ('get', 'touch', 'stats', 'noop', 'flush')";
 
 static int check_load_writes(check_ctx *x)
@@ -185,14 +189,27 @@ static int check_load_writes(check_ctx *x)
     return 0;
 }
 
-/* A hit is explained by a write of its key issued before the hit completed, of the same
- * size (set, add, replace, cas) or of any size (append, prepend, incr, decr change it). */
+/*
+ * A hit is explained by a write of its key issued before the hit completed: append,
+ * prepend, incr and decr (they change a value into one nobody sent), or a store of the value
+ * read: the same digest and, when both are versioned, the same version. Rows without a
+ * digest (schema version < 3) fall back to the same size.
+ */
+#define CHECK_MATCH_SQL                                                                            \
+    "w.key = g.key AND w.issue_ns <= g.complete_ns AND w.op IN ('set', 'add', 'replace', 'cas')"   \
+    " AND (CASE WHEN g.value_digest IS NULL THEN w.value_bytes = g.value_bytes"                    \
+    "  ELSE w.value_digest = g.value_digest AND (ifnull(g.version, 0) = 0"                         \
+    "   OR ifnull(w.version, 0) = 0 OR w.version = g.version) END)"
+#define CHECK_TRANSFORMED_SQL                                                                      \
+    "SELECT 1 FROM check_writes t WHERE t.key = g.key AND t.issue_ns <= g.complete_ns"             \
+    " AND t.op IN ('append', 'prepend', 'incr', 'decr')"
+
 static const char check_phantom_sql[] =
-    "SELECT g.seq, g.key, g.complete_ns, g.value_bytes FROM requests g"
-    " WHERE g.run_id = ?1 AND g.op = 'get' AND g.outcome = 'hit' AND NOT EXISTS ("
-    "  SELECT 1 FROM check_writes w WHERE w.key = g.key AND w.issue_ns <= g.complete_ns"
-    "  AND (w.value_bytes = g.value_bytes"
-    "   OR w.op IN ('append', 'prepend', 'incr', 'decr')))"
+    "SELECT g.seq, g.key, g.complete_ns, g.value_bytes, g.value_digest IS NOT NULL,"
+    " ifnull(g.version, 0) FROM requests g"
+    " WHERE g.run_id = ?1 AND g.op = 'get' AND g.outcome = 'hit'"
+    " AND NOT EXISTS (" CHECK_TRANSFORMED_SQL ")"
+    " AND NOT EXISTS (SELECT 1 FROM check_writes w WHERE " CHECK_MATCH_SQL ")"
     " ORDER BY g.seq";
 
 static int check_phantom_reads(check_ctx *x)
@@ -204,10 +221,12 @@ static int check_phantom_reads(check_ctx *x)
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         check_violation(x, CB_CHECK_PHANTOM_READ,
-                        "seq %lld get %s hit %llu bytes at %.6f s: no write of that key and "
-                        "size was issued before",
+                        "seq %lld get %s hit %llu bytes (version %llu) at %.6f s: no write of "
+                        "that key and %s was issued before",
                         (long long)sqlite3_column_int64(st, 0), check_text(st, 1),
-                        (unsigned long long)check_u64(st, 3), (double)check_u64(st, 2) / 1e9);
+                        (unsigned long long)check_u64(st, 3), (unsigned long long)check_u64(st, 5),
+                        (double)check_u64(st, 2) / 1e9,
+                        sqlite3_column_int(st, 4) ? "value (digest and version)" : "size");
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : check_fail(x, "phantom reads");
@@ -350,14 +369,18 @@ static void check_one_miss(check_ctx *x, sqlite3_stmt *st, uint32_t need)
                     (double)write_ns / 1e9, disturbed, need);
 }
 
+/* Reads and writes must overlap in a replica unless W + Q - R replicas were disturbed;
+ * W + Q <= R promises nothing (0), so every stale read is then allowed. */
+static uint32_t check_need(const cb_check_config *c)
+{
+    return c->write_acks + c->read_answers > c->replicas
+               ? c->write_acks + c->read_answers - c->replicas
+               : 0;
+}
+
 static int check_lost_writes(check_ctx *x)
 {
-    const cb_check_config *c = x->cfg;
-    /* Reads and writes must overlap in a replica unless W + Q - R replicas were disturbed;
-     * W + Q <= R promises nothing, so every such miss is an allowed stale read. */
-    uint32_t need = c->write_acks + c->read_answers > c->replicas
-                        ? c->write_acks + c->read_answers - c->replicas
-                        : 0;
+    uint32_t need = check_need(x->cfg);
     sqlite3_stmt *st = NULL;
     if (check_prepare(x, check_misses_sql, &st) != 0) {
         return -1;
@@ -368,6 +391,74 @@ static int check_lost_writes(check_ctx *x)
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : check_fail(x, "lost writes");
+}
+
+/* ---- stale hits --------------------------------------------------------------------- */
+
+/*
+ * Each hit with a digest whose key no append/prepend/incr/decr touched, with
+ *   4: its version (0: unversioned);
+ *   5: versioned hits: the latest issue time of the acknowledged writes (stores or deletes)
+ *      of a newer version that completed before the hit was issued (NULL: none);
+ *   6, 7: unversioned hits: how many stores could have written the value read, and how many
+ *      of those were acknowledged and then overtaken by an acknowledged write issued after
+ *      they completed and completed before the hit was issued (real-time order);
+ *   8: the latest issue time of the acknowledged writes completed before the hit was issued.
+ * The hit is stale when 5 is not NULL, or when 6 > 0 and 7 = 6 (every write it may have
+ * read was overtaken).
+ */
+static const char check_stale_sql[] =
+    "SELECT g.seq, g.key, g.issue_ns, g.complete_ns, ifnull(g.version, 0),"
+    " (SELECT max(a.issue_ns) FROM check_writes a WHERE a.key = g.key AND a.ack"
+    "   AND a.complete_ns < g.issue_ns AND a.version > g.version AND g.version > 0),"
+    " CASE WHEN ifnull(g.version, 0) = 0 THEN"
+    "  (SELECT count(*) FROM check_writes w WHERE " CHECK_MATCH_SQL ") END,"
+    " CASE WHEN ifnull(g.version, 0) = 0 THEN"
+    "  (SELECT count(*) FROM check_writes w WHERE " CHECK_MATCH_SQL " AND w.ack AND EXISTS ("
+    "   SELECT 1 FROM check_writes a WHERE a.key = g.key AND a.ack"
+    "   AND a.complete_ns < g.issue_ns AND a.issue_ns > w.complete_ns)) END,"
+    " (SELECT max(a.issue_ns) FROM check_writes a WHERE a.key = g.key AND a.ack"
+    "   AND a.complete_ns < g.issue_ns)"
+    " FROM requests g WHERE g.run_id = ?1 AND g.op = 'get' AND g.outcome = 'hit'"
+    " AND g.value_digest IS NOT NULL AND NOT EXISTS (" CHECK_TRANSFORMED_SQL ")"
+    " ORDER BY g.seq";
+
+static void check_one_hit(check_ctx *x, sqlite3_stmt *st, uint32_t need)
+{
+    x->out->digests++;
+    int versioned = sqlite3_column_type(st, 5) != SQLITE_NULL;
+    int64_t candidates = sqlite3_column_int64(st, 6);
+    int overtaken = candidates > 0 && sqlite3_column_int64(st, 7) == candidates;
+    if (!versioned && !overtaken) {
+        return;
+    }
+    uint64_t write_ns = check_u64(st, versioned ? 5 : 8), end_ns = check_u64(st, 3);
+    uint32_t disturbed = check_disturbed(x, write_ns, end_ns);
+    if (need == 0 || disturbed >= need || !x->cfg->no_eviction) {
+        x->out->stale_hits++;
+        return;
+    }
+    check_violation(x, CB_CHECK_STALE_READ,
+                    "seq %lld get %s hit version %llu at %.6f s: a %s write issued at %.6f s "
+                    "was acknowledged before the get, and %u server(s) were disturbed in "
+                    "between (W+Q-R = %u needed to miss it)",
+                    (long long)sqlite3_column_int64(st, 0), check_text(st, 1),
+                    (unsigned long long)check_u64(st, 4), (double)end_ns / 1e9,
+                    versioned ? "newer-version" : "later", (double)write_ns / 1e9, disturbed, need);
+}
+
+static int check_stale_reads(check_ctx *x)
+{
+    sqlite3_stmt *st = NULL;
+    if (check_prepare(x, check_stale_sql, &st) != 0) {
+        return -1;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        check_one_hit(x, st, check_need(x->cfg));
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : check_fail(x, "stale reads");
 }
 
 /* ---- stale reads counted -------------------------------------------------------------- */
@@ -426,6 +517,11 @@ int cb_check_run(sqlite3 *db, int64_t run_id, const cb_check_config *cfg, uint32
         rc = check_lost_writes(&x);
     } else {
         out->skipped |= 1u << CB_CHECK_LOST_WRITE;
+    }
+    if (rc == 0 && cfg->all_recorded) {
+        rc = check_stale_reads(&x);
+    } else {
+        out->skipped |= 1u << CB_CHECK_STALE_READ;
     }
     rc = rc == 0 ? check_stale_count(&x) : rc;
     free(x.windows);

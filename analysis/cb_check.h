@@ -19,6 +19,8 @@ typedef enum {
     CB_CHECK_ONE_OUTCOME,  /* "one-outcome": every request has exactly one outcome */
     CB_CHECK_PHANTOM_READ, /* "phantom-read": no hit on a value never written */
     CB_CHECK_LOST_WRITE,   /* "lost-write": no acknowledged write lost where promised */
+    CB_CHECK_STALE_READ,   /* "stale-read": no hit older than an acknowledged write, unless
+                            * the policy allows it (then counted) */
     CB_CHECK_STALE_COUNT,  /* "stale-count": stale reads where allowed, counted exactly */
     CB_CHECK_NUM,
 } cb_check_invariant;
@@ -42,6 +44,9 @@ typedef struct cb_check_result {
     uint64_t faults;        /* fault events (crash .. link_change) of the run */
     uint64_t stale_allowed; /* misses after an acknowledged write that the policy allows */
     uint64_t stale_events;  /* stale_read events */
+    uint64_t stale_hits;    /* hits that returned an older value than an acknowledged write
+                             * completed before the read began, allowed by the policy */
+    uint64_t digests;       /* hits checked against the written values (value_digest set) */
     uint64_t violations;    /* all invariants */
     uint64_t by_invariant[CB_CHECK_NUM];
     uint32_t skipped; /* bit i: invariant i was not checked (config says it cannot be) */

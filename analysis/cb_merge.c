@@ -30,6 +30,14 @@ static const char merge_requests_sql[] =
     " SELECT run_id + ?1, seq, client, server, op, key, value_bytes, issue_ns, complete_ns,"
     " outcome, status, attempts, bytes_sent, bytes_received FROM src.requests"
     " WHERE run_id IN (SELECT id FROM src.runs) ORDER BY run_id, seq";
+/* Version 3 inputs also carry each request's version and value digest. */
+static const char merge_requests_v3_sql[] =
+    "INSERT INTO main.requests (run_id, seq, client, server, op, key, value_bytes, issue_ns,"
+    " complete_ns, outcome, status, attempts, bytes_sent, bytes_received, version,"
+    " value_digest) SELECT run_id + ?1, seq, client, server, op, key, value_bytes, issue_ns,"
+    " complete_ns, outcome, status, attempts, bytes_sent, bytes_received, version,"
+    " value_digest FROM src.requests"
+    " WHERE run_id IN (SELECT id FROM src.runs) ORDER BY run_id, seq";
 static const char merge_events_sql[] =
     "INSERT INTO main.events (run_id, time_ns, node, kind, detail)"
     " SELECT run_id + ?1, time_ns, node, kind, detail FROM src.events"
@@ -129,7 +137,8 @@ static int merge_copy(sqlite3 *db, const char *in_path, cb_merge_stats *s, char 
     s->id_offset = merge_int(db, "SELECT coalesce(max(id), 0) FROM main.runs");
     int rc = merge_exec(db, merge_runs_sql, s->id_offset, &s->runs);
     if (rc == SQLITE_OK) {
-        rc = merge_exec(db, merge_requests_sql, s->id_offset, &s->requests);
+        rc = merge_exec(db, version >= 3 ? merge_requests_v3_sql : merge_requests_sql, s->id_offset,
+                        &s->requests);
     }
     if (rc == SQLITE_OK) {
         rc = merge_exec(db, merge_events_sql, s->id_offset, &s->events);

@@ -37,7 +37,7 @@
  * bound into the statement as they are added and sent when it is full or before a commit.
  */
 #define RESULTS_INSERT_ROWS  16
-#define RESULTS_REQUEST_COLS 14
+#define RESULTS_REQUEST_COLS 16
 
 /* Text a queued row's bindings point into (SQLITE_STATIC): copies of the caller's strings. */
 typedef struct results_slot {
@@ -194,9 +194,18 @@ typedef struct results_migration {
     const char *sql;
 } results_migration;
 
+/*
+ * Version 3: which value each request wrote or read (docs/results.md "requests"), so that the
+ * checker (analysis/cb_check) can match every read to the write it returned. Older rows get
+ * NULL: unknown.
+ */
+static const char results_schema_v3[] = "ALTER TABLE requests ADD COLUMN version INTEGER;"
+                                        "ALTER TABLE requests ADD COLUMN value_digest INTEGER;";
+
 static const results_migration results_migrations[] = {
     {1, results_schema_v1},
     {2, results_schema_v2},
+    {3, results_schema_v3},
 };
 
 #define RESULTS_MIGRATION_COUNT (sizeof results_migrations / sizeof results_migrations[0])
@@ -206,9 +215,9 @@ _Static_assert(RESULTS_MIGRATION_COUNT == CB_RESULTS_SCHEMA_VERSION,
 /* The request insert: VALUES of RESULTS_INSERT_ROWS rows, of which LIMIT ? are inserted. */
 static const char results_insert_requests_head[] =
     "INSERT INTO requests (run_id, seq, client, server, op, key, value_bytes, issue_ns,"
-    " complete_ns, outcome, status, attempts, bytes_sent, bytes_received)"
-    " SELECT * FROM (VALUES ";
-static const char results_insert_requests_row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    " complete_ns, outcome, status, attempts, bytes_sent, bytes_received, version,"
+    " value_digest) SELECT * FROM (VALUES ";
+static const char results_insert_requests_row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 static const char results_insert_requests_tail[] = ") LIMIT ?";
 
 static const char results_insert_event_sql[] =
@@ -762,8 +771,9 @@ static int results_check_request(cb_results *db, const cb_result_request *r)
                             CB_RESULTS_KEY_BYTES_MAX);
     }
     if (r->issue_ns > max || (r->complete_ns != UINT64_MAX && r->complete_ns > max) ||
-        r->value_bytes > max || r->bytes_sent > max || r->bytes_received > max) {
-        return results_fail(db, "add request: a time or byte count is over 2^63-1");
+        r->value_bytes > max || r->bytes_sent > max || r->bytes_received > max ||
+        (r->has_version && r->version > max)) {
+        return results_fail(db, "add request: a time, byte count or version is over 2^63-1");
     }
     if (r->complete_ns != UINT64_MAX && r->complete_ns < r->issue_ns) {
         return results_fail(db, "add request: completed at %llu ns, before issue at %llu ns",
@@ -874,7 +884,26 @@ static int results_bind_request(sqlite3_stmt *st, int row, int64_t run_id, int64
     rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, c + 11, r->status);
     rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, c + 12, r->attempts);
     rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, c + 13, (sqlite3_int64)r->bytes_sent);
-    return rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, c + 14, (sqlite3_int64)r->bytes_received);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(st, c + 14, (sqlite3_int64)r->bytes_received);
+    if (rc == SQLITE_OK) {
+        rc = r->has_version ? sqlite3_bind_int64(st, c + 15, (sqlite3_int64)r->version)
+                            : sqlite3_bind_null(st, c + 15);
+    }
+    if (rc == SQLITE_OK) {
+        /* The digest's bits as a signed integer: SQLite has no unsigned 64-bit type. */
+        rc = r->has_value_digest ? sqlite3_bind_int64(st, c + 16, (sqlite3_int64)r->value_digest)
+                                 : sqlite3_bind_null(st, c + 16);
+    }
+    return rc;
+}
+
+uint64_t cb_results_value_digest(const uint8_t *value, size_t value_len)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64: offset basis, then xor and multiply */
+    for (size_t i = 0; i < value_len; i++) {
+        h = (h ^ value[i]) * 0x100000001b3ull;
+    }
+    return h;
 }
 
 int cb_results_add_request(cb_results *db, int64_t run_id, const cb_result_request *r)

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 /* The schema version this code writes (PRAGMA user_version; docs/results.md "Versioning"). */
-#define CB_RESULTS_SCHEMA_VERSION 2
+#define CB_RESULTS_SCHEMA_VERSION 3
 
 /* Rows (requests and events) per write transaction. */
 #define CB_RESULTS_BATCH_ROWS 100000u
@@ -82,7 +82,20 @@ typedef struct cb_result_request {
     uint32_t attempts;       /* sends, 1 = no retry */
     uint64_t bytes_sent;     /* request bytes on the wire over all attempts */
     uint64_t bytes_received; /* reply bytes on the wire */
+    /* Schema version 3: what a checker needs to tell which value a read returned. */
+    uint8_t has_version;      /* 0: version unknown (stored NULL) */
+    uint8_t has_value_digest; /* 0: no value (stored NULL) */
+    uint64_t version;         /* the item version a write produced or a read returned; 0: an
+                               * unversioned item; at most INT64_MAX */
+    uint64_t value_digest;    /* cb_results_value_digest() of the value sent (stores) or
+                               * received (GET hit) */
 } cb_result_request;
+
+/*
+ * The value digest logged in requests.value_digest: 64-bit FNV-1a of the value's bytes (the
+ * offset basis for an empty value). Stored as the signed 64-bit integer of the same bits.
+ */
+uint64_t cb_results_value_digest(const uint8_t *value, size_t value_len);
 
 /*
  * Open (creating it if absent) the results database at `path`, switch it to WAL mode and

@@ -480,33 +480,36 @@ static int chk_check_run(sqlite3 *db, int64_t run_id, const char *path, cb_check
 static void chk_print_row(const char *seed, const char *sched, const cb_check_result *r,
                           const char *note)
 {
-    printf("%-8s | %-54s | %8llu | %8llu | %8llu | %10llu%s\n", seed, sched,
+    printf("%-8s | %-54s | %8llu | %8llu | %8llu | %8llu | %10llu%s\n", seed, sched,
            (unsigned long long)r->requests, (unsigned long long)r->stale_allowed,
-           (unsigned long long)r->stale_events, (unsigned long long)r->violations, note);
+           (unsigned long long)r->stale_hits, (unsigned long long)r->stale_events,
+           (unsigned long long)r->violations, note);
 }
 
 static void chk_print_table(const chk *c)
 {
     cb_check_result total = {0};
     char seed[32];
-    printf("%-8s | %-54s | %8s | %8s | %8s | %10s\n", "seed", "faults applied", "requests",
-           "stale ok", "stale ev", "violations");
+    printf("%-8s | %-54s | %8s | %8s | %8s | %8s | %10s\n", "seed", "faults applied", "requests",
+           "stale ok", "stale hit", "stale ev", "violations");
     printf(
         "---------+--------------------------------------------------------+----------+----------+"
-        "----------+-----------\n");
+        "----------+----------+-----------\n");
     for (uint32_t i = 0; i < c->seeds; i++) {
         const chk_seed *r = &c->runs[i];
         snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
         chk_print_row(seed, r->schedule, &r->result, r->run_id == 0 ? " (run FAILED)" : "");
         total.requests += r->result.requests;
         total.stale_allowed += r->result.stale_allowed;
+        total.stale_hits += r->result.stale_hits;
         total.stale_events += r->result.stale_events;
         total.violations += r->result.violations;
     }
     chk_print_row("total", "", &total, "");
     if (c->seeds > 0 && c->runs[0].result.skipped != 0) {
-        printf("not checked:%s%s\n",
+        printf("not checked:%s%s%s\n",
                c->runs[0].result.skipped & (1u << CB_CHECK_PHANTOM_READ) ? " phantom-read" : "",
+               c->runs[0].result.skipped & (1u << CB_CHECK_STALE_READ) ? " stale-read" : "",
                c->runs[0].result.skipped & (1u << CB_CHECK_LOST_WRITE)
                    ? " lost-write (values may be evicted)"
                    : "");
@@ -550,10 +553,12 @@ static int chk_verify(chk *c)
     if (rc != 0) {
         return CB_CLI_EXIT_FAILED;
     }
-    printf("run %lld (seed %llu): %llu requests, %llu faults, %llu allowed stale, %llu "
-           "stale_read events, %llu violations\n",
+    printf("run %lld (seed %llu): %llu requests, %llu faults, %llu allowed stale misses, %llu "
+           "allowed stale hits (%llu hits checked by value), %llu stale_read events, %llu "
+           "violations\n",
            (long long)c->verify_run, (unsigned long long)seed, (unsigned long long)r.requests,
            (unsigned long long)r.faults, (unsigned long long)r.stale_allowed,
+           (unsigned long long)r.stale_hits, (unsigned long long)r.digests,
            (unsigned long long)r.stale_events, (unsigned long long)r.violations);
     if (r.violations == 0) {
         (void)unlink(path); /* only failing runs keep their reproducer */

@@ -365,6 +365,7 @@ static int cli_run_world_config(const cb_plan *p, cb_memworld_config *c, cb_serv
         each[s].store.memory_bytes_max = ps->memory_bytes;
         each[s].store.value_bytes_max = (uint32_t)ps->value_bytes_max;
         each[s].store.hash_seed = cb_rng_mix64(p->scenario.seed + s);
+        each[s].store.tombstone_ttl_ns = p->placement.tombstone_ttl_ns;
         each[s].dedup_window = ps->dedup_window;
         each[s].codec = codec;
         value_max = ps->value_bytes_max > value_max ? (uint32_t)ps->value_bytes_max : value_max;

@@ -150,13 +150,17 @@ static int resync_item(cb_resync *rs, const cb_scanbody_item *it, uint64_t now_n
     }
     cb_client_op op;
     memset(&op, 0, sizeof op);
-    op.op = CB_OP_SET;
+    /* A tombstone is copied as the versioned DELETE that made it (docs/protocol.md §3.1):
+     * the target then refuses older copies from other peers, whatever their order. */
+    op.op = it->tombstone ? CB_OP_DELETE : CB_OP_SET;
     op.key = it->key;
     op.key_len = it->key_len;
-    op.value = it->value;
-    op.value_len = it->value_len;
-    op.ttl_ms = it->ttl_ms;
-    op.delta = it->version; /* the frame's arg: a versioned SET */
+    if (!it->tombstone) {
+        op.value = it->value;
+        op.value_len = it->value_len;
+        op.ttl_ms = it->ttl_ms;
+    }
+    op.delta = it->version; /* the frame's arg: a versioned SET or DELETE */
     op.user_data = it->version;
     if (cb_client_request(rs->cli, rs->target, &op, now_ns, NULL) != CB_ERR_OK) {
         return 0;
@@ -303,7 +307,10 @@ int cb_resync_on_completion(cb_resync *rs, const cb_completion *c, uint64_t now_
         resync_on_scan(rs, c);
     } else {
         rs->writes_inflight--;
-        if (c->outcome != CB_OUTCOME_STORED) {
+        int ok = c->outcome == CB_OUTCOME_STORED || c->outcome == CB_OUTCOME_DELETED ||
+                 c->outcome == CB_OUTCOME_NOT_FOUND;
+        rs->stats.tombstones += c->op == CB_OP_DELETE && ok;
+        if (!ok) {
             rs->stats.writes_failed++;
         } else if (c->number > c->user_data) {
             rs->stats.writes_superseded++; /* a newer write got there first */

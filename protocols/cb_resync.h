@@ -67,6 +67,8 @@ typedef struct cb_resync_stats {
     uint64_t items_owned;         /* of those, items whose replicas include the node */
     uint64_t unversioned;         /* owned items skipped for version 0 */
     uint64_t writes, writes_stored, writes_superseded, writes_failed;
+    uint64_t tombstones; /* of the writes, tombstones copied as versioned DELETEs that a
+                          * server acknowledged (stored or superseded) */
 } cb_resync_stats;
 
 /* Create a resyncer over `placement` (read only; it must outlive the resyncer). Returns

@@ -357,12 +357,19 @@ static void router_sub_op(const router_op *o, uint8_t kind, uint8_t app_op, cb_c
         c->op = CB_OP_GET;
         return;
     }
-    c->op = kind == SUB_REPAIR ? CB_OP_SET : app_op;
-    c->value = o->buf;
-    c->value_len = o->value_len;
+    c->op = app_op;
+    if (kind == SUB_REPAIR) {
+        /* A read repair writes back the newest answer: a value, or a tombstone. */
+        c->op = o->best_found ? CB_OP_SET : CB_OP_DELETE;
+    }
+    if (c->op != CB_OP_DELETE) {
+        c->value = o->buf;
+        c->value_len = o->value_len;
+    }
     c->ttl_ms = kind == SUB_REPAIR ? 0 : o->ttl_ms;
-    /* SET's arg is its version (docs/protocol.md §3.1); INCR/DECR's is the delta. */
-    c->delta = c->op == CB_OP_SET ? o->version : o->delta;
+    /* SET's and DELETE's arg is their version (docs/protocol.md §3.1); INCR/DECR's is the
+     * delta. */
+    c->delta = c->op == CB_OP_SET || c->op == CB_OP_DELETE ? o->version : o->delta;
 }
 
 /*
@@ -545,10 +552,24 @@ static int router_keep_value(cb_router *r, router_op *o, const cb_completion *c)
     return CB_ERR_OK;
 }
 
-/* Is answer (found, version) older than the chosen one? */
+/*
+ * Is answer (found, version) older than the chosen one? A miss's version is its tombstone's
+ * (0: none). Against a chosen hit, any miss or older hit is older; against a chosen
+ * tombstone, only a hit of an older version is (a plain miss agrees with it).
+ */
 static int router_older(const router_op *o, uint8_t found, uint64_t version)
 {
-    return o->best_found && (!found || version < o->version);
+    if (o->best_found) {
+        return !found || version < o->version;
+    }
+    return found && version < o->version;
+}
+
+/* Is answer (found, version) newer than the chosen one? The higher version wins (a tombstone
+ * is a version too); at equal versions a hit beats a miss. */
+static int router_newer(const router_op *o, uint8_t found, uint64_t version)
+{
+    return version > o->version || (version == o->version && found && !o->best_found);
 }
 
 /* A replica answered an older version than the one returned: count it, and repair it when
@@ -588,7 +609,7 @@ static void router_late_answer(cb_router *r, uint32_t slot, const router_sub *s,
     }
     if (router_older(o, s->found, s->version)) {
         router_stale(r, slot, s, now_ns);
-    } else if (s->found && (!o->best_found || s->version > o->version)) {
+    } else if (router_newer(o, s->found, s->version)) {
         r->stats.stale_returned++;
         router_event(r, CB_EVENT_STALE_READ, s->node, 1);
     }
@@ -597,7 +618,7 @@ static void router_late_answer(cb_router *r, uint32_t slot, const router_sub *s,
 /* A hit or a miss from a replica, while the read waits: keep it if it is the newest. */
 static void router_read_answer(cb_router *r, router_op *o, router_sub *s, const cb_completion *c)
 {
-    int newer = !o->have_res || (s->found && (!o->best_found || s->version > o->version));
+    int newer = !o->have_res || router_newer(o, s->found, s->version);
     if (newer && s->found && router_keep_value(r, o, c) != CB_ERR_OK) {
         s->state = SUB_FAILED; /* no room for the value: as if the replica had erred */
         return;
@@ -613,6 +634,9 @@ static void router_read_answer(cb_router *r, router_op *o, router_sub *s, const 
         o->res.peer = s->node;
         o->best_found = s->found;
         o->version = s->version;
+        if (!s->found) {
+            o->value_len = 0; /* a tombstone won over an earlier hit */
+        }
     }
 }
 
@@ -623,7 +647,7 @@ static void router_on_read(cb_router *r, uint32_t slot, router_sub *s, const cb_
     if (c->outcome == CB_OUTCOME_HIT || c->outcome == CB_OUTCOME_MISS) {
         s->state = SUB_ANSWERED;
         s->found = c->outcome == CB_OUTCOME_HIT;
-        s->version = s->found ? c->number : 0;
+        s->version = c->number; /* a miss: its tombstone's version, 0 for none */
         if (o->done) {
             router_late_answer(r, slot, s, now_ns);
             return;
@@ -663,7 +687,7 @@ static void router_on_write(cb_router *r, uint32_t slot, router_sub *s, const cb
         return;
     }
     s->state = SUB_ANSWERED;
-    if (o->res.op == CB_OP_SET && c->number > o->version) {
+    if ((o->res.op == CB_OP_SET || o->res.op == CB_OP_DELETE) && c->number > o->version) {
         r->stats.superseded++;
     }
     if (o->done) {
@@ -671,7 +695,7 @@ static void router_on_write(cb_router *r, uint32_t slot, router_sub *s, const cb
     }
     o->answers++;
     router_take_result(o, s, c);
-    if (o->res.op == CB_OP_SET) {
+    if (o->res.op == CB_OP_SET || o->res.op == CB_OP_DELETE) {
         o->res.number = o->version; /* the version this write carried */
     }
     router_check(r, slot, now_ns);
@@ -729,7 +753,7 @@ int cb_router_on_completion(cb_router *r, const cb_completion *c, uint64_t now_n
         o->timeouts++;
     }
     router_node_result(r, s->node, c->user_data, c->outcome != CB_OUTCOME_TIMEOUT, now_ns);
-    if (c->op == CB_OP_GET || c->op == CB_OP_SET) {
+    if (c->op == CB_OP_GET || c->op == CB_OP_SET || c->op == CB_OP_DELETE) {
         router_observe_version(r, c->number);
     }
     switch (s->kind) {
@@ -861,7 +885,7 @@ int cb_router_submit(cb_router *r, const cb_client_op *op, uint64_t now_ns, uint
     r->free_count--;
     router_op *o = &r->ops[slot];
     o->in_use = 1;
-    if (op->op == CB_OP_SET) {
+    if (op->op == CB_OP_SET || op->op == CB_OP_DELETE) {
         o->version = router_next_version(r, now_ns);
     }
     r->pending++;

@@ -20,8 +20,11 @@
  *
  * SET carries a version the router assigns, (clock << 16) | writer_id, where the clock is a
  * hybrid logical clock: max(last + 1, now_ns, newest clock seen in replies). Servers apply it
- * last-writer-wins (docs/protocol.md §3.1). Other keyed ops are replicated by the write
- * policy without versions (docs/replication.md §4 says what that does not guarantee).
+ * last-writer-wins (docs/protocol.md §3.1). DELETE carries a version from the same clock
+ * and leaves a tombstone on the replicas, so an older SET cannot bring the key back; a
+ * quorum read orders a tombstone's miss against other answers by version. Other keyed ops
+ * are replicated by the write policy without versions (docs/replication.md §4 says what
+ * that does not guarantee).
  *
  * Failover and ejection: a sub-request that times out goes to the next candidate not yet
  * tried (while the operation still waits). A node with eject_after consecutive failures is
@@ -157,9 +160,9 @@ cb_client *cb_router_client(cb_router *r);
  * (write: the first acknowledging replica's in preference order, or TIMEOUT/ERROR when too
  * few acknowledged; read: the answer chosen). peer is the node whose reply was used;
  * attempts, bytes_sent and bytes_received sum the sub-requests sent until then; number is
- * the version written (SET) or read (GET; 0 for a miss or an unversioned item), the new
- * value for INCR/DECR. A GET hit's value stays valid until the next call into the router
- * other than cb_router_drain.
+ * the version written (SET, DELETE) or read (GET: the item's, 0 for an unversioned item; a
+ * miss: its tombstone's, 0 for none), the new value for INCR/DECR. A GET hit's value stays valid
+ * until the next call into the router other than cb_router_drain.
  */
 int cb_router_submit(cb_router *r, const cb_client_op *op, uint64_t now_ns, uint32_t *request_id);
 

@@ -41,7 +41,8 @@ int cb_scanbody_writer_init(cb_scanbody_writer *w, uint8_t *buf, size_t cap)
 int cb_scanbody_put(cb_scanbody_writer *w, const cb_scanbody_item *it)
 {
     if (it->key_len == 0 || it->key_len > CB_KEY_BYTES_MAX || it->key == NULL ||
-        (it->value_len > 0 && it->value == NULL) || it->value_len > CB_VALUE_BYTES_LIMIT) {
+        (it->value_len > 0 && it->value == NULL) || it->value_len > CB_VALUE_BYTES_LIMIT ||
+        it->tombstone > 1 || (it->tombstone && it->value_len > 0)) {
         return CB_ERR_INVALID;
     }
     size_t need = cb_scanbody_item_bytes(it->key_len, it->value_len);
@@ -50,11 +51,12 @@ int cb_scanbody_put(cb_scanbody_writer *w, const cb_scanbody_item *it)
     }
     uint8_t *p = w->buf + w->len;
     p[0] = it->key_len;
-    sb_put32(p + 1, it->flags);
-    sb_put32(p + 5, it->ttl_ms);
-    sb_put32(p + 9, it->value_len);
-    sb_put32(p + 13, (uint32_t)(it->version >> 32));
-    sb_put32(p + 17, (uint32_t)it->version);
+    p[1] = it->tombstone;
+    sb_put32(p + 2, it->flags);
+    sb_put32(p + 6, it->ttl_ms);
+    sb_put32(p + 10, it->value_len);
+    sb_put32(p + 14, (uint32_t)(it->version >> 32));
+    sb_put32(p + 18, (uint32_t)it->version);
     memcpy(p + CB_SCANBODY_ITEM_HEADER_BYTES, it->key, it->key_len);
     if (it->value_len > 0) {
         memcpy(p + CB_SCANBODY_ITEM_HEADER_BYTES + it->key_len, it->value, it->value_len);
@@ -78,12 +80,14 @@ static size_t sb_parse(const uint8_t *body, size_t len, size_t off, cb_scanbody_
     }
     const uint8_t *p = body + off;
     it->key_len = p[0];
-    it->flags = sb_get32(p + 1);
-    it->ttl_ms = sb_get32(p + 5);
-    it->value_len = sb_get32(p + 9);
-    it->version = (uint64_t)sb_get32(p + 13) << 32 | sb_get32(p + 17);
+    it->tombstone = p[1];
+    it->flags = sb_get32(p + 2);
+    it->ttl_ms = sb_get32(p + 6);
+    it->value_len = sb_get32(p + 10);
+    it->version = (uint64_t)sb_get32(p + 14) << 32 | sb_get32(p + 18);
     if (it->key_len == 0 || it->key_len > CB_KEY_BYTES_MAX ||
-        it->value_len > CB_VALUE_BYTES_LIMIT) {
+        it->value_len > CB_VALUE_BYTES_LIMIT || it->tombstone > 1 ||
+        (it->tombstone && it->value_len > 0)) {
         return 0;
     }
     size_t rest = len - off - CB_SCANBODY_ITEM_HEADER_BYTES;

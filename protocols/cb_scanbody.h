@@ -3,8 +3,9 @@
  * one frame value. Big-endian, like the frame:
  *
  *   body  = count:u32, then `count` items, nothing after the last
- *   item  = key_len:u8 (1..250), flags:u32, ttl_ms:u32 (remaining, 0 = never expires),
- *           value_len:u32, version:u64, key_len bytes of key, value_len bytes of value
+ *   item  = key_len:u8 (1..250), kind:u8 (0 item, 1 tombstone: value_len 0), flags:u32,
+ *           ttl_ms:u32 (remaining, 0 = never expires), value_len:u32, version:u64,
+ *           key_len bytes of key, value_len bytes of value
  *
  * The writer packs items into a caller's buffer and refuses one that does not fit. The
  * reader checks the whole body before it hands out the first item (every length inside the
@@ -18,7 +19,7 @@
 #include <stdint.h>
 
 #define CB_SCANBODY_HEADER_BYTES      4u
-#define CB_SCANBODY_ITEM_HEADER_BYTES 21u
+#define CB_SCANBODY_ITEM_HEADER_BYTES 22u
 /* Items one SCAN request may ask for; a request's 0 means CB_SCAN_ITEMS_DEFAULT. */
 #define CB_SCAN_ITEMS_MAX     128u
 #define CB_SCAN_ITEMS_DEFAULT 32u
@@ -31,6 +32,7 @@ typedef struct cb_scanbody_item {
     uint32_t value_len;
     uint64_t version; /* writer-assigned version, 0: none */
     const uint8_t *value;
+    uint8_t tombstone; /* 1: a versioned delete's tombstone (value_len 0) */
 } cb_scanbody_item;
 
 typedef struct cb_scanbody_writer {
@@ -47,7 +49,8 @@ size_t cb_scanbody_item_bytes(size_t key_len, size_t value_len);
 int cb_scanbody_writer_init(cb_scanbody_writer *w, uint8_t *buf, size_t cap);
 
 /* Append an item: CB_ERR_OK; CB_ERR_FULL (it does not fit, the body is unchanged);
- * CB_ERR_INVALID (key_len 0 or over CB_KEY_BYTES_MAX, or a NULL view with a length). */
+ * CB_ERR_INVALID (key_len 0 or over CB_KEY_BYTES_MAX, a NULL view with a length, or a
+ * tombstone with a value). */
 int cb_scanbody_put(cb_scanbody_writer *w, const cb_scanbody_item *it);
 
 /* Write the count; returns the body's length. */
@@ -63,9 +66,9 @@ typedef struct cb_scanbody_reader {
 /*
  * Check the whole body and start reading it. CB_ERR_OK with *count (if not NULL) the item
  * count; CB_ERR_MALFORMED for a body shorter than its header, a key_len of 0 or over
- * CB_KEY_BYTES_MAX, a length that runs past the end, a value_len over CB_VALUE_BYTES_LIMIT,
- * or bytes after the last item; CB_ERR_INVALID for NULL arguments (body may be NULL when
- * len is 0, which is malformed).
+ * CB_KEY_BYTES_MAX, a kind other than 0 or 1, a tombstone with a value, a length that runs
+ * past the end, a value_len over CB_VALUE_BYTES_LIMIT, or bytes after the last item; CB_ERR_INVALID
+ * for NULL arguments (body may be NULL when len is 0, which is malformed).
  */
 int cb_scanbody_reader_init(cb_scanbody_reader *r, const uint8_t *body, size_t len,
                             uint32_t *count);

@@ -231,6 +231,8 @@ static int server_exec_get(cb_server *srv, const cb_frame *f, uint64_t now_ns, s
         r->value_len = v.value_len;
         r->cas = v.cas;
         r->arg = v.version;
+    } else if (rc == CB_ERR_NOT_FOUND) {
+        r->arg = v.version; /* a tombstone's version (docs/protocol.md §3.1), else 0 */
     }
     return rc;
 }
@@ -242,6 +244,12 @@ static int server_exec_keyed(cb_server *srv, const cb_frame *f, uint64_t now_ns,
     case CB_OP_GET:
         return server_exec_get(srv, f, now_ns, r);
     case CB_OP_DELETE:
+        /* A DELETE whose arg is not 0 carries the writer's version (docs/protocol.md §3.1):
+         * it leaves a tombstone, and its reply's arg is the version in force after it. */
+        if (f->arg != 0) {
+            return cb_store_delete_versioned(srv->store, f->key, f->key_len, f->arg, now_ns,
+                                             &r->arg);
+        }
         return cb_store_delete(srv->store, f->key, f->key_len, now_ns);
     case CB_OP_INCR:
         return cb_store_incr(srv->store, f->key, f->key_len, f->arg, now_ns, &r->arg, &r->cas);
@@ -609,6 +617,11 @@ uint64_t cb_server_next_deadline_ns(const cb_server *srv)
 size_t cb_server_drain(cb_server *srv, cb_action *out, size_t out_cap)
 {
     return cb_outbox_drain(&srv->outbox, out, out_cap);
+}
+
+cb_store *cb_server_store(cb_server *srv)
+{
+    return srv->store;
 }
 
 void cb_server_get_stats(const cb_server *srv, cb_server_stats *out)

@@ -134,6 +134,10 @@ size_t cb_server_drain(cb_server *srv, cb_action *out, size_t out_cap);
 
 void cb_server_get_stats(const cb_server *srv, cb_server_stats *out);
 
+/* The server's store, for tests and tools that inspect it (e.g. that a deleted key is gone
+ * from every replica). Calls on it bypass the server: no replies, no stats of the server's. */
+cb_store *cb_server_store(cb_server *srv);
+
 /*
  * Write the server's statistics as "name value\n" lines (the STATS reply body) into
  * out[0..out_cap). Returns the length written, or CB_ERR_FULL if out_cap is too small.

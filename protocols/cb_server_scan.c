@@ -52,7 +52,8 @@ static int server_scan_shard(cb_server *srv, cb_store *store, uint64_t cursor, s
                                server_scan_ttl_ms(s->expire_ns, now_ns),
                                (uint32_t)s->value_len,
                                s->version,
-                               s->value};
+                               s->value,
+                               s->tombstone};
         rc = cb_scanbody_put(&w, &it);
         if (rc == CB_ERR_FULL && w.count > 0) {
             *next = items[i - 1].resume; /* the rest goes in the next reply */

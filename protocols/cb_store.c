@@ -33,7 +33,8 @@ typedef struct store_item {
     uint32_t value_len;
     uint32_t flags;
     uint8_t key_len;
-    uint8_t data[]; /* key_len bytes of key, then value_len bytes of value */
+    uint8_t tombstone; /* 1: a versioned delete's marker (no value); reads see no item */
+    uint8_t data[];    /* key_len bytes of key, then value_len bytes of value */
 } store_item;
 
 _Static_assert(offsetof(store_item, lru) == 0, "LRU links convert to items by a cast");
@@ -77,6 +78,7 @@ typedef struct store_value {
     size_t tail_len;
     int keep_version; /* the new item keeps the old one's version (edits in place) */
     uint64_t version; /* else the new item's version (0: unversioned) */
+    int tombstone;    /* the new item is a tombstone (docs/store.md "Tombstones") */
 } store_value;
 
 struct cb_store {
@@ -92,7 +94,8 @@ struct cb_store {
     uint64_t flush_cas; /* items with cas < flush_cas were flushed */
     uint32_t value_bytes_max;
     uint32_t sweep_buckets_max;
-    cb_store_stats stats; /* counters; the gauges are filled by cb_store_stats_get */
+    uint64_t tombstone_ttl_ns; /* how long a versioned delete's tombstone lasts */
+    cb_store_stats stats;      /* counters; the gauges are filled by cb_store_stats_get */
 };
 
 /* ---- hash: wyhash (final 4 construction), reading bytes little-endian on every host ---- */
@@ -388,11 +391,11 @@ static int store_evict_tail(cb_store *store, const store_item *keep, uint64_t no
 }
 
 /*
- * Find the live item with this key, or NULL; a dead one found on the way is freed. Every
- * keyed operation comes through here, so this is where a resize advances.
+ * Find the live item or tombstone with this key, or NULL; a dead one found on the way is
+ * freed. Every keyed operation comes through here, so this is where a resize advances.
  */
-static store_item *store_find(cb_store *store, const uint8_t *key, size_t key_len, uint32_t hash,
-                              uint64_t now_ns)
+static store_item *store_find_entry(cb_store *store, const uint8_t *key, size_t key_len,
+                                    uint32_t hash, uint64_t now_ns)
 {
     store_rehash_step(store, CB_STORE_REHASH_BUCKETS_PER_OP);
     store_table *t;
@@ -410,6 +413,14 @@ static store_item *store_find(cb_store *store, const uint8_t *key, size_t key_le
         return NULL;
     }
     return it;
+}
+
+/* The live item with this key, or NULL: a tombstone reads as no item. */
+static store_item *store_find(cb_store *store, const uint8_t *key, size_t key_len, uint32_t hash,
+                              uint64_t now_ns)
+{
+    store_item *it = store_find_entry(store, key, key_len, hash, now_ns);
+    return it != NULL && it->tombstone ? NULL : it;
 }
 
 /*
@@ -478,6 +489,7 @@ static int store_put(cb_store *store, store_item *old, const uint8_t *key, size_
     it->key_len = (uint8_t)key_len;
     it->value_len = (uint32_t)value_len;
     it->flags = flags;
+    it->tombstone = (uint8_t)(v->tombstone != 0);
     it->version = v->version;
     if (keep_version) {
         it->version = old != NULL ? old->version : 0;
@@ -564,6 +576,8 @@ int cb_store_new(const cb_store_config *cfg, const cb_alloc *alloc, cb_store **o
     store->value_bytes_max = value_max;
     store->sweep_buckets_max =
         cfg->sweep_buckets_max ? cfg->sweep_buckets_max : CB_STORE_SWEEP_BUCKETS_DEFAULT;
+    store->tombstone_ttl_ns =
+        cfg->tombstone_ttl_ns ? cfg->tombstone_ttl_ns : CB_STORE_TOMBSTONE_TTL_NS_DEFAULT;
     store->bytes_used = store_fixed_bytes(store);
     assert(store->bytes_used <= store->memory_bytes_max);
     *out = store;
@@ -603,8 +617,11 @@ int cb_store_get(cb_store *store, const uint8_t *key, size_t key_len, uint64_t n
     if (rc != CB_ERR_OK) {
         return rc;
     }
-    store_item *it = store_find(store, key, key_len, store_hash(store, key, key_len), now_ns);
-    if (it == NULL) {
+    store_item *it = store_find_entry(store, key, key_len, store_hash(store, key, key_len), now_ns);
+    if (it == NULL || it->tombstone) {
+        /* A tombstone reads as a miss that still tells its version (quorum reads order it). */
+        memset(out, 0, sizeof *out);
+        out->version = it != NULL ? it->version : 0;
         store->stats.get_misses++;
         return CB_ERR_NOT_FOUND;
     }
@@ -632,7 +649,9 @@ static int store_write(cb_store *store, store_mode mode, const uint8_t *key, siz
         return rc;
     }
     uint32_t hash = store_hash(store, key, key_len);
-    store_item *old = store_find(store, key, key_len, hash, now_ns);
+    /* A tombstone is no item for the mode's condition, but the new item replaces it. */
+    store_item *entry = store_find_entry(store, key, key_len, hash, now_ns);
+    store_item *old = entry != NULL && entry->tombstone ? NULL : entry;
     if ((mode == STORE_MODE_ADD && old != NULL) || (mode == STORE_MODE_REPLACE && old == NULL)) {
         return CB_ERR_NOT_STORED;
     }
@@ -644,7 +663,7 @@ static int store_write(cb_store *store, store_mode mode, const uint8_t *key, siz
         store->stats.cas_badval++;
         return CB_ERR_EXISTS;
     }
-    rc = store_put(store, old, key, key_len, hash, v, flags, store_expire_at(now_ns, ttl_ns),
+    rc = store_put(store, entry, key, key_len, hash, v, flags, store_expire_at(now_ns, ttl_ns),
                    now_ns, cas_out);
     if (rc == CB_ERR_OK && mode == STORE_MODE_CAS) {
         store->stats.cas_hits++;
@@ -657,7 +676,7 @@ int cb_store_set(cb_store *store, const uint8_t *key, size_t key_len, const uint
                  uint64_t *cas_out)
 {
     store->stats.cmd_set++;
-    store_value v = {value, value_len, NULL, 0, 0, 0};
+    store_value v = {value, value_len, NULL, 0, 0, 0, 0};
     return store_write(store, STORE_MODE_SET, key, key_len, &v, flags, ttl_ns, 0, now_ns, cas_out);
 }
 
@@ -674,7 +693,8 @@ int cb_store_set_versioned(cb_store *store, const uint8_t *key, size_t key_len,
         return rc;
     }
     uint32_t hash = store_hash(store, key, key_len);
-    store_item *old = store_find(store, key, key_len, hash, now_ns);
+    /* A tombstone orders writes too: an older set must not bring a deleted key back. */
+    store_item *old = store_find_entry(store, key, key_len, hash, now_ns);
     store->stats.cmd_set++;
     if (old != NULL && version <= old->version) {
         /* Last writer wins by version: an older (or the same) write changes nothing. */
@@ -687,7 +707,7 @@ int cb_store_set_versioned(cb_store *store, const uint8_t *key, size_t key_len,
         }
         return CB_ERR_OK;
     }
-    store_value v = {value, value_len, NULL, 0, 0, version};
+    store_value v = {value, value_len, NULL, 0, 0, version, 0};
     rc = store_write(store, STORE_MODE_SET, key, key_len, &v, flags, ttl_ns, 0, now_ns, cas_out);
     if (rc == CB_ERR_OK && version_out != NULL) {
         *version_out = version;
@@ -700,7 +720,7 @@ int cb_store_add(cb_store *store, const uint8_t *key, size_t key_len, const uint
                  uint64_t *cas_out)
 {
     store->stats.cmd_add++;
-    store_value v = {value, value_len, NULL, 0, 0, 0};
+    store_value v = {value, value_len, NULL, 0, 0, 0, 0};
     return store_write(store, STORE_MODE_ADD, key, key_len, &v, flags, ttl_ns, 0, now_ns, cas_out);
 }
 
@@ -709,7 +729,7 @@ int cb_store_replace(cb_store *store, const uint8_t *key, size_t key_len, const 
                      uint64_t *cas_out)
 {
     store->stats.cmd_replace++;
-    store_value v = {value, value_len, NULL, 0, 0, 0};
+    store_value v = {value, value_len, NULL, 0, 0, 0, 0};
     return store_write(store, STORE_MODE_REPLACE, key, key_len, &v, flags, ttl_ns, 0, now_ns,
                        cas_out);
 }
@@ -719,7 +739,7 @@ int cb_store_cas(cb_store *store, const uint8_t *key, size_t key_len, const uint
                  uint64_t now_ns, uint64_t *cas_out)
 {
     store->stats.cmd_cas++;
-    store_value v = {value, value_len, NULL, 0, 0, 0};
+    store_value v = {value, value_len, NULL, 0, 0, 0, 0};
     return store_write(store, STORE_MODE_CAS, key, key_len, &v, flags, ttl_ns, cas_expected, now_ns,
                        cas_out);
 }
@@ -744,9 +764,9 @@ static int store_concat(cb_store *store, int at_end, const uint8_t *key, size_t 
         return CB_ERR_VALUE_TOO_LARGE;
     }
     const uint8_t *old_value = old->data + old->key_len;
-    store_value v = {old_value, old->value_len, data, data_len, 1, 0};
+    store_value v = {old_value, old->value_len, data, data_len, 1, 0, 0};
     if (!at_end) {
-        v = (store_value){data, data_len, old_value, old->value_len, 1, 0};
+        v = (store_value){data, data_len, old_value, old->value_len, 1, 0, 0};
     }
     return store_put(store, old, key, key_len, hash, &v, old->flags, old->expire_ns, now_ns,
                      cas_out);
@@ -779,6 +799,47 @@ int cb_store_delete(cb_store *store, const uint8_t *key, size_t key_len, uint64_
     }
     store_drop_item(store, it, STORE_DROP_DELETED);
     return CB_ERR_OK;
+}
+
+int cb_store_delete_versioned(cb_store *store, const uint8_t *key, size_t key_len, uint64_t version,
+                              uint64_t now_ns, uint64_t *version_out)
+{
+    store->stats.cmd_delete++;
+    int rc = store_check_key(key, key_len);
+    if (rc != CB_ERR_OK) {
+        return rc;
+    }
+    uint32_t hash = store_hash(store, key, key_len);
+    store_item *entry = store_find_entry(store, key, key_len, hash, now_ns);
+    int live = entry != NULL && !entry->tombstone;
+    if (version == 0) {
+        if (live) {
+            store_drop_item(store, entry, STORE_DROP_DELETED);
+        }
+        return live ? CB_ERR_OK : CB_ERR_NOT_FOUND;
+    }
+    if (entry != NULL && version <= entry->version) {
+        /* Last writer wins: a newer item or tombstone is already there. */
+        store->stats.delete_superseded++;
+        if (version_out != NULL) {
+            *version_out = entry->version;
+        }
+        return live ? CB_ERR_OK : CB_ERR_NOT_FOUND;
+    }
+    store_value v = {NULL, 0, NULL, 0, 0, version, 1};
+    rc = store_put(store, entry, key, key_len, hash, &v, 0,
+                   store_expire_at(now_ns, store->tombstone_ttl_ns), now_ns, NULL);
+    if (rc != CB_ERR_OK && live) {
+        /* No room even for a key: delete without a tombstone rather than not at all. */
+        store_drop_item(store, entry, STORE_DROP_DELETED);
+    }
+    if (rc == CB_ERR_OK) {
+        store->stats.tombstones++;
+    }
+    if (version_out != NULL) {
+        *version_out = version;
+    }
+    return live ? CB_ERR_OK : CB_ERR_NOT_FOUND;
 }
 
 /* Parse 1..CB_NUMBER_DIGITS_MAX ASCII digits into *out; 0 if not such a number. */
@@ -840,7 +901,7 @@ static int store_arith(cb_store *store, int up, const uint8_t *key, size_t key_l
         n = delta > n ? 0 : n - delta;
     }
     uint8_t digits[CB_NUMBER_DIGITS_MAX];
-    store_value v = {digits, store_format_u64(n, digits), NULL, 0, 1, 0};
+    store_value v = {digits, store_format_u64(n, digits), NULL, 0, 1, 0, 0};
     rc = store_put(store, old, key, key_len, hash, &v, old->flags, old->expire_ns, now_ns, cas_out);
     if (rc == CB_ERR_OK && value_out != NULL) {
         *value_out = n;
@@ -1034,6 +1095,7 @@ static int store_scan_chain(store_scan *sc, const store_item *it)
         o->value_len = it->value_len;
         o->flags = it->flags;
         o->version = it->version;
+        o->tombstone = it->tombstone;
         o->expire_ns = it->expire_ns;
         o->resume = (uint64_t)sc->pos << 32 | sc->bucket;
     }

@@ -44,6 +44,9 @@
 #define CB_STORE_REHASH_BUCKETS_PER_OP 2u
 /* Most items one store operation evicts to make room for a bigger table (see docs/store.md). */
 #define CB_STORE_GROW_EVICTIONS_MAX 16u
+/* How long a versioned delete's tombstone lasts when the config leaves tombstone_ttl_ns at 0:
+ * longer than a resync or a late replicated write takes (docs/store.md "Tombstones"). */
+#define CB_STORE_TOMBSTONE_TTL_NS_DEFAULT (60ull * 1000000000ull)
 
 typedef struct cb_store cb_store;
 
@@ -59,6 +62,8 @@ typedef struct cb_store_config {
     uint32_t sweep_buckets_max;
     /* Key of the hash function: the same seed gives the same table layout on every run. */
     uint64_t hash_seed;
+    /* Lifetime of a versioned delete's tombstone; 0 means CB_STORE_TOMBSTONE_TTL_NS_DEFAULT. */
+    uint64_t tombstone_ttl_ns;
 } cb_store_config;
 
 /* What cb_store_get returns. `value` points into the store (see "Views" above). */
@@ -79,10 +84,12 @@ typedef struct cb_store_stats {
     uint64_t total_items;      /* successful stores ever (set/add/.../incr/decr) */
     uint64_t get_hits, get_misses;
     uint64_t cas_hits, cas_misses, cas_badval; /* cas: stored, NOT_FOUND, EXISTS */
-    uint64_t set_superseded; /* versioned sets not applied: the item had a version >= theirs */
-    uint64_t evictions;      /* live items dropped from the LRU tail to make room */
-    uint64_t expirations;    /* expired items freed: lazily on access, by sweep, or at the tail */
-    uint64_t reclaimed;      /* items invalidated by a flush and freed since */
+    uint64_t set_superseded;    /* versioned sets not applied: the item had a version >= theirs */
+    uint64_t delete_superseded; /* versioned deletes not applied: a version >= theirs was there */
+    uint64_t tombstones;        /* tombstones written by versioned deletes */
+    uint64_t evictions;         /* live items dropped from the LRU tail to make room */
+    uint64_t expirations; /* expired items freed: lazily on access, by sweep, or at the tail */
+    uint64_t reclaimed;   /* items invalidated by a flush and freed since */
     uint64_t cmd_get, cmd_set, cmd_add, cmd_replace, cmd_append, cmd_prepend, cmd_cas;
     uint64_t cmd_delete, cmd_incr, cmd_decr, cmd_touch, cmd_flush;
     uint64_t buckets;        /* buckets in both tables */
@@ -92,7 +99,8 @@ typedef struct cb_store_stats {
 } cb_store_stats;
 
 /*
- * Bytes counted per item on top of its key and value (the item header; 53 on LP64).
+ * Bytes counted per item on top of its key and value (the item header; 54 on LP64).
+ * A tombstone costs this plus its key.
  */
 size_t cb_store_item_overhead_bytes(void);
 
@@ -112,7 +120,8 @@ void cb_store_del(cb_store *store);
 /*
  * Look up `key`; on a hit fill *out (a view, see above), move the item to the LRU head and
  * return CB_ERR_OK. An expired or flushed item is freed on the spot and reported missing.
- *   CB_ERR_NOT_FOUND     no live item;
+ *   CB_ERR_NOT_FOUND     no live item; *out is zeroed except out->version, the version of
+ *                        the key's tombstone (cb_store_delete_versioned), 0 without one;
  *   CB_ERR_KEY_TOO_LONG  key_len > CB_KEY_BYTES_MAX;
  *   CB_ERR_INVALID       key_len == 0, or key/out NULL.
  */
@@ -186,6 +195,23 @@ int cb_store_prepend(cb_store *store, const uint8_t *key, size_t key_len, const 
 int cb_store_delete(cb_store *store, const uint8_t *key, size_t key_len, uint64_t now_ns);
 
 /*
+ * Versioned delete for replication (docs/store.md "Tombstones", docs/protocol.md §3.1):
+ * `version` is the writer's, as for cb_store_set_versioned. When the key's live item or
+ * tombstone has a version >= `version`, nothing changes (*version_out = that version, so
+ * *version_out > version says the delete was superseded). Otherwise the item (if any) is
+ * replaced by a tombstone carrying `version` that lives tombstone_ttl_ns: reads, scans and
+ * every unversioned operation see no item, a versioned set with a version <= it is
+ * superseded, and an unversioned set or add replaces it. The tombstone counts against the
+ * memory cap (cb_store_item_overhead_bytes() + key) and may be evicted like an item; if it
+ * cannot fit at all, the item is still deleted. version 0 is cb_store_delete.
+ * Returns CB_ERR_OK when a live item was there (deleted, or kept because it is newer),
+ * CB_ERR_NOT_FOUND when none was (a tombstone is left all the same);
+ * CB_ERR_KEY_TOO_LONG, CB_ERR_INVALID as for get.
+ */
+int cb_store_delete_versioned(cb_store *store, const uint8_t *key, size_t key_len, uint64_t version,
+                              uint64_t now_ns, uint64_t *version_out);
+
+/*
  * Add `delta` to (incr, wrapping modulo 2^64 as memcached does) or subtract it from (decr,
  * flooring at 0) the live item's value, which must be 1..20 ASCII digits with a value that
  * fits uint64_t. The result is stored as decimal text without padding; the item keeps its
@@ -241,12 +267,15 @@ typedef struct cb_store_scan_item {
     uint64_t version;   /* writer-assigned version, 0: none */
     uint64_t expire_ns; /* absolute expiry, UINT64_MAX for none */
     uint64_t resume;    /* the cursor that continues right after this item */
+    uint8_t tombstone;  /* 1: a versioned delete's tombstone (no value), so a resync can copy
+                         * deletes too (docs/store.md "Tombstones") */
 } cb_store_scan_item;
 
 /*
  * Return up to `cap` live items from `cursor` (0 starts a scan) into out[0..*n_out), and the
  * cursor to continue from in *next_out (0: the scan is complete). Read-only: nothing is
- * freed, moved or bumped in the LRU; dead (expired, flushed) items are skipped.
+ * freed, moved or bumped in the LRU; dead (expired, flushed) items are skipped. Live
+ * tombstones are returned too, with `tombstone` set (the only reader that sees them).
  *
  * The cursor is Redis SCAN's reverse-binary bucket counter (low 32 bits) plus an item offset
  * inside the bucket group (high 32 bits). A bucket group is one bucket of the smaller table

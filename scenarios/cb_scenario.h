@@ -144,6 +144,7 @@ typedef struct cb_plan_placement {
     cb_plan_resync resync;
     uint32_t eject_after; /* consecutive failures before ejecting a server; 0 = never */
     uint64_t eject_for_ns;
+    uint64_t tombstone_ttl_ns; /* lifetime of a versioned delete's tombstone on a server */
 } cb_plan_placement;
 
 /* [broker]: the queue transport's broker node (docs/protocol.md §10.2). */

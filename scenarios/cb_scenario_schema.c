@@ -260,6 +260,8 @@ static const scen_key scen_table[] = {
        "consecutive failures before a client ejects a server; 0 = never"),
     KU(PLACEMENT, "eject_for", DURATION, placement.eject_for_ns, "30s", 1000000ull, 3600 * NS_S, 0,
        na_eject, "how long an ejected server stays out"),
+    KU(PLACEMENT, "tombstone_ttl", DURATION, placement.tombstone_ttl_ns, "60s", 1000000ull, DAYS_30,
+       0, NULL, "how long a replicated delete's tombstone blocks older writes"),
 
     KE(TRANSPORT, "kind", transport.kind, "tcp", scen_transports, 0, NULL,
        "tcp, udp, or queue (through a broker node)"),

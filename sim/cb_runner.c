@@ -15,6 +15,7 @@ typedef struct runner_pending {
     uint64_t intended_ns; /* open loop: the arrival time; else the submit time */
     uint32_t value_bytes; /* a read-modify-write or fill GET keeps its SET's size */
     uint32_t ttl_ms;
+    uint64_t value_digest; /* stores: cb_results_value_digest() of the value sent */
     uint8_t op;
     uint8_t rmw;     /* read-modify-write GET: its SET follows on a hit or a miss */
     uint8_t fill;    /* trace fill_on_miss GET: its SET follows on a miss */
@@ -216,6 +217,7 @@ static void runner_build(cb_runner *r, runner_client *c, const runner_req *q, cb
         .intended_ns = q->intended_ns,
         .value_bytes = value_bytes,
         .ttl_ms = q->ttl_ms,
+        .value_digest = runner_is_store(q->op) ? cb_results_value_digest(r->value, value_bytes) : 0,
         .op = q->op,
         .rmw = q->rmw,
         .fill = q->fill,
@@ -400,6 +402,32 @@ static void runner_count(cb_runner *r, const cb_completion *cm)
     t->last_complete_ns = cm->complete_ns;
 }
 
+/*
+ * Which value the request wrote or read (docs/results.md, requests.version/value_digest): a
+ * store's digest is of the value sent, whatever its outcome (a timed-out write may have
+ * landed); a hit's of the value received. The version is the completion's `number` for
+ * GET, SET and DELETE when a server answered (the version written, read or deleted; 0: an
+ * unversioned item); INCR/DECR's number is their new value, not a version.
+ */
+static void runner_record_value(const runner_pending *p, const cb_completion *cm,
+                                cb_result_request *row)
+{
+    int answered = cm->outcome != CB_OUTCOME_TIMEOUT && cm->outcome != CB_OUTCOME_ERROR &&
+                   cm->outcome != CB_OUTCOME_MISS;
+    if (runner_is_store(p->op)) {
+        row->has_value_digest = 1;
+        row->value_digest = p->value_digest;
+    } else if (cm->outcome == CB_OUTCOME_HIT) {
+        row->has_value_digest = 1;
+        row->value_digest = cb_results_value_digest(cm->value, cm->value_len);
+    }
+    if (answered && (p->op == CB_OP_GET || p->op == CB_OP_SET || p->op == CB_OP_DELETE) &&
+        cm->number <= (uint64_t)INT64_MAX) {
+        row->has_version = 1;
+        row->version = cm->number;
+    }
+}
+
 static void runner_record(cb_runner *r, uint32_t client, uint32_t idx, const cb_completion *cm)
 {
     uint8_t key[CB_KEY_BYTES_MAX];
@@ -425,6 +453,7 @@ static void runner_record(cb_runner *r, uint32_t client, uint32_t idx, const cb_
     row.attempts = cm->attempts;
     row.bytes_sent = cm->bytes_sent;
     row.bytes_received = cm->bytes_received;
+    runner_record_value(p, cm, &row);
     if (cb_results_add_request(r->cfg.db, r->cfg.run_id, &row) != CB_RESULTS_OK) {
         if (r->db_error == NULL) {
             r->db_error = cb_results_errmsg(r->cfg.db);

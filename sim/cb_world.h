@@ -13,7 +13,9 @@
  *     *wake_ns set to when to ask again (UINT64_MAX: after one of this client's completions,
  *     or never). A time not after now means now + 1 ns.
  *   - `complete` gets exactly one completion per operation (the router's, with replication).
- *     The value view is valid during the call.
+ *     The value view is valid during the call. For GET, SET and DELETE that a server
+ *     answered, `number` is the item version read or written (0: unversioned): the runner
+ *     logs it with a digest of the value (docs/results.md, requests.version/value_digest).
  *   - `event` (optional) gets every machine event (`node` is the world node id; router events
  *     carry the client's node id) and, in worlds with a fault timeline, each fault applied.
  *   - `action` (optional) sees every action any machine emitted, in order (for traces).

@@ -657,17 +657,20 @@ static void test_frame_scanbody(void)
     cb_scanbody_writer w;
     CU_ASSERT_EQUAL(cb_scanbody_writer_init(&w, buf, 3), CB_ERR_INVALID);
     CU_ASSERT_EQUAL_FATAL(cb_scanbody_writer_init(&w, buf, 80), CB_ERR_OK);
-    cb_scanbody_item a = {(const uint8_t *)"key",  3, 9, 1500, 5, 0x0102030405060708ull,
-                          (const uint8_t *)"hello"};
-    cb_scanbody_item b = {(const uint8_t *)"k2", 2, 0, 0, 0, 1, NULL};
+    cb_scanbody_item a = {(const uint8_t *)"key",   3, 9, 1500, 5, 0x0102030405060708ull,
+                          (const uint8_t *)"hello", 0};
+    cb_scanbody_item b = {(const uint8_t *)"k2", 2, 0, 0, 0, 1, NULL, 1}; /* a tombstone */
     CU_ASSERT_EQUAL(cb_scanbody_put(&w, &a), CB_ERR_OK);
     CU_ASSERT_EQUAL(cb_scanbody_put(&w, &b), CB_ERR_OK);
-    CU_ASSERT_EQUAL(cb_scanbody_put(&w, &a), CB_ERR_FULL); /* 4 + 29 + 23 + 29 > 80 */
+    CU_ASSERT_EQUAL(cb_scanbody_put(&w, &a), CB_ERR_FULL); /* 4 + 30 + 24 + 30 > 80 */
     cb_scanbody_item bad = b;
     bad.key_len = 0;
     CU_ASSERT_EQUAL(cb_scanbody_put(&w, &bad), CB_ERR_INVALID);
+    bad = a;
+    bad.tombstone = 1; /* a tombstone has no value */
+    CU_ASSERT_EQUAL(cb_scanbody_put(&w, &bad), CB_ERR_INVALID);
     size_t len = cb_scanbody_finish(&w);
-    CU_ASSERT_EQUAL(len, 4 + 29 + 23);
+    CU_ASSERT_EQUAL(len, 4 + 30 + 24);
     cb_scanbody_reader r;
     uint32_t count = 0;
     CU_ASSERT_EQUAL_FATAL(cb_scanbody_reader_init(&r, buf, len, &count), CB_ERR_OK);
@@ -678,16 +681,22 @@ static void test_frame_scanbody(void)
     CU_ASSERT(it.ttl_ms == 1500 && it.value_len == 5 && memcmp(it.value, "hello", 5) == 0);
     CU_ASSERT_EQUAL(it.version, 0x0102030405060708ull);
     CU_ASSERT_EQUAL_FATAL(cb_scanbody_next(&r, &it), CB_ERR_OK);
-    CU_ASSERT(it.key_len == 2 && it.value_len == 0 && it.version == 1);
+    CU_ASSERT(it.key_len == 2 && it.value_len == 0 && it.version == 1 && it.tombstone == 1);
     CU_ASSERT_EQUAL(cb_scanbody_next(&r, &it), CB_ERR_NOT_FOUND);
     for (size_t cut = 0; cut < len; cut++) {
         CU_ASSERT_EQUAL(cb_scanbody_reader_init(&r, buf, cut, NULL), CB_ERR_MALFORMED);
     }
     buf[len] = 0;
     CU_ASSERT_EQUAL(cb_scanbody_reader_init(&r, buf, len + 1, NULL), CB_ERR_MALFORMED);
-    buf[4 + 9 + 3] = 0xFF; /* the first item's value_len now runs past the end */
+    buf[4 + 10 + 3] = 0xFF; /* the first item's value_len now runs past the end */
     CU_ASSERT_EQUAL(cb_scanbody_reader_init(&r, buf, len, NULL), CB_ERR_MALFORMED);
-    buf[4 + 9 + 3] = 5;
+    buf[4 + 10 + 3] = 5;
+    buf[4 + 1] = 2; /* an unknown kind */
+    CU_ASSERT_EQUAL(cb_scanbody_reader_init(&r, buf, len, NULL), CB_ERR_MALFORMED);
+    buf[4 + 1] = 1; /* a tombstone with a value */
+    CU_ASSERT_EQUAL(cb_scanbody_reader_init(&r, buf, len, NULL), CB_ERR_MALFORMED);
+    buf[4 + 1] = 0;
+    CU_ASSERT_EQUAL(cb_scanbody_reader_init(&r, buf, len, NULL), CB_ERR_OK);
     buf[0] = 0xFF; /* a count the length cannot hold */
     CU_ASSERT_EQUAL(cb_scanbody_reader_init(&r, buf, len, NULL), CB_ERR_MALFORMED);
     CU_ASSERT_EQUAL(cb_scanbody_reader_init(&r, NULL, 0, NULL), CB_ERR_MALFORMED);

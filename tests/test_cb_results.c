@@ -176,7 +176,7 @@ static void test_schema_created(void)
          "status", "requests_planned", NULL},
         {"requests", "run_id", "seq", "client", "server", "op", "key", "value_bytes", "issue_ns",
          "complete_ns", "latency_ns", "outcome", "status", "attempts", "bytes_sent",
-         "bytes_received"},
+         "bytes_received", "version", "value_digest"},
         {"events", "id", "run_id", "time_ns", "node", "kind", "detail", NULL},
         {"run_summary", "run_id", "requests", "completed", "duration_s", "throughput_rps", "p50_us",
          "p90_us", "p99_us", "p999_us", "mean_us", "hit_ratio", "error_rate", "timeout_rate",
@@ -186,7 +186,7 @@ static void test_schema_created(void)
     sqlite3 *db = test_reader("schema.db");
     char text[64];
     CU_ASSERT_EQUAL(test_int(db, "PRAGMA user_version"), CB_RESULTS_SCHEMA_VERSION);
-    CU_ASSERT_EQUAL(test_int(db, "PRAGMA user_version"), 2);
+    CU_ASSERT_EQUAL(test_int(db, "PRAGMA user_version"), 3);
     CU_ASSERT_STRING_EQUAL(test_text(db, "PRAGMA journal_mode", text, sizeof text), "wal");
     for (size_t t = 0; t < sizeof columns / sizeof columns[0]; t++) {
         for (size_t c = 1; c < 18 && columns[t][c] != NULL; c++) {
@@ -222,7 +222,7 @@ static void test_reopen_existing(void)
     sqlite3 *db = test_reader("reopen.db");
     CU_ASSERT_EQUAL(test_int(db, "SELECT count(*) FROM runs"), 1);
     CU_ASSERT_EQUAL(test_int(db, "SELECT max(seq) FROM requests"), 2);
-    CU_ASSERT_EQUAL(test_int(db, "PRAGMA user_version"), 2);
+    CU_ASSERT_EQUAL(test_int(db, "PRAGMA user_version"), 3);
     sqlite3_close(db);
     CU_ASSERT_EQUAL(cb_results_close(NULL), CB_RESULTS_OK);
 }
@@ -231,14 +231,14 @@ static void test_refuses_newer_version(void)
 {
     CU_ASSERT_EQUAL(cb_results_close(test_open("newer.db")), CB_RESULTS_OK);
     sqlite3 *db = test_reader("newer.db");
-    CU_ASSERT_EQUAL(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     char err[256] = "";
     cb_results *w = (cb_results *)&err; /* must be reset to NULL */
     CU_ASSERT_EQUAL(cb_results_open(test_path("newer.db"), &w, err, sizeof err), CB_RESULTS_ERROR);
     CU_ASSERT_PTR_NULL(w);
     printf("  newer: %s\n", err);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "schema version 3 is newer"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "schema version 4 is newer"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "newer.db"));
 }
 
@@ -316,6 +316,62 @@ static void test_migrates_v1(void)
     cb_placement_result r = {"jump", 2, 1, 0, 1, 1, 1, 5, 6, NULL};
     CU_ASSERT_EQUAL(cb_results_add_placement(w, &info, &r, 1, NULL), CB_RESULTS_OK);
     CU_ASSERT_EQUAL(cb_results_close(w), CB_RESULTS_OK);
+}
+
+/*
+ * Schema version 2 exactly as released: version 1 plus the placement tables (cb_results.c
+ * results_schema_v2), a fixture never edited.
+ */
+static const char test_schema_v2_step[] =
+    "CREATE TABLE placement_runs (id INTEGER PRIMARY KEY, started_at TEXT NOT NULL,"
+    " keys INTEGER NOT NULL, seed INTEGER NOT NULL, maglev_table_size INTEGER,"
+    " software_version TEXT NOT NULL, notes TEXT);"
+    "CREATE TABLE placement_results ("
+    " placement_run_id INTEGER NOT NULL REFERENCES placement_runs(id) ON DELETE CASCADE,"
+    " strategy TEXT NOT NULL, nodes INTEGER NOT NULL, max_over_mean REAL, cv REAL,"
+    " moved_add_ratio REAL, moved_remove_ratio REAL, moved_remove_last_ratio REAL,"
+    " lookup_ns_r1 REAL, lookup_ns_r3 REAL, PRIMARY KEY (placement_run_id, nodes, strategy));"
+    "CREATE TABLE placement_load ("
+    " placement_run_id INTEGER NOT NULL REFERENCES placement_runs(id) ON DELETE CASCADE,"
+    " strategy TEXT NOT NULL, nodes INTEGER NOT NULL, node INTEGER NOT NULL,"
+    " keys INTEGER NOT NULL, PRIMARY KEY (placement_run_id, nodes, strategy, node))"
+    " WITHOUT ROWID;"
+    "PRAGMA user_version = 2;";
+
+/* A version-2 file: its request rows get NULL versions and digests, and new rows get both. */
+static void test_migrates_v2(void)
+{
+    const char *path = test_path("v2.db");
+    test_remove_db(path);
+    sqlite3 *raw = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(path, &raw) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_exec(raw, test_schema_v1, NULL, NULL, NULL) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_exec(raw, test_schema_v2_step, NULL, NULL, NULL) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_exec(raw, test_v1_rows, NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(raw);
+    char err[256] = "";
+    cb_results *w = NULL;
+    CU_ASSERT_EQUAL_FATAL(cb_results_open(path, &w, err, sizeof err), CB_RESULTS_OK);
+    int64_t run_id = test_begin(w);
+    cb_result_request r = test_request(1000, 2000, "hit");
+    r.has_version = 1;
+    r.version = 42;
+    r.has_value_digest = 1;
+    r.value_digest = cb_results_value_digest((const uint8_t *)"abc", 3);
+    CU_ASSERT_EQUAL(cb_results_add_request(w, run_id, &r), CB_RESULTS_OK);
+    CU_ASSERT_EQUAL(cb_results_close(w), CB_RESULTS_OK);
+    sqlite3 *db = test_reader("v2.db");
+    CU_ASSERT_EQUAL(test_int(db, "PRAGMA user_version"), 3);
+    CU_ASSERT_EQUAL(test_int(db, "SELECT latency_ns FROM requests WHERE run_id = 7"), 250);
+    CU_ASSERT_EQUAL(test_int(db, "SELECT count(*) FROM requests WHERE run_id = 7"
+                                 " AND version IS NULL AND value_digest IS NULL"),
+                    1);
+    CU_ASSERT_EQUAL(test_int(db, "SELECT version FROM requests WHERE run_id <> 7"), 42);
+    /* FNV-1a 64 of "abc" is 0xe71fa2190541574b, stored as the signed integer of its bits. */
+    CU_ASSERT_EQUAL(test_int(db, "SELECT value_digest = (0xe71fa2190541574b)"
+                                 " FROM requests WHERE run_id <> 7"),
+                    1);
+    sqlite3_close(db);
 }
 
 static void test_placement_rows(void)
@@ -993,6 +1049,7 @@ static const cb_test_case cases[] = {
     {"reopen_existing", test_reopen_existing},
     {"refuses_newer_version", test_refuses_newer_version},
     {"migrates_v1", test_migrates_v1},
+    {"migrates_v2", test_migrates_v2},
     {"placement_rows", test_placement_rows},
     {"refuses_bad_files", test_refuses_bad_files},
     {"begin_run_validates", test_begin_run_validates},

@@ -121,7 +121,8 @@ static cb_placement *rs_placement(void)
     return p;
 }
 
-static cb_memworld *rs_world(const cb_placement *p, const cb_router_config *rc, uint32_t resync)
+static cb_memworld *rs_world_faults(const cb_placement *p, const cb_router_config *rc,
+                                    uint32_t resync, const cb_memworld_fault *faults)
 {
     cb_memworld_config mc;
     memset(&mc, 0, sizeof mc);
@@ -143,11 +144,16 @@ static cb_memworld *rs_world(const cb_placement *p, const cb_router_config *rc, 
     mc.router = rc;
     mc.placement = p;
     mc.resync = resync;
-    mc.faults = rs_faults;
+    mc.faults = faults;
     mc.fault_count = 2;
     cb_memworld *w = NULL;
     CU_ASSERT_FATAL(cb_memworld_new(&mc, NULL, &w) == CB_ERR_OK);
     return w;
+}
+
+static cb_memworld *rs_world(const cb_placement *p, const cb_router_config *rc, uint32_t resync)
+{
+    return rs_world_faults(p, rc, resync, rs_faults);
 }
 
 /* Keys whose first R candidates include server 0, and those whose primary it is. */
@@ -235,6 +241,130 @@ static void test_resync_lazy(void)
     CU_ASSERT_EQUAL(t.events[CB_EVENT_RESYNC_START], 0);
 }
 
+/*
+ * Deleted keys stay deleted across a crash and a warm resync (docs/replication.md §4, §6).
+ * DEL_KEYS keys are written to R = 3 of 6 servers. Server 0 crashes at 20 ms; the keys are
+ * overwritten while it is down, so the writes it misses fail over to a spare, which keeps
+ * that newer copy (sloppy quorum, no hinted handoff). Server 0 recovers empty at 80 ms and
+ * every key is deleted at once: the versioned DELETEs reach server 0 and the key's first R
+ * replicas (the router never ejects here), not the spares. The resync of server 0, racing
+ * with the deletes, finds the spares' copies, which are older than the deletes: the
+ * tombstones on server 0 must supersede them, or the deleted keys would come back there.
+ * Reads at 200 ms, from the primary, must all miss, and no server may hold a live copy.
+ */
+#define DEL_KEYS 60u
+
+static const cb_memworld_fault del_faults[] = {
+    {20 * RS_MS, 0, CB_MEMWORLD_CRASH},
+    {80 * RS_MS, 0, CB_MEMWORLD_RECOVER},
+};
+
+enum { DEL_WRITE = 0, DEL_OVERWRITE, DEL_DELETE, DEL_READ, DEL_DONE };
+static const uint64_t del_phase_start[] = {0, 22 * RS_MS, 80 * RS_MS, 200 * RS_MS, UINT64_MAX};
+
+typedef struct del_run {
+    int phase;
+    uint32_t next_key;
+    uint64_t hits, misses, deleted, write_failed;
+} del_run;
+
+static int del_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op,
+                    uint32_t *server, uint64_t *wake_ns)
+{
+    (void)client, (void)server;
+    del_run *t = user;
+    static char key[32], val[32];
+    if (t->next_key >= DEL_KEYS && t->phase < DEL_DONE) {
+        t->phase++;
+        t->next_key = 0;
+    }
+    if (t->phase == DEL_DONE || now_ns < del_phase_start[t->phase]) {
+        *wake_ns = del_phase_start[t->phase];
+        return 0;
+    }
+    uint32_t k = t->next_key++;
+    rs_key(key, sizeof key, k);
+    memset(op, 0, sizeof *op);
+    op->key = (const uint8_t *)key;
+    op->key_len = (uint8_t)strlen(key);
+    op->user_data = k;
+    op->op = t->phase == DEL_READ ? CB_OP_GET : t->phase == DEL_DELETE ? CB_OP_DELETE : CB_OP_SET;
+    if (op->op == CB_OP_SET) {
+        snprintf(val, sizeof val, "v%u-%d", k, t->phase);
+        op->value = (const uint8_t *)val;
+        op->value_len = (uint32_t)strlen(val);
+    }
+    return 1;
+}
+
+static void del_complete(void *user, uint32_t client, const cb_completion *c)
+{
+    (void)client;
+    del_run *t = user;
+    if (c->op == CB_OP_SET) {
+        t->write_failed += c->outcome != CB_OUTCOME_STORED;
+    } else if (c->op == CB_OP_DELETE) {
+        t->deleted += c->outcome == CB_OUTCOME_DELETED || c->outcome == CB_OUTCOME_NOT_FOUND;
+    } else {
+        t->hits += c->outcome == CB_OUTCOME_HIT;
+        t->misses += c->outcome == CB_OUTCOME_MISS;
+    }
+}
+
+static void test_resync_keeps_deletes(void)
+{
+    cb_placement *p = rs_placement();
+    cb_router_config rc = cb_router_config_default();
+    rc.replicas = 3;
+    rc.spares = 2;
+    rc.read_policy = CB_ROUTER_READ_PRIMARY;
+    rc.write_policy = CB_ROUTER_WRITE_ALL;
+    rc.eject_after = 0; /* every write tries server 0 first: the deletes reach it at once */
+    rc.ops_max = 8;
+    cb_memworld *w = rs_world_faults(p, &rc, CB_RESYNC_WARM, del_faults);
+    del_run t;
+    memset(&t, 0, sizeof t);
+    cb_world_hooks h = {&t, del_next, del_complete, NULL, NULL};
+    CU_ASSERT_EQUAL_FATAL(cb_memworld_run(w, &h, UINT64_MAX), CB_ERR_OK);
+    CU_ASSERT_EQUAL(t.phase, DEL_DONE);
+    CU_ASSERT_EQUAL(t.write_failed, 0);
+    CU_ASSERT_EQUAL(t.deleted, DEL_KEYS);
+    CU_ASSERT_EQUAL(t.misses, DEL_KEYS);
+    CU_ASSERT_EQUAL(t.hits, 0);
+    /* The resync met the spares' older copies after the deletes: superseded, not stored. */
+    cb_resync_stats st;
+    cb_resync_get_stats(cb_memworld_resync(w), &st);
+    printf("\n  resync: %llu items seen, %llu owned, %llu writes (%llu tombstones), %llu stored,"
+           " %llu superseded\n",
+           (unsigned long long)st.items_seen, (unsigned long long)st.items_owned,
+           (unsigned long long)st.writes, (unsigned long long)st.tombstones,
+           (unsigned long long)st.writes_stored, (unsigned long long)st.writes_superseded);
+    CU_ASSERT_EQUAL(st.runs_done, 1);
+    CU_ASSERT(st.writes_superseded > 0);
+    /* None of a deleted key's R replicas holds a live copy (the spares may: the deletes
+     * never went there); server 0 keeps tombstones. */
+    uint64_t live = 0;
+    for (uint32_t k = 0; k < DEL_KEYS; k++) {
+        char key[32];
+        uint32_t list[3];
+        rs_key(key, sizeof key, k);
+        CU_ASSERT_EQUAL_FATAL(cb_placement_lookup(p, (const uint8_t *)key, strlen(key), list, 3),
+                              3);
+        for (uint32_t i = 0; i < 3; i++) {
+            cb_store_view v;
+            cb_server *srv = cb_memworld_server(w, list[i]);
+            live += cb_store_get(cb_server_store(srv), (const uint8_t *)key, strlen(key),
+                                 300 * RS_MS, &v) == CB_ERR_OK;
+        }
+    }
+    CU_ASSERT_EQUAL(live, 0);
+    cb_server_stats ss;
+    cb_server_get_stats(cb_memworld_server(w, 0), &ss);
+    CU_ASSERT(ss.store.tombstones > 0);
+    cb_memworld_del(w);
+    cb_placement_del(p);
+}
+
 static void test_resync_api(void)
 {
     cb_placement *p = rs_placement();
@@ -308,23 +438,40 @@ static void test_resync_bodies(void)
     uint8_t body[256];
     cb_scanbody_writer w;
     cb_scanbody_writer_init(&w, body, sizeof body);
-    cb_scanbody_item it = {(const uint8_t *)owned, (uint8_t)strlen(owned), 0, 0, 1, 0,
-                           (const uint8_t *)"x"};
+    cb_scanbody_item it = {
+        (const uint8_t *)owned, (uint8_t)strlen(owned), 0, 0, 1, 0, (const uint8_t *)"x", 0};
     cb_scanbody_put(&w, &it); /* owned, unversioned: skipped */
     it.version = 5;
     cb_scanbody_put(&w, &it); /* owned, versioned: written */
     it.key = (const uint8_t *)other;
     it.key_len = (uint8_t)strlen(other);
     cb_scanbody_put(&w, &it); /* not node 2's */
+    cb_scanbody_item tomb = {(const uint8_t *)owned, (uint8_t)strlen(owned), 0, 0, 0, 7, NULL, 1};
+    cb_scanbody_put(&w, &tomb); /* owned tombstone: copied as a versioned DELETE */
     done.value = body;
     done.value_len = (uint32_t)cb_scanbody_finish(&w);
     done.number = 0;
     CU_ASSERT_EQUAL(cb_resync_on_completion(rs, &done, 2), CB_ERR_OK);
     cb_resync_get_stats(rs, &st);
-    CU_ASSERT_EQUAL(st.items_seen, 3);
+    CU_ASSERT_EQUAL(st.items_seen, 4);
     CU_ASSERT_EQUAL(st.unversioned, 1);
-    CU_ASSERT_EQUAL(st.writes, 1);
-    CU_ASSERT_EQUAL(st.items_owned, 1);
+    CU_ASSERT_EQUAL(st.writes, 2);
+    CU_ASSERT_EQUAL(st.items_owned, 2);
+    /* What went out: the SET of version 5 with its value, the DELETE of version 7 without. */
+    cb_action acts[16];
+    size_t n = cb_client_drain(cb_resync_client(rs), acts, 16);
+    int sets = 0, deletes = 0;
+    for (size_t i = 0; i < n; i++) {
+        cb_frame f;
+        if (acts[i].kind != CB_ACTION_SEND ||
+            cb_frame_decode(acts[i].data, acts[i].data_len, NULL, &f) <= 0) {
+            continue;
+        }
+        sets += f.opcode == CB_OP_SET && f.arg == 5 && f.value_len == 1;
+        deletes += f.opcode == CB_OP_DELETE && f.arg == 7 && f.value_len == 0;
+    }
+    CU_ASSERT_EQUAL(sets, 1);
+    CU_ASSERT_EQUAL(deletes, 1);
     cb_resync_del(rs);
     cb_placement_del(p);
 }
@@ -332,6 +479,7 @@ static void test_resync_bodies(void)
 static const cb_test_case tests[] = {
     {"warm", test_resync_warm},
     {"lazy", test_resync_lazy},
+    {"keeps_deletes", test_resync_keeps_deletes},
     {"api", test_resync_api},
     {"bodies", test_resync_bodies},
     {NULL, NULL},

@@ -35,10 +35,12 @@ typedef struct rt_write {
     uint64_t version;
     uint64_t issue_ns;
     uint64_t complete_ns;
+    int deleted; /* a versioned DELETE: the key must read as absent (a tombstone) */
 } rt_write;
 
 typedef struct rt_key {
-    rt_write done[RT_KEY_WRITES]; /* writes that completed STORED, in completion order */
+    rt_write done[RT_KEY_WRITES]; /* writes that completed (STORED, or a DELETE acknowledged
+                                   * DELETED or NOT_FOUND), in completion order */
     uint32_t count;
 } rt_key;
 
@@ -52,6 +54,7 @@ typedef struct rt_op {
 typedef struct rt_run {
     /* setup */
     uint32_t servers, clients, ops;
+    uint32_t delete_tenths; /* of every 10 operations: 4 SETs, this many DELETEs, GETs */
     cb_router_config rc;
     cb_memworld_fault faults[RT_FAULTS_MAX];
     size_t fault_count;
@@ -63,6 +66,7 @@ typedef struct rt_run {
     rt_key keys[RT_KEYS];
     /* results */
     uint32_t completed, duplicates, reads, stale, stale_allowed, violations, timeouts, errors;
+    uint32_t deletes, deleted_misses; /* DELETEs acknowledged; reads that found a deletion */
     uint64_t trace_hash;
     cb_router_stats totals;
     uint64_t events[16];
@@ -96,7 +100,8 @@ static int rt_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *o
     uint32_t idx = t->submitted++;
     rt_op *o = &t->ops_log[idx];
     o->key = (uint32_t)cb_rng_below(&t->rng, RT_KEYS);
-    o->op = cb_rng_below(&t->rng, 10) < 4 ? CB_OP_SET : CB_OP_GET;
+    uint64_t draw = cb_rng_below(&t->rng, 10);
+    o->op = draw < 4 ? CB_OP_SET : draw < 4 + t->delete_tenths ? CB_OP_DELETE : CB_OP_GET;
     o->issue_ns = now_ns;
     op->op = o->op;
     op->key = key;
@@ -158,8 +163,15 @@ static void rt_check_read(rt_run *t, const rt_op *o, const cb_completion *c)
         }
     }
     t->reads++;
-    uint64_t got = c->outcome == CB_OUTCOME_HIT ? c->number : 0;
-    if (need == NULL || got >= need->version) {
+    /* A hit's version, or a miss's tombstone version (0: none). After a delete the key
+     * must miss, unless a newer write got in; after a set, the read must see its version
+     * or newer (a newer delete's miss included). */
+    uint64_t got = c->number;
+    int hit = c->outcome == CB_OUTCOME_HIT;
+    if (need != NULL && need->deleted && !hit) {
+        t->deleted_misses++;
+    }
+    if (need == NULL || (need->deleted ? !hit || got > need->version : got >= need->version)) {
         return;
     }
     t->stale++;
@@ -193,7 +205,14 @@ static void rt_complete(void *user, uint32_t client, const cb_completion *c)
     } else if (o->op == CB_OP_SET && c->outcome == CB_OUTCOME_STORED) {
         rt_key *k = &t->keys[o->key];
         CU_ASSERT_FATAL(k->count < RT_KEY_WRITES);
-        k->done[k->count++] = (rt_write){c->number, o->issue_ns, c->complete_ns};
+        k->done[k->count++] = (rt_write){c->number, o->issue_ns, c->complete_ns, 0};
+    } else if (o->op == CB_OP_DELETE &&
+               (c->outcome == CB_OUTCOME_DELETED || c->outcome == CB_OUTCOME_NOT_FOUND)) {
+        rt_key *k = &t->keys[o->key];
+        CU_ASSERT_FATAL(k->count < RT_KEY_WRITES);
+        CU_ASSERT(c->number > 0); /* replicated deletes carry the writer's version */
+        k->done[k->count++] = (rt_write){c->number, o->issue_ns, c->complete_ns, 1};
+        t->deletes++;
     }
 }
 
@@ -365,6 +384,41 @@ static void test_router_e2e_crashes(void)
             CU_ASSERT(t.totals.failovers > 0 || rp != CB_ROUTER_READ_ANY);
             CU_ASSERT(t.totals.ejections > 0);
             CU_ASSERT(t.totals.probes_passed > 0);
+        }
+    }
+}
+
+/*
+ * Deletes under replication (docs/replication.md §4): 4 SETs, 2 versioned DELETEs and 4 GETs
+ * in 10, over every policy pair, without faults and with the three crashes. The model's
+ * newest write before a read may be a delete: the read must then miss (or see a newer
+ * write), unless the policy allows a stale read there. A late replicated SET, a primary_async
+ * copy or a read repair carrying an older version must not bring a deleted key back.
+ */
+static void test_router_deletes(void)
+{
+    static rt_run t;
+    printf("\n  %-13s %-7s %6s %6s %7s %7s %6s\n", "write", "read", "reads", "stale", "allowed",
+           "deletes", "d-miss");
+    for (int faults = 0; faults <= 1; faults++) {
+        for (uint32_t wp = 0; wp <= CB_ROUTER_WRITE_PRIMARY_ASYNC; wp++) {
+            for (uint32_t rp = 0; rp <= CB_ROUTER_READ_QUORUM; rp++) {
+                rt_setup(&t, wp, rp, faults ? 6000 : 3000);
+                t.delete_tenths = 2;
+                if (faults) {
+                    rt_crashes(&t);
+                }
+                rt_execute(&t);
+                printf("  %-13s %-7s %6u %6u %7u %7u %6u%s\n", cb_router_write_policy_name(wp),
+                       cb_router_read_policy_name(rp), t.reads, t.stale, t.stale_allowed, t.deletes,
+                       t.deleted_misses, faults ? " (crashes)" : "");
+                CU_ASSERT_EQUAL(t.violations, 0);
+                CU_ASSERT(t.deletes > 100);
+                CU_ASSERT(t.deleted_misses > 50);
+                if (!faults && rt_loss_needed(&t.rc) > 0) {
+                    CU_ASSERT_EQUAL(t.stale, 0);
+                }
+            }
         }
     }
 }
@@ -627,6 +681,7 @@ static void test_router_api(void)
 static const cb_test_case tests[] = {
     {"policies_no_faults", test_router_policies_no_faults},
     {"e2e_crashes", test_router_e2e_crashes},
+    {"deletes", test_router_deletes},
     {"deterministic", test_router_deterministic},
     {"failover_eject_probe", test_router_failover_eject_probe},
     {"write_failover", test_router_write_failover},

@@ -66,6 +66,7 @@ static const key_case key_cases[] = {
     {"placement", "resync", "warm", "", "warm"},
     {"placement", "eject_after", "3", "", "3"},
     {"placement", "eject_for", "10s", "eject_after = 2\n", "10s"},
+    {"placement", "tombstone_ttl", "5s", "", "5s"},
     {"transport", "kind", "udp", "", "udp"},
     {"transport", "timeout", "50ms", "", "50ms"},
     {"transport", "timeout_max", "2s", "", "2s"},

@@ -645,6 +645,46 @@ static void test_server_versioned_set(void)
     cb_server_del(srv);
 }
 
+/* A DELETE with arg = version leaves a tombstone (docs/protocol.md §3.1): an older versioned
+ * SET after it changes nothing, GET misses with the tombstone's version, a newer SET wins. */
+static void test_server_versioned_delete(void)
+{
+    static const srv_step steps[] = {
+        {{CB_OP_SET, 1, "k", "v1", 0, 0, 100, 0}, CB_STATUS_OK, NULL, 100},
+        {{CB_OP_DELETE, 2, "k", NULL, 0, 0, 200, 0}, CB_STATUS_OK, NULL, 200},
+        {{CB_OP_GET, 3, "k", NULL, 0, 0, 0, 0}, CB_STATUS_NOT_FOUND, NULL, 200},
+        {{CB_OP_SET, 4, "k", "late", 0, 0, 150, 0}, CB_STATUS_OK, NULL, 200}, /* superseded */
+        {{CB_OP_GET, 5, "k", NULL, 0, 0, 0, 0}, CB_STATUS_NOT_FOUND, NULL, 200},
+        {{CB_OP_DELETE, 6, "k", NULL, 0, 0, 120, 0}, CB_STATUS_NOT_FOUND, NULL, 200},
+        {{CB_OP_SET, 7, "k", "v3", 0, 0, 300, 0}, CB_STATUS_OK, NULL, 300},
+        {{CB_OP_GET, 8, "k", NULL, 0, 0, 0, 0}, CB_STATUS_OK, "v3", 300},
+        {{CB_OP_DELETE, 9, "k", NULL, 0, 0, 250, 0}, CB_STATUS_OK, NULL, 300}, /* older */
+        {{CB_OP_GET, 10, "k", NULL, 0, 0, 0, 0}, CB_STATUS_OK, "v3", 300},
+        {{CB_OP_DELETE, 11, "absent", NULL, 0, 0, 400, 0}, CB_STATUS_NOT_FOUND, NULL, 400},
+        {{CB_OP_SET, 12, "absent", "x", 0, 0, 399, 0}, CB_STATUS_OK, NULL, 400},
+        {{CB_OP_DELETE, 13, "k", NULL, 0, 0, 0, 0}, CB_STATUS_OK, NULL, 0}, /* plain */
+        {{CB_OP_GET, 14, "k", NULL, 0, 0, 0, 0}, CB_STATUS_NOT_FOUND, NULL, 0},
+    };
+    cb_server_config c = srv_config();
+    cb_server *srv = srv_new(&c);
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        const srv_reply *r = srv_call(srv, 0, &steps[i].q, 10 + i);
+        size_t want_len = steps[i].value != NULL ? strlen(steps[i].value) : 0;
+        if (r->f.status != steps[i].status || r->f.arg != steps[i].arg ||
+            r->f.value_len != want_len ||
+            (want_len > 0 && memcmp(r->value, steps[i].value, want_len) != 0)) {
+            printf("  step %zu: status %u arg %llu\n", i + 1, r->f.status,
+                   (unsigned long long)r->f.arg);
+            CU_FAIL("versioned delete step");
+        }
+    }
+    cb_server_stats st;
+    cb_server_get_stats(srv, &st);
+    CU_ASSERT_EQUAL(st.store.tombstones, 2);
+    CU_ASSERT_EQUAL(st.store.delete_superseded, 2);
+    cb_server_del(srv);
+}
+
 /* ---- the text protocol (cb_server.h, "Two protocols") ---- */
 
 static char srv_text[600000];
@@ -892,6 +932,7 @@ static const cb_test_case tests[] = {
     {"timer_sweeps", test_server_timer_sweeps},
     {"new_nomem", test_server_new_nomem},
     {"versioned_set", test_server_versioned_set},
+    {"versioned_delete", test_server_versioned_delete},
     {"scan", test_server_scan},
     {"text_session", test_server_text_session},
     {"text_meta", test_server_text_meta},

@@ -1146,6 +1146,136 @@ static void test_store_deterministic(void)
 }
 
 /* Versioned sets: last writer wins by the writer's version, whatever arrives first. */
+/* Versioned deletes leave tombstones (docs/store.md "Tombstones"): a table of steps on one
+ * key, each checked by what GET sees afterwards. */
+static void test_store_tombstones(void)
+{
+    enum { SET_V, DEL_V, SET_PLAIN, ADD, DEL_PLAIN };
+    static const struct {
+        const char *name;
+        int kind;
+        uint64_t version;
+        uint64_t now_ns;
+        int want_rc;
+        uint64_t want_version_out; /* versioned calls */
+        const char *want_value;    /* NULL: GET misses */
+        uint64_t want_get_version; /* hit: the item's; miss: the tombstone's */
+    } steps[] = {
+        {"set v10", SET_V, 10, 0, CB_ERR_OK, 10, "v10", 10},
+        {"delete v20 removes it", DEL_V, 20, 1, CB_ERR_OK, 20, NULL, 20},
+        {"older set v15 cannot resurrect", SET_V, 15, 2, CB_ERR_OK, 20, NULL, 20},
+        {"same-version set is a no-op", SET_V, 20, 3, CB_ERR_OK, 20, NULL, 20},
+        {"older delete v5 is superseded", DEL_V, 5, 4, CB_ERR_NOT_FOUND, 20, NULL, 20},
+        {"plain delete leaves the tombstone", DEL_PLAIN, 0, 5, CB_ERR_NOT_FOUND, 0, NULL, 20},
+        {"newer set v30 wins", SET_V, 30, 6, CB_ERR_OK, 30, "v30", 30},
+        {"older delete v25 keeps the item", DEL_V, 25, 7, CB_ERR_OK, 30, "v30", 30},
+        {"delete v40 of it", DEL_V, 40, 8, CB_ERR_OK, 40, NULL, 40},
+        {"add over a tombstone stores", ADD, 0, 9, CB_ERR_OK, 0, "add", 0},
+        {"delete v50 again", DEL_V, 50, 10, CB_ERR_OK, 50, NULL, 50},
+        {"plain set replaces the tombstone", SET_PLAIN, 0, 11, CB_ERR_OK, 0, "plain", 0},
+        {"plain delete of the item", DEL_PLAIN, 0, 12, CB_ERR_OK, 0, NULL, 0},
+        {"tombstone for a key never there", DEL_V, 60, 13, CB_ERR_NOT_FOUND, 60, NULL, 60},
+        {"its older set is superseded", SET_V, 55, 14, CB_ERR_OK, 60, NULL, 60},
+        /* The tombstone lives tombstone_ttl_ns (1000 ns here) from its delete at 13. */
+        {"at 1012 it still holds", SET_V, 56, 1012, CB_ERR_OK, 60, NULL, 60},
+        {"at 1013 it is gone: an old set lands", SET_V, 57, 1013, CB_ERR_OK, 57, "v57", 57},
+    };
+    cb_store_config cfg = {.memory_bytes_max = 64 * 1024,
+                           .buckets_initial = 4,
+                           .hash_seed = cb_test_seed(),
+                           .tombstone_ttl_ns = 1000};
+    cb_store *s = NULL;
+    CU_ASSERT_EQUAL_FATAL(cb_store_new(&cfg, NULL, &s), CB_ERR_OK);
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        uint64_t got = 0, now = steps[i].now_ns, ver = steps[i].version;
+        char value[8];
+        snprintf(value, sizeof value, "v%llu", (unsigned long long)ver);
+        int rc = CB_ERR_INVALID;
+        switch (steps[i].kind) {
+        case SET_V:
+            rc = cb_store_set_versioned(s, u8("k"), 1, u8(value), strlen(value), 0, 0, ver, now,
+                                        NULL, &got);
+            break;
+        case DEL_V:
+            rc = cb_store_delete_versioned(s, u8("k"), 1, ver, now, &got);
+            break;
+        case SET_PLAIN:
+            rc = cb_store_set(s, u8("k"), 1, u8("plain"), 5, 0, 0, now, NULL);
+            break;
+        case ADD:
+            rc = cb_store_add(s, u8("k"), 1, u8("add"), 3, 0, 0, now, NULL);
+            break;
+        default:
+            rc = cb_store_delete(s, u8("k"), 1, now);
+            break;
+        }
+        cb_store_view v;
+        int get = cb_store_get(s, u8("k"), 1, now, &v);
+        int ok = rc == steps[i].want_rc && v.version == steps[i].want_get_version;
+        if (steps[i].kind == SET_V || steps[i].kind == DEL_V) {
+            ok = ok && got == steps[i].want_version_out;
+        }
+        if (steps[i].want_value == NULL) {
+            ok = ok && get == CB_ERR_NOT_FOUND;
+        } else {
+            ok = ok && get == CB_ERR_OK && v.value_len == strlen(steps[i].want_value) &&
+                 memcmp(v.value, steps[i].want_value, v.value_len) == 0;
+        }
+        if (!ok) {
+            printf("  step '%s': rc %d get %d version %llu out %llu\n", steps[i].name, rc, get,
+                   (unsigned long long)v.version, (unsigned long long)got);
+            CU_FAIL(steps[i].name);
+        }
+        CU_ASSERT_EQUAL_FATAL(cb_store_check(s), CB_ERR_OK);
+    }
+    cb_store_stats st = stats_of(s);
+    CU_ASSERT_EQUAL(st.tombstones, 4);
+    CU_ASSERT_EQUAL(st.delete_superseded, 2);
+    cb_store_del(s);
+}
+
+/* A tombstone is a key without a value in the memory count; reads and unversioned edits see
+ * no item, SCAN returns it flagged; it is evicted from the LRU like any item. */
+static void test_store_tombstone_memory(void)
+{
+    cb_store *s = new_store(64 * 1024, 4, 0);
+    uint64_t before = stats_of(s).bytes_used;
+    CU_ASSERT_EQUAL(
+        cb_store_set_versioned(s, u8("key"), 3, u8("0123456789"), 10, 0, 0, 7, 0, NULL, NULL),
+        CB_ERR_OK);
+    CU_ASSERT_EQUAL(stats_of(s).bytes_used, before + cb_store_item_overhead_bytes() + 3 + 10);
+    CU_ASSERT_EQUAL(cb_store_delete_versioned(s, u8("key"), 3, 8, 1, NULL), CB_ERR_OK);
+    CU_ASSERT_EQUAL(stats_of(s).bytes_used, before + cb_store_item_overhead_bytes() + 3);
+    CU_ASSERT_EQUAL(stats_of(s).items, 1);
+    CU_ASSERT_EQUAL(cb_store_append(s, u8("key"), 3, u8("x"), 1, 2, NULL), CB_ERR_NOT_STORED);
+    CU_ASSERT_EQUAL(cb_store_replace(s, u8("key"), 3, u8("x"), 1, 0, 0, 2, NULL),
+                    CB_ERR_NOT_STORED);
+    CU_ASSERT_EQUAL(cb_store_incr(s, u8("key"), 3, 1, 2, NULL, NULL), CB_ERR_NOT_FOUND);
+    CU_ASSERT_EQUAL(cb_store_touch(s, u8("key"), 3, 0, 2), CB_ERR_NOT_FOUND);
+    cb_store_scan_item out[4];
+    size_t n = 9;
+    uint64_t next = 1;
+    CU_ASSERT_EQUAL(cb_store_scan(s, 0, 2, out, 4, &n, &next), CB_ERR_OK);
+    CU_ASSERT_EQUAL_FATAL(n, 1); /* SCAN returns it flagged, for the resync */
+    CU_ASSERT(out[0].tombstone == 1 && out[0].version == 8 && out[0].value_len == 0);
+    CU_ASSERT_EQUAL(cb_store_check(s), CB_ERR_OK);
+    /* Fill the store: the tombstone, least recently used, goes first. */
+    uint8_t value[1000];
+    memset(value, 'v', sizeof value);
+    for (uint32_t i = 0; i < 200; i++) {
+        char key[16];
+        int len = snprintf(key, sizeof key, "f%u", i);
+        CU_ASSERT_EQUAL(cb_store_set(s, u8(key), (size_t)len, value, sizeof value, 0, 0, 3, NULL),
+                        CB_ERR_OK);
+    }
+    CU_ASSERT(stats_of(s).evictions > 0);
+    cb_store_view v;
+    CU_ASSERT_EQUAL(cb_store_get(s, u8("key"), 3, 4, &v), CB_ERR_NOT_FOUND);
+    CU_ASSERT_EQUAL(v.version, 0); /* evicted: the tombstone is gone with it */
+    CU_ASSERT_EQUAL(cb_store_check(s), CB_ERR_OK);
+    cb_store_del(s);
+}
+
 static void test_store_set_versioned(void)
 {
     static const struct {
@@ -1314,6 +1444,8 @@ static const cb_test_case tests[] = {
     {"oom", test_store_oom},
     {"deterministic", test_store_deterministic},
     {"set_versioned", test_store_set_versioned},
+    {"tombstones", test_store_tombstones},
+    {"tombstone_memory", test_store_tombstone_memory},
     {"scan_full", test_store_scan_full},
     {"scan_resize", test_store_scan_resize},
     {NULL, NULL},

@@ -406,6 +406,27 @@ sqlite3 "$tmp/nf.db" "UPDATE requests SET outcome = 'miss' WHERE run_id = 1 AND 
     (SELECT max(seq) FROM requests WHERE run_id = 1 AND outcome = 'hit')"
 "$bin" check --verify "$tmp/nf.db" --run 1 | grep -q "lost-write" ||
     { echo "FAIL check misses a lost write"; fails=$((fails + 1)); }
+# Planted value bugs (docs/check.md): a hit of the right key and size whose value digest no
+# write sent (the size rule alone passes it), and a hit that returns the previous version of
+# its key after the newer one was acknowledged (a server acknowledging before storing).
+check "check no faults (values)" 0 "$bin" check "$rf" --seeds 1 --faults 0 -o "$tmp/nv.db" --quiet
+cp "$tmp/nv.db" "$tmp/nv2.db"
+sqlite3 "$tmp/nv.db" "UPDATE requests SET value_digest = value_digest - sign(value_digest) WHERE run_id = 1
+    AND seq = (SELECT max(seq) FROM requests WHERE run_id = 1 AND outcome = 'hit')"
+"$bin" check --verify "$tmp/nv.db" --run 1 | grep -q "phantom-read" ||
+    { echo "FAIL check misses a tampered digest"; fails=$((fails + 1)); }
+sqlite3 "$tmp/nv2.db" "UPDATE requests SET (version, value_digest) = (SELECT w.version,
+      w.value_digest FROM requests w WHERE w.run_id = 1 AND w.key = requests.key
+      AND w.op = 'set' AND w.outcome = 'stored' AND w.version < requests.version
+      ORDER BY w.version DESC LIMIT 1)
+    WHERE run_id = 1 AND seq = (SELECT min(g.seq) FROM requests g WHERE g.run_id = 1
+      AND g.op = 'get' AND g.outcome = 'hit' AND EXISTS (SELECT 1 FROM requests w
+        WHERE w.run_id = 1 AND w.key = g.key AND w.op = 'set' AND w.outcome = 'stored'
+        AND w.version = g.version AND w.complete_ns < g.issue_ns)
+      AND EXISTS (SELECT 1 FROM requests w WHERE w.run_id = 1 AND w.key = g.key
+        AND w.op = 'set' AND w.outcome = 'stored' AND w.version < g.version))"
+"$bin" check --verify "$tmp/nv2.db" --run 1 | grep -q "stale-read" ||
+    { echo "FAIL check misses a stale hit"; fails=$((fails + 1)); }
 # replay: the scenario over real sockets on loopback (docs/real.md §8). Small and bounded:
 # 2000 requests, servers on ephemeral 127.0.0.1 ports, every process reaped.
 qs="$scen/quickstart.ini"
