@@ -255,8 +255,8 @@ static void test_resync_lazy(void)
 #define DEL_KEYS 60u
 
 static const cb_memworld_fault del_faults[] = {
-    {20 * RS_MS, 0, CB_MEMWORLD_CRASH},
-    {80 * RS_MS, 0, CB_MEMWORLD_RECOVER},
+    {20 * RS_MS, 0, CB_MEMWORLD_CRASH, NULL, NULL},
+    {80 * RS_MS, 0, CB_MEMWORLD_RECOVER, NULL, NULL},
 };
 
 enum { DEL_WRITE = 0, DEL_OVERWRITE, DEL_DELETE, DEL_READ, DEL_DONE };
