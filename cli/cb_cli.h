@@ -79,6 +79,9 @@ int cb_cli_compare(const cb_cli_verb *verb, int argc, char **argv);
 extern const char cb_cli_merge_help[];
 int cb_cli_merge(const cb_cli_verb *verb, int argc, char **argv);
 
+extern const char cb_cli_broker_help[];
+int cb_cli_broker(const cb_cli_verb *verb, int argc, char **argv);
+
 extern const char cb_cli_serve_help[];
 int cb_cli_serve(const cb_cli_verb *verb, int argc, char **argv);
 
