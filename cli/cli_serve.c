@@ -24,10 +24,16 @@ const char cb_cli_serve_help[] =
     "  --memory SIZE    store memory cap (default 64MiB)\n"
     "  --value-max SIZE largest value (default 1MiB, at most 128MiB)\n"
     "  --conn-max N     TCP connections at once (default 1024; needs N+32 descriptors)\n"
-    "  --threads N      only 1 for now: the machines are single-threaded (docs/real.md §5)\n";
+    "  --threads N      only 1 for now: the machines are single-threaded (docs/real.md §5)\n"
+    "  --broker H:P     queue consumer: no listener; connect to the broker at H:P, subscribe\n"
+    "                   as --node N and serve the requests it delivers (docs/real.md §10);\n"
+    "                   --conn-max bounds the node ids served\n"
+    "  --node N         this server's node id with --broker (default 0)\n";
 
 typedef struct cli_serve_args {
     cb_serve_config cfg;
+    const char *broker; /* --broker: queue consumer mode */
+    uint32_t node;
 } cli_serve_args;
 
 static int cli_serve_port(const char *text, uint16_t *out)
@@ -110,6 +116,15 @@ static int cli_serve_option(cli_serve_args *a, const char *opt, const char *val)
         }
         return 0;
     }
+    if (strcmp(opt, "--broker") == 0) {
+        a->broker = val;
+        return 0;
+    }
+    if (strcmp(opt, "--node") == 0) {
+        int rc = cli_serve_count(opt, val, 0, (1u << 20) - 1, &v);
+        a->node = (uint32_t)v;
+        return rc;
+    }
     fprintf(stderr, "cachebed serve: unknown option '%s' (try 'cachebed serve --help')\n", opt);
     return -1;
 }
@@ -151,6 +166,9 @@ int cb_cli_serve(const cb_cli_verb *verb, int argc, char **argv)
     cli_serve_args a;
     if (cli_serve_parse(argc, argv, &a) != 0) {
         return CB_CLI_EXIT_USAGE;
+    }
+    if (a.broker != NULL) {
+        return cb_cli_serve_queue(&a.cfg, a.broker, a.node);
     }
     char err[256];
     cb_serve *s = NULL;
