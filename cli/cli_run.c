@@ -189,7 +189,7 @@ static const char *cli_run_unsupported(const cb_plan *p, const cli_run_args *a)
     if (p->placement.resync == CB_PLAN_RESYNC_WARM && !a->memnet) {
         return "[placement] resync = warm in the SimGrid world";
     }
-    if (p->transport.kind == CB_TRANSPORT_QUEUE) {
+    if (p->transport.kind == CB_TRANSPORT_QUEUE && a->ops == NULL) { /* replay runs it */
         return "transport kind = queue (the broker)";
     }
     if (p->network.platform[0] != '\0') {
@@ -747,7 +747,9 @@ static int cli_run_print_summary(const cli_run *run, double wall_s, uint64_t sim
            "%.3f s %s, %.2f s wall\n",
            ops != NULL ? ops->verb : "run", p->scenario.name, (unsigned long long)p->scenario.seed,
            p->servers.count, p->clients.count,
-           p->transport.kind == CB_TRANSPORT_TCP ? "tcp" : "udp",
+           p->transport.kind == CB_TRANSPORT_TCP   ? "tcp"
+           : p->transport.kind == CB_TRANSPORT_UDP ? "udp"
+                                                   : "queue",
            ops != NULL         ? "real sockets"
            : run->args->memnet ? "in-memory network"
                                : "SimGrid",
