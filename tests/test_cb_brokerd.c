@@ -24,8 +24,10 @@
 #include <unistd.h>
 
 #include "cb_brokerd.h"
+#include "cb_err.h"
 #include "cb_frame.h"
 #include "cb_queue.h"
+#include "cb_realworld.h"
 #include "cb_serve_queue.h"
 #include "cb_test.h"
 
@@ -417,11 +419,132 @@ static void test_brokerd_restart(void)
     bt_broker_stop(&bk, NULL);
 }
 
+/* ---- the replay world's clients through a broker that goes away and comes back ---------- */
+
+#define RT_REQUESTS 250u
+#define RT_PACE_NS  2000000ull
+
+typedef struct rt_state {
+    uint32_t issued, completed;
+    uint64_t next_at;
+    uint8_t outcomes[RT_REQUESTS];
+    char key[16];
+} rt_state;
+
+static int rt_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op,
+                   uint32_t *server, uint64_t *wake_ns)
+{
+    (void)client;
+    rt_state *st = user;
+    if (st->issued == RT_REQUESTS) {
+        *wake_ns = UINT64_MAX;
+        return 0;
+    }
+    if (now_ns < st->next_at) {
+        *wake_ns = st->next_at;
+        return 0;
+    }
+    st->next_at = now_ns + RT_PACE_NS;
+    int n = snprintf(st->key, sizeof st->key, "key%u", st->issued);
+    op->op = CB_OP_SET;
+    op->key = (const uint8_t *)st->key;
+    op->key_len = (uint8_t)n;
+    op->value = (const uint8_t *)"v";
+    op->value_len = 1;
+    op->user_data = st->issued++;
+    *server = 0;
+    return 1;
+}
+
+static void rt_complete(void *user, uint32_t client, const cb_completion *c)
+{
+    (void)client;
+    rt_state *st = user;
+    CU_ASSERT_FATAL(c->user_data < RT_REQUESTS);
+    st->outcomes[c->user_data] = c->outcome;
+    st->completed++;
+}
+
+typedef struct rt_ctl {
+    bt_broker *bk;
+    uint16_t port;
+} rt_ctl;
+
+/* Stop the broker 150 ms in, start it again on the same port 150 ms later. */
+static void *rt_control(void *arg)
+{
+    rt_ctl *ctl = arg;
+    (void)usleep(150000);
+    bt_broker_stop(ctl->bk, NULL);
+    (void)usleep(150000);
+    bt_broker_start(ctl->bk, ctl->port);
+    return NULL;
+}
+
+static void test_brokerd_replay_world_restart(void)
+{
+    bt_broker bk;
+    bt_broker_start(&bk, 0);
+    bt_server s0;
+    bt_server_start(&s0, bk.port, 0);
+    struct sockaddr_in broker;
+    memset(&broker, 0, sizeof broker);
+    broker.sin_family = AF_INET;
+    broker.sin_port = htons(bk.port);
+    broker.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cb_realworld_config rc;
+    memset(&rc, 0, sizeof rc);
+    rc.server_count = 1;
+    rc.client_count = 1;
+    rc.servers = &broker; /* unused with a broker */
+    rc.broker = &broker;
+    rc.client = cb_client_config_default();
+    rc.client.outstanding_max = 1;
+    rc.client.timeout_ns = rc.client.timeout_max_ns = 20000000ull;
+    rc.client.attempts_max = 2;
+    rc.latency_ns = 50000; /* through the delay queue too */
+    rc.seed = 7;
+    cb_realworld *w = NULL;
+    CU_ASSERT_EQUAL_FATAL(cb_realworld_new(&rc, &w), CB_ERR_OK);
+    static rt_state st;
+    memset(&st, 0, sizeof st);
+    cb_world_hooks hooks = {.user = &st, .next = rt_next, .complete = rt_complete};
+    rt_ctl ctl = {&bk, bk.port};
+    pthread_t t;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, rt_control, &ctl), 0);
+    CU_ASSERT_EQUAL(cb_realworld_run(w, &hooks, 10000000000ull), CB_ERR_OK);
+    CU_ASSERT_EQUAL(pthread_join(t, NULL), 0);
+    cb_realworld_stats rs;
+    cb_realworld_get_stats(w, &rs);
+    cb_realworld_del(w);
+    CU_ASSERT_EQUAL(st.completed, RT_REQUESTS);
+    uint32_t stored = 0, timeouts = 0;
+    for (uint32_t i = 0; i < RT_REQUESTS; i++) {
+        stored += st.outcomes[i] == CB_OUTCOME_STORED;
+        timeouts += st.outcomes[i] == CB_OUTCOME_TIMEOUT;
+    }
+    /* requests timed out while the broker was gone, and the last ones all went through */
+    CU_ASSERT(timeouts >= 1);
+    CU_ASSERT_EQUAL(stored + timeouts, RT_REQUESTS);
+    for (uint32_t i = RT_REQUESTS - 20; i < RT_REQUESTS; i++) {
+        CU_ASSERT_EQUAL(st.outcomes[i], CB_OUTCOME_STORED);
+    }
+    CU_ASSERT(rs.connects >= 2);
+    printf("\n  %u stored, %u timed out, %llu connections\n", stored, timeouts,
+           (unsigned long long)rs.connects);
+    cb_serveq_stats q;
+    bt_server_stop(&s0, &q);
+    CU_ASSERT_EQUAL(q.reconnects, 1);
+    bt_broker_stop(&bk, NULL);
+}
+
 static const cb_test_case cases[] = {
     {"publish, deliver, redeliver, ack, nack", test_brokerd_publish_deliver_ack},
     {"two consumer servers through the broker", test_brokerd_two_servers},
     {"hostile endpoints are closed, the broker stays up", test_brokerd_hostile},
     {"broker restart: servers resubscribe", test_brokerd_restart},
+    {"replay world: clients time out, then work after a broker restart",
+     test_brokerd_replay_world_restart},
     {NULL, NULL},
 };
 
