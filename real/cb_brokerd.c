@@ -44,6 +44,8 @@ struct cb_brokerd {
     cb_loop_watch listen_w;
     bd_conn *conns;
     uint32_t conn_max, free_head;
+    uint32_t *doomed; /* ids marked closing, closed by bd_reap after the current event */
+    uint32_t doomed_len;
     uint8_t *rbuf;
     cb_action acts[BD_ACTIONS_BATCH];
     size_t out_bytes_max;
@@ -64,12 +66,21 @@ static void bd_err(char *err, size_t err_cap, const char *fmt, ...)
 
 /* ---- output ------------------------------------------------------------------------------- */
 
+/* Close c once the machine's SEND payloads are no longer needed (bd_reap). */
+static void bd_mark(cb_brokerd *b, bd_conn *c)
+{
+    if (!c->closing && c->w.fd >= 0) {
+        c->closing = 1;
+        b->doomed[b->doomed_len++] = c->id; /* each id at most once: fits conn_max */
+    }
+}
+
 static void bd_queue(cb_brokerd *b, bd_conn *c, const uint8_t *data, size_t len)
 {
     size_t queued = c->out_len - c->out_head;
     if (len > b->out_bytes_max - queued) {
         b->stats.closed_slow++;
-        c->closing = 1;
+        bd_mark(b, c);
         return;
     }
     if (c->out_cap - c->out_len < len && c->out_head > 0) {
@@ -84,7 +95,7 @@ static void bd_queue(cb_brokerd *b, bd_conn *c, const uint8_t *data, size_t len)
         }
         uint8_t *p = realloc(c->out, cap);
         if (p == NULL) {
-            c->closing = 1;
+            bd_mark(b, c);
             return;
         }
         c->out = p;
@@ -97,7 +108,7 @@ static void bd_queue(cb_brokerd *b, bd_conn *c, const uint8_t *data, size_t len)
 static void bd_want_write(cb_brokerd *b, bd_conn *c, int on)
 {
     if (cb_loop_modify(b->loop, &c->w, on ? EPOLLIN | EPOLLOUT : EPOLLIN) != 0) {
-        c->closing = 1;
+        bd_mark(b, c);
     }
 }
 
@@ -111,7 +122,7 @@ static void bd_flush(cb_brokerd *b, bd_conn *c)
                 continue;
             }
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                c->closing = 1;
+                bd_mark(b, c);
             }
             return;
         }
@@ -131,7 +142,7 @@ static void bd_write(cb_brokerd *b, bd_conn *c, struct iovec *iov, size_t n)
         msg.msg_iovlen = n;
         ssize_t w = sendmsg(c->w.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            c->closing = 1;
+            bd_mark(b, c);
             return;
         }
         sent = w > 0 ? (size_t)w : 0;
@@ -186,7 +197,7 @@ static size_t bd_drain(cb_brokerd *b)
             }
             if (a->kind == CB_ACTION_CLOSE && a->peer < b->conn_max) {
                 b->stats.closed_by_protocol++;
-                b->conns[a->peer].closing = 1;
+                bd_mark(b, &b->conns[a->peer]);
             }
             i++;
         }
@@ -211,14 +222,9 @@ static void bd_close(cb_brokerd *b, bd_conn *c);
 /* Close the connections marked while the machine's payloads were live. */
 static void bd_reap(cb_brokerd *b)
 {
-    for (int again = 1; again;) {
-        again = 0;
-        for (uint32_t i = 0; i < b->conn_max; i++) {
-            if (b->conns[i].closing && b->conns[i].w.fd >= 0) {
-                bd_close(b, &b->conns[i]); /* may mark others (requeued deliveries) */
-                again = 1;
-            }
-        }
+    while (b->doomed_len > 0) {
+        bd_conn *c = &b->conns[b->doomed[--b->doomed_len]];
+        bd_close(b, c); /* may mark others (requeued deliveries) */
     }
 }
 
@@ -244,10 +250,18 @@ static void bd_close(cb_brokerd *b, bd_conn *c)
     if (c->w.fd < 0) {
         return;
     }
+    if (c->closing) { /* closed before bd_reap got to it (shutdown): drop it from the list */
+        for (uint32_t i = 0; i < b->doomed_len; i++) {
+            if (b->doomed[i] == c->id) {
+                b->doomed[i] = b->doomed[--b->doomed_len];
+                break;
+            }
+        }
+    }
+    c->closing = 0;
     (void)cb_loop_remove(b->loop, &c->w);
     (void)close(c->w.fd);
     c->w.fd = -1;
-    c->closing = 0;
     free(c->out);
     c->out = NULL;
     c->out_head = c->out_len = c->out_cap = 0;
@@ -266,11 +280,11 @@ static void bd_feed(cb_brokerd *b, bd_conn *c, const uint8_t *buf, size_t len)
         long rc = cb_broker_on_bytes(b->m, c->id, buf, len, now);
         size_t actions = bd_drain(b);
         if (rc < 0) {
-            c->closing = 1;
+            bd_mark(b, c);
             break;
         }
         if (rc == 0 && actions == 0) {
-            c->closing = 1; /* no progress possible */
+            bd_mark(b, c); /* no progress possible */
             break;
         }
         buf += rc;
@@ -292,7 +306,7 @@ static void bd_read(cb_brokerd *b, bd_conn *c)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
             return;
         }
-        c->closing = 1;
+        bd_mark(b, c);
     }
 }
 
@@ -439,8 +453,9 @@ static int bd_setup(cb_brokerd *b, char *err, size_t err_cap)
         return -1;
     }
     b->conns = calloc(b->conn_max, sizeof b->conns[0]);
+    b->doomed = calloc(b->conn_max, sizeof b->doomed[0]);
     b->rbuf = malloc(BD_READ_BYTES);
-    if (b->conns == NULL || b->rbuf == NULL) {
+    if (b->conns == NULL || b->doomed == NULL || b->rbuf == NULL) {
         bd_err(err, err_cap, "out of memory");
         return -1;
     }
@@ -507,6 +522,7 @@ void cb_brokerd_del(cb_brokerd *b)
     cb_broker_del(b->m);
     cb_loop_del(b->loop);
     free(b->conns);
+    free(b->doomed);
     free(b->rbuf);
     free(b);
 }
