@@ -205,8 +205,8 @@ static void replay_exec_broker(const cb_plan *p, int out_fd)
         v = p->servers.each[s].value_bytes_max > v ? p->servers.each[s].value_bytes_max : v;
     }
     snprintf(vmax, sizeof vmax, "%llu", (unsigned long long)v);
-    char *argv[] = {"cachebed", "broker",     "--port", "0",  "--node-max", nodes,
-                    "--conn-max", conns,      "--value-max", vmax, NULL};
+    char *argv[] = {"cachebed",   "broker", "--port",      "0",  "--node-max", nodes,
+                    "--conn-max", conns,    "--value-max", vmax, NULL};
     replay_exec_child(argv, out_fd);
 }
 
@@ -218,8 +218,8 @@ static void replay_exec_consumer(const cb_plan *p, uint32_t s, uint16_t broker_p
     snprintf(conns, sizeof conns, "%u", p->servers.count + p->clients.count); /* node ids */
     snprintf(node, sizeof node, "%u", s);
     snprintf(broker, sizeof broker, "127.0.0.1:%u", (unsigned)broker_port);
-    char *argv[] = {"cachebed",   "serve", "--broker", broker, "--node",      node, "--memory",
-                    mem,          "--value-max", vmax, "--conn-max", conns, NULL};
+    char *argv[] = {"cachebed", "serve",       "--broker", broker,       "--node", node, "--memory",
+                    mem,        "--value-max", vmax,       "--conn-max", conns,    NULL};
     replay_exec_child(argv, out_fd);
 }
 
@@ -430,9 +430,10 @@ static int replay_note(void *user, cb_results *db, int64_t run_id)
         (void)inet_ntop(AF_INET, &st->addrs[s].sin_addr, addr, sizeof addr); /* fits */
         snprintf(detail, sizeof detail, "%s:%u %s, %s protocol", addr,
                  (unsigned)ntohs(st->addrs[s].sin_port),
-                 p->transport.kind == CB_TRANSPORT_QUEUE ? "(broker) child 'cachebed serve --broker'"
-                 : st->pids[s] > 0                       ? "child process 'cachebed serve'"
-                                                         : "existing server",
+                 p->transport.kind == CB_TRANSPORT_QUEUE
+                     ? "(broker) child 'cachebed serve --broker'"
+                 : st->pids[s] > 0 ? "child process 'cachebed serve'"
+                                   : "existing server",
                  st->protocol == CB_CLIENT_PROTOCOL_TEXT ? "memcached text" : "binary");
         rc = cb_results_add_event(db, run_id, 0, node, "server", detail);
     }

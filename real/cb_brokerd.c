@@ -491,9 +491,9 @@ int cb_brokerd_new(const cb_brokerd_config *cfg, cb_brokerd **out, char *err, si
     uint32_t payload = cfg->broker.payload_bytes_max != 0
                            ? cfg->broker.payload_bytes_max
                            : CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + CB_VALUE_BYTES_MAX_DEFAULT;
-    b->out_bytes_max = cfg->out_bytes_max != 0 ? cfg->out_bytes_max
-                                               : CB_BROKERD_OUT_BYTES_DEFAULT + (size_t)payload +
-                                                     CB_QUEUE_HEADER_BYTES;
+    b->out_bytes_max = cfg->out_bytes_max != 0
+                           ? cfg->out_bytes_max
+                           : CB_BROKERD_OUT_BYTES_DEFAULT + (size_t)payload + CB_QUEUE_HEADER_BYTES;
     (void)signal(SIGPIPE, SIG_IGN);
     if (b->conn_max == 0) {
         bd_err(err, err_cap, "conn_max must be at least 1");

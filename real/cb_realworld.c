@@ -73,8 +73,8 @@ struct cb_realworld {
     cb_rng *client_rngs;
     cb_client **clients;
     uint64_t *wake_ns;
-    rw_conn *conns; /* client * server_count + server (queue: + 0 is the broker's) */
-    cb_qendpoint **qeps;           /* queue transport: one endpoint per client, else NULL */
+    rw_conn *conns;      /* client * server_count + server (queue: + 0 is the broker's) */
+    cb_qendpoint **qeps; /* queue transport: one endpoint per client, else NULL */
     struct sockaddr_in broker_addr; /* queue transport */
     rw_msg *heap;
     size_t heap_len, heap_cap; /* heap_cap: fixed at init (rw_alloc_queue) */
@@ -493,9 +493,8 @@ static int rw_q_pump(cb_realworld *w, uint32_t i)
             if (batch[k].kind != CB_ACTION_SEND) {
                 continue;
             }
-            int rc = rw_impaired(w)
-                         ? rw_delay(w, c, RW_OUT, batch[k].data, batch[k].data_len)
-                         : rw_transmit(w, c, batch[k].data, batch[k].data_len);
+            int rc = rw_impaired(w) ? rw_delay(w, c, RW_OUT, batch[k].data, batch[k].data_len)
+                                    : rw_transmit(w, c, batch[k].data, batch[k].data_len);
             if (rc != CB_ERR_OK) {
                 return rc;
             }

@@ -84,7 +84,7 @@ typedef struct cb_realworld_config {
      * and PUBLISHes each request to the server's node (its index); binary TCP only. The
      * impairment applies to the client-broker stream. */
     const struct sockaddr_in *broker;
-    uint64_t stop_grace_ns;            /* after *stop, wait this long for in-flight requests */
+    uint64_t stop_grace_ns; /* after *stop, wait this long for in-flight requests */
 } cb_realworld_config;
 
 typedef struct cb_realworld_stats {

@@ -21,10 +21,10 @@
 #include "cb_loop.h"
 #include "cb_qendpoint.h"
 
-#define SQ_READ_BYTES       (64u * 1024u)
-#define SQ_READS_PER_EVENT  16
-#define SQ_ACTIONS_BATCH    256
-#define SQ_RECONNECT_NS     200000000ull
+#define SQ_READ_BYTES        (64u * 1024u)
+#define SQ_READS_PER_EVENT   16
+#define SQ_ACTIONS_BATCH     256
+#define SQ_RECONNECT_NS      200000000ull
 #define SQ_OUT_BYTES_DEFAULT (4u * 1024u * 1024u)
 
 enum { SQ_DOWN = 0, SQ_CONNECTING, SQ_UP };
@@ -107,7 +107,7 @@ static void sq_pump_ep(cb_serveq *q)
 
 static void sq_watch(cb_serveq *q)
 {
-    uint32_t ev = q->state == SQ_CONNECTING ? (uint32_t)EPOLLOUT
+    uint32_t ev = q->state == SQ_CONNECTING  ? (uint32_t)EPOLLOUT
                   : q->out_head < q->out_len ? (uint32_t)(EPOLLIN | EPOLLOUT)
                                              : (uint32_t)EPOLLIN;
     if (cb_loop_modify(q->loop, &q->w, ev) != 0) {
@@ -121,8 +121,8 @@ static void sq_flush(cb_serveq *q)
         return;
     }
     while (q->out_head < q->out_len) {
-        ssize_t n =
-            send(q->w.fd, q->out + q->out_head, q->out_len - q->out_head, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = send(q->w.fd, q->out + q->out_head, q->out_len - q->out_head,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -234,8 +234,7 @@ static void sq_disconnect(cb_serveq *q)
         (void)cb_loop_remove(q->loop, &q->w);
         (void)close(q->w.fd);
         q->w.fd = -1;
-        q->stats.disconnects += q->state == SQ_UP;
-        /* (a failed connect was SQ_CONNECTING) */
+        q->stats.disconnects += q->state == SQ_UP; /* a failed connect is not one */
     }
     q->state = SQ_DOWN;
     q->broken = 0;
@@ -286,7 +285,6 @@ static int sq_connect(cb_serveq *q)
 static void sq_on_io(cb_loop *loop, cb_loop_watch *w, uint32_t events)
 {
     (void)loop;
-    (void)w;
     cb_serveq *q = w->ctx;
     if (q->state == SQ_CONNECTING) {
         int err = 0;
@@ -391,9 +389,8 @@ static int sq_setup(cb_serveq *q, char *err, size_t err_cap)
     }
     uint32_t value_max =
         sc.store.value_bytes_max != 0 ? sc.store.value_bytes_max : CB_VALUE_BYTES_MAX_DEFAULT;
-    cb_qendpoint_config ec = {.node = c->node,
-                              .payload_bytes_max =
-                                  CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + value_max};
+    cb_qendpoint_config ec = {
+        .node = c->node, .payload_bytes_max = CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + value_max};
     rc = cb_qendpoint_new(&ec, NULL, &q->ep);
     if (rc != CB_ERR_OK) {
         sq_err(err, err_cap, "queue endpoint: %s", cb_strerror(rc));

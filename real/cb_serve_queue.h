@@ -27,23 +27,23 @@
 #include "cb_server.h"
 
 typedef struct cb_serveq_config {
-    const char *broker_host;  /* numeric IPv4 address */
+    const char *broker_host; /* numeric IPv4 address */
     uint16_t broker_port;
-    uint32_t node;            /* this server's node id */
-    cb_server_config server;  /* conn_max: node ids 0..conn_max-1 may send requests */
-    uint64_t reconnect_ns;    /* 0: 200 ms */
-    size_t out_bytes_max;     /* 0: 4 MiB + one maximal envelope */
-    int handle_signals;       /* 1: SIGINT/SIGTERM stop it */
+    uint32_t node;           /* this server's node id */
+    cb_server_config server; /* conn_max: node ids 0..conn_max-1 may send requests */
+    uint64_t reconnect_ns;   /* 0: 200 ms */
+    size_t out_bytes_max;    /* 0: 4 MiB + one maximal envelope */
+    int handle_signals;      /* 1: SIGINT/SIGTERM stop it */
 } cb_serveq_config;
 
 typedef struct cb_serveq_stats {
     cb_server_stats server;
-    uint64_t deliveries;     /* DELIVERs served */
-    uint64_t redeliveries;   /* of which delivery > 1 */
-    uint64_t nacked;         /* replies the broker refused */
-    uint64_t dropped;        /* deliveries from a node >= conn_max */
-    uint64_t disconnects;    /* connections to the broker lost */
-    uint64_t reconnects;     /* connections re-made (each followed by a SUBSCRIBE) */
+    uint64_t deliveries;   /* DELIVERs served */
+    uint64_t redeliveries; /* of which delivery > 1 */
+    uint64_t nacked;       /* replies the broker refused */
+    uint64_t dropped;      /* deliveries from a node >= conn_max */
+    uint64_t disconnects;  /* connections to the broker lost */
+    uint64_t reconnects;   /* connections re-made (each followed by a SUBSCRIBE) */
 } cb_serveq_stats;
 
 typedef struct cb_serveq cb_serveq;

@@ -155,8 +155,12 @@ static int bt_env(int fd, uint8_t kind, uint32_t dst, uint32_t src, uint64_t id,
                   const uint8_t *payload, uint32_t len)
 {
     static uint8_t buf[CB_QUEUE_HEADER_BYTES + 600000];
-    cb_queue_msg m = {.kind = kind, .dst = dst, .src = src, .message_id = id,
-                      .payload_len = len, .payload = payload};
+    cb_queue_msg m = {.kind = kind,
+                      .dst = dst,
+                      .src = src,
+                      .message_id = id,
+                      .payload_len = len,
+                      .payload = payload};
     long n = cb_queue_encode(&m, buf, sizeof buf);
     CU_ASSERT_FATAL(n > 0);
     return bt_send(fd, buf, (size_t)n);
@@ -181,8 +185,8 @@ static int bt_read_env(int fd, uint8_t *buf, size_t cap, cb_queue_msg *m)
     if (bt_recv(fd, buf, CB_QUEUE_HEADER_BYTES) != CB_QUEUE_HEADER_BYTES) {
         return -1;
     }
-    uint32_t plen = (uint32_t)buf[24] << 24 | (uint32_t)buf[25] << 16 | (uint32_t)buf[26] << 8 |
-                    buf[27];
+    uint32_t plen =
+        (uint32_t)buf[24] << 24 | (uint32_t)buf[25] << 16 | (uint32_t)buf[26] << 8 | buf[27];
     CU_ASSERT_FATAL(CB_QUEUE_HEADER_BYTES + (size_t)plen <= cap);
     if (bt_recv(fd, buf + CB_QUEUE_HEADER_BYTES, plen) != plen) {
         return -1;
@@ -341,17 +345,21 @@ static void test_brokerd_hostile(void)
     /* a valid header announcing a 2 GiB payload: closed before any payload is read */
     int o = bt_connect(bk.port, 0);
     uint8_t hdr[CB_QUEUE_HEADER_BYTES] = {0xCB, 0x51, 1, CB_QUEUE_PUBLISH};
-    hdr[11] = 1;         /* dst 1 */
-    hdr[23] = 1;         /* message id 1 */
-    hdr[24] = 0x80;      /* payload_len 2^31 */
+    hdr[11] = 1;    /* dst 1 */
+    hdr[23] = 1;    /* message id 1 */
+    hdr[24] = 0x80; /* payload_len 2^31 */
     CU_ASSERT_EQUAL(bt_send(o, hdr, sizeof hdr), 0);
     CU_ASSERT(bt_closed(o));
     close(o);
     /* a DELIVER sent to the broker: closed */
     int d = bt_connect(bk.port, 0);
     uint8_t dl[CB_QUEUE_HEADER_BYTES + 1];
-    cb_queue_msg dm = {.kind = CB_QUEUE_DELIVER, .delivery = 1, .dst = 1, .message_id = 1,
-                       .payload_len = 1, .payload = (const uint8_t *)"x"};
+    cb_queue_msg dm = {.kind = CB_QUEUE_DELIVER,
+                       .delivery = 1,
+                       .dst = 1,
+                       .message_id = 1,
+                       .payload_len = 1,
+                       .payload = (const uint8_t *)"x"};
     CU_ASSERT(cb_queue_encode(&dm, dl, sizeof dl) > 0);
     CU_ASSERT_EQUAL(bt_send(d, dl, sizeof dl), 0);
     CU_ASSERT(bt_closed(d));
@@ -431,8 +439,8 @@ typedef struct rt_state {
     char key[16];
 } rt_state;
 
-static int rt_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op,
-                   uint32_t *server, uint64_t *wake_ns)
+static int rt_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op, uint32_t *server,
+                   uint64_t *wake_ns)
 {
     (void)client;
     rt_state *st = user;
