@@ -27,7 +27,7 @@ const char cb_cli_serve_help[] =
     "  --threads N      only 1 for now: the machines are single-threaded (docs/real.md §5)\n"
     "  --broker H:P     queue consumer: no listener; connect to the broker at H:P, subscribe\n"
     "                   as --node N and serve the requests it delivers (docs/real.md §10);\n"
-    "                   --conn-max bounds the node ids served\n"
+    "                   --conn-max bounds the node ids served; --port, --listen unused\n"
     "  --node N         this server's node id with --broker (default 0)\n";
 
 typedef struct cli_serve_args {

@@ -12,6 +12,11 @@
 
 int cb_cli_serve_queue(const cb_serve_config *sc, const char *broker, uint32_t node)
 {
+    if (sc->udp) {
+        fprintf(stderr, "cachebed serve: --udp-port has no meaning with --broker (the broker "
+                        "speaks TCP only)\n");
+        return CB_CLI_EXIT_USAGE;
+    }
     char host[64];
     const char *colon = strrchr(broker, ':');
     char *end = NULL;
