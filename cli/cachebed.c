@@ -10,18 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char cli_not_built_fmt[] =
-    "cachebed %s: not built yet — this verb arrives with a later milestone (see README.md, "
-    "\"Status\").\n";
-
-static int cli_not_built(const cb_cli_verb *verb, int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, cli_not_built_fmt, verb->name);
-    return CB_CLI_EXIT_NOT_BUILT;
-}
-
 static const cb_cli_verb cli_verbs[] = {
     {"run", "run one scenario and log it to the results database", cb_cli_run_help, cb_cli_run},
     {"compare", "run a scenario across varied parameters and seeds, compare the results",
@@ -34,11 +22,8 @@ static const cb_cli_verb cli_verbs[] = {
      cb_cli_replay},
     {"serve", "run a real cache server (binary frame and memcached protocols)", cb_cli_serve_help,
      cb_cli_serve},
-    {"broker", "run the queue transport's broker as a real process",
-     "usage: cachebed broker [--port P]\n"
-     "\n"
-     "The message broker of the queue transport. Not built yet.\n",
-     cli_not_built},
+    {"broker", "run the queue transport's broker as a real process", cb_cli_broker_help,
+     cb_cli_broker},
     {"query", "run SQL on a results database", cb_cli_query_help, cb_cli_query},
     {"report", "render tables and plots from a results database", cb_cli_report_help,
      cb_cli_report},

@@ -79,8 +79,14 @@ int cb_cli_compare(const cb_cli_verb *verb, int argc, char **argv);
 extern const char cb_cli_merge_help[];
 int cb_cli_merge(const cb_cli_verb *verb, int argc, char **argv);
 
+extern const char cb_cli_broker_help[];
+int cb_cli_broker(const cb_cli_verb *verb, int argc, char **argv);
+
 extern const char cb_cli_serve_help[];
 int cb_cli_serve(const cb_cli_verb *verb, int argc, char **argv);
+/* `cachebed serve --broker HOST:PORT --node N` (cli_serve_queue.c): an exit status. */
+struct cb_serve_config;
+int cb_cli_serve_queue(const struct cb_serve_config *sc, const char *broker, uint32_t node);
 
 extern const char cb_cli_query_help[];
 int cb_cli_query(const cb_cli_verb *verb, int argc, char **argv);

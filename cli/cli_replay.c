@@ -63,8 +63,11 @@ const char cb_cli_replay_help[] =
     "\n"
     "SIGINT/SIGTERM: no new request is issued, those in flight get 1 s to complete and are\n"
     "then cancelled (outcome error), the run is marked incomplete, the servers are reaped.\n"
-    "Not yet: replicas > 1, compression, encryption, [faults], the queue transport, and\n"
-    "the text protocol over udp (exit 3).\n"
+    "With transport kind = queue, a 'cachebed broker' child is started first and the\n"
+    "servers run as its consumers ('cachebed serve --broker'); each client keeps one\n"
+    "connection to the broker (docs/real.md §10.3).\n"
+    "Not yet: replicas > 1, compression, encryption, [faults], and the text protocol over\n"
+    "udp or queue (exit 3).\n"
     "\n"
     "Exit status: 0 ok, 1 failed or interrupted, 2 bad usage, 3 not built yet.\n";
 
@@ -77,6 +80,10 @@ typedef struct replay_state {
     int *pipes;  /* their stdout, -1 where none */
     cb_realworld *world;
     const cb_plan *plan;
+    /* transport kind = queue: the `cachebed broker` child (docs/real.md §10.3) */
+    pid_t broker_pid;
+    int broker_pipe;
+    struct sockaddr_in broker_addr;
 } replay_state;
 
 static const char *replay_unsupported(void *user, const cb_plan *p)
@@ -95,8 +102,8 @@ static const char *replay_unsupported(void *user, const cb_plan *p)
     if (p->fault_count > 0) {
         return "[faults] over real sockets";
     }
-    if (p->transport.kind == CB_TRANSPORT_QUEUE) {
-        return "transport kind = queue over real sockets (no 'cachebed broker' daemon yet)";
+    if (p->transport.kind == CB_TRANSPORT_QUEUE && st->servers_opt != NULL) {
+        return "--servers with transport kind = queue (replay starts the broker and servers)";
     }
     return NULL;
 }
@@ -174,6 +181,56 @@ static void replay_exec_server(const cb_plan_server *ps, uint32_t conn_max, int 
     _exit(127);
 }
 
+/* Queue transport: the broker child, and each server as its consumer `--node s`. Node ids:
+ * servers 0..S-1, clients S..S+C-1 (cb_realworld.h). */
+static void replay_exec_child(char **argv, int out_fd)
+{
+    (void)setpgid(0, 0);
+    (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (dup2(out_fd, STDOUT_FILENO) < 0) {
+        _exit(127);
+    }
+    execv("/proc/self/exe", argv);
+    fprintf(stderr, "cachebed replay: cannot start 'cachebed %s': %s\n", argv[1], strerror(errno));
+    _exit(127);
+}
+
+static void replay_exec_broker(const cb_plan *p, int out_fd)
+{
+    char nodes[16], conns[16], vmax[32];
+    snprintf(nodes, sizeof nodes, "%u", p->servers.count + p->clients.count);
+    snprintf(conns, sizeof conns, "%u", p->servers.count + p->clients.count + 16u);
+    uint64_t v = 0;
+    for (uint32_t s = 0; s < p->servers.count; s++) {
+        v = p->servers.each[s].value_bytes_max > v ? p->servers.each[s].value_bytes_max : v;
+    }
+    snprintf(vmax, sizeof vmax, "%llu", (unsigned long long)v);
+    /* The scenario's [broker] queue_limit, ack_timeout and delivery_max; not its
+     * service_time, which models the simulated broker's CPU: the real one has its own. */
+    char limit[24], ack[32], dmax[24];
+    snprintf(limit, sizeof limit, "%llu", (unsigned long long)p->broker.queue_limit);
+    snprintf(ack, sizeof ack, "%lluns", (unsigned long long)p->broker.ack_timeout_ns);
+    snprintf(dmax, sizeof dmax, "%llu", (unsigned long long)p->broker.delivery_max);
+    char *argv[] = {"cachebed",      "broker",  "--port",         "0",   "--node-max",
+                    nodes,           "--conn-max", conns,         "--value-max", vmax,
+                    "--queue-limit", limit,     "--ack-timeout",  ack,   "--delivery-max",
+                    dmax,            NULL};
+    replay_exec_child(argv, out_fd);
+}
+
+static void replay_exec_consumer(const cb_plan *p, uint32_t s, uint16_t broker_port, int out_fd)
+{
+    char mem[32], vmax[32], conns[16], node[16], broker[32];
+    snprintf(mem, sizeof mem, "%llu", (unsigned long long)p->servers.each[s].memory_bytes);
+    snprintf(vmax, sizeof vmax, "%llu", (unsigned long long)p->servers.each[s].value_bytes_max);
+    snprintf(conns, sizeof conns, "%u", p->servers.count + p->clients.count); /* node ids */
+    snprintf(node, sizeof node, "%u", s);
+    snprintf(broker, sizeof broker, "127.0.0.1:%u", (unsigned)broker_port);
+    char *argv[] = {"cachebed", "serve",       "--broker", broker,       "--node", node, "--memory",
+                    mem,        "--value-max", vmax,       "--conn-max", conns,    NULL};
+    replay_exec_child(argv, out_fd);
+}
+
 /* Read the child's "listening on ... port P (tcp) [and port U (udp)]" line. */
 static int replay_read_port(int fd, int udp, uint16_t *port)
 {
@@ -201,10 +258,43 @@ static int replay_read_port(int fd, int udp, uint16_t *port)
     return 0;
 }
 
+static int replay_start_broker(replay_state *st, const cb_plan *p)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        fprintf(stderr, "cachebed replay: pipe: %s\n", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        replay_exec_broker(p, fds[1]);
+    }
+    (void)close(fds[1]);
+    st->broker_pipe = fds[0];
+    if (pid < 0) {
+        fprintf(stderr, "cachebed replay: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    st->broker_pid = pid;
+    uint16_t port = 0;
+    if (replay_read_port(fds[0], 0, &port) != 0) {
+        fprintf(stderr, "cachebed replay: the broker did not start (see above)\n");
+        return -1;
+    }
+    st->broker_addr.sin_family = AF_INET;
+    st->broker_addr.sin_port = htons(port);
+    st->broker_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return 0;
+}
+
 static int replay_start_servers(replay_state *st, const cb_plan *p)
 {
     int udp = p->transport.kind == CB_TRANSPORT_UDP;
+    int queue = p->transport.kind == CB_TRANSPORT_QUEUE;
     fflush(NULL); /* the child must not repeat our buffered output */
+    if (queue && replay_start_broker(st, p) != 0) {
+        return -1;
+    }
     for (uint32_t s = 0; s < st->server_count; s++) {
         int fds[2];
         if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -212,6 +302,9 @@ static int replay_start_servers(replay_state *st, const cb_plan *p)
             return -1;
         }
         pid_t pid = fork();
+        if (pid == 0 && queue) {
+            replay_exec_consumer(p, s, ntohs(st->broker_addr.sin_port), fds[1]);
+        }
         if (pid == 0) {
             replay_exec_server(&p->servers.each[s], p->clients.count + 16u, udp, fds[1]);
         }
@@ -228,7 +321,7 @@ static int replay_start_servers(replay_state *st, const cb_plan *p)
             return -1;
         }
         st->addrs[s].sin_family = AF_INET;
-        st->addrs[s].sin_port = htons(port);
+        st->addrs[s].sin_port = htons(port); /* queue: the broker's, which it reached */
         st->addrs[s].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     }
     return 0;
@@ -261,6 +354,25 @@ static int replay_stop_servers(replay_state *st)
             st->pipes[s] = -1;
         }
     }
+    if (st->broker_pid > 0) { /* after its consumers, so they do not see it go */
+        (void)kill(st->broker_pid, SIGTERM);
+        int status = 0;
+        for (int i = 0; st->broker_pid > 0; i++) {
+            pid_t r = waitpid(st->broker_pid, &status, i < REPLAY_STOP_POLLS ? WNOHANG : 0);
+            if (r == st->broker_pid || (r < 0 && errno != EINTR)) {
+                bad |= r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+                st->broker_pid = 0;
+            } else if (i == REPLAY_STOP_POLLS - 1) {
+                (void)kill(st->broker_pid, SIGKILL);
+            } else if (r == 0) {
+                (void)usleep(100000);
+            }
+        }
+    }
+    if (st->broker_pipe >= 0) {
+        (void)close(st->broker_pipe);
+        st->broker_pipe = -1;
+    }
     return bad ? -1 : 0;
 }
 
@@ -279,6 +391,7 @@ static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *
     for (uint32_t s = 0; s < st->server_count; s++) {
         st->pipes[s] = -1;
     }
+    st->broker_pipe = -1;
     int rc = st->servers_opt != NULL ? replay_parse_servers(st) : replay_start_servers(st, p);
     if (rc != 0) {
         return -1;
@@ -297,6 +410,13 @@ static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *
         .stop_grace_ns = REPLAY_GRACE_NS,
     };
     rc_cfg.client.protocol = st->protocol;
+    if (p->transport.kind == CB_TRANSPORT_QUEUE) {
+        /* Client -> broker -> server is two links of the scenario each way: the user-space
+         * delay of the client-broker stream stands for both (docs/real.md §10.3). */
+        rc_cfg.broker = &st->broker_addr;
+        rc_cfg.latency_ns *= 2;
+        rc_cfg.jitter_ns *= 2;
+    }
     rc = cb_realworld_new(&rc_cfg, &st->world);
     if (rc != CB_ERR_OK) {
         fprintf(stderr, "cachebed replay: cannot build the clients: %s\n", cb_strerror(rc));
@@ -318,7 +438,10 @@ static int replay_note(void *user, cb_results *db, int64_t run_id)
         (void)inet_ntop(AF_INET, &st->addrs[s].sin_addr, addr, sizeof addr); /* fits */
         snprintf(detail, sizeof detail, "%s:%u %s, %s protocol", addr,
                  (unsigned)ntohs(st->addrs[s].sin_port),
-                 st->pids[s] > 0 ? "child process 'cachebed serve'" : "existing server",
+                 p->transport.kind == CB_TRANSPORT_QUEUE
+                     ? "(broker) child 'cachebed serve --broker'"
+                 : st->pids[s] > 0 ? "child process 'cachebed serve'"
+                                   : "existing server",
                  st->protocol == CB_CLIENT_PROTOCOL_TEXT ? "memcached text" : "binary");
         rc = cb_results_add_event(db, run_id, 0, node, "server", detail);
     }
@@ -329,6 +452,23 @@ static int replay_note(void *user, cb_results *db, int64_t run_id)
              p->network.loss_ppm,
              p->transport.kind == CB_TRANSPORT_UDP ? "drop" : "delay by rto_ns",
              (unsigned long long)p->transport.rto_min_ns);
+    if (rc == CB_RESULTS_OK && p->transport.kind == CB_TRANSPORT_QUEUE) {
+        char addr[INET_ADDRSTRLEN] = "?";
+        (void)inet_ntop(AF_INET, &st->broker_addr.sin_addr, addr, sizeof addr);
+        snprintf(detail, sizeof detail,
+                 "%s:%u child process 'cachebed broker' (service time 0: real CPU); nodes: "
+                 "servers 0..%u, clients %u..%u; impairment doubled: client-broker stands for "
+                 "client-broker-server",
+                 addr, (unsigned)ntohs(st->broker_addr.sin_port), p->servers.count - 1,
+                 p->servers.count, p->servers.count + p->clients.count - 1);
+        rc = cb_results_add_event(db, run_id, 0, "broker", "broker", detail);
+        snprintf(detail, sizeof detail,
+                 "user space, client side, both directions: latency_ns=%llu jitter_ns=%llu "
+                 "loss_ppm=%u loss=delay by rto_ns rto_ns=%llu bandwidth=not imposed",
+                 (unsigned long long)p->network.latency_ns * 2,
+                 (unsigned long long)p->network.jitter_ns * 2, p->network.loss_ppm,
+                 (unsigned long long)p->transport.rto_min_ns);
+    }
     if (rc == CB_RESULTS_OK) {
         rc = cb_results_add_event(db, run_id, 0, NULL, "impairment", detail);
     }
@@ -349,6 +489,10 @@ static int replay_run(void *user, const cb_world_hooks *hooks, volatile sig_atom
     *end_ns = cb_realworld_now_ns(st->world);
     cb_realworld_stats rs;
     cb_realworld_get_stats(st->world, &rs);
+    if (rs.nacked > 0) {
+        fprintf(stderr, "cachebed replay: the broker refused %llu request(s) or replies\n",
+                (unsigned long long)rs.nacked);
+    }
     fprintf(stderr,
             "cachebed replay: %llu connection(s) (%llu failed), %llu message(s) delayed, "
             "%llu dropped and %llu retransmit-delayed by the loss draw, %llu cancelled\n",
@@ -378,6 +522,7 @@ int cb_cli_replay(const cb_cli_verb *verb, int argc, char **argv)
     static char *rest[REPLAY_ARGS_MAX];
     replay_state st;
     memset(&st, 0, sizeof st);
+    st.broker_pipe = -1;
     int n = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--servers") == 0) {

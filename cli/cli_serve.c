@@ -25,10 +25,16 @@ const char cb_cli_serve_help[] =
     "  --value-max SIZE largest value (default 1MiB, at most 128MiB)\n"
     "  --conn-max N     TCP connections at once (default 1024; needs N+32 descriptors)\n"
     "  --threads N      event loops, one per thread, sharing one store split into locked\n"
-    "                   shards (default 1; at most 64; docs/real.md §5)\n";
+    "                   shards (default 1; at most 64; docs/real.md §5)\n"
+    "  --broker H:P     queue consumer: no listener; connect to the broker at H:P, subscribe\n"
+    "                   as --node N and serve the requests it delivers (docs/real.md §10);\n"
+    "                   --conn-max bounds the node ids served; --port, --listen unused\n"
+    "  --node N         this server's node id with --broker (default 0)\n";
 
 typedef struct cli_serve_args {
     cb_serve_config cfg;
+    const char *broker; /* --broker: queue consumer mode */
+    uint32_t node;
 } cli_serve_args;
 
 static int cli_serve_port(const char *text, uint16_t *out)
@@ -103,6 +109,15 @@ static int cli_serve_option(cli_serve_args *a, const char *opt, const char *val)
         a->cfg.threads = (uint32_t)v;
         return rc;
     }
+    if (strcmp(opt, "--broker") == 0) {
+        a->broker = val;
+        return 0;
+    }
+    if (strcmp(opt, "--node") == 0) {
+        int rc = cli_serve_count(opt, val, 0, (1u << 20) - 1, &v);
+        a->node = (uint32_t)v;
+        return rc;
+    }
     fprintf(stderr, "cachebed serve: unknown option '%s' (try 'cachebed serve --help')\n", opt);
     return -1;
 }
@@ -145,6 +160,9 @@ int cb_cli_serve(const cb_cli_verb *verb, int argc, char **argv)
     cli_serve_args a;
     if (cli_serve_parse(argc, argv, &a) != 0) {
         return CB_CLI_EXIT_USAGE;
+    }
+    if (a.broker != NULL) {
+        return cb_cli_serve_queue(&a.cfg, a.broker, a.node);
     }
     char err[256];
     cb_serve *s = NULL;

@@ -13,6 +13,7 @@
 
 #include "cb_err.h"
 #include "cb_loop.h"
+#include "cb_qendpoint.h"
 #include "cb_serve.h"
 #include "cb_udp.h"
 
@@ -72,7 +73,9 @@ struct cb_realworld {
     cb_rng *client_rngs;
     cb_client **clients;
     uint64_t *wake_ns;
-    rw_conn *conns; /* client * server_count + server */
+    rw_conn *conns;      /* client * server_count + server (queue: + 0 is the broker's) */
+    cb_qendpoint **qeps; /* queue transport: one endpoint per client, else NULL */
+    struct sockaddr_in broker_addr; /* queue transport */
     rw_msg *heap;
     size_t heap_len, heap_cap; /* heap_cap: fixed at init (rw_alloc_queue) */
     uint64_t heap_seq;
@@ -103,6 +106,7 @@ static void rw_fail(cb_realworld *w, int err)
 
 static void rw_close(cb_realworld *w, rw_conn *c);
 static void rw_on_io(cb_loop *loop, cb_loop_watch *watch, uint32_t events);
+static int rw_q_subscribe(cb_realworld *w, rw_conn *c);
 
 /* ---- the delay queue (a binary min-heap on (at_ns, seq)) ------------------------------ */
 
@@ -283,6 +287,12 @@ static void rw_close(cb_realworld *w, rw_conn *c)
     memset(&c->udp_reasm, 0, sizeof c->udp_reasm);
     /* A valid peer: cannot fail. Requests in flight stay armed and retry. */
     (void)cb_client_on_reset(w->clients[c->client], c->server);
+    if (w->qeps != NULL) { /* the broker's stream: every server's replies came on it */
+        cb_qendpoint_on_reset(w->qeps[c->client]);
+        for (uint32_t s = 1; s < w->cfg.server_count; s++) {
+            (void)cb_client_on_reset(w->clients[c->client], s);
+        }
+    }
 }
 
 static int rw_open(cb_realworld *w, rw_conn *c)
@@ -296,7 +306,7 @@ static int rw_open(cb_realworld *w, rw_conn *c)
         int one = 1;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* best effort */
     }
-    const struct sockaddr_in *a = &w->addrs[c->server];
+    const struct sockaddr_in *a = w->qeps != NULL ? &w->broker_addr : &w->addrs[c->server];
     int rc = connect(fd, (const struct sockaddr *)a, sizeof *a);
     if (rc != 0 && errno != EINPROGRESS) {
         (void)close(fd);
@@ -313,6 +323,9 @@ static int rw_open(cb_realworld *w, rw_conn *c)
         return -1;
     }
     w->stats.connects++;
+    if (w->qeps != NULL) {
+        return rw_q_subscribe(w, c);
+    }
     return 0;
 }
 
@@ -385,6 +398,8 @@ static int rw_transmit(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t 
 /* ---- the machines ----------------------------------------------------------------------- */
 
 static int rw_deliver(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len);
+static int rw_q_publish(cb_realworld *w, uint32_t i, uint32_t server, const uint8_t *data,
+                        size_t len);
 
 static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a)
 {
@@ -401,6 +416,9 @@ static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a)
         if (c == NULL) {
             return CB_ERR_INVALID;
         }
+        if (w->qeps != NULL) {
+            return rw_q_publish(w, i, a->peer, a->data, a->data_len);
+        }
         return rw_impaired(w) ? rw_delay(w, c, RW_OUT, a->data, a->data_len)
                               : rw_transmit(w, c, a->data, a->data_len);
     case CB_ACTION_COMPLETE:
@@ -413,7 +431,7 @@ static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a)
         }
         return CB_ERR_OK;
     case CB_ACTION_CLOSE:
-        if (c != NULL && !w->cfg.udp) {
+        if (c != NULL && !w->cfg.udp && w->qeps == NULL) { /* queue: the stream is shared */
             rw_close(w, c);
         }
         return CB_ERR_OK;
@@ -437,13 +455,13 @@ static int rw_pump(cb_realworld *w, uint32_t i)
     return CB_ERR_OK;
 }
 
-/* Reply bytes for client c->client from server c->server (after any delay). */
-static int rw_feed(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len)
+/* Reply bytes for client i from server `server`. */
+static int rw_feed_peer(cb_realworld *w, uint32_t i, uint32_t server, const uint8_t *data,
+                        size_t len)
 {
     while (len > 0) {
-        long n = cb_client_on_bytes(w->clients[c->client], c->server, data, len,
-                                    cb_loop_now_ns(w->loop));
-        int rc = rw_pump(w, c->client);
+        long n = cb_client_on_bytes(w->clients[i], server, data, len, cb_loop_now_ns(w->loop));
+        int rc = rw_pump(w, i);
         if (rc != CB_ERR_OK) {
             return rc;
         }
@@ -457,6 +475,106 @@ static int rw_feed(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len)
         len -= (size_t)n;
     }
     return CB_ERR_OK;
+}
+
+/* ---- the queue transport: one endpoint per client, its stream to the broker ------------ */
+
+/* Move the endpoint's envelopes to the broker connection (through the delay queue). */
+static int rw_q_pump(cb_realworld *w, uint32_t i)
+{
+    rw_conn *c = &w->conns[(size_t)i * w->cfg.server_count];
+    cb_action batch[RW_DRAIN_BATCH];
+    size_t n;
+    while ((n = cb_qendpoint_drain(w->qeps[i], batch, RW_DRAIN_BATCH)) > 0) {
+        for (size_t k = 0; k < n; k++) {
+            if (batch[k].kind != CB_ACTION_SEND) {
+                continue;
+            }
+            int rc = rw_impaired(w) ? rw_delay(w, c, RW_OUT, batch[k].data, batch[k].data_len)
+                                    : rw_transmit(w, c, batch[k].data, batch[k].data_len);
+            if (rc != CB_ERR_OK) {
+                return rc;
+            }
+        }
+    }
+    return CB_ERR_OK;
+}
+
+/* A new connection to the broker: SUBSCRIBE as the client's node before anything else,
+ * undelayed. Encoded here rather than by cb_qendpoint_subscribe: rw_open runs while the
+ * endpoint's drained SENDs are being copied, and a call into the endpoint then could reuse
+ * their bytes. */
+static int rw_q_subscribe(cb_realworld *w, rw_conn *c)
+{
+    uint8_t env[CB_QUEUE_HEADER_BYTES];
+    cb_queue_msg m = {.kind = CB_QUEUE_SUBSCRIBE, .src = w->cfg.server_count + c->client};
+    long n = cb_queue_encode(&m, env, sizeof env);
+    return n > 0 ? rw_transmit(w, c, env, (size_t)n) : CB_ERR_INVALID;
+}
+
+/* The client's frames for `server`: one PUBLISH each, to node `server`. */
+static int rw_q_publish(cb_realworld *w, uint32_t i, uint32_t server, const uint8_t *data,
+                        size_t len)
+{
+    int rc = cb_qendpoint_publish(w->qeps[i], server, data, len);
+    if (rc == CB_ERR_FULL) {
+        rc = rw_q_pump(w, i);
+        if (rc == CB_ERR_OK) {
+            rc = cb_qendpoint_publish(w->qeps[i], server, data, len);
+        }
+    }
+    if (rc == CB_ERR_TOO_LARGE) {
+        rc = CB_ERR_OK; /* the broker would refuse it: lost, the request's timer decides */
+    }
+    return rc == CB_ERR_OK ? rw_q_pump(w, i) : rc;
+}
+
+/* Bytes of client c->client's broker stream: DELIVERs go to the client as bytes from their
+ * source node (a server); each is ACKed. */
+static int rw_q_feed(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len)
+{
+    uint32_t i = c->client, epoch = c->epoch;
+    while (c->epoch == epoch) {
+        cb_qendpoint_msg m;
+        int r = cb_qendpoint_next(w->qeps[i], &data, &len, &m);
+        if (r == 0) {
+            break;
+        }
+        if (r == CB_ERR_FULL) {
+            r = rw_q_pump(w, i);
+            if (r != CB_ERR_OK) {
+                return r;
+            }
+            continue;
+        }
+        if (r == CB_ERR_NOMEM) {
+            return r;
+        }
+        if (r < 0) {
+            rw_close(w, c); /* the stream does not decode: a new connection, requests retry */
+            break;
+        }
+        int rc = CB_ERR_OK;
+        if (m.kind == CB_QUEUE_DELIVER && m.src < w->cfg.server_count) {
+            rc = rw_feed_peer(w, i, m.src, m.payload, m.payload_len);
+        } else if (m.kind == CB_QUEUE_NACK) {
+            w->stats.nacked++;
+        }
+        if (rc == CB_ERR_OK) {
+            rc = rw_q_pump(w, i); /* the ACK */
+        }
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
+    return CB_ERR_OK;
+}
+
+/* Bytes for client c->client from c's peer (after any delay). */
+static int rw_feed(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len)
+{
+    return w->qeps != NULL ? rw_q_feed(w, c, data, len)
+                           : rw_feed_peer(w, c->client, c->server, data, len);
 }
 
 static int rw_deliver(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len)
@@ -656,7 +774,9 @@ static int rw_release(cb_realworld *w, uint64_t now)
         rw_conn *c = &w->conns[m.conn];
         const uint8_t *data = w->ring + m.off; /* live until freed below: the ring never moves */
         int rc = CB_ERR_OK;
-        if (m.epoch == c->epoch || w->cfg.client.protocol != CB_CLIENT_PROTOCOL_TEXT) {
+        int stale_ok = w->cfg.client.protocol != CB_CLIENT_PROTOCOL_TEXT &&
+                       (w->qeps == NULL || m.dir == RW_OUT); /* queue: a cut envelope */
+        if (m.epoch == c->epoch || stale_ok) {
             /* Text mode: what was queued on a closed connection died with it (replies are
              * matched in order, so a stale one would be taken for a new request's). */
             rc = m.dir == RW_OUT ? rw_transmit(w, c, data, m.len) : rw_feed(w, c, data, m.len);
@@ -810,6 +930,22 @@ static int rw_alloc(cb_realworld *w, const struct sockaddr_in *servers)
         }
     }
     cb_rng_init(&w->net_rng, cb_rng_next(&w->root));
+    if (c->broker != NULL) {
+        w->qeps = calloc(c->client_count, sizeof w->qeps[0]);
+        if (w->qeps == NULL) {
+            return CB_ERR_NOMEM;
+        }
+        uint32_t vmax = cc.value_bytes_max != 0 ? cc.value_bytes_max : CB_VALUE_BYTES_MAX_DEFAULT;
+        for (uint32_t i = 0; i < c->client_count; i++) {
+            cb_qendpoint_config ec = {.node = c->server_count + i,
+                                      .payload_bytes_max =
+                                          CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + vmax};
+            int rc = cb_qendpoint_new(&ec, NULL, &w->qeps[i]);
+            if (rc != CB_ERR_OK) {
+                return rc;
+            }
+        }
+    }
     return rw_alloc_queue(w);
 }
 
@@ -817,7 +953,8 @@ int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out)
 {
     *out = NULL;
     if (cfg->server_count == 0 || cfg->client_count == 0 || cfg->servers == NULL ||
-        (cfg->udp && cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT)) {
+        (cfg->udp && cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT) ||
+        (cfg->broker != NULL && (cfg->udp || cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT))) {
         return CB_ERR_INVALID; /* text over UDP: not supported */
     }
     cb_realworld *w = calloc(1, sizeof *w);
@@ -826,6 +963,10 @@ int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out)
     }
     w->cfg = *cfg;
     w->cfg.servers = NULL; /* copied into addrs */
+    if (cfg->broker != NULL) {
+        w->broker_addr = *cfg->broker;
+        w->cfg.broker = &w->broker_addr;
+    }
     w->stop_at_ns = UINT64_MAX;
     cb_rng_init(&w->root, cfg->seed);
     int rc = rw_alloc(w, cfg->servers);
@@ -853,6 +994,10 @@ void cb_realworld_del(cb_realworld *w)
     for (uint32_t i = 0; w->clients != NULL && i < w->cfg.client_count; i++) {
         cb_client_del(w->clients[i]);
     }
+    for (uint32_t i = 0; w->qeps != NULL && i < w->cfg.client_count; i++) {
+        cb_qendpoint_del(w->qeps[i]);
+    }
+    free(w->qeps);
     free(w->ring);
     free(w->heap);
     cb_loop_del(w->loop);

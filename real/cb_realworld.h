@@ -79,7 +79,12 @@ typedef struct cb_realworld_config {
     uint64_t retransmit_ns;            /* TCP: what a lost message costs */
     uint64_t seed;                     /* the clients' and the impairment's draws */
     volatile sig_atomic_t *stop;       /* NULL: never */
-    uint64_t stop_grace_ns;            /* after *stop, wait this long for in-flight requests */
+    /* Queue transport (docs/real.md §10.3): non-NULL, every client keeps one TCP connection to
+     * this broker instead of one per server, SUBSCRIBEs as node server_count + client index
+     * and PUBLISHes each request to the server's node (its index); binary TCP only. The
+     * impairment applies to the client-broker stream. */
+    const struct sockaddr_in *broker;
+    uint64_t stop_grace_ns; /* after *stop, wait this long for in-flight requests */
 } cb_realworld_config;
 
 typedef struct cb_realworld_stats {
@@ -91,6 +96,7 @@ typedef struct cb_realworld_stats {
     uint64_t udp_bad;    /* reply datagrams that could not be reassembled */
     uint64_t abandoned;  /* requests cancelled at stop */
     uint64_t queue_full; /* messages that found the delay queue full (see above) */
+    uint64_t nacked;     /* queue transport: PUBLISHes the broker refused (the client retries) */
 } cb_realworld_stats;
 
 /* Returns CB_ERR_OK, CB_ERR_INVALID (no servers or clients, a bad client config) or

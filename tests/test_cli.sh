@@ -23,6 +23,11 @@ check "unknown verb" 2 "$bin" frobnicate
 check "unknown option" 2 "$bin" --frobnicate
 "$bin" frobnicate 2>&1 | grep -q "unknown verb 'frobnicate'" || { echo "FAIL unknown verb message"; fails=$((fails + 1)); }
 check "bench unknown" 2 "$bin" bench nosuch
+check "broker unknown option" 2 "$bin" broker --frobnicate 1
+check "broker bad ack timeout" 2 "$bin" broker --ack-timeout 0s
+check "serve --broker not HOST:PORT" 2 "$bin" serve --broker nocolon
+check "serve --broker nobody there" 1 "$bin" serve --broker 127.0.0.1:1 --node 0
+check "serve --broker with udp" 2 "$bin" serve --broker 127.0.0.1:1 --udp-port 0
 check version 0 "$bin" --version
 
 # query: a small database made with the sqlite3 shell (a listed dependency, see setup).
