@@ -21,11 +21,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cb_compress.h"
 #include "cb_err.h"
 #include "cb_memworld.h"
 #include "cb_realworld.h"
 #include "cb_results.h"
 #include "cb_scenario.h"
+#include "cb_seal.h"
 #include "cb_units.h"
 
 #define REPLAY_ARGS_MAX   256
@@ -63,8 +65,11 @@ const char cb_cli_replay_help[] =
     "\n"
     "SIGINT/SIGTERM: no new request is issued, those in flight get 1 s to complete and are\n"
     "then cancelled (outcome error), the run is marked incomplete, the servers are reaped.\n"
-    "Not yet: replicas > 1, compression, encryption, [faults], the queue transport, and\n"
-    "the text protocol over udp (exit 3).\n"
+    "replicas > 1 runs the scenario's replication router in every client; compression and\n"
+    "encryption_key_file are given to the clients and, as 'cachebed serve' options, to the\n"
+    "servers started.\n"
+    "Not yet (exit 3): [faults], the queue transport, resync = warm, the text protocol over\n"
+    "udp or with replicas > 1 or a codec, and encryption over udp with more than one client.\n"
     "\n"
     "Exit status: 0 ok, 1 failed or interrupted, 2 bad usage, 3 not built yet.\n";
 
@@ -77,6 +82,8 @@ typedef struct replay_state {
     int *pipes;  /* their stdout, -1 where none */
     cb_realworld *world;
     const cb_plan *plan;
+    cb_codec_config codec; /* the clients' and servers' (for the events rows) */
+    int sealed;
 } replay_state;
 
 static const char *replay_unsupported(void *user, const cb_plan *p)
@@ -85,12 +92,21 @@ static const char *replay_unsupported(void *user, const cb_plan *p)
     if (st->protocol == CB_CLIENT_PROTOCOL_TEXT && p->transport.kind != CB_TRANSPORT_TCP) {
         return "the text protocol over a transport other than tcp";
     }
-    if (p->placement.replicas > 1) {
-        return "replicas > 1 over real sockets";
+    if (p->placement.replicas > 1 && st->protocol == CB_CLIENT_PROTOCOL_TEXT) {
+        return "replicas > 1 with --protocol text (versioned writes need the binary frame)";
     }
-    if (p->transport.compression != CB_COMPRESSION_NONE || p->transport.key_file[0] != '\0') {
-        return "compression or encryption over real sockets ('cachebed serve' has no codec "
-               "options yet)";
+    if (p->transport.key_file[0] != '\0' && p->transport.kind == CB_TRANSPORT_UDP &&
+        p->clients.count > 1) {
+        return "encryption over udp with more than one client ('cachebed serve' keeps one seal "
+               "session for all its UDP peers, so their salts collide: docs/real.md §8)";
+    }
+    if (p->placement.resync == CB_PLAN_RESYNC_WARM) {
+        return "[placement] resync = warm over real sockets";
+    }
+    if (st->protocol == CB_CLIENT_PROTOCOL_TEXT &&
+        (p->transport.compression != CB_COMPRESSION_NONE || p->transport.key_file[0] != '\0')) {
+        return "compression or encryption with --protocol text (the codec is the binary "
+               "frame's)";
     }
     if (p->fault_count > 0) {
         return "[faults] over real sockets";
@@ -149,10 +165,12 @@ static int replay_parse_servers(replay_state *st)
     return 0;
 }
 
-/* The child: `cachebed serve` on an ephemeral loopback port, its stdout into `out_fd`. */
-static void replay_exec_server(const cb_plan_server *ps, uint32_t conn_max, int udp, int out_fd)
+/* The child: `cachebed serve` on an ephemeral loopback port, its stdout into `out_fd`, with
+ * the scenario's codec (the clients' own: both ends must agree, docs/protocol.md §5.3). */
+static void replay_exec_server(const cb_plan_server *ps, uint32_t conn_max, int udp,
+                               const cb_codec_config *codec, const char *key_path, int out_fd)
 {
-    char mem[32], vmax[32], conns[16];
+    char mem[32], vmax[32], conns[16], alg[32], cmin[32];
     snprintf(mem, sizeof mem, "%llu", (unsigned long long)ps->memory_bytes);
     snprintf(vmax, sizeof vmax, "%llu", (unsigned long long)ps->value_bytes_max);
     snprintf(conns, sizeof conns, "%u", conn_max);
@@ -161,11 +179,34 @@ static void replay_exec_server(const cb_plan_server *ps, uint32_t conn_max, int 
     if (dup2(out_fd, STDOUT_FILENO) < 0) {
         _exit(127);
     }
-    char *argv[] = {"cachebed",   "serve", "--port",     "0", "--memory", mem, "--value-max", vmax,
-                    "--conn-max", conns,   "--udp-port", "0", NULL};
-    if (!udp) {
-        argv[10] = NULL; /* no --udp-port */
+    char *argv[24] = {"cachebed", "serve",       "--port", "0",          "--memory",
+                      mem,        "--value-max", vmax,     "--conn-max", conns};
+    int n = 10;
+    if (udp) {
+        argv[n++] = "--udp-port";
+        argv[n++] = "0";
     }
+    if (codec->compress_alg != CB_COMPRESS_NONE) {
+        if (codec->compress_alg == CB_COMPRESS_LZ4) {
+            snprintf(alg, sizeof alg, "lz4");
+        } else if (codec->compress_level > 0) {
+            snprintf(alg, sizeof alg, "zstd:%d", (int)codec->compress_level);
+        } else {
+            snprintf(alg, sizeof alg, "zstd");
+        }
+        snprintf(cmin, sizeof cmin, "%u", codec->compress_threshold_bytes);
+        argv[n++] = "--compression";
+        argv[n++] = alg;
+        argv[n++] = "--compress-min";
+        argv[n++] = cmin;
+    }
+    if (key_path != NULL) {
+        argv[n++] = "--key-file";
+        argv[n++] = (char *)(uintptr_t)key_path;
+        argv[n++] = "--seal-mode";
+        argv[n++] = codec->seal_mode == CB_SEAL_DATAGRAM ? "datagram" : "stream";
+    }
+    argv[n] = NULL;
     execv("/proc/self/exe", argv);
     fprintf(stderr, "cachebed replay: cannot start 'cachebed serve': %s\n", strerror(errno));
     _exit(127);
@@ -198,7 +239,8 @@ static int replay_read_port(int fd, int udp, uint16_t *port)
     return 0;
 }
 
-static int replay_start_servers(replay_state *st, const cb_plan *p)
+static int replay_start_servers(replay_state *st, const cb_plan *p,
+                                const cb_codec_config *codec, const char *key_path)
 {
     int udp = p->transport.kind == CB_TRANSPORT_UDP;
     fflush(NULL); /* the child must not repeat our buffered output */
@@ -210,7 +252,8 @@ static int replay_start_servers(replay_state *st, const cb_plan *p)
         }
         pid_t pid = fork();
         if (pid == 0) {
-            replay_exec_server(&p->servers.each[s], p->clients.count + 16u, udp, fds[1]);
+            replay_exec_server(&p->servers.each[s], p->clients.count + 16u, udp, codec, key_path,
+                               fds[1]);
         }
         (void)close(fds[1]);
         st->pipes[s] = fds[0];
@@ -261,7 +304,8 @@ static int replay_stop_servers(replay_state *st)
     return bad ? -1 : 0;
 }
 
-static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *mc)
+static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *mc,
+                        const char *key_path)
 {
     replay_state *st = user;
     st->plan = p;
@@ -276,7 +320,10 @@ static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *
     for (uint32_t s = 0; s < st->server_count; s++) {
         st->pipes[s] = -1;
     }
-    int rc = st->servers_opt != NULL ? replay_parse_servers(st) : replay_start_servers(st, p);
+    st->codec = mc->client.codec;
+    st->sealed = key_path != NULL;
+    int rc = st->servers_opt != NULL ? replay_parse_servers(st)
+                                     : replay_start_servers(st, p, &mc->client.codec, key_path);
     if (rc != 0) {
         return -1;
     }
@@ -292,6 +339,8 @@ static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *
         .retransmit_ns = p->transport.rto_min_ns,
         .seed = p->scenario.seed,
         .stop_grace_ns = REPLAY_GRACE_NS,
+        .router = mc->router,
+        .placement = mc->placement,
     };
     rc_cfg.client.protocol = st->protocol;
     rc = cb_realworld_new(&rc_cfg, &st->world);
@@ -303,20 +352,43 @@ static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *
 }
 
 /* The events rows saying where the servers were and what the driver imposed. */
+/* The codec both ends use, for the server rows: "none", "zstd:3 min=1, sealed stream"... */
+static void replay_codec_text(const replay_state *st, char *out, size_t cap)
+{
+    const cb_codec_config *c = &st->codec;
+    int n = 0;
+    if (c->compress_alg != CB_COMPRESS_NONE) {
+        if (c->compress_alg == CB_COMPRESS_LZ4) {
+            n = snprintf(out, cap, "lz4 min=%u", c->compress_threshold_bytes);
+        } else {
+            n = snprintf(out, cap, "zstd:%d min=%u", (int)c->compress_level,
+                         c->compress_threshold_bytes);
+        }
+    }
+    if (st->sealed && n >= 0 && (size_t)n < cap) {
+        snprintf(out + n, cap - (size_t)n, "%ssealed %s", n > 0 ? ", " : "",
+                 c->seal_mode == CB_SEAL_DATAGRAM ? "datagram" : "stream");
+    } else if (n == 0) {
+        out[0] = '\0';
+    }
+}
+
 static int replay_note(void *user, cb_results *db, int64_t run_id)
 {
     replay_state *st = user;
     const cb_plan *p = st->plan;
-    char detail[512];
+    char detail[512], codec[96];
+    replay_codec_text(st, codec, sizeof codec);
     int rc = CB_RESULTS_OK;
     for (uint32_t s = 0; s < st->server_count && rc == CB_RESULTS_OK; s++) {
         char node[32], addr[INET_ADDRSTRLEN] = "?";
         snprintf(node, sizeof node, "server%u", s);
         (void)inet_ntop(AF_INET, &st->addrs[s].sin_addr, addr, sizeof addr); /* fits */
-        snprintf(detail, sizeof detail, "%s:%u %s, %s protocol", addr,
+        snprintf(detail, sizeof detail, "%s:%u %s, %s protocol%s%s", addr,
                  (unsigned)ntohs(st->addrs[s].sin_port),
                  st->pids[s] > 0 ? "child process 'cachebed serve'" : "existing server",
-                 st->protocol == CB_CLIENT_PROTOCOL_TEXT ? "memcached text" : "binary");
+                 st->protocol == CB_CLIENT_PROTOCOL_TEXT ? "memcached text" : "binary",
+                 codec[0] != '\0' ? ", codec: " : "", codec);
         rc = cb_results_add_event(db, run_id, 0, node, "server", detail);
     }
     snprintf(detail, sizeof detail,
@@ -348,10 +420,12 @@ static int replay_run(void *user, const cb_world_hooks *hooks, volatile sig_atom
     cb_realworld_get_stats(st->world, &rs);
     fprintf(stderr,
             "cachebed replay: %llu connection(s) (%llu failed), %llu message(s) delayed, "
-            "%llu dropped and %llu retransmit-delayed by the loss draw, %llu cancelled\n",
+            "%llu dropped and %llu retransmit-delayed by the loss draw, %llu cancelled, "
+            "%llu closed by a server\n",
             (unsigned long long)rs.connects, (unsigned long long)rs.connect_failures,
             (unsigned long long)rs.delayed, (unsigned long long)rs.lost_dropped,
-            (unsigned long long)rs.lost_delayed, (unsigned long long)rs.abandoned);
+            (unsigned long long)rs.lost_delayed, (unsigned long long)rs.abandoned,
+            (unsigned long long)rs.peer_closed);
     if (replay_stop_servers(st) != 0) {
         fprintf(stderr, "cachebed replay: warning: a server did not exit cleanly\n");
     }

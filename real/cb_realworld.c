@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -71,6 +72,8 @@ struct cb_realworld {
     cb_rng root, net_rng;
     cb_rng *client_rngs;
     cb_client **clients;
+    cb_router **routers; /* NULL without replication; else clients[i] is routers[i]'s */
+    uint32_t fanout;     /* messages one operation sends at once: R with a router, else 1 */
     uint64_t *wake_ns;
     rw_conn *conns; /* client * server_count + server */
     rw_msg *heap;
@@ -286,6 +289,28 @@ static void rw_close(cb_realworld *w, rw_conn *c)
     (void)cb_client_on_reset(w->clients[c->client], c->server);
 }
 
+/* A connect to c's server failed: with replication, the client's router hears that the
+ * node is unreachable (it ejects it at once when eject_after > 0). */
+static void rw_peer_down(cb_realworld *w, rw_conn *c)
+{
+    w->stats.connect_failures++;
+    if (w->routers != NULL) {
+        (void)cb_router_on_peer_down(w->routers[c->client], c->server,
+                                     cb_loop_now_ns(w->loop)); /* a valid node: cannot fail */
+    }
+}
+
+/* The server closed or reset connection c: a CONN_CLOSED event on the client's node. */
+static void rw_peer_closed(cb_realworld *w, rw_conn *c)
+{
+    const cb_world_hooks *h = w->hooks;
+    w->stats.peer_closed++;
+    if (h != NULL && h->event != NULL) {
+        cb_event e = {.kind = CB_EVENT_CONN_CLOSED, .detail = (int32_t)c->server};
+        h->event(h->user, w->cfg.server_count + c->client, &e, cb_loop_now_ns(w->loop));
+    }
+}
+
 static int rw_open(cb_realworld *w, rw_conn *c)
 {
     int fd =
@@ -301,7 +326,7 @@ static int rw_open(cb_realworld *w, rw_conn *c)
     int rc = connect(fd, (const struct sockaddr *)a, sizeof *a);
     if (rc != 0 && errno != EINPROGRESS) {
         (void)close(fd);
-        w->stats.connect_failures++;
+        rw_peer_down(w, c);
         return -1;
     }
     c->watch.fd = fd;
@@ -389,7 +414,7 @@ static int rw_transmit(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t 
 
 static int rw_deliver(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len);
 
-static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a)
+static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a, int from_router)
 {
     const cb_world_hooks *h = w->hooks;
     uint64_t now = cb_loop_now_ns(w->loop);
@@ -408,6 +433,9 @@ static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a)
                               : rw_transmit(w, c, a->data, a->data_len);
     case CB_ACTION_COMPLETE:
         w->wake_ns[i] = 0;
+        if (w->routers != NULL && !from_router) {
+            return cb_router_on_completion(w->routers[i], &a->completion, now);
+        }
         h->complete(h->user, i, &a->completion);
         return CB_ERR_OK;
     case CB_ACTION_EVENT:
@@ -425,13 +453,23 @@ static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a)
     }
 }
 
+/* Drain client i until its outbox is empty; then its router's (the client's completions
+ * went to the router, which may have made the client send more: hence the client first). */
 static int rw_pump(cb_realworld *w, uint32_t i)
 {
     cb_action batch[RW_DRAIN_BATCH];
     size_t n;
     while ((n = cb_client_drain(w->clients[i], batch, RW_DRAIN_BATCH)) > 0) {
         for (size_t k = 0; k < n; k++) {
-            int rc = rw_act(w, i, &batch[k]);
+            int rc = rw_act(w, i, &batch[k], 0);
+            if (rc != CB_ERR_OK) {
+                return rc;
+            }
+        }
+    }
+    while (w->routers != NULL && (n = cb_router_drain(w->routers[i], batch, RW_DRAIN_BATCH)) > 0) {
+        for (size_t k = 0; k < n; k++) {
+            int rc = rw_act(w, i, &batch[k], 1);
             if (rc != CB_ERR_OK) {
                 return rc;
             }
@@ -533,6 +571,11 @@ static int rw_read(cb_realworld *w, rw_conn *c)
             return CB_ERR_OK;
         }
         if (n < 0 || (n == 0 && !w->cfg.udp)) {
+            if (w->cfg.udp) {
+                rw_peer_down(w, c); /* ICMP port unreachable: nothing listens there */
+            } else {
+                rw_peer_closed(w, c);
+            }
             rw_close(w, c); /* the server went away: requests retry on a new connection */
             return CB_ERR_OK;
         }
@@ -557,8 +600,8 @@ static void rw_on_io(cb_loop *loop, cb_loop_watch *watch, uint32_t events)
         int err = 0;
         socklen_t len = sizeof err;
         if (getsockopt(watch->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-            w->stats.connect_failures++;
             rw_close(w, c);
+            rw_peer_down(w, c);
             rw_step(w);
             return;
         }
@@ -582,7 +625,9 @@ static void rw_on_io(cb_loop *loop, cb_loop_watch *watch, uint32_t events)
  * room). Returns 1 if it must wait. */
 static int rw_submit_blocked(cb_realworld *w, uint32_t i)
 {
-    if (!rw_impaired(w) || rw_queue_room(w, RW_SEND_ROOM_BYTES)) {
+    size_t room = (size_t)RW_SEND_ROOM_BYTES * w->fanout; /* R sub-requests at once */
+    room = room < w->ring_cap / 2 ? room : w->ring_cap / 2; /* an empty queue has room */
+    if (!rw_impaired(w) || rw_queue_room(w, room)) {
         return 0;
     }
     assert(w->heap_len > 0);
@@ -590,12 +635,20 @@ static int rw_submit_blocked(cb_realworld *w, uint32_t i)
     return 1;
 }
 
+/* Has client i room for one more operation? (With a router: the router's operations.) */
+static int rw_has_room(const cb_realworld *w, uint32_t i)
+{
+    uint32_t max = w->cfg.client.outstanding_max;
+    if (w->routers != NULL) {
+        return cb_router_outstanding(w->routers[i]) < max && cb_router_has_room(w->routers[i]);
+    }
+    return cb_client_outstanding(w->clients[i]) < max;
+}
+
 static int rw_submit_client(cb_realworld *w, uint32_t i, uint64_t now)
 {
     const cb_world_hooks *h = w->hooks;
-    uint32_t max = w->cfg.client.outstanding_max;
-    while (w->wake_ns[i] <= now && cb_client_outstanding(w->clients[i]) < max &&
-           !rw_submit_blocked(w, i)) {
+    while (w->wake_ns[i] <= now && rw_has_room(w, i) && !rw_submit_blocked(w, i)) {
         cb_client_op op;
         uint32_t server = 0;
         uint64_t wake = UINT64_MAX;
@@ -604,7 +657,8 @@ static int rw_submit_client(cb_realworld *w, uint32_t i, uint64_t now)
             w->wake_ns[i] = wake > now ? wake : now + 1;
             break;
         }
-        int rc = cb_client_request(w->clients[i], server, &op, now, NULL);
+        int rc = w->routers != NULL ? cb_router_submit(w->routers[i], &op, now, NULL)
+                                    : cb_client_request(w->clients[i], server, &op, now, NULL);
         if (rc == CB_ERR_OK) {
             rc = rw_pump(w, i);
         }
@@ -612,8 +666,8 @@ static int rw_submit_client(cb_realworld *w, uint32_t i, uint64_t now)
             return rc;
         }
     }
-    if (cb_client_outstanding(w->clients[i]) >= max) {
-        w->wake_ns[i] = UINT64_MAX;
+    if (!rw_has_room(w, i)) {
+        w->wake_ns[i] = UINT64_MAX; /* full: the next completion makes it eligible again */
     }
     return CB_ERR_OK;
 }
@@ -643,15 +697,21 @@ static int rw_check_stop(cb_realworld *w, uint64_t now)
         return CB_ERR_OK;
     }
     for (uint32_t i = 0; i < w->cfg.client_count; i++) {
-        w->stats.abandoned += cb_client_outstanding(w->clients[i]);
-        int arc;
-        do {
-            arc = cb_client_abandon(w->clients[i], now);
-            int rc = rw_pump(w, i);
-            if (rc != CB_ERR_OK) {
-                return rc;
-            }
-        } while (arc == CB_ERR_FULL);
+        w->stats.abandoned += w->routers != NULL ? cb_router_outstanding(w->routers[i])
+                                                 : cb_client_outstanding(w->clients[i]);
+        /* A router may answer a cancelled sub-request with another (a repair, a copy):
+         * cancel those too, a bounded number of rounds. */
+        for (uint32_t round = 0; round < 16 && cb_client_outstanding(w->clients[i]) > 0;
+             round++) {
+            int arc;
+            do {
+                arc = cb_client_abandon(w->clients[i], now);
+                int rc = rw_pump(w, i);
+                if (rc != CB_ERR_OK) {
+                    return rc;
+                }
+            } while (arc == CB_ERR_FULL);
+        }
         w->wake_ns[i] = UINT64_MAX;
     }
     while (w->heap_len > 0) {
@@ -772,7 +832,7 @@ static void rw_on_timer(cb_loop *loop, uint64_t now_ns, void *ctx)
 static int rw_alloc_queue(cb_realworld *w)
 {
     const cb_realworld_config *c = &w->cfg;
-    uint64_t requests = (uint64_t)c->client_count * c->client.outstanding_max;
+    uint64_t requests = (uint64_t)c->client_count * c->client.outstanding_max * w->fanout;
     uint64_t entries = requests * CB_REALWORLD_DELAY_MSGS_PER_REQUEST;
     uint64_t bytes = requests * CB_REALWORLD_DELAY_BYTES_PER_REQUEST;
     if (!rw_impaired(w)) {
@@ -787,6 +847,59 @@ static int rw_alloc_queue(cb_realworld *w)
     w->heap = malloc(w->heap_cap * sizeof w->heap[0]);
     w->ring = malloc(w->ring_cap);
     return w->heap == NULL || w->ring == NULL ? CB_ERR_NOMEM : CB_ERR_OK;
+}
+
+/* A seal seed from the OS generator (docs/protocol.md §6.2): real machines sharing a key
+ * must never repeat a salt, across runs too. */
+static int rw_seal_seed(uint64_t *out)
+{
+    size_t got = 0;
+    while (got < sizeof *out) {
+        ssize_t n = getrandom((uint8_t *)out + got, sizeof *out - got, 0);
+        if (n < 0 && errno != EINTR) {
+            return CB_ERR_INVALID;
+        }
+        got += n > 0 ? (size_t)n : 0;
+    }
+    return CB_ERR_OK;
+}
+
+/* The clients (or routers owning them), drawing their generators from the root in client
+ * order, as cb_memworld does, so retry jitter draws match the simulation's. */
+static int rw_alloc_clients(cb_realworld *w)
+{
+    const cb_realworld_config *c = &w->cfg;
+    cb_client_config cc = c->client;
+    cc.peer_count = c->server_count;
+    cb_router_config rc;
+    if (c->router != NULL) {
+        w->routers = calloc(c->client_count, sizeof w->routers[0]);
+        if (w->routers == NULL) {
+            return CB_ERR_NOMEM;
+        }
+        rc = *c->router;
+        rc.client = cc;
+        rc.ops_max = rc.ops_max < cc.outstanding_max ? cc.outstanding_max : rc.ops_max;
+    }
+    for (uint32_t i = 0; i < c->client_count; i++) {
+        if (cc.codec.seal_key != NULL && rw_seal_seed(&cc.codec.seal_seed) != CB_ERR_OK) {
+            return CB_ERR_INVALID;
+        }
+        cb_rng_split(&w->root, &w->client_rngs[i]);
+        int err;
+        if (w->routers != NULL) {
+            rc.writer_id = i;
+            rc.client.codec.seal_seed = cc.codec.seal_seed;
+            err = cb_router_new(&rc, c->placement, &w->client_rngs[i], NULL, &w->routers[i]);
+            w->clients[i] = err == CB_ERR_OK ? cb_router_client(w->routers[i]) : NULL;
+        } else {
+            err = cb_client_new(&cc, &w->client_rngs[i], NULL, &w->clients[i]);
+        }
+        if (err != CB_ERR_OK) {
+            return err;
+        }
+    }
+    return CB_ERR_OK;
 }
 
 static int rw_alloc(cb_realworld *w, const struct sockaddr_in *servers)
@@ -811,14 +924,9 @@ static int rw_alloc(cb_realworld *w, const struct sockaddr_in *servers)
                                 .state = RW_CLOSED};
         w->conns[k].watch.fd = -1;
     }
-    cb_client_config cc = c->client;
-    cc.peer_count = c->server_count;
-    for (uint32_t i = 0; i < c->client_count; i++) {
-        cb_rng_split(&w->root, &w->client_rngs[i]); /* as cb_memworld: same jitter draws */
-        int rc = cb_client_new(&cc, &w->client_rngs[i], NULL, &w->clients[i]);
-        if (rc != CB_ERR_OK) {
-            return rc;
-        }
+    int rc = rw_alloc_clients(w);
+    if (rc != CB_ERR_OK) {
+        return rc;
     }
     cb_rng_init(&w->net_rng, cb_rng_next(&w->root));
     return rw_alloc_queue(w);
@@ -828,7 +936,9 @@ int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out)
 {
     *out = NULL;
     if (cfg->server_count == 0 || cfg->client_count == 0 || cfg->servers == NULL ||
-        (cfg->udp && cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT)) {
+        (cfg->udp && cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT) ||
+        (cfg->router != NULL &&
+         (cfg->placement == NULL || cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT))) {
         return CB_ERR_INVALID; /* text over UDP: not supported */
     }
     cb_realworld *w = calloc(1, sizeof *w);
@@ -838,8 +948,10 @@ int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out)
     w->cfg = *cfg;
     w->cfg.servers = NULL; /* copied into addrs */
     w->stop_at_ns = UINT64_MAX;
+    w->fanout = cfg->router != NULL && cfg->router->replicas > 1 ? cfg->router->replicas : 1;
     cb_rng_init(&w->root, cfg->seed);
     int rc = rw_alloc(w, cfg->servers);
+    w->cfg.router = NULL; /* read during construction only: w->routers says it */
     if (rc != CB_ERR_OK) {
         cb_realworld_del(w);
         return rc;
@@ -862,8 +974,13 @@ void cb_realworld_del(cb_realworld *w)
         free(w->conns[k].udp_buf);
     }
     for (uint32_t i = 0; w->clients != NULL && i < w->cfg.client_count; i++) {
-        cb_client_del(w->clients[i]);
+        if (w->routers != NULL) {
+            cb_router_del(w->routers[i]); /* and the client it owns */
+        } else {
+            cb_client_del(w->clients[i]);
+        }
     }
+    free(w->routers);
     free(w->ring);
     free(w->heap);
     cb_loop_del(w->loop);

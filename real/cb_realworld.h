@@ -36,6 +36,22 @@
  * UDP datagram is lost (the request's timer retries); a TCP connection is closed (its
  * requests retry on a new one), as when CB_REALWORLD_OUT_BYTES_MAX is passed.
  *
+ * Replication (router set): each client is a cb_router owning the cb_client the world
+ * drives, exactly as in cb_memworld: the `next` hook's server is ignored (the router picks
+ * replicas by key), `complete` gets the routers' completions, router events reach `event`
+ * with the client's node id. A connection refused by a server (nothing listens: it crashed)
+ * is reported to the router (cb_router_on_peer_down), which ejects it at once when
+ * eject_after > 0; requests in flight to it still end by their timers and fail over.
+ *
+ * Codec: the clients' codec config (compression, sealing) is the `client` config's. Each
+ * client's seal seed is drawn from the OS generator (getrandom), as real drivers must
+ * (docs/protocol.md §6.2): a seeded, repeatable seed would reuse nonces under the same key
+ * across runs.
+ *
+ * Connection events: when a server closes a connection (end of stream, a reset), the
+ * `event` hook gets a CONN_CLOSED event on the client's node, detail = the server index;
+ * refused connects are counted in stats only.
+ *
  * Stop: when *stop becomes non-zero the `next` hook is expected to issue nothing more (the
  * runner does that); requests in flight are waited for up to stop_grace_ns, then the
  * remaining ones are abandoned (cb_client_abandon: they complete with outcome ERROR, i.e.
@@ -49,6 +65,8 @@
 #include <stdint.h>
 
 #include "cb_client.h"
+#include "cb_placement.h"
+#include "cb_router.h"
 #include "cb_world.h"
 
 /* The longest the loop sleeps without looking at the stop flag. */
@@ -80,6 +98,13 @@ typedef struct cb_realworld_config {
     uint64_t seed;                     /* the clients' and the impairment's draws */
     volatile sig_atomic_t *stop;       /* NULL: never */
     uint64_t stop_grace_ns;            /* after *stop, wait this long for in-flight requests */
+    /* Replication: NULL for none. Else each client is a cb_router with this config over
+     * `placement` (node ids = server indexes), as in cb_memworld: its `client` is replaced by
+     * the `client` above, ops_max raised to at least outstanding_max, writer_id set to the
+     * client index. The router config is read by cb_realworld_new only; the placement must
+     * outlive the world. */
+    const cb_router_config *router;
+    const cb_placement *placement;
 } cb_realworld_config;
 
 typedef struct cb_realworld_stats {
@@ -91,6 +116,7 @@ typedef struct cb_realworld_stats {
     uint64_t udp_bad;    /* reply datagrams that could not be reassembled */
     uint64_t abandoned;  /* requests cancelled at stop */
     uint64_t queue_full; /* messages that found the delay queue full (see above) */
+    uint64_t peer_closed; /* connections the server closed or reset (CONN_CLOSED events) */
 } cb_realworld_stats;
 
 /* Returns CB_ERR_OK, CB_ERR_INVALID (no servers or clients, a bad client config) or

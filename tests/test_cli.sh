@@ -350,8 +350,8 @@ check "replay 2ms" 0 "$bin" replay --quiet -o "$tmp/lat.db" $small --set network
 p50=$(sqlite3 "$tmp/lat.db" "SELECT p50_us >= 4000 FROM run_summary WHERE run_id = 1")
 [ "$p50" = 1 ] || { echo "FAIL replay 2ms p50 >= 4ms"; fails=$((fails + 1)); }
 check "replay udp" 0 "$bin" replay --quiet -o "$tmp/udp.db" $small --set transport.kind=udp "$qs"
-check "replay replicas" 3 "$bin" replay -o "$tmp/udp.db" --set placement.replicas=2 \
-    --set servers.count=3 "$qs"
+check "replay replicas text" 3 "$bin" replay -o "$tmp/udp.db" --set placement.replicas=2 \
+    --set servers.count=3 --protocol text "$qs"
 # sim against real: the report pairs them and prints the KS statistic.
 check "run for report" 0 "$bin" run --quiet -o "$tmp/real.db" $small "$qs"
 check "report sim vs real" 0 "$bin" report "$tmp/real.db" -o "$tmp/rep"

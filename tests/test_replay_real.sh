@@ -1,0 +1,131 @@
+#!/bin/sh
+# test_replay_real.sh: `cachebed replay` features over real sockets on loopback
+# (docs/real.md §8): replication routers against 3 spawned servers and against a dead one;
+# compression and sealing, and a server with another key.
+# Every server binds 127.0.0.1 on an ephemeral port; every run is small and bounded.
+# Usage: test_replay_real.sh path/to/cachebed SOURCE_DIR
+set -u
+bin=$1
+src=$2
+fails=0
+tmp=$(mktemp -d) || exit 1
+cleanup() { # the servers start_serve left (their pids in $tmp/*.pid)
+    for f in "$tmp"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+# run NAME EXPECTED_STATUS ARGS...: cachebed replay, output kept in $tmp/NAME.out
+run() {
+    name=$1; want=$2; shift 2
+    timeout 120 "$bin" replay --quiet "$@" >"$tmp/$name.out" 2>&1; got=$?
+    if [ "$got" -ne "$want" ]; then
+        fail "$name: exit $got, want $want"; cat "$tmp/$name.out"
+    else
+        echo "ok   $name"
+    fi
+}
+q() { sqlite3 "$1" "$2"; } # q DB SQL
+qs="$src/scenarios/quickstart.ini"
+small="--set scenario.requests=2000 --set scenario.warmup=0s"
+
+# 1. Replication: R = 3 on 3 spawned servers, each write and read policy pair. Every request
+# completes with a real outcome; the servers each saw traffic (one 'server' row each).
+for pol in all:any quorum:quorum primary_async:primary; do
+    wp=${pol%:*}; rp=${pol#*:}
+    run "replicas $pol" 0 -o "$tmp/r3.db" $small --set servers.count=3 \
+        --set placement.replicas=3 --set placement.write_policy="$wp" \
+        --set placement.read_policy="$rp" "$qs"
+done
+got=$(q "$tmp/r3.db" "SELECT count(*), sum(status = 'complete') FROM runs WHERE mode = 'real'")
+[ "$got" = "3|3" ] || fail "replicas runs: $got"
+got=$(q "$tmp/r3.db" "SELECT count(*) FROM requests WHERE outcome NOT IN ('hit', 'miss', 'stored')")
+[ "$got" = 0 ] || fail "replicas: $got requests without a real outcome"
+got=$(q "$tmp/r3.db" "SELECT count(*) FROM events WHERE kind = 'server'")
+[ "$got" = 9 ] || fail "replicas: $got server rows, want 9"
+# A write to all of 3 replicas is acknowledged by 3 servers: each server's store holds
+# every key written, so a read from any replica hits as often as in the simulation.
+"$bin" run --world memnet --quiet -o "$tmp/sim.db" $small --set servers.count=3 \
+    --set placement.replicas=3 --set placement.write_policy=all --set placement.read_policy=any \
+    "$qs" >/dev/null 2>&1 || fail "memnet replicas run"
+sim=$(q "$tmp/sim.db" "SELECT retries FROM run_summary WHERE run_id = 1")
+real=$(q "$tmp/r3.db" "SELECT retries FROM run_summary WHERE run_id = 1")
+[ -n "$sim" ] && [ "$sim" = "$real" ] || fail "replicas: sub-request retries sim $sim, real $real"
+
+# 2. Failover and ejection: 2 live servers and a port where nothing listens. R = 3, write
+# quorum (2 of 3), read any: every request still succeeds; the dead node is ejected.
+start_serve() { # start_serve OUTFILE [OPTION...]: a `cachebed serve` on a free port; prints its port
+    out=$1; shift
+    : >"$out"
+    "$bin" serve --port 0 "$@" >"$out" 2>&1 &
+    echo $! >"$out.pid"
+    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+        grep -q listening "$out" && break
+        sleep 0.1
+    done
+    sed -n 's/.* port \([0-9]*\) (tcp).*/\1/p' "$out"
+}
+p1=$(start_serve "$tmp/s1.out")
+p2=$(start_serve "$tmp/s2.out")
+dead=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+[ -n "$p1" ] && [ -n "$p2" ] || fail "serve did not start"
+run "replicas dead node" 0 -o "$tmp/dead.db" $small --set servers.count=3 \
+    --set placement.replicas=3 --set placement.write_policy=quorum \
+    --set placement.read_policy=any --set placement.eject_after=1 \
+    --set placement.eject_for=10s --servers "127.0.0.1:$p1,127.0.0.1:$p2,127.0.0.1:$dead" "$qs"
+got=$(q "$tmp/dead.db" "SELECT count(*) FROM requests WHERE outcome NOT IN ('hit', 'miss', 'stored')")
+[ "$got" = 0 ] || fail "dead node: $got requests failed"
+got=$(q "$tmp/dead.db" "SELECT count(*) > 0 FROM events WHERE kind = 'eject'")
+[ "$got" = 1 ] || fail "dead node: no eject event"
+
+# 3. Codecs: large_values_compression, small (200 requests of 64-512 KiB values), with lz4,
+# zstd and sealing; the spawned servers get the scenario's codec (their 'server' rows say
+# which). Compression must send fewer bytes per request than none.
+lv="$tmp/lv.ini"
+sed -e 's/^requests = .*/requests = 200/' "$src/scenarios/large_values_compression.ini" >"$lv"
+"$bin" keygen "$tmp/k1" >/dev/null && "$bin" keygen "$tmp/k2" >/dev/null || fail "keygen"
+for comp in none lz4 zstd; do
+    run "codec $comp" 0 -o "$tmp/lv.db" --set transport.compression=$comp "$lv"
+done
+run "codec zstd sealed" 0 -o "$tmp/lv.db" --set transport.encryption_key_file="$tmp/k1" "$lv"
+run "codec sealed udp" 0 -o "$tmp/lv.db" --set transport.encryption_key_file="$tmp/k1" \
+    --set transport.compression=none --set transport.kind=udp --set clients.count=1 \
+    --set workload.value_size_min=100B --set workload.value_size_max=8KiB "$lv"
+got=$(q "$tmp/lv.db" "SELECT count(*) FROM requests WHERE outcome NOT IN ('hit', 'miss', 'stored')")
+[ "$got" = 0 ] || fail "codecs: $got requests without a real outcome"
+got=$(q "$tmp/lv.db" "SELECT group_concat(c, '|') FROM (SELECT DISTINCT CASE
+    WHEN instr(detail, 'codec: ') > 0 THEN substr(detail, instr(detail, 'codec: ')) ELSE 'codec: none'
+    END AS c FROM events WHERE kind = 'server' ORDER BY run_id)")
+[ "$got" = "codec: none|codec: lz4 min=128|codec: zstd:3 min=128|codec: zstd:3 min=128, sealed stream|codec: sealed datagram" ] ||
+    fail "codec server rows: $got"
+got=$(q "$tmp/lv.db" "SELECT (SELECT bytes_per_request FROM run_summary WHERE run_id = 1) >
+    (SELECT bytes_per_request FROM run_summary WHERE run_id = 3)")
+[ "$got" = 1 ] || fail "zstd does not send fewer bytes than none"
+run "codec sealed udp 2 clients" 3 -o "$tmp/lv.db" --set transport.encryption_key_file="$tmp/k1" \
+    --set transport.kind=udp "$lv"
+# A server with another key: every request fails (timeout), each refused connection is a
+# conn_closed event, and the server stays up and serves a client with its key.
+pk=$(start_serve "$tmp/sk.out" --key-file "$tmp/k2")
+[ -n "$pk" ] || fail "serve --key-file did not start"
+nc="--set servers.count=1 --set scenario.requests=20 --set transport.compression=none"
+run "wrong key" 0 -o "$tmp/wk.db" $nc --set transport.timeout=50ms \
+    --set transport.encryption_key_file="$tmp/k1" --servers "127.0.0.1:$pk" "$lv"
+got=$(q "$tmp/wk.db" "SELECT count(*) FROM requests WHERE outcome = 'timeout'")
+[ "$got" = 20 ] || fail "wrong key: $got of 20 requests timed out"
+got=$(q "$tmp/wk.db" "SELECT count(*) > 0 FROM events WHERE kind = 'conn_closed'")
+[ "$got" = 1 ] || fail "wrong key: no conn_closed event"
+run "right key" 0 -o "$tmp/wk.db" $nc --set transport.encryption_key_file="$tmp/k2" \
+    --servers "127.0.0.1:$pk" "$lv"
+got=$(q "$tmp/wk.db" "SELECT count(*) FROM requests WHERE run_id = 2 AND outcome IN ('hit', 'miss', 'stored')")
+[ "$got" = 20 ] || fail "right key after a wrong one: $got of 20"
+# The right key but compression the server does not have: compressed SETs are refused
+# (BAD_REQUEST, outcome error), GETs still answer.
+run "compression mismatch" 0 -o "$tmp/wk.db" --set servers.count=1 --set scenario.requests=40 \
+    --set transport.encryption_key_file="$tmp/k2" --servers "127.0.0.1:$pk" "$lv"
+got=$(q "$tmp/wk.db" "SELECT sum(outcome = 'error' AND status = 7) > 0, sum(outcome = 'error' AND op <> 'set')
+    FROM requests WHERE run_id = 3")
+[ "$got" = "1|0" ] || fail "compression mismatch: $got"
+kill -0 "$(cat "$tmp/sk.out.pid")" 2>/dev/null || fail "the server with another key died"
+
+echo "replay_real: $fails failure(s)"
+[ "$fails" -eq 0 ]
