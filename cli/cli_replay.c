@@ -28,6 +28,7 @@
 #include "cb_results.h"
 #include "cb_scenario.h"
 #include "cb_seal.h"
+#include "cb_sgfaults.h"
 #include "cb_units.h"
 
 #define REPLAY_ARGS_MAX   256
@@ -68,8 +69,12 @@ const char cb_cli_replay_help[] =
     "replicas > 1 runs the scenario's replication router in every client; compression and\n"
     "encryption_key_file are given to the clients and, as 'cachebed serve' options, to the\n"
     "servers started.\n"
-    "Not yet (exit 3): [faults], the queue transport, resync = warm, the text protocol over\n"
-    "udp or with replicas > 1 or a codec, and encryption over udp with more than one client.\n"
+    "[faults] are imposed for real: a server crash is SIGKILL of its process, its recover\n"
+    "a restart, empty, on the same port; link latency, jitter and loss and partitions go\n"
+    "through the user-space delay queue (bandwidth is not imposed); each is an event row.\n"
+    "Not yet (exit 3): the queue transport, resync = warm, the text protocol over udp or\n"
+    "with replicas > 1 or a codec, encryption over udp with more than one client, and\n"
+    "server crashes with --servers.\n"
     "\n"
     "Exit status: 0 ok, 1 failed or interrupted, 2 bad usage, 3 not built yet.\n";
 
@@ -84,7 +89,20 @@ typedef struct replay_state {
     const cb_plan *plan;
     cb_codec_config codec; /* the clients' and servers' (for the events rows) */
     int sealed;
+    const char *key_path;
+    cb_sgfaults faults;  /* the [faults] timeline, in the world's form */
+    uint8_t *restarted;  /* per server: restarted by a recover fault, listening not checked */
+    pid_t *killed;       /* per server: SIGKILLed by a crash fault, not reaped yet, or 0 */
 } replay_state;
+
+/* Does a [faults] node pattern (server<i>, client<i>, broker, or a prefix and `*`) name a
+ * server? */
+static int replay_names_servers(const char *pattern)
+{
+    const char *star = strchr(pattern, '*');
+    size_t n = star != NULL ? (size_t)(star - pattern) : strlen(pattern);
+    return strncmp(pattern, "server", n < 6 ? n : 6) == 0;
+}
 
 static const char *replay_unsupported(void *user, const cb_plan *p)
 {
@@ -100,6 +118,14 @@ static const char *replay_unsupported(void *user, const cb_plan *p)
         return "encryption over udp with more than one client ('cachebed serve' keeps one seal "
                "session for all its UDP peers, so their salts collide: docs/real.md §8)";
     }
+    for (size_t k = 0; st->servers_opt != NULL && k < p->fault_count; k++) {
+        const cb_fault *f = &p->faults[k];
+        if ((f->kind == CB_FAULT_CRASH || f->kind == CB_FAULT_RECOVER) &&
+            replay_names_servers(f->patterns[0])) {
+            return "[faults] crash or recover of a server with --servers (replay can kill and "
+                   "restart only the servers it started)";
+        }
+    }
     if (p->placement.resync == CB_PLAN_RESYNC_WARM) {
         return "[placement] resync = warm over real sockets";
     }
@@ -107,9 +133,6 @@ static const char *replay_unsupported(void *user, const cb_plan *p)
         (p->transport.compression != CB_COMPRESSION_NONE || p->transport.key_file[0] != '\0')) {
         return "compression or encryption with --protocol text (the codec is the binary "
                "frame's)";
-    }
-    if (p->fault_count > 0) {
-        return "[faults] over real sockets";
     }
     return NULL;
 }
@@ -168,9 +191,13 @@ static int replay_parse_servers(replay_state *st)
 /* The child: `cachebed serve` on an ephemeral loopback port, its stdout into `out_fd`, with
  * the scenario's codec (the clients' own: both ends must agree, docs/protocol.md §5.3). */
 static void replay_exec_server(const cb_plan_server *ps, uint32_t conn_max, int udp,
-                               const cb_codec_config *codec, const char *key_path, int out_fd)
+                               uint16_t port, const cb_codec_config *codec, const char *key_path,
+                               int out_fd)
 {
-    char mem[32], vmax[32], conns[16], alg[32], cmin[32];
+    char mem[32], vmax[32], conns[16], alg[32], cmin[32], tcp_port[8], udp_port[8];
+    /* Over udp the clients use the UDP port only: a restart needs that one back. */
+    snprintf(tcp_port, sizeof tcp_port, "%u", udp ? 0u : (unsigned)port);
+    snprintf(udp_port, sizeof udp_port, "%u", udp ? (unsigned)port : 0u);
     snprintf(mem, sizeof mem, "%llu", (unsigned long long)ps->memory_bytes);
     snprintf(vmax, sizeof vmax, "%llu", (unsigned long long)ps->value_bytes_max);
     snprintf(conns, sizeof conns, "%u", conn_max);
@@ -179,12 +206,12 @@ static void replay_exec_server(const cb_plan_server *ps, uint32_t conn_max, int 
     if (dup2(out_fd, STDOUT_FILENO) < 0) {
         _exit(127);
     }
-    char *argv[24] = {"cachebed", "serve",       "--port", "0",          "--memory",
+    char *argv[24] = {"cachebed", "serve",       "--port", tcp_port,     "--memory",
                       mem,        "--value-max", vmax,     "--conn-max", conns};
     int n = 10;
     if (udp) {
         argv[n++] = "--udp-port";
-        argv[n++] = "0";
+        argv[n++] = udp_port;
     }
     if (codec->compress_alg != CB_COMPRESS_NONE) {
         if (codec->compress_alg == CB_COMPRESS_LZ4) {
@@ -239,31 +266,45 @@ static int replay_read_port(int fd, int udp, uint16_t *port)
     return 0;
 }
 
-static int replay_start_servers(replay_state *st, const cb_plan *p,
-                                const cb_codec_config *codec, const char *key_path)
+/* Fork server s's `cachebed serve` (port 0: any; else that port again), its stdout in
+ * st->pipes[s]; does not wait for it to listen. 0, or -1 with a message. */
+static int replay_spawn_server(replay_state *st, uint32_t s, uint16_t port)
 {
-    int udp = p->transport.kind == CB_TRANSPORT_UDP;
+    const cb_plan *p = st->plan;
+    int fds[2];
     fflush(NULL); /* the child must not repeat our buffered output */
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        fprintf(stderr, "cachebed replay: pipe: %s\n", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        replay_exec_server(&p->servers.each[s], p->clients.count + 16u,
+                           p->transport.kind == CB_TRANSPORT_UDP, port, &st->codec, st->key_path,
+                           fds[1]);
+    }
+    (void)close(fds[1]);
+    if (st->pipes[s] >= 0) {
+        (void)close(st->pipes[s]);
+    }
+    st->pipes[s] = fds[0];
+    if (pid < 0) {
+        fprintf(stderr, "cachebed replay: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    st->pids[s] = pid;
+    return 0;
+}
+
+static int replay_start_servers(replay_state *st)
+{
+    int udp = st->plan->transport.kind == CB_TRANSPORT_UDP;
     for (uint32_t s = 0; s < st->server_count; s++) {
-        int fds[2];
-        if (pipe2(fds, O_CLOEXEC) != 0) {
-            fprintf(stderr, "cachebed replay: pipe: %s\n", strerror(errno));
-            return -1;
-        }
-        pid_t pid = fork();
-        if (pid == 0) {
-            replay_exec_server(&p->servers.each[s], p->clients.count + 16u, udp, codec, key_path,
-                               fds[1]);
-        }
-        (void)close(fds[1]);
-        st->pipes[s] = fds[0];
-        if (pid < 0) {
-            fprintf(stderr, "cachebed replay: fork: %s\n", strerror(errno));
-            return -1;
-        }
-        st->pids[s] = pid;
         uint16_t port = 0;
-        if (replay_read_port(fds[0], udp, &port) != 0) {
+        if (replay_spawn_server(st, s, 0) != 0) {
+            return -1;
+        }
+        if (replay_read_port(st->pipes[s], udp, &port) != 0) {
             fprintf(stderr, "cachebed replay: server %u did not start (see above)\n", s);
             return -1;
         }
@@ -274,6 +315,77 @@ static int replay_start_servers(replay_state *st, const cb_plan *p,
     return 0;
 }
 
+/* Wait for server s's killed process, if any, to be gone. */
+static void replay_reap_killed(replay_state *st, uint32_t s)
+{
+    int status = 0;
+    if (st->killed == NULL || st->killed[s] <= 0) {
+        return;
+    }
+    while (waitpid(st->killed[s], &status, 0) < 0 && errno == EINTR) {
+    }
+    st->killed[s] = 0;
+}
+
+/* A [faults] crash (up = 0) or recover (up = 1) of server s, for real: SIGKILL its process
+ * (and reap it), or start it again, empty, on the same port. The restart is not waited
+ * for: until it listens, connects are refused, as from any server coming back; whether it
+ * did listen is checked at the end (replay_check_restarts). */
+static int replay_server_fault(void *user, uint32_t s, int up, char *note, size_t cap)
+{
+    replay_state *st = user;
+    unsigned port = ntohs(st->addrs[s].sin_port);
+    if (!up) {
+        pid_t pid = st->pids[s];
+        int status = 0;
+        if (pid <= 0) {
+            snprintf(note, cap, "already down");
+            return 0;
+        }
+        (void)kill(pid, SIGKILL); /* our child; reaped at its recover or at the end, so
+                                   * that the loop does not wait for the process to die */
+        (void)status;
+        st->pids[s] = 0;
+        st->killed[s] = pid;
+        st->restarted[s] = 0;
+        snprintf(note, cap, "SIGKILL to 'cachebed serve' pid %d (port %u)", (int)pid, port);
+        return 0;
+    }
+    if (st->pids[s] > 0) {
+        snprintf(note, cap, "already up");
+        return 0;
+    }
+    replay_reap_killed(st, s); /* its port must be free again */
+    if (replay_spawn_server(st, s, (uint16_t)port) != 0) {
+        snprintf(note, cap, "restart failed: %s", strerror(errno));
+        return -1;
+    }
+    st->restarted[s] = 1;
+    snprintf(note, cap, "'cachebed serve' restarted, empty, on port %u (pid %d)", port,
+             (int)st->pids[s]);
+    return 0;
+}
+
+/* Did every restarted server listen on its old port? Warns about those that did not. */
+static void replay_check_restarts(replay_state *st)
+{
+    int udp = st->plan->transport.kind == CB_TRANSPORT_UDP;
+    for (uint32_t s = 0; st->restarted != NULL && s < st->server_count; s++) {
+        uint16_t port = 0;
+        if (!st->restarted[s]) {
+            continue;
+        }
+        st->restarted[s] = 0;
+        if (replay_read_port(st->pipes[s], udp, &port) != 0 ||
+            port != ntohs(st->addrs[s].sin_port)) {
+            fprintf(stderr,
+                    "cachebed replay: warning: server %u did not listen again on port %u after "
+                    "its recover (requests to it failed)\n",
+                    s, (unsigned)ntohs(st->addrs[s].sin_port));
+        }
+    }
+}
+
 /* SIGTERM every child, wait for each (SIGKILL after 5 s); 0 if all exited 0. */
 static int replay_stop_servers(replay_state *st)
 {
@@ -282,6 +394,9 @@ static int replay_stop_servers(replay_state *st)
         if (st->pids[s] > 0) {
             (void)kill(st->pids[s], SIGTERM); /* our child: cannot fail but for ESRCH */
         }
+    }
+    for (uint32_t s = 0; st->pids != NULL && s < st->server_count; s++) {
+        replay_reap_killed(st, s); /* crashed and never recovered */
     }
     for (uint32_t s = 0; st->pids != NULL && s < st->server_count; s++) {
         int status = 0;
@@ -313,7 +428,11 @@ static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *
     st->addrs = calloc(st->server_count, sizeof st->addrs[0]);
     st->pids = calloc(st->server_count, sizeof st->pids[0]);
     st->pipes = malloc(st->server_count * sizeof st->pipes[0]);
-    if (st->addrs == NULL || st->pids == NULL || st->pipes == NULL) {
+    st->restarted = calloc(st->server_count, sizeof st->restarted[0]);
+    st->killed = calloc(st->server_count, sizeof st->killed[0]);
+    if (st->addrs == NULL || st->pids == NULL || st->pipes == NULL || st->restarted == NULL ||
+        st->killed == NULL ||
+        cb_sgfaults_from_plan(p, &st->faults) != CB_ERR_OK) {
         fprintf(stderr, "cachebed replay: out of memory\n");
         return -1;
     }
@@ -322,8 +441,8 @@ static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *
     }
     st->codec = mc->client.codec;
     st->sealed = key_path != NULL;
-    int rc = st->servers_opt != NULL ? replay_parse_servers(st)
-                                     : replay_start_servers(st, p, &mc->client.codec, key_path);
+    st->key_path = key_path; /* cli_run's: lives as long as the run */
+    int rc = st->servers_opt != NULL ? replay_parse_servers(st) : replay_start_servers(st);
     if (rc != 0) {
         return -1;
     }
@@ -341,6 +460,10 @@ static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *
         .stop_grace_ns = REPLAY_GRACE_NS,
         .router = mc->router,
         .placement = mc->placement,
+        .faults = st->faults.items,
+        .fault_count = st->faults.count,
+        .server_fault = replay_server_fault,
+        .fault_user = st,
     };
     rc_cfg.client.protocol = st->protocol;
     rc = cb_realworld_new(&rc_cfg, &st->world);
@@ -377,7 +500,7 @@ static int replay_note(void *user, cb_results *db, int64_t run_id)
 {
     replay_state *st = user;
     const cb_plan *p = st->plan;
-    char detail[512], codec[96];
+    char detail[768], codec[96];
     replay_codec_text(st, codec, sizeof codec);
     int rc = CB_RESULTS_OK;
     for (uint32_t s = 0; s < st->server_count && rc == CB_RESULTS_OK; s++) {
@@ -398,6 +521,14 @@ static int replay_note(void *user, cb_results *db, int64_t run_id)
              p->network.loss_ppm,
              p->transport.kind == CB_TRANSPORT_UDP ? "drop" : "delay by rto_ns",
              (unsigned long long)p->transport.rto_min_ns);
+    if (st->faults.count > 0) {
+        size_t n = strlen(detail);
+        snprintf(detail + n, sizeof detail - n,
+                 "; faults: crash=SIGKILL of the server process, recover=restart on the same "
+                 "port (empty), client crash/recover in the replay process, link "
+                 "latency/jitter/loss and partitions in user space (client side), link "
+                 "bandwidth not imposed");
+    }
     if (rc == CB_RESULTS_OK) {
         rc = cb_results_add_event(db, run_id, 0, NULL, "impairment", detail);
     }
@@ -426,6 +557,7 @@ static int replay_run(void *user, const cb_world_hooks *hooks, volatile sig_atom
             (unsigned long long)rs.delayed, (unsigned long long)rs.lost_dropped,
             (unsigned long long)rs.lost_delayed, (unsigned long long)rs.abandoned,
             (unsigned long long)rs.peer_closed);
+    replay_check_restarts(st);
     if (replay_stop_servers(st) != 0) {
         fprintf(stderr, "cachebed replay: warning: a server did not exit cleanly\n");
     }
@@ -437,6 +569,9 @@ static void replay_close(void *user)
     replay_state *st = user;
     (void)replay_stop_servers(st); /* after a failed build or run: none left behind */
     cb_realworld_del(st->world);
+    cb_sgfaults_free(&st->faults);
+    free(st->restarted);
+    free(st->killed);
     free(st->pipes);
     free(st->pids);
     free(st->addrs);

@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -15,6 +16,7 @@
 #include "cb_err.h"
 #include "cb_loop.h"
 #include "cb_serve.h"
+#include "cb_sgfaults.h"
 
 #define RW_DRAIN_BATCH 64u
 #define RW_READ_BYTES  65536u
@@ -74,6 +76,15 @@ struct cb_realworld {
     cb_client **clients;
     cb_router **routers; /* NULL without replication; else clients[i] is routers[i]'s */
     uint32_t fanout;     /* messages one operation sends at once: R with a router, else 1 */
+    cb_router_config router_cfg; /* with routers: to rebuild a recovered client's */
+    /* Faults (NULL without a timeline): per node link settings, partition groups. */
+    size_t fault_next;
+    int net_faults; /* the timeline has link or partition entries */
+    uint64_t *link_lat, *link_jit;
+    uint32_t *link_loss;
+    uint8_t *groups; /* node_count; meaningful while partitioned */
+    int partitioned;
+    uint8_t *client_down;
     uint64_t *wake_ns;
     rw_conn *conns; /* client * server_count + server */
     rw_msg *heap;
@@ -93,7 +104,35 @@ struct cb_realworld {
 
 static int rw_impaired(const cb_realworld *w)
 {
-    return w->cfg.latency_ns > 0 || w->cfg.jitter_ns > 0 || w->cfg.loss_ppm > 0;
+    return w->cfg.latency_ns > 0 || w->cfg.jitter_ns > 0 || w->cfg.loss_ppm > 0 || w->net_faults;
+}
+
+/* The link between c's client and server: one-way latency, jitter bound and loss, from the
+ * config or, after link faults, from its two ends (as cb_sgworld: half of each latency, the
+ * larger jitter and loss). */
+static void rw_link(const cb_realworld *w, const rw_conn *c, uint64_t *lat, uint64_t *jit,
+                    uint32_t *loss)
+{
+    if (w->link_lat == NULL) {
+        *lat = w->cfg.latency_ns;
+        *jit = w->cfg.jitter_ns;
+        *loss = w->cfg.loss_ppm;
+        return;
+    }
+    uint32_t a = w->cfg.server_count + c->client, b = c->server;
+    *lat = w->link_lat[a] / 2 + w->link_lat[b] / 2 + (w->link_lat[a] % 2 + w->link_lat[b] % 2) / 2;
+    *jit = w->link_jit[a] > w->link_jit[b] ? w->link_jit[a] : w->link_jit[b];
+    *loss = w->link_loss[a] > w->link_loss[b] ? w->link_loss[a] : w->link_loss[b];
+}
+
+/* Is c cut by the partition in force? */
+static int rw_cut(const cb_realworld *w, const rw_conn *c)
+{
+    if (!w->partitioned) {
+        return 0;
+    }
+    uint8_t a = w->groups[w->cfg.server_count + c->client], b = w->groups[c->server];
+    return a != 0 && b != 0 && a != b;
 }
 
 static void rw_fail(cb_realworld *w, int err)
@@ -242,9 +281,18 @@ static int rw_queue_full(cb_realworld *w, rw_conn *c)
 static int rw_delay(cb_realworld *w, rw_conn *c, uint32_t dir, const uint8_t *data, size_t len)
 {
     const cb_realworld_config *cfg = &w->cfg;
-    uint64_t now = cb_loop_now_ns(w->loop);
-    uint64_t at = now + cfg->latency_ns + cb_rng_below(&w->net_rng, cfg->jitter_ns + 1);
-    if (cb_rng_chance_ppm(&w->net_rng, cfg->loss_ppm)) {
+    uint64_t now = cb_loop_now_ns(w->loop), lat, jit;
+    uint32_t loss;
+    if (rw_cut(w, c)) { /* no loss draw is spent on it, as in cb_sgworld */
+        w->stats.cut++;
+        if (!cfg->udp) {
+            rw_close(w, c); /* a stream cannot lose bytes: reset, the requests retry */
+        }
+        return CB_ERR_OK;
+    }
+    rw_link(w, c, &lat, &jit, &loss);
+    uint64_t at = now + lat + cb_rng_below(&w->net_rng, jit + 1);
+    if (cb_rng_chance_ppm(&w->net_rng, loss)) {
         if (cfg->udp) {
             w->stats.lost_dropped++;
             return CB_ERR_OK;
@@ -648,6 +696,9 @@ static int rw_has_room(const cb_realworld *w, uint32_t i)
 static int rw_submit_client(cb_realworld *w, uint32_t i, uint64_t now)
 {
     const cb_world_hooks *h = w->hooks;
+    if (w->client_down != NULL && w->client_down[i]) {
+        return CB_ERR_OK; /* crashed: issues nothing until it recovers */
+    }
     while (w->wake_ns[i] <= now && rw_has_room(w, i) && !rw_submit_blocked(w, i)) {
         cb_client_op op;
         uint32_t server = 0;
@@ -684,6 +735,24 @@ static int rw_timers(cb_realworld *w, uint32_t i, uint64_t now)
     return CB_ERR_OK;
 }
 
+/* Cancel client i's requests in flight (outcome ERROR). A router may answer a cancelled
+ * sub-request with another (a repair, a copy): cancel those too, a bounded number of
+ * rounds. */
+static int rw_abandon(cb_realworld *w, uint32_t i, uint64_t now)
+{
+    for (uint32_t round = 0; round < 16 && cb_client_outstanding(w->clients[i]) > 0; round++) {
+        int arc;
+        do {
+            arc = cb_client_abandon(w->clients[i], now);
+            int rc = rw_pump(w, i);
+            if (rc != CB_ERR_OK) {
+                return rc;
+            }
+        } while (arc == CB_ERR_FULL);
+    }
+    return CB_ERR_OK;
+}
+
 /* After *stop: wait stop_grace_ns for in-flight requests, then cancel the rest. */
 static int rw_check_stop(cb_realworld *w, uint64_t now)
 {
@@ -699,18 +768,9 @@ static int rw_check_stop(cb_realworld *w, uint64_t now)
     for (uint32_t i = 0; i < w->cfg.client_count; i++) {
         w->stats.abandoned += w->routers != NULL ? cb_router_outstanding(w->routers[i])
                                                  : cb_client_outstanding(w->clients[i]);
-        /* A router may answer a cancelled sub-request with another (a repair, a copy):
-         * cancel those too, a bounded number of rounds. */
-        for (uint32_t round = 0; round < 16 && cb_client_outstanding(w->clients[i]) > 0;
-             round++) {
-            int arc;
-            do {
-                arc = cb_client_abandon(w->clients[i], now);
-                int rc = rw_pump(w, i);
-                if (rc != CB_ERR_OK) {
-                    return rc;
-                }
-            } while (arc == CB_ERR_FULL);
+        int rc = rw_abandon(w, i, now);
+        if (rc != CB_ERR_OK) {
+            return rc;
         }
         w->wake_ns[i] = UINT64_MAX;
     }
@@ -726,10 +786,19 @@ static int rw_release(cb_realworld *w, uint64_t now)
         rw_msg m = rw_heap_pop(w);
         rw_conn *c = &w->conns[m.conn];
         const uint8_t *data = w->ring + m.off; /* live until freed below: the ring never moves */
-        int rc = CB_ERR_OK;
-        if (m.epoch == c->epoch || w->cfg.client.protocol != CB_CLIENT_PROTOCOL_TEXT) {
-            /* Text mode: what was queued on a closed connection died with it (replies are
-             * matched in order, so a stale one would be taken for a new request's). */
+        int rc = CB_ERR_OK, live = m.epoch == c->epoch;
+        if (live && rw_cut(w, c)) { /* queued before the partition: dropped on receipt */
+            w->stats.cut++;
+            if (!w->cfg.udp) {
+                rw_close(w, c);
+            }
+            live = 0;
+        }
+        if (live) {
+            /* What was queued on a closed connection died with it: reply chunks belong to
+             * a dead stream, a text reply would be taken for a new request's, and a frame
+             * sealed in the old stream session would not open on the new connection. Its
+             * requests retry on their timers. */
             rc = m.dir == RW_OUT ? rw_transmit(w, c, data, m.len) : rw_feed(w, c, data, m.len);
         }
         rw_ring_free(w, m.off);
@@ -755,9 +824,135 @@ static void rw_resume_reads(cb_realworld *w)
     }
 }
 
+/* ---- faults ----------------------------------------------------------------------------- */
+
+static int rw_make_client(cb_realworld *w, uint32_t i);
+static void rw_free_client(cb_realworld *w, uint32_t i);
+
+/* Client i crashes: its requests in flight end (outcome ERROR), its connections close
+ * (queued messages die with them), and it issues nothing until it recovers. */
+static int rw_client_crash(cb_realworld *w, uint32_t i, uint64_t now)
+{
+    if (w->client_down[i]) {
+        return CB_ERR_OK;
+    }
+    int rc = rw_abandon(w, i, now);
+    for (uint32_t s = 0; s < w->cfg.server_count; s++) {
+        rw_close(w, &w->conns[(size_t)i * w->cfg.server_count + s]);
+    }
+    w->client_down[i] = 1;
+    w->wake_ns[i] = UINT64_MAX;
+    return rc;
+}
+
+/* Client i comes back as a new process would: a new machine (router), its generator
+ * continuing, new connections (made by its first sends). */
+static int rw_client_recover(cb_realworld *w, uint32_t i)
+{
+    if (!w->client_down[i]) {
+        return CB_ERR_OK;
+    }
+    rw_free_client(w, i);
+    int rc = rw_make_client(w, i);
+    if (rc != CB_ERR_OK) {
+        return rc; /* the world fails: it cannot go on without the client */
+    }
+    w->client_down[i] = 0;
+    w->wake_ns[i] = 0;
+    return CB_ERR_OK;
+}
+
+static void rw_link_change(cb_realworld *w, const cb_sgworld_fault *f, char *note, size_t cap)
+{
+    if (f->link_set & CB_SGWORLD_LINK_LATENCY) {
+        w->link_lat[f->node] = f->latency_ns;
+    }
+    if (f->link_set & CB_SGWORLD_LINK_JITTER) {
+        w->link_jit[f->node] = f->jitter_ns;
+    }
+    if (f->link_set & CB_SGWORLD_LINK_LOSS) {
+        w->link_loss[f->node] = f->loss_ppm;
+    }
+    snprintf(note, cap, "user space, client side%s",
+             f->link_set & CB_SGWORLD_LINK_BANDWIDTH ? "; bandwidth not imposed" : "");
+}
+
+/* Apply one timeline entry at `now` and report it to the event hook. */
+static int rw_fault(cb_realworld *w, const cb_sgworld_fault *f, uint64_t now)
+{
+    static const uint8_t kinds[] = {0,
+                                    CB_EVENT_CRASH,
+                                    CB_EVENT_RECOVER,
+                                    CB_EVENT_LINK_CHANGE,
+                                    CB_EVENT_PARTITION,
+                                    CB_EVENT_HEAL};
+    uint32_t S = w->cfg.server_count;
+    char what[192] = "", label[CB_SGFAULTS_LABEL_BYTES + 200];
+    int rc = CB_ERR_OK;
+    uint32_t node = f->node;
+    switch (f->kind) {
+    case CB_SGWORLD_FAULT_CRASH:
+    case CB_SGWORLD_FAULT_RECOVER: {
+        int up = f->kind == CB_SGWORLD_FAULT_RECOVER;
+        if (node < S) {
+            if (w->cfg.server_fault(w->cfg.fault_user, node, up, what, sizeof what) != 0 &&
+                what[0] == '\0') {
+                snprintf(what, sizeof what, "failed");
+            }
+        } else {
+            rc = up ? rw_client_recover(w, node - S) : rw_client_crash(w, node - S, now);
+            snprintf(what, sizeof what, up ? "a new client machine, new connections"
+                                           : "requests in flight cancelled, connections closed");
+        }
+        break;
+    }
+    case CB_SGWORLD_FAULT_LINK:
+        rw_link_change(w, f, what, sizeof what);
+        break;
+    case CB_SGWORLD_FAULT_PARTITION:
+        memcpy(w->groups, f->groups, (size_t)S + w->cfg.client_count);
+        w->partitioned = 1;
+        node = CB_SGWORLD_NODE_NONE;
+        snprintf(what, sizeof what, "user space, client side: messages across groups dropped%s",
+                 w->cfg.udp ? "" : ", their connections reset");
+        break;
+    case CB_SGWORLD_FAULT_HEAL:
+        w->partitioned = 0;
+        node = CB_SGWORLD_NODE_NONE;
+        break;
+    default:
+        return CB_ERR_INVALID;
+    }
+    w->stats.faults++;
+    const cb_world_hooks *h = w->hooks;
+    if (h->event != NULL) {
+        snprintf(label, sizeof label, "%s%s%s", f->label != NULL ? f->label : "",
+                 what[0] != '\0' ? " | " : "", what);
+        cb_event e = {.kind = kinds[f->kind], .note = label};
+        h->event(h->user, node, &e, now);
+    }
+    return rc;
+}
+
+/* Apply every timeline entry due at `now` (none after a stop). */
+static int rw_apply_faults(cb_realworld *w, uint64_t now)
+{
+    while (w->stop_at_ns == UINT64_MAX && w->fault_next < w->cfg.fault_count &&
+           w->cfg.faults[w->fault_next].at_ns <= now) {
+        int rc = rw_fault(w, &w->cfg.faults[w->fault_next++], now);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
+    return CB_ERR_OK;
+}
+
 static int rw_work(cb_realworld *w, uint64_t now)
 {
     int rc = rw_check_stop(w, now);
+    if (rc == CB_ERR_OK) {
+        rc = rw_apply_faults(w, now);
+    }
     for (uint32_t i = 0; i < w->cfg.client_count && rc == CB_ERR_OK; i++) {
         rc = rw_submit_client(w, i, now);
     }
@@ -781,6 +976,10 @@ static int rw_work(cb_realworld *w, uint64_t now)
 static uint64_t rw_next_ns(const cb_realworld *w)
 {
     uint64_t next = w->heap_len > 0 ? w->heap[0].at_ns : UINT64_MAX;
+    if (w->stop_at_ns == UINT64_MAX && w->fault_next < w->cfg.fault_count &&
+        w->cfg.faults[w->fault_next].at_ns < next) {
+        next = w->cfg.faults[w->fault_next].at_ns;
+    }
     for (uint32_t i = 0; i < w->cfg.client_count; i++) {
         uint64_t d = cb_client_next_deadline_ns(w->clients[i]);
         next = d < next ? d : next;
@@ -866,38 +1065,95 @@ static int rw_seal_seed(uint64_t *out)
 
 /* The clients (or routers owning them), drawing their generators from the root in client
  * order, as cb_memworld does, so retry jitter draws match the simulation's. */
+/* Client i's machine (a router owning one, with replication), over client_rngs[i]. */
+static int rw_make_client(cb_realworld *w, uint32_t i)
+{
+    cb_client_config cc = w->cfg.client;
+    cc.peer_count = w->cfg.server_count;
+    if (cc.codec.seal_key != NULL && rw_seal_seed(&cc.codec.seal_seed) != CB_ERR_OK) {
+        return CB_ERR_INVALID;
+    }
+    if (w->routers == NULL) {
+        return cb_client_new(&cc, &w->client_rngs[i], NULL, &w->clients[i]);
+    }
+    cb_router_config rc = w->router_cfg;
+    rc.client = cc;
+    rc.writer_id = i;
+    int err = cb_router_new(&rc, w->cfg.placement, &w->client_rngs[i], NULL, &w->routers[i]);
+    w->clients[i] = err == CB_ERR_OK ? cb_router_client(w->routers[i]) : NULL;
+    return err;
+}
+
+static void rw_free_client(cb_realworld *w, uint32_t i)
+{
+    if (w->routers != NULL) {
+        cb_router_del(w->routers[i]); /* and the client it owns */
+        w->routers[i] = NULL;
+    } else {
+        cb_client_del(w->clients[i]);
+    }
+    w->clients[i] = NULL;
+}
+
 static int rw_alloc_clients(cb_realworld *w)
 {
     const cb_realworld_config *c = &w->cfg;
-    cb_client_config cc = c->client;
-    cc.peer_count = c->server_count;
-    cb_router_config rc;
     if (c->router != NULL) {
         w->routers = calloc(c->client_count, sizeof w->routers[0]);
         if (w->routers == NULL) {
             return CB_ERR_NOMEM;
         }
-        rc = *c->router;
-        rc.client = cc;
-        rc.ops_max = rc.ops_max < cc.outstanding_max ? cc.outstanding_max : rc.ops_max;
+        w->router_cfg = *c->router;
+        if (w->router_cfg.ops_max < c->client.outstanding_max) {
+            w->router_cfg.ops_max = c->client.outstanding_max;
+        }
     }
     for (uint32_t i = 0; i < c->client_count; i++) {
-        if (cc.codec.seal_key != NULL && rw_seal_seed(&cc.codec.seal_seed) != CB_ERR_OK) {
-            return CB_ERR_INVALID;
-        }
         cb_rng_split(&w->root, &w->client_rngs[i]);
-        int err;
-        if (w->routers != NULL) {
-            rc.writer_id = i;
-            rc.client.codec.seal_seed = cc.codec.seal_seed;
-            err = cb_router_new(&rc, c->placement, &w->client_rngs[i], NULL, &w->routers[i]);
-            w->clients[i] = err == CB_ERR_OK ? cb_router_client(w->routers[i]) : NULL;
-        } else {
-            err = cb_client_new(&cc, &w->client_rngs[i], NULL, &w->clients[i]);
-        }
+        int err = rw_make_client(w, i);
         if (err != CB_ERR_OK) {
             return err;
         }
+    }
+    return CB_ERR_OK;
+}
+
+/* Check the timeline and, when it has one, the per-node link settings, partition groups
+ * and client states. */
+static int rw_alloc_faults(cb_realworld *w)
+{
+    const cb_realworld_config *c = &w->cfg;
+    size_t nodes = (size_t)c->server_count + c->client_count;
+    if (c->fault_count == 0) {
+        return CB_ERR_OK;
+    }
+    for (size_t k = 0; k < c->fault_count; k++) {
+        const cb_sgworld_fault *f = &c->faults[k];
+        int per_node = f->kind == CB_SGWORLD_FAULT_CRASH || f->kind == CB_SGWORLD_FAULT_RECOVER ||
+                       f->kind == CB_SGWORLD_FAULT_LINK;
+        if (f->kind < CB_SGWORLD_FAULT_CRASH || f->kind > CB_SGWORLD_FAULT_HEAL ||
+            (k > 0 && f->at_ns < c->faults[k - 1].at_ns) || (per_node && f->node >= nodes) ||
+            (f->kind == CB_SGWORLD_FAULT_PARTITION && f->groups == NULL) ||
+            (f->kind != CB_SGWORLD_FAULT_LINK && f->kind != CB_SGWORLD_FAULT_PARTITION &&
+             f->kind != CB_SGWORLD_FAULT_HEAL && f->node < c->server_count &&
+             c->server_fault == NULL)) {
+            return CB_ERR_INVALID;
+        }
+        w->net_faults |= f->kind == CB_SGWORLD_FAULT_LINK || f->kind == CB_SGWORLD_FAULT_PARTITION;
+    }
+    w->link_lat = malloc(nodes * sizeof w->link_lat[0]);
+    w->link_jit = malloc(nodes * sizeof w->link_jit[0]);
+    w->link_loss = malloc(nodes * sizeof w->link_loss[0]);
+    w->groups = calloc(nodes, 1);
+    w->client_down = calloc(c->client_count, 1);
+    if (w->link_lat == NULL || w->link_jit == NULL || w->link_loss == NULL || w->groups == NULL ||
+        w->client_down == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    for (size_t n = 0; n < nodes; n++) {
+        w->link_lat[n] = c->latency_ns;
+        w->link_jit[n] = c->jitter_ns;
+        w->link_loss[n] = c->loss_ppm;
     }
     return CB_ERR_OK;
 }
@@ -929,7 +1185,8 @@ static int rw_alloc(cb_realworld *w, const struct sockaddr_in *servers)
         return rc;
     }
     cb_rng_init(&w->net_rng, cb_rng_next(&w->root));
-    return rw_alloc_queue(w);
+    rc = rw_alloc_faults(w);
+    return rc != CB_ERR_OK ? rc : rw_alloc_queue(w);
 }
 
 int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out)
@@ -974,13 +1231,14 @@ void cb_realworld_del(cb_realworld *w)
         free(w->conns[k].udp_buf);
     }
     for (uint32_t i = 0; w->clients != NULL && i < w->cfg.client_count; i++) {
-        if (w->routers != NULL) {
-            cb_router_del(w->routers[i]); /* and the client it owns */
-        } else {
-            cb_client_del(w->clients[i]);
-        }
+        rw_free_client(w, i);
     }
     free(w->routers);
+    free(w->link_lat);
+    free(w->link_jit);
+    free(w->link_loss);
+    free(w->groups);
+    free(w->client_down);
     free(w->ring);
     free(w->heap);
     cb_loop_del(w->loop);

@@ -52,6 +52,27 @@
  * `event` hook gets a CONN_CLOSED event on the client's node, detail = the server index;
  * refused connects are counted in stats only.
  *
+ * Faults (a [faults] timeline), applied when the clock reaches each entry, each reported to
+ * the `event` hook at that time (kind CRASH, RECOVER, LINK_CHANGE, PARTITION, HEAL; node:
+ * the node, or CB_SGWORLD_NODE_NONE for partition and heal; note: the entry's label and
+ * what was done). Meanings follow cb_sgworld's (docs/simulator.md "Faults"), carried out
+ * for real or in user space:
+ *   - server crash / recover: the server_fault callback (the replay kills the server's
+ *     process with SIGKILL, and restarts it, empty, on the same port); the clients learn
+ *     of it as real clients do: a reset connection, refused connects, timeouts;
+ *   - client crash: its requests in flight are abandoned (outcome ERROR), its connections
+ *     closed, it issues nothing until a recover (a never-recovered client is idle); recover:
+ *     a new client machine (a new router), the same generator continuing, new connections;
+ *   - link: the node's latency, jitter, loss in the user-space delay queue (a message
+ *     between client and server has (latency_c + latency_s) / 2, the larger jitter and the
+ *     larger loss of its two ends, as in cb_sgworld); bandwidth is not imposed;
+ *   - partition: a message between nodes of different groups (both non-zero) is dropped at
+ *     send, and on release for those queued before the partition; over TCP the stream
+ *     cannot lose bytes, so the connection is also closed (its requests retry on their
+ *     timers, as over a reset connection; the next send reconnects); heal ends it.
+ * A timeline with link or partition entries sends everything through the delay queue from
+ * the start (with zero delay while nothing is set).
+ *
  * Stop: when *stop becomes non-zero the `next` hook is expected to issue nothing more (the
  * runner does that); requests in flight are waited for up to stop_grace_ns, then the
  * remaining ones are abandoned (cb_client_abandon: they complete with outcome ERROR, i.e.
@@ -67,6 +88,7 @@
 #include "cb_client.h"
 #include "cb_placement.h"
 #include "cb_router.h"
+#include "cb_sgworld.h"
 #include "cb_world.h"
 
 /* The longest the loop sleeps without looking at the stop flag. */
@@ -105,6 +127,17 @@ typedef struct cb_realworld_config {
      * outlive the world. */
     const cb_router_config *router;
     const cb_placement *placement;
+    /* Faults: a timeline in cb_sgworld's form (sim/cb_sgfaults builds it from a plan; node
+     * ids: servers 0..S-1, clients S..S+C-1), in non-decreasing at_ns order, read during
+     * the run (it, its groups and labels must outlive it). See "Faults" above. */
+    const cb_sgworld_fault *faults;
+    size_t fault_count;
+    /* Crash (up = 0) or restart (up = 1) server `server` for real: the world does not own the
+     * servers. Returns 0, or -1 when it could not (the fault is still logged, with the
+     * note). Writes what it did into note[0..note_cap) (for the event's detail). Required
+     * when the timeline crashes or recovers a server. */
+    int (*server_fault)(void *user, uint32_t server, int up, char *note, size_t note_cap);
+    void *fault_user;
 } cb_realworld_config;
 
 typedef struct cb_realworld_stats {
@@ -117,6 +150,8 @@ typedef struct cb_realworld_stats {
     uint64_t abandoned;  /* requests cancelled at stop */
     uint64_t queue_full; /* messages that found the delay queue full (see above) */
     uint64_t peer_closed; /* connections the server closed or reset (CONN_CLOSED events) */
+    uint64_t faults;      /* timeline entries applied */
+    uint64_t cut;         /* messages dropped by a partition (a TCP one also closes) */
 } cb_realworld_stats;
 
 /* Returns CB_ERR_OK, CB_ERR_INVALID (no servers or clients, a bad client config) or

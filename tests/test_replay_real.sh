@@ -127,5 +127,75 @@ got=$(q "$tmp/wk.db" "SELECT sum(outcome = 'error' AND status = 7) > 0, sum(outc
 [ "$got" = "1|0" ] || fail "compression mismatch: $got"
 kill -0 "$(cat "$tmp/sk.out.pid")" 2>/dev/null || fail "the server with another key died"
 
+# 4. [faults] for real. A closed-loop run on 2 servers; server1 is killed (SIGKILL) at
+# 500ms and restarted, empty, on its port at 1s: its requests time out while it is down,
+# server0's do not, and everything succeeds again once it listens.
+base='[scenario]
+name = faults
+seed = 1
+duration = 1500ms
+warmup = 0s
+[servers]
+count = 2
+[clients]
+count = 2
+outstanding = 4
+[transport]
+timeout = 20ms
+attempts = 2
+[workload]
+keys = 1000
+value_size = 100B
+mix = get=0.8 set=0.2
+think_time = 1ms
+[faults]'
+printf '%s\nat = 500ms crash server1\nat = 1s recover server1\n' "$base" >"$tmp/crash.ini"
+run "crash recover" 0 -o "$tmp/crash.db" "$tmp/crash.ini"
+got=$(q "$tmp/crash.db" "SELECT group_concat(kind || '@' || (time_ns >= 500000000 AND time_ns < 600000000)
+    || (time_ns >= 1000000000 AND time_ns < 1100000000) || ':' || (detail LIKE '%SIGKILL%')
+    || (detail LIKE '%restarted, empty, on port%'), ' ')
+    FROM events WHERE kind IN ('crash', 'recover') AND node = 'server1'")
+[ "$got" = "crash@10:10 recover@01:01" ] || fail "crash recover events: $got"
+got=$(q "$tmp/crash.db" "SELECT
+    (SELECT count(*) > 0 AND sum(outcome = 'timeout') = count(*) FROM requests
+        WHERE server = 1 AND issue_ns BETWEEN 600000000 AND 900000000),
+    (SELECT count(*) > 0 AND sum(outcome IN ('hit', 'miss', 'stored')) = count(*) FROM requests
+        WHERE server = 0 AND issue_ns BETWEEN 600000000 AND 900000000),
+    (SELECT count(*) > 0 AND sum(outcome IN ('hit', 'miss', 'stored')) = count(*) FROM requests
+        WHERE issue_ns > 1350000000)")
+[ "$got" = "1|1|1" ] || fail "crash recover outcomes (down, other server, after): $got"
+got=$(q "$tmp/crash.db" "SELECT count(*) FROM events WHERE kind = 'impairment' AND detail LIKE '%crash=SIGKILL%'")
+[ "$got" = 1 ] || fail "crash recover: the impairment row does not say how faults were imposed"
+run "crash with --servers" 3 -o "$tmp/crash.db" --servers "127.0.0.1:$p1,127.0.0.1:$p2" "$tmp/crash.ini"
+# Replication: the same crash with R = 2 on 3 servers, write all, read any, eject after 3:
+# the routers fail over (to the spare) and eject, no request fails (the memnet run of this
+# scenario has none either).
+printf '%s\nat = 500ms crash server1\nat = 1s recover server1\n' "$base" |
+    sed -e 's/^count = 2$/count = 3/' -e 's/^\[transport\]/[placement]\nreplicas = 2\nread_policy = any\neject_after = 3\neject_for = 300ms\n[transport]/' \
+    >"$tmp/crashr.ini"
+run "crash recover replicas" 0 -o "$tmp/crashr.db" "$tmp/crashr.ini"
+got=$(q "$tmp/crashr.db" "SELECT (SELECT count(*) FROM requests WHERE outcome NOT IN ('hit', 'miss', 'stored')),
+    (SELECT count(*) > 0 FROM events WHERE kind = 'eject'),
+    (SELECT count(*) > 0 FROM events WHERE kind = 'failover' AND time_ns > 500000000)")
+[ "$got" = "0|1|1" ] || fail "crash recover replicas (failed, eject, failover): $got"
+# Link and partition in user space: server0's link gets 2ms at 300ms, so a round trip to it
+# takes at least 2 x (50us + 1ms); {client*} | {server1} at 600ms cuts server1 off until
+# the heal at 900ms.
+printf '%s\nat = 300ms link server0 latency=2ms\nat = 600ms partition {client*} | {server1}\nat = 900ms heal\n' \
+    "$base" >"$tmp/net.ini"
+run "link partition" 0 -o "$tmp/net.db" "$tmp/net.ini"
+got=$(q "$tmp/net.db" "SELECT
+    (SELECT count(*) > 0 AND min(latency_ns) >= 2100000 FROM requests
+        WHERE server = 0 AND issue_ns > 310000000 AND outcome <> 'timeout'),
+    (SELECT count(*) > 0 AND 2 * sum(latency_ns < 1000000) > count(*) FROM requests
+        WHERE server = 0 AND complete_ns < 290000000),
+    (SELECT count(*) > 0 AND sum(outcome = 'timeout') = count(*) FROM requests
+        WHERE server = 1 AND issue_ns BETWEEN 610000000 AND 850000000),
+    (SELECT count(*) > 0 AND sum(outcome IN ('hit', 'miss', 'stored')) = count(*) FROM requests
+        WHERE issue_ns > 1000000000),
+    (SELECT group_concat(kind, ',') FROM (SELECT kind FROM events
+        WHERE kind IN ('link_change', 'partition', 'heal') ORDER BY time_ns))")
+[ "$got" = "1|1|1|1|link_change,partition,heal" ] || fail "link partition: $got"
+
 echo "replay_real: $fails failure(s)"
 [ "$fails" -eq 0 ]
