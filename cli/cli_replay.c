@@ -59,9 +59,9 @@ const char cb_cli_replay_help[] =
     "                 comma-separated, numeric IPv4 or localhost: 'cachebed serve', or\n"
     "                 real memcached with --protocol text\n"
     "  --protocol P   binary (default: cachebed's frame) or text (memcached's text\n"
-    "                 protocol, tcp only: replies are matched in order, so a timed-out\n"
-    "                 request is not retried, its connection is reset instead and the\n"
-    "                 requests in flight on it fail; docs/real.md §9)\n"
+    "                 protocol: replies are matched in order, over udp by their request\n"
+    "                 id too, so a timed-out request is not retried, its connection is\n"
+    "                 reset instead and the requests in flight on it fail; docs/real.md §9)\n"
     "  --quiet        no progress line\n"
     "\n"
     "SIGINT/SIGTERM: no new request is issued, those in flight get 1 s to complete and are\n"
@@ -72,9 +72,9 @@ const char cb_cli_replay_help[] =
     "[faults] are imposed for real: a server crash is SIGKILL of its process, its recover\n"
     "a restart, empty, on the same port; link latency, jitter and loss and partitions go\n"
     "through the user-space delay queue (bandwidth is not imposed); each is an event row.\n"
-    "Not yet (exit 3): the queue transport, resync = warm, the text protocol over udp or\n"
-    "with replicas > 1 or a codec, encryption over udp with more than one client, and\n"
-    "server crashes with --servers.\n"
+    "Not yet (exit 3): the queue transport, resync = warm, the text protocol with\n"
+    "replicas > 1 or a codec, encryption over udp with more than one client, and server\n"
+    "crashes with --servers.\n"
     "\n"
     "Exit status: 0 ok, 1 failed or interrupted, 2 bad usage, 3 not built yet.\n";
 
@@ -107,8 +107,8 @@ static int replay_names_servers(const char *pattern)
 static const char *replay_unsupported(void *user, const cb_plan *p)
 {
     const replay_state *st = user;
-    if (st->protocol == CB_CLIENT_PROTOCOL_TEXT && p->transport.kind != CB_TRANSPORT_TCP) {
-        return "the text protocol over a transport other than tcp";
+    if (st->protocol == CB_CLIENT_PROTOCOL_TEXT && p->transport.kind == CB_TRANSPORT_QUEUE) {
+        return "the text protocol over the queue transport";
     }
     if (p->placement.replicas > 1 && st->protocol == CB_CLIENT_PROTOCOL_TEXT) {
         return "replicas > 1 with --protocol text (versioned writes need the binary frame)";

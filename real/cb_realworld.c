@@ -43,7 +43,12 @@ typedef struct rw_conn {
     int read_paused;             /* the delay queue was full: EPOLLIN off until it drains */
     uint32_t epoch; /* bumped at each close: delayed bytes of an older connection are void */
     uint16_t udp_request_id;
+    uint16_t udp_id;                  /* the reply being reassembled */
     uint16_t udp_next_seq, udp_total; /* reassembly of the current reply */
+    /* Text over UDP: the UDP request ids of the requests awaiting a reply, in the client's
+     * order (a ring of `outstanding_max` + 1); a reply must answer the oldest. */
+    uint16_t *text_ids;
+    uint32_t text_head, text_len;
     uint8_t *udp_buf;
     size_t udp_len;
 } rw_conn;
@@ -55,6 +60,7 @@ typedef struct rw_msg {
     uint32_t conn;
     uint32_t dir;
     uint32_t epoch; /* the connection's epoch when queued */
+    uint16_t udp_id; /* UDP: the datagram's request id */
     size_t off;     /* the bytes, in the ring */
     size_t len;
 } rw_msg;
@@ -133,6 +139,11 @@ static int rw_cut(const cb_realworld *w, const rw_conn *c)
     }
     uint8_t a = w->groups[w->cfg.server_count + c->client], b = w->groups[c->server];
     return a != 0 && b != 0 && a != b;
+}
+
+static int rw_text_udp(const cb_realworld *w)
+{
+    return w->cfg.udp && w->cfg.client.protocol == CB_CLIENT_PROTOCOL_TEXT;
 }
 
 static void rw_fail(cb_realworld *w, int err)
@@ -278,7 +289,8 @@ static int rw_queue_full(cb_realworld *w, rw_conn *c)
 }
 
 /* Queue `data` on connection `c` in direction `dir` with the scenario's delay and loss. */
-static int rw_delay(cb_realworld *w, rw_conn *c, uint32_t dir, const uint8_t *data, size_t len)
+static int rw_delay(cb_realworld *w, rw_conn *c, uint32_t dir, const uint8_t *data, size_t len,
+                    uint16_t udp_id)
 {
     const cb_realworld_config *cfg = &w->cfg;
     uint64_t now = cb_loop_now_ns(w->loop), lat, jit;
@@ -300,15 +312,17 @@ static int rw_delay(cb_realworld *w, rw_conn *c, uint32_t dir, const uint8_t *da
         w->stats.lost_delayed++;
         at += cfg->retransmit_ns;
     }
-    if (!cfg->udp && at < c->last_release_ns[dir]) {
-        at = c->last_release_ns[dir]; /* a stream: never overtake what was sent before */
+    if ((!cfg->udp || rw_text_udp(w)) && at < c->last_release_ns[dir]) {
+        /* A stream: never overtake what was sent before. Text over UDP too: its replies are
+         * matched in order, so jitter delays datagrams without reordering them. */
+        at = c->last_release_ns[dir];
     }
     if (!rw_queue_room(w, len)) {
         return rw_queue_full(w, c);
     }
     c->last_release_ns[dir] = at;
-    rw_msg m = {at, w->heap_seq++, (uint32_t)(c - w->conns), dir, c->epoch, rw_ring_take(w, len),
-                len};
+    rw_msg m = {at,     w->heap_seq++,          (uint32_t)(c - w->conns), dir, c->epoch,
+                udp_id, rw_ring_take(w, len), len};
     memcpy(w->ring + m.off, data, len);
     w->stats.delayed++;
     rw_heap_push(w, &m);
@@ -333,6 +347,7 @@ static void rw_close(cb_realworld *w, rw_conn *c)
     c->out_len = 0;
     c->udp_len = 0;
     c->udp_total = 0;
+    c->text_len = 0;
     /* A valid peer: cannot fail. Requests in flight stay armed and retry. */
     (void)cb_client_on_reset(w->clients[c->client], c->server);
 }
@@ -415,10 +430,9 @@ static void rw_flush(cb_realworld *w, rw_conn *c)
 }
 
 /* UDP: one request, one datagram with memcached's 8-byte header. */
-static void rw_send_udp(rw_conn *c, const uint8_t *data, size_t len)
+static void rw_send_udp(rw_conn *c, const uint8_t *data, size_t len, uint16_t id)
 {
     uint8_t hdr[CB_SERVE_UDP_HEADER_BYTES] = {0};
-    uint16_t id = ++c->udp_request_id;
     hdr[0] = (uint8_t)(id >> 8);
     hdr[1] = (uint8_t)id;
     hdr[5] = 1; /* datagrams: 1 (sequence 0, reserved 0) */
@@ -428,13 +442,14 @@ static void rw_send_udp(rw_conn *c, const uint8_t *data, size_t len)
 }
 
 /* Bytes for the wire of connection c (after any delay). */
-static int rw_transmit(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len)
+static int rw_transmit(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len,
+                       uint16_t udp_id)
 {
     if (c->state == RW_CLOSED && rw_open(w, c) != 0) {
         return CB_ERR_OK; /* unreachable now: the request's timer retries */
     }
     if (w->cfg.udp) {
-        rw_send_udp(c, data, len);
+        rw_send_udp(c, data, len, udp_id);
         return CB_ERR_OK;
     }
     if (c->out_len + len > CB_REALWORLD_OUT_BYTES_MAX) {
@@ -460,7 +475,23 @@ static int rw_transmit(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t 
 
 /* ---- the machines ----------------------------------------------------------------------- */
 
-static int rw_deliver(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len);
+static int rw_deliver(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len,
+                      uint16_t udp_id);
+
+/* Text over UDP: request `id` now awaits its reply on c. 0, or -1 when more requests wait
+ * than the client can have (it cannot: at most outstanding_max). */
+static int rw_text_push(cb_realworld *w, rw_conn *c, uint16_t id)
+{
+    uint32_t cap = w->cfg.client.outstanding_max + 1u;
+    if (c->text_ids == NULL && (c->text_ids = calloc(cap, sizeof c->text_ids[0])) == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    if (c->text_len == cap) {
+        return CB_ERR_INVALID;
+    }
+    c->text_ids[(c->text_head + c->text_len++) % cap] = id;
+    return CB_ERR_OK;
+}
 
 static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a, int from_router)
 {
@@ -473,12 +504,22 @@ static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a, int from_rout
     rw_conn *c =
         a->peer < w->cfg.server_count ? &w->conns[i * w->cfg.server_count + a->peer] : NULL;
     switch (a->kind) {
-    case CB_ACTION_SEND:
+    case CB_ACTION_SEND: {
         if (c == NULL) {
             return CB_ERR_INVALID;
         }
-        return rw_impaired(w) ? rw_delay(w, c, RW_OUT, a->data, a->data_len)
-                              : rw_transmit(w, c, a->data, a->data_len);
+        /* UDP: the request id is given now, in the client's order (the delay queue may
+         * reorder datagrams); text replies are matched against it (rw_feed_reply). */
+        uint16_t id = w->cfg.udp ? ++c->udp_request_id : 0;
+        if (rw_text_udp(w)) {
+            int rc = rw_text_push(w, c, id);
+            if (rc != CB_ERR_OK) {
+                return rc;
+            }
+        }
+        return rw_impaired(w) ? rw_delay(w, c, RW_OUT, a->data, a->data_len, id)
+                              : rw_transmit(w, c, a->data, a->data_len, id);
+    }
     case CB_ACTION_COMPLETE:
         w->wake_ns[i] = 0;
         if (w->routers != NULL && !from_router) {
@@ -494,6 +535,8 @@ static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a, int from_rout
     case CB_ACTION_CLOSE:
         if (c != NULL && !w->cfg.udp) {
             rw_close(w, c);
+        } else if (c != NULL) {
+            c->text_len = 0; /* text over UDP: replies still due answer nothing any more */
         }
         return CB_ERR_OK;
     default:
@@ -548,9 +591,29 @@ static int rw_feed(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len)
     return CB_ERR_OK;
 }
 
-static int rw_deliver(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len)
+/* A whole reply for c (after any delay). Text over UDP: replies carry no request of their
+ * own, so one must answer the oldest request awaiting a reply (its UDP request id); any
+ * other (a late reply, or one that overtook a lost or delayed one) is dropped: the client
+ * would take it for the oldest request's. */
+static int rw_feed_reply(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len,
+                         uint16_t udp_id)
 {
-    return rw_impaired(w) ? rw_delay(w, c, RW_IN, data, len) : rw_feed(w, c, data, len);
+    if (rw_text_udp(w)) {
+        if (c->text_len == 0 || c->text_ids[c->text_head] != udp_id) {
+            w->stats.udp_unmatched++;
+            return CB_ERR_OK;
+        }
+        c->text_head = (c->text_head + 1) % (w->cfg.client.outstanding_max + 1u);
+        c->text_len--;
+    }
+    return rw_feed(w, c, data, len);
+}
+
+static int rw_deliver(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len,
+                      uint16_t udp_id)
+{
+    return rw_impaired(w) ? rw_delay(w, c, RW_IN, data, len, udp_id)
+                          : rw_feed_reply(w, c, data, len, udp_id);
 }
 
 /* ---- input ------------------------------------------------------------------------------ */
@@ -562,18 +625,20 @@ static int rw_udp_datagram(cb_realworld *w, rw_conn *c, const uint8_t *d, size_t
         w->stats.udp_bad++;
         return CB_ERR_OK;
     }
+    uint16_t id = (uint16_t)(d[0] << 8 | d[1]);
     uint16_t seq = (uint16_t)(d[2] << 8 | d[3]), total = (uint16_t)(d[4] << 8 | d[5]);
     const uint8_t *p = d + CB_SERVE_UDP_HEADER_BYTES;
     size_t plen = len - CB_SERVE_UDP_HEADER_BYTES;
     if (total == 1 && seq == 0) {
-        return rw_deliver(w, c, p, plen);
+        return rw_deliver(w, c, p, plen, id);
     }
     if (seq == 0) {
         c->udp_len = 0;
         c->udp_total = total;
         c->udp_next_seq = 0;
+        c->udp_id = id;
     }
-    if (total == 0 || total != c->udp_total || seq != c->udp_next_seq ||
+    if (total == 0 || total != c->udp_total || seq != c->udp_next_seq || id != c->udp_id ||
         c->udp_len + plen > RW_UDP_REPLY_MAX) {
         w->stats.udp_bad++; /* out of order or lost: the request's timer retries */
         c->udp_total = 0;
@@ -589,7 +654,7 @@ static int rw_udp_datagram(cb_realworld *w, rw_conn *c, const uint8_t *d, size_t
         return CB_ERR_OK;
     }
     c->udp_total = 0;
-    return rw_deliver(w, c, c->udp_buf, c->udp_len);
+    return rw_deliver(w, c, c->udp_buf, c->udp_len, id);
 }
 
 /* With impairment, a read goes into the delay queue: stop reading (the kernel's buffers and
@@ -628,7 +693,7 @@ static int rw_read(cb_realworld *w, rw_conn *c)
             return CB_ERR_OK;
         }
         int rc = w->cfg.udp ? rw_udp_datagram(w, c, w->rbuf, (size_t)n)
-                            : rw_deliver(w, c, w->rbuf, (size_t)n);
+                            : rw_deliver(w, c, w->rbuf, (size_t)n, 0);
         if (rc != CB_ERR_OK) {
             return rc;
         }
@@ -799,7 +864,8 @@ static int rw_release(cb_realworld *w, uint64_t now)
              * a dead stream, a text reply would be taken for a new request's, and a frame
              * sealed in the old stream session would not open on the new connection. Its
              * requests retry on their timers. */
-            rc = m.dir == RW_OUT ? rw_transmit(w, c, data, m.len) : rw_feed(w, c, data, m.len);
+            rc = m.dir == RW_OUT ? rw_transmit(w, c, data, m.len, m.udp_id)
+                                 : rw_feed_reply(w, c, data, m.len, m.udp_id);
         }
         rw_ring_free(w, m.off);
         if (rc != CB_ERR_OK) {
@@ -1193,10 +1259,9 @@ int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out)
 {
     *out = NULL;
     if (cfg->server_count == 0 || cfg->client_count == 0 || cfg->servers == NULL ||
-        (cfg->udp && cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT) ||
         (cfg->router != NULL &&
          (cfg->placement == NULL || cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT))) {
-        return CB_ERR_INVALID; /* text over UDP: not supported */
+        return CB_ERR_INVALID;
     }
     cb_realworld *w = calloc(1, sizeof *w);
     if (w == NULL) {
@@ -1229,6 +1294,7 @@ void cb_realworld_del(cb_realworld *w)
         }
         free(w->conns[k].out);
         free(w->conns[k].udp_buf);
+        free(w->conns[k].text_ids);
     }
     for (uint32_t i = 0; w->clients != NULL && i < w->cfg.client_count; i++) {
         rw_free_client(w, i);

@@ -8,6 +8,13 @@
  * datagrams is reassembled before the machine sees it). The servers are elsewhere (child
  * processes, or existing `cachebed serve` instances): only their addresses are given.
  *
+ * Text over UDP: memcached's text replies name no request, but its UDP header carries the
+ * request id back. Each request's datagram gets its id when the client emits it (in the
+ * client's order, before any delay), and a reply is given to the client only if its id is
+ * the oldest still awaited on that connection; any other (late, or ahead of a lost or
+ * delayed one) is dropped (stats.udp_unmatched) and the requests concerned time out (the
+ * client then fails the rest on that peer, as on a reset: docs/real.md §9).
+ *
  * Clock: nanoseconds since cb_realworld_run began (CLOCK_MONOTONIC, the loop's clock).
  * Client timers are found by a scan over the clients (C is small), the loop's single timer
  * is armed at the earliest of them, of the delay queue's head and of the clients' wake
@@ -111,7 +118,7 @@ typedef struct cb_realworld_config {
     uint32_t server_count;
     uint32_t client_count;
     const struct sockaddr_in *servers; /* server_count TCP (or UDP) addresses; copied */
-    int udp;                           /* 1: memcached UDP framing; 0: TCP (text: TCP only) */
+    int udp;                           /* 1: memcached UDP framing; 0: TCP */
     cb_client_config client;           /* peer_count is set to server_count */
     uint64_t latency_ns;               /* one-way, added in each direction */
     uint64_t jitter_ns;                /* uniform extra delay in [0, jitter_ns] */
@@ -147,6 +154,7 @@ typedef struct cb_realworld_stats {
     uint64_t connects;     /* connections opened (first ones and reconnects) */
     uint64_t connect_failures;
     uint64_t udp_bad;    /* reply datagrams that could not be reassembled */
+    uint64_t udp_unmatched; /* text over UDP: replies not for the oldest request (dropped) */
     uint64_t abandoned;  /* requests cancelled at stop */
     uint64_t queue_full; /* messages that found the delay queue full (see above) */
     uint64_t peer_closed; /* connections the server closed or reset (CONN_CLOSED events) */

@@ -43,14 +43,17 @@ got=$(q "$tmp/r3.db" "SELECT count(*) FROM requests WHERE outcome NOT IN ('hit',
 [ "$got" = 0 ] || fail "replicas: $got requests without a real outcome"
 got=$(q "$tmp/r3.db" "SELECT count(*) FROM events WHERE kind = 'server'")
 [ "$got" = 9 ] || fail "replicas: $got server rows, want 9"
-# A write to all of 3 replicas is acknowledged by 3 servers: each server's store holds
-# every key written, so a read from any replica hits as often as in the simulation.
+# The routers draw from the seed as in the simulation: the same fan-out of sub-requests.
 "$bin" run --world memnet --quiet -o "$tmp/sim.db" $small --set servers.count=3 \
     --set placement.replicas=3 --set placement.write_policy=all --set placement.read_policy=any \
     "$qs" >/dev/null 2>&1 || fail "memnet replicas run"
-sim=$(q "$tmp/sim.db" "SELECT retries FROM run_summary WHERE run_id = 1")
-real=$(q "$tmp/r3.db" "SELECT retries FROM run_summary WHERE run_id = 1")
-[ -n "$sim" ] && [ "$sim" = "$real" ] || fail "replicas: sub-request retries sim $sim, real $real"
+# (The retries column counts sub-requests beyond the first; on a loaded machine a real
+# request may also time out and be resent, which is a 'retry' event: not counted here.)
+sub="SELECT retries - (SELECT count(*) FROM events WHERE run_id = 1 AND kind = 'retry')
+    FROM run_summary WHERE run_id = 1"
+sim=$(q "$tmp/sim.db" "$sub")
+real=$(q "$tmp/r3.db" "$sub")
+[ -n "$sim" ] && [ "$sim" = "$real" ] || fail "replicas: sub-requests sim $sim, real $real"
 
 # 2. Failover and ejection: 2 live servers and a port where nothing listens. R = 3, write
 # quorum (2 of 3), read any: every request still succeeds; the dead node is ejected.
@@ -129,11 +132,12 @@ kill -0 "$(cat "$tmp/sk.out.pid")" 2>/dev/null || fail "the server with another 
 
 # 4. [faults] for real. A closed-loop run on 2 servers; server1 is killed (SIGKILL) at
 # 500ms and restarted, empty, on its port at 1s: its requests time out while it is down,
-# server0's do not, and everything succeeds again once it listens.
+# server0's do not, and everything succeeds again once it listens (the restart is a fork
+# and exec: on a loaded machine it may take a few hundred ms, hence the 500ms margin).
 base='[scenario]
 name = faults
 seed = 1
-duration = 1500ms
+duration = 2s
 warmup = 0s
 [servers]
 count = 2
@@ -141,7 +145,7 @@ count = 2
 count = 2
 outstanding = 4
 [transport]
-timeout = 20ms
+timeout = 50ms
 attempts = 2
 [workload]
 keys = 1000
@@ -162,7 +166,7 @@ got=$(q "$tmp/crash.db" "SELECT
     (SELECT count(*) > 0 AND sum(outcome IN ('hit', 'miss', 'stored')) = count(*) FROM requests
         WHERE server = 0 AND issue_ns BETWEEN 600000000 AND 900000000),
     (SELECT count(*) > 0 AND sum(outcome IN ('hit', 'miss', 'stored')) = count(*) FROM requests
-        WHERE issue_ns > 1350000000)")
+        WHERE issue_ns > 1500000000)")
 [ "$got" = "1|1|1" ] || fail "crash recover outcomes (down, other server, after): $got"
 got=$(q "$tmp/crash.db" "SELECT count(*) FROM events WHERE kind = 'impairment' AND detail LIKE '%crash=SIGKILL%'")
 [ "$got" = 1 ] || fail "crash recover: the impairment row does not say how faults were imposed"
@@ -187,7 +191,7 @@ run "link partition" 0 -o "$tmp/net.db" "$tmp/net.ini"
 got=$(q "$tmp/net.db" "SELECT
     (SELECT count(*) > 0 AND min(latency_ns) >= 2100000 FROM requests
         WHERE server = 0 AND issue_ns > 310000000 AND outcome <> 'timeout'),
-    (SELECT count(*) > 0 AND 2 * sum(latency_ns < 1000000) > count(*) FROM requests
+    (SELECT count(*) > 0 AND 2 * sum(latency_ns < 2000000) > count(*) FROM requests
         WHERE server = 0 AND complete_ns < 290000000),
     (SELECT count(*) > 0 AND sum(outcome = 'timeout') = count(*) FROM requests
         WHERE server = 1 AND issue_ns BETWEEN 610000000 AND 850000000),
@@ -196,6 +200,31 @@ got=$(q "$tmp/net.db" "SELECT
     (SELECT group_concat(kind, ',') FROM (SELECT kind FROM events
         WHERE kind IN ('link_change', 'partition', 'heal') ORDER BY time_ns))")
 [ "$got" = "1|1|1|1|link_change,partition,heal" ] || fail "link partition: $got"
+
+# 5. The text protocol over udp: replies matched by their UDP request id, in order. Against
+# spawned servers, with jitter (the delay queue keeps a text connection's datagrams in
+# order), and against memcached's UDP port when it is installed. With loss the run ends:
+# requests time out or fail, none hangs.
+run "text udp" 0 -o "$tmp/tu.db" $small --protocol text --set transport.kind=udp \
+    --set network.jitter=100us "$qs"
+got=$(q "$tmp/tu.db" "SELECT count(*) FROM requests WHERE outcome IN ('hit', 'miss', 'stored')")
+[ "$got" = 2000 ] || fail "text udp: $got of 2000 with a real outcome"
+run "text udp loss" 0 -o "$tmp/tu.db" $small --protocol text --set transport.kind=udp \
+    --set network.loss=2% "$qs"
+got=$(q "$tmp/tu.db" "SELECT count(*), sum(outcome IN ('timeout', 'error')) > 0 FROM requests WHERE run_id = 2")
+[ "$got" = "2000|1" ] || fail "text udp loss: $got"
+if command -v memcached >/dev/null 2>&1; then
+    up=$(python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    memcached -u nobody -l 127.0.0.1 -p 0 -U "$up" -t 1 -m 64 >"$tmp/mc.log" 2>&1 &
+    echo $! >"$tmp/mc.pid"
+    sleep 0.5
+    run "text udp memcached" 0 -o "$tmp/tum.db" $small --protocol text --set transport.kind=udp \
+        --servers "127.0.0.1:$up" "$qs"
+    got=$(q "$tmp/tum.db" "SELECT count(*) FROM requests WHERE outcome IN ('hit', 'miss', 'stored')")
+    [ "$got" = 2000 ] || fail "text udp memcached: $got of 2000 with a real outcome"
+else
+    echo "skip text udp memcached: memcached not installed"
+fi
 
 echo "replay_real: $fails failure(s)"
 [ "$fails" -eq 0 ]
