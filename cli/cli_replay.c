@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cb_compress.h"
@@ -92,7 +93,7 @@ typedef struct replay_state {
     const char *key_path;
     cb_sgfaults faults;  /* the [faults] timeline, in the world's form */
     uint8_t *restarted;  /* per server: restarted by a recover fault, listening not checked */
-    pid_t *killed;       /* per server: SIGKILLed by a crash fault, not reaped yet, or 0 */
+    int *holds;          /* per server: a socket holding its port while it is down, or -1 */
 } replay_state;
 
 /* Does a [faults] node pattern (server<i>, client<i>, broker, or a prefix and `*`) name a
@@ -315,16 +316,30 @@ static int replay_start_servers(replay_state *st)
     return 0;
 }
 
-/* Wait for server s's killed process, if any, to be gone. */
-static void replay_reap_killed(replay_state *st, uint32_t s)
+/* Hold 127.0.0.1:port (a socket bound with SO_REUSEADDR, never listening) while server s
+ * is down, so that no other socket on the machine — an outgoing connection's ephemeral
+ * port, another test's server on port 0 — takes the port its restart must bind. The
+ * restarted server binds beside it (SO_REUSEADDR, and it is not listening). Best effort:
+ * returns the socket or -1. */
+static int replay_hold_port(int udp, uint16_t port)
 {
-    int status = 0;
-    if (st->killed == NULL || st->killed[s] <= 0) {
-        return;
+    int fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0), one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+                    bind(fd, (struct sockaddr *)&a, sizeof a) != 0)) {
+        (void)close(fd);
+        fd = -1;
     }
-    while (waitpid(st->killed[s], &status, 0) < 0 && errno == EINTR) {
+    return fd;
+}
+
+static void replay_release_port(replay_state *st, uint32_t s)
+{
+    if (st->holds != NULL && st->holds[s] >= 0) {
+        (void)close(st->holds[s]);
+        st->holds[s] = -1;
     }
-    st->killed[s] = 0;
 }
 
 /* A [faults] crash (up = 0) or recover (up = 1) of server s, for real: SIGKILL its process
@@ -334,6 +349,7 @@ static void replay_reap_killed(replay_state *st, uint32_t s)
 static int replay_server_fault(void *user, uint32_t s, int up, char *note, size_t cap)
 {
     replay_state *st = user;
+    int udp = st->plan->transport.kind == CB_TRANSPORT_UDP;
     unsigned port = ntohs(st->addrs[s].sin_port);
     if (!up) {
         pid_t pid = st->pids[s];
@@ -342,20 +358,29 @@ static int replay_server_fault(void *user, uint32_t s, int up, char *note, size_
             snprintf(note, cap, "already down");
             return 0;
         }
-        (void)kill(pid, SIGKILL); /* our child; reaped at its recover or at the end, so
-                                   * that the loop does not wait for the process to die */
-        (void)status;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        (void)kill(pid, SIGKILL); /* our child */
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
         st->pids[s] = 0;
-        st->killed[s] = pid;
         st->restarted[s] = 0;
-        snprintf(note, cap, "SIGKILL to 'cachebed serve' pid %d (port %u)", (int)pid, port);
+        replay_release_port(st, s);
+        st->holds[s] = replay_hold_port(udp, (uint16_t)port);
+        snprintf(note, cap, "SIGKILL to 'cachebed serve' pid %d (port %u), reaped in %.1f ms%s",
+                 (int)pid, port,
+                 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+                 st->holds[s] >= 0 ? ", port held" : ", port not held");
         return 0;
     }
     if (st->pids[s] > 0) {
         snprintf(note, cap, "already up");
         return 0;
     }
-    replay_reap_killed(st, s); /* its port must be free again */
+    if (udp) {
+        replay_release_port(st, s); /* UDP would share datagrams with the holder */
+    }
     if (replay_spawn_server(st, s, (uint16_t)port) != 0) {
         snprintf(note, cap, "restart failed: %s", strerror(errno));
         return -1;
@@ -396,7 +421,7 @@ static int replay_stop_servers(replay_state *st)
         }
     }
     for (uint32_t s = 0; st->pids != NULL && s < st->server_count; s++) {
-        replay_reap_killed(st, s); /* crashed and never recovered */
+        replay_release_port(st, s);
     }
     for (uint32_t s = 0; st->pids != NULL && s < st->server_count; s++) {
         int status = 0;
@@ -429,15 +454,20 @@ static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *
     st->pids = calloc(st->server_count, sizeof st->pids[0]);
     st->pipes = malloc(st->server_count * sizeof st->pipes[0]);
     st->restarted = calloc(st->server_count, sizeof st->restarted[0]);
-    st->killed = calloc(st->server_count, sizeof st->killed[0]);
+    st->holds = malloc(st->server_count * sizeof st->holds[0]);
+    for (uint32_t s = 0; s < st->server_count; s++) {
+        if (st->pipes != NULL) {
+            st->pipes[s] = -1;
+        }
+        if (st->holds != NULL) {
+            st->holds[s] = -1;
+        }
+    }
     if (st->addrs == NULL || st->pids == NULL || st->pipes == NULL || st->restarted == NULL ||
-        st->killed == NULL ||
+        st->holds == NULL ||
         cb_sgfaults_from_plan(p, &st->faults) != CB_ERR_OK) {
         fprintf(stderr, "cachebed replay: out of memory\n");
         return -1;
-    }
-    for (uint32_t s = 0; s < st->server_count; s++) {
-        st->pipes[s] = -1;
     }
     st->codec = mc->client.codec;
     st->sealed = key_path != NULL;
@@ -571,7 +601,7 @@ static void replay_close(void *user)
     cb_realworld_del(st->world);
     cb_sgfaults_free(&st->faults);
     free(st->restarted);
-    free(st->killed);
+    free(st->holds);
     free(st->pipes);
     free(st->pids);
     free(st->addrs);

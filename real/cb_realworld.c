@@ -374,6 +374,18 @@ static void rw_peer_closed(cb_realworld *w, rw_conn *c)
     }
 }
 
+/* Did the socket connect to itself? Connecting to a loopback port in the ephemeral range
+ * where nothing listens (a crashed server's) can pick that very port as the source: TCP's
+ * simultaneous open then connects the socket to itself (a connected UDP socket likewise
+ * talks to itself), and it holds the port the restarted server must bind. */
+static int rw_self_connected(int fd, const struct sockaddr_in *peer)
+{
+    struct sockaddr_in me;
+    socklen_t len = sizeof me;
+    return getsockname(fd, (struct sockaddr *)&me, &len) == 0 && me.sin_port == peer->sin_port &&
+           me.sin_addr.s_addr == peer->sin_addr.s_addr;
+}
+
 static int rw_open(cb_realworld *w, rw_conn *c)
 {
     int fd =
@@ -387,7 +399,7 @@ static int rw_open(cb_realworld *w, rw_conn *c)
     }
     const struct sockaddr_in *a = &w->addrs[c->server];
     int rc = connect(fd, (const struct sockaddr *)a, sizeof *a);
-    if (rc != 0 && errno != EINPROGRESS) {
+    if ((rc != 0 && errno != EINPROGRESS) || (rc == 0 && rw_self_connected(fd, a))) {
         (void)close(fd);
         rw_peer_down(w, c);
         return -1;
@@ -712,7 +724,8 @@ static void rw_on_io(cb_loop *loop, cb_loop_watch *watch, uint32_t events)
     if (c->state == RW_CONNECTING && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
         int err = 0;
         socklen_t len = sizeof err;
-        if (getsockopt(watch->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+        if (getsockopt(watch->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0 ||
+            rw_self_connected(watch->fd, &w->addrs[c->server])) {
             rw_close(w, c);
             rw_peer_down(w, c);
             rw_step(w);

@@ -167,7 +167,7 @@ got=$(q "$tmp/crash.db" "SELECT
         WHERE server = 0 AND issue_ns BETWEEN 600000000 AND 900000000),
     (SELECT count(*) > 0 AND sum(outcome IN ('hit', 'miss', 'stored')) = count(*) FROM requests
         WHERE issue_ns > 1500000000)")
-[ "$got" = "1|1|1" ] || fail "crash recover outcomes (down, other server, after): $got"
+[ "$got" = "1|1|1" ] || { fail "crash recover outcomes (down, other server, after): $got"; cat "$tmp/crash recover.out"; }
 got=$(q "$tmp/crash.db" "SELECT count(*) FROM events WHERE kind = 'impairment' AND detail LIKE '%crash=SIGKILL%'")
 [ "$got" = 1 ] || fail "crash recover: the impairment row does not say how faults were imposed"
 run "crash with --servers" 3 -o "$tmp/crash.db" --servers "127.0.0.1:$p1,127.0.0.1:$p2" "$tmp/crash.ini"
