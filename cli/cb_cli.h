@@ -44,8 +44,10 @@ typedef struct cb_cli_world_ops {
     void *user;
     /* Why the plan cannot run in this world, or NULL. */
     const char *(*unsupported)(void *user, const struct cb_plan *p);
-    /* Build the world from the plan and the machines' config (servers, clients, codec). */
-    int (*build)(void *user, const struct cb_plan *p, const struct cb_memworld_config *mc);
+    /* Build the world from the plan and the machines' config (servers, clients, codec);
+     * key_path is the plan's encryption key file resolved against the scenario, or NULL. */
+    int (*build)(void *user, const struct cb_plan *p, const struct cb_memworld_config *mc,
+                 const char *key_path);
     /* Record what the world adds to the run (events rows) once the run is begun. */
     int (*note)(void *user, struct cb_results *db, int64_t run_id);
     /* Run the hooks to the end; *end_ns is the run's clock at the end. Returns a cb_err. */

@@ -19,13 +19,17 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "cb_compress.h"
 #include "cb_err.h"
 #include "cb_memworld.h"
 #include "cb_realworld.h"
 #include "cb_results.h"
 #include "cb_scenario.h"
+#include "cb_seal.h"
+#include "cb_sgfaults.h"
 #include "cb_units.h"
 
 #define REPLAY_ARGS_MAX   256
@@ -56,18 +60,25 @@ const char cb_cli_replay_help[] =
     "                 comma-separated, numeric IPv4 or localhost: 'cachebed serve', or\n"
     "                 real memcached with --protocol text\n"
     "  --protocol P   binary (default: cachebed's frame) or text (memcached's text\n"
-    "                 protocol, tcp only: replies are matched in order, so a timed-out\n"
-    "                 request is not retried, its connection is reset instead and the\n"
-    "                 requests in flight on it fail; docs/real.md §9)\n"
+    "                 protocol: replies are matched in order, over udp by their request\n"
+    "                 id too, so a timed-out request is not retried, its connection is\n"
+    "                 reset instead and the requests in flight on it fail; docs/real.md §9)\n"
     "  --quiet        no progress line\n"
     "\n"
     "SIGINT/SIGTERM: no new request is issued, those in flight get 1 s to complete and are\n"
     "then cancelled (outcome error), the run is marked incomplete, the servers are reaped.\n"
+    "replicas > 1 runs the scenario's replication router in every client; compression and\n"
+    "encryption_key_file are given to the clients and, as 'cachebed serve' options, to the\n"
+    "servers started.\n"
+    "[faults] are imposed for real: a server crash is SIGKILL of its process, its recover\n"
+    "a restart, empty, on the same port; link latency, jitter and loss and partitions go\n"
+    "through the user-space delay queue (bandwidth is not imposed); each is an event row.\n"
     "With transport kind = queue, a 'cachebed broker' child is started first and the\n"
     "servers run as its consumers ('cachebed serve --broker'); each client keeps one\n"
     "connection to the broker (docs/real.md §10.3).\n"
-    "Not yet: replicas > 1, compression, encryption, [faults], and the text protocol over\n"
-    "udp or queue (exit 3).\n"
+    "Not yet (exit 3): resync = warm, the text protocol with replicas > 1, a codec or the\n"
+    "queue transport, encryption over udp with more than one client, server crashes with\n"
+    "--servers, and [faults], a codec or replicas > 1 with the queue transport.\n"
     "\n"
     "Exit status: 0 ok, 1 failed or interrupted, 2 bad usage, 3 not built yet.\n";
 
@@ -84,23 +95,58 @@ typedef struct replay_state {
     pid_t broker_pid;
     int broker_pipe;
     struct sockaddr_in broker_addr;
+    cb_codec_config codec; /* the clients' and servers' (for the events rows) */
+    int sealed;
+    const char *key_path;
+    cb_sgfaults faults;  /* the [faults] timeline, in the world's form */
+    uint8_t *restarted;  /* per server: restarted by a recover fault, listening not checked */
+    int *holds;          /* per server: a socket holding its port while it is down, or -1 */
 } replay_state;
+
+/* Does a [faults] node pattern (server<i>, client<i>, broker, or a prefix and `*`) name a
+ * server? */
+static int replay_names_servers(const char *pattern)
+{
+    const char *star = strchr(pattern, '*');
+    size_t n = star != NULL ? (size_t)(star - pattern) : strlen(pattern);
+    return strncmp(pattern, "server", n < 6 ? n : 6) == 0;
+}
 
 static const char *replay_unsupported(void *user, const cb_plan *p)
 {
     const replay_state *st = user;
-    if (st->protocol == CB_CLIENT_PROTOCOL_TEXT && p->transport.kind != CB_TRANSPORT_TCP) {
-        return "the text protocol over a transport other than tcp";
+    if (st->protocol == CB_CLIENT_PROTOCOL_TEXT && p->transport.kind == CB_TRANSPORT_QUEUE) {
+        return "the text protocol over the queue transport";
     }
-    if (p->placement.replicas > 1) {
-        return "replicas > 1 over real sockets";
+    if (p->transport.kind == CB_TRANSPORT_QUEUE &&
+        (p->fault_count > 0 || p->placement.replicas > 1 ||
+         p->transport.compression != CB_COMPRESSION_NONE || p->transport.key_file[0] != '\0')) {
+        return "[faults], replicas > 1, compression or encryption with the queue transport over "
+               "real sockets (each works over tcp and udp, and in the simulator)";
     }
-    if (p->transport.compression != CB_COMPRESSION_NONE || p->transport.key_file[0] != '\0') {
-        return "compression or encryption over real sockets ('cachebed serve' has no codec "
-               "options yet)";
+    if (p->placement.replicas > 1 && st->protocol == CB_CLIENT_PROTOCOL_TEXT) {
+        return "replicas > 1 with --protocol text (versioned writes need the binary frame)";
     }
-    if (p->fault_count > 0) {
-        return "[faults] over real sockets";
+    if (p->transport.key_file[0] != '\0' && p->transport.kind == CB_TRANSPORT_UDP &&
+        p->clients.count > 1) {
+        return "encryption over udp with more than one client ('cachebed serve' keeps one seal "
+               "session for all its UDP peers, so their salts collide: docs/real.md §8)";
+    }
+    for (size_t k = 0; st->servers_opt != NULL && k < p->fault_count; k++) {
+        const cb_fault *f = &p->faults[k];
+        if ((f->kind == CB_FAULT_CRASH || f->kind == CB_FAULT_RECOVER) &&
+            replay_names_servers(f->patterns[0])) {
+            return "[faults] crash or recover of a server with --servers (replay can kill and "
+                   "restart only the servers it started)";
+        }
+    }
+    if (p->placement.resync == CB_PLAN_RESYNC_WARM) {
+        return "[placement] resync = warm over real sockets";
+    }
+    if (st->protocol == CB_CLIENT_PROTOCOL_TEXT &&
+        (p->transport.compression != CB_COMPRESSION_NONE || p->transport.key_file[0] != '\0')) {
+        return "compression or encryption with --protocol text (the codec is the binary "
+               "frame's)";
     }
     if (p->transport.kind == CB_TRANSPORT_QUEUE && st->servers_opt != NULL) {
         return "--servers with transport kind = queue (replay starts the broker and servers)";
@@ -159,10 +205,16 @@ static int replay_parse_servers(replay_state *st)
     return 0;
 }
 
-/* The child: `cachebed serve` on an ephemeral loopback port, its stdout into `out_fd`. */
-static void replay_exec_server(const cb_plan_server *ps, uint32_t conn_max, int udp, int out_fd)
+/* The child: `cachebed serve` on an ephemeral loopback port, its stdout into `out_fd`, with
+ * the scenario's codec (the clients' own: both ends must agree, docs/protocol.md §5.3). */
+static void replay_exec_server(const cb_plan_server *ps, uint32_t conn_max, int udp,
+                               uint16_t port, const cb_codec_config *codec, const char *key_path,
+                               int out_fd)
 {
-    char mem[32], vmax[32], conns[16];
+    char mem[32], vmax[32], conns[16], alg[32], cmin[32], tcp_port[8], udp_port[8];
+    /* Over udp the clients use the UDP port only: a restart needs that one back. */
+    snprintf(tcp_port, sizeof tcp_port, "%u", udp ? 0u : (unsigned)port);
+    snprintf(udp_port, sizeof udp_port, "%u", udp ? (unsigned)port : 0u);
     snprintf(mem, sizeof mem, "%llu", (unsigned long long)ps->memory_bytes);
     snprintf(vmax, sizeof vmax, "%llu", (unsigned long long)ps->value_bytes_max);
     snprintf(conns, sizeof conns, "%u", conn_max);
@@ -171,11 +223,34 @@ static void replay_exec_server(const cb_plan_server *ps, uint32_t conn_max, int 
     if (dup2(out_fd, STDOUT_FILENO) < 0) {
         _exit(127);
     }
-    char *argv[] = {"cachebed",   "serve", "--port",     "0", "--memory", mem, "--value-max", vmax,
-                    "--conn-max", conns,   "--udp-port", "0", NULL};
-    if (!udp) {
-        argv[10] = NULL; /* no --udp-port */
+    char *argv[24] = {"cachebed", "serve",       "--port", tcp_port,     "--memory",
+                      mem,        "--value-max", vmax,     "--conn-max", conns};
+    int n = 10;
+    if (udp) {
+        argv[n++] = "--udp-port";
+        argv[n++] = udp_port;
     }
+    if (codec->compress_alg != CB_COMPRESS_NONE) {
+        if (codec->compress_alg == CB_COMPRESS_LZ4) {
+            snprintf(alg, sizeof alg, "lz4");
+        } else if (codec->compress_level > 0) {
+            snprintf(alg, sizeof alg, "zstd:%d", (int)codec->compress_level);
+        } else {
+            snprintf(alg, sizeof alg, "zstd");
+        }
+        snprintf(cmin, sizeof cmin, "%u", codec->compress_threshold_bytes);
+        argv[n++] = "--compression";
+        argv[n++] = alg;
+        argv[n++] = "--compress-min";
+        argv[n++] = cmin;
+    }
+    if (key_path != NULL) {
+        argv[n++] = "--key-file";
+        argv[n++] = (char *)(uintptr_t)key_path;
+        argv[n++] = "--seal-mode";
+        argv[n++] = codec->seal_mode == CB_SEAL_DATAGRAM ? "datagram" : "stream";
+    }
+    argv[n] = NULL;
     execv("/proc/self/exe", argv);
     fprintf(stderr, "cachebed replay: cannot start 'cachebed serve': %s\n", strerror(errno));
     _exit(127);
@@ -287,36 +362,53 @@ static int replay_start_broker(replay_state *st, const cb_plan *p)
     return 0;
 }
 
-static int replay_start_servers(replay_state *st, const cb_plan *p)
+/* Fork server s's `cachebed serve` (port 0: any; else that port again), its stdout in
+ * st->pipes[s]; does not wait for it to listen. With the queue transport it is the
+ * broker's consumer `--node s` instead. 0, or -1 with a message. */
+static int replay_spawn_server(replay_state *st, uint32_t s, uint16_t port)
 {
-    int udp = p->transport.kind == CB_TRANSPORT_UDP;
-    int queue = p->transport.kind == CB_TRANSPORT_QUEUE;
+    const cb_plan *p = st->plan;
+    int fds[2];
     fflush(NULL); /* the child must not repeat our buffered output */
-    if (queue && replay_start_broker(st, p) != 0) {
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        fprintf(stderr, "cachebed replay: pipe: %s\n", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0 && p->transport.kind == CB_TRANSPORT_QUEUE) {
+        replay_exec_consumer(p, s, ntohs(st->broker_addr.sin_port), fds[1]);
+    }
+    if (pid == 0) {
+        replay_exec_server(&p->servers.each[s], p->clients.count + 16u,
+                           p->transport.kind == CB_TRANSPORT_UDP, port, &st->codec, st->key_path,
+                           fds[1]);
+    }
+    (void)close(fds[1]);
+    if (st->pipes[s] >= 0) {
+        (void)close(st->pipes[s]);
+    }
+    st->pipes[s] = fds[0];
+    if (pid < 0) {
+        fprintf(stderr, "cachebed replay: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    st->pids[s] = pid;
+    return 0;
+}
+
+static int replay_start_servers(replay_state *st)
+{
+    int udp = st->plan->transport.kind == CB_TRANSPORT_UDP;
+    fflush(NULL); /* the child must not repeat our buffered output */
+    if (st->plan->transport.kind == CB_TRANSPORT_QUEUE && replay_start_broker(st, st->plan) != 0) {
         return -1;
     }
     for (uint32_t s = 0; s < st->server_count; s++) {
-        int fds[2];
-        if (pipe2(fds, O_CLOEXEC) != 0) {
-            fprintf(stderr, "cachebed replay: pipe: %s\n", strerror(errno));
-            return -1;
-        }
-        pid_t pid = fork();
-        if (pid == 0 && queue) {
-            replay_exec_consumer(p, s, ntohs(st->broker_addr.sin_port), fds[1]);
-        }
-        if (pid == 0) {
-            replay_exec_server(&p->servers.each[s], p->clients.count + 16u, udp, fds[1]);
-        }
-        (void)close(fds[1]);
-        st->pipes[s] = fds[0];
-        if (pid < 0) {
-            fprintf(stderr, "cachebed replay: fork: %s\n", strerror(errno));
-            return -1;
-        }
-        st->pids[s] = pid;
         uint16_t port = 0;
-        if (replay_read_port(fds[0], udp, &port) != 0) {
+        if (replay_spawn_server(st, s, 0) != 0) {
+            return -1;
+        }
+        if (replay_read_port(st->pipes[s], udp, &port) != 0) {
             fprintf(stderr, "cachebed replay: server %u did not start (see above)\n", s);
             return -1;
         }
@@ -327,6 +419,101 @@ static int replay_start_servers(replay_state *st, const cb_plan *p)
     return 0;
 }
 
+/* Hold 127.0.0.1:port (a socket bound with SO_REUSEADDR, never listening) while server s
+ * is down, so that no other socket on the machine — an outgoing connection's ephemeral
+ * port, another test's server on port 0 — takes the port its restart must bind. The
+ * restarted server binds beside it (SO_REUSEADDR, and it is not listening). Best effort:
+ * returns the socket or -1. */
+static int replay_hold_port(int udp, uint16_t port)
+{
+    int fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0), one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+                    bind(fd, (struct sockaddr *)&a, sizeof a) != 0)) {
+        (void)close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static void replay_release_port(replay_state *st, uint32_t s)
+{
+    if (st->holds != NULL && st->holds[s] >= 0) {
+        (void)close(st->holds[s]);
+        st->holds[s] = -1;
+    }
+}
+
+/* A [faults] crash (up = 0) or recover (up = 1) of server s, for real: SIGKILL its process
+ * (and reap it), or start it again, empty, on the same port. The restart is not waited
+ * for: until it listens, connects are refused, as from any server coming back; whether it
+ * did listen is checked at the end (replay_check_restarts). */
+static int replay_server_fault(void *user, uint32_t s, int up, char *note, size_t cap)
+{
+    replay_state *st = user;
+    int udp = st->plan->transport.kind == CB_TRANSPORT_UDP;
+    unsigned port = ntohs(st->addrs[s].sin_port);
+    if (!up) {
+        pid_t pid = st->pids[s];
+        int status = 0;
+        if (pid <= 0) {
+            snprintf(note, cap, "already down");
+            return 0;
+        }
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        (void)kill(pid, SIGKILL); /* our child */
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        st->pids[s] = 0;
+        st->restarted[s] = 0;
+        replay_release_port(st, s);
+        st->holds[s] = replay_hold_port(udp, (uint16_t)port);
+        snprintf(note, cap, "SIGKILL to 'cachebed serve' pid %d (port %u), reaped in %.1f ms%s",
+                 (int)pid, port,
+                 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+                 st->holds[s] >= 0 ? ", port held" : ", port not held");
+        return 0;
+    }
+    if (st->pids[s] > 0) {
+        snprintf(note, cap, "already up");
+        return 0;
+    }
+    if (udp) {
+        replay_release_port(st, s); /* UDP would share datagrams with the holder */
+    }
+    if (replay_spawn_server(st, s, (uint16_t)port) != 0) {
+        snprintf(note, cap, "restart failed: %s", strerror(errno));
+        return -1;
+    }
+    st->restarted[s] = 1;
+    snprintf(note, cap, "'cachebed serve' restarted, empty, on port %u (pid %d)", port,
+             (int)st->pids[s]);
+    return 0;
+}
+
+/* Did every restarted server listen on its old port? Warns about those that did not. */
+static void replay_check_restarts(replay_state *st)
+{
+    int udp = st->plan->transport.kind == CB_TRANSPORT_UDP;
+    for (uint32_t s = 0; st->restarted != NULL && s < st->server_count; s++) {
+        uint16_t port = 0;
+        if (!st->restarted[s]) {
+            continue;
+        }
+        st->restarted[s] = 0;
+        if (replay_read_port(st->pipes[s], udp, &port) != 0 ||
+            port != ntohs(st->addrs[s].sin_port)) {
+            fprintf(stderr,
+                    "cachebed replay: warning: server %u did not listen again on port %u after "
+                    "its recover (requests to it failed)\n",
+                    s, (unsigned)ntohs(st->addrs[s].sin_port));
+        }
+    }
+}
+
 /* SIGTERM every child, wait for each (SIGKILL after 5 s); 0 if all exited 0. */
 static int replay_stop_servers(replay_state *st)
 {
@@ -335,6 +522,9 @@ static int replay_stop_servers(replay_state *st)
         if (st->pids[s] > 0) {
             (void)kill(st->pids[s], SIGTERM); /* our child: cannot fail but for ESRCH */
         }
+    }
+    for (uint32_t s = 0; st->pids != NULL && s < st->server_count; s++) {
+        replay_release_port(st, s);
     }
     for (uint32_t s = 0; st->pids != NULL && s < st->server_count; s++) {
         int status = 0;
@@ -376,7 +566,8 @@ static int replay_stop_servers(replay_state *st)
     return bad ? -1 : 0;
 }
 
-static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *mc)
+static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *mc,
+                        const char *key_path)
 {
     replay_state *st = user;
     st->plan = p;
@@ -384,15 +575,27 @@ static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *
     st->addrs = calloc(st->server_count, sizeof st->addrs[0]);
     st->pids = calloc(st->server_count, sizeof st->pids[0]);
     st->pipes = malloc(st->server_count * sizeof st->pipes[0]);
-    if (st->addrs == NULL || st->pids == NULL || st->pipes == NULL) {
+    st->restarted = calloc(st->server_count, sizeof st->restarted[0]);
+    st->holds = malloc(st->server_count * sizeof st->holds[0]);
+    for (uint32_t s = 0; s < st->server_count; s++) {
+        if (st->pipes != NULL) {
+            st->pipes[s] = -1;
+        }
+        if (st->holds != NULL) {
+            st->holds[s] = -1;
+        }
+    }
+    if (st->addrs == NULL || st->pids == NULL || st->pipes == NULL || st->restarted == NULL ||
+        st->holds == NULL ||
+        cb_sgfaults_from_plan(p, &st->faults) != CB_ERR_OK) {
         fprintf(stderr, "cachebed replay: out of memory\n");
         return -1;
     }
-    for (uint32_t s = 0; s < st->server_count; s++) {
-        st->pipes[s] = -1;
-    }
     st->broker_pipe = -1;
-    int rc = st->servers_opt != NULL ? replay_parse_servers(st) : replay_start_servers(st, p);
+    st->codec = mc->client.codec;
+    st->sealed = key_path != NULL;
+    st->key_path = key_path; /* cli_run's: lives as long as the run */
+    int rc = st->servers_opt != NULL ? replay_parse_servers(st) : replay_start_servers(st);
     if (rc != 0) {
         return -1;
     }
@@ -408,6 +611,12 @@ static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *
         .retransmit_ns = p->transport.rto_min_ns,
         .seed = p->scenario.seed,
         .stop_grace_ns = REPLAY_GRACE_NS,
+        .router = mc->router,
+        .placement = mc->placement,
+        .faults = st->faults.items,
+        .fault_count = st->faults.count,
+        .server_fault = replay_server_fault,
+        .fault_user = st,
     };
     rc_cfg.client.protocol = st->protocol;
     if (p->transport.kind == CB_TRANSPORT_QUEUE) {
@@ -426,23 +635,46 @@ static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *
 }
 
 /* The events rows saying where the servers were and what the driver imposed. */
+/* The codec both ends use, for the server rows: "none", "zstd:3 min=1, sealed stream"... */
+static void replay_codec_text(const replay_state *st, char *out, size_t cap)
+{
+    const cb_codec_config *c = &st->codec;
+    int n = 0;
+    if (c->compress_alg != CB_COMPRESS_NONE) {
+        if (c->compress_alg == CB_COMPRESS_LZ4) {
+            n = snprintf(out, cap, "lz4 min=%u", c->compress_threshold_bytes);
+        } else {
+            n = snprintf(out, cap, "zstd:%d min=%u", (int)c->compress_level,
+                         c->compress_threshold_bytes);
+        }
+    }
+    if (st->sealed && n >= 0 && (size_t)n < cap) {
+        snprintf(out + n, cap - (size_t)n, "%ssealed %s", n > 0 ? ", " : "",
+                 c->seal_mode == CB_SEAL_DATAGRAM ? "datagram" : "stream");
+    } else if (n == 0) {
+        out[0] = '\0';
+    }
+}
+
 static int replay_note(void *user, cb_results *db, int64_t run_id)
 {
     replay_state *st = user;
     const cb_plan *p = st->plan;
-    char detail[512];
+    char detail[768], codec[96];
+    replay_codec_text(st, codec, sizeof codec);
     int rc = CB_RESULTS_OK;
     for (uint32_t s = 0; s < st->server_count && rc == CB_RESULTS_OK; s++) {
         char node[32], addr[INET_ADDRSTRLEN] = "?";
         snprintf(node, sizeof node, "server%u", s);
         (void)inet_ntop(AF_INET, &st->addrs[s].sin_addr, addr, sizeof addr); /* fits */
-        snprintf(detail, sizeof detail, "%s:%u %s, %s protocol", addr,
+        snprintf(detail, sizeof detail, "%s:%u %s, %s protocol%s%s", addr,
                  (unsigned)ntohs(st->addrs[s].sin_port),
                  p->transport.kind == CB_TRANSPORT_QUEUE
                      ? "(broker) child 'cachebed serve --broker'"
                  : st->pids[s] > 0 ? "child process 'cachebed serve'"
                                    : "existing server",
-                 st->protocol == CB_CLIENT_PROTOCOL_TEXT ? "memcached text" : "binary");
+                 st->protocol == CB_CLIENT_PROTOCOL_TEXT ? "memcached text" : "binary",
+                 codec[0] != '\0' ? ", codec: " : "", codec);
         rc = cb_results_add_event(db, run_id, 0, node, "server", detail);
     }
     snprintf(detail, sizeof detail,
@@ -468,6 +700,14 @@ static int replay_note(void *user, cb_results *db, int64_t run_id)
                  (unsigned long long)p->network.latency_ns * 2,
                  (unsigned long long)p->network.jitter_ns * 2, p->network.loss_ppm,
                  (unsigned long long)p->transport.rto_min_ns);
+    }
+    if (st->faults.count > 0) {
+        size_t n = strlen(detail);
+        snprintf(detail + n, sizeof detail - n,
+                 "; faults: crash=SIGKILL of the server process, recover=restart on the same "
+                 "port (empty), client crash/recover in the replay process, link "
+                 "latency/jitter/loss and partitions in user space (client side), link "
+                 "bandwidth not imposed");
     }
     if (rc == CB_RESULTS_OK) {
         rc = cb_results_add_event(db, run_id, 0, NULL, "impairment", detail);
@@ -495,10 +735,13 @@ static int replay_run(void *user, const cb_world_hooks *hooks, volatile sig_atom
     }
     fprintf(stderr,
             "cachebed replay: %llu connection(s) (%llu failed), %llu message(s) delayed, "
-            "%llu dropped and %llu retransmit-delayed by the loss draw, %llu cancelled\n",
+            "%llu dropped and %llu retransmit-delayed by the loss draw, %llu cancelled, "
+            "%llu closed by a server\n",
             (unsigned long long)rs.connects, (unsigned long long)rs.connect_failures,
             (unsigned long long)rs.delayed, (unsigned long long)rs.lost_dropped,
-            (unsigned long long)rs.lost_delayed, (unsigned long long)rs.abandoned);
+            (unsigned long long)rs.lost_delayed, (unsigned long long)rs.abandoned,
+            (unsigned long long)rs.peer_closed);
+    replay_check_restarts(st);
     if (replay_stop_servers(st) != 0) {
         fprintf(stderr, "cachebed replay: warning: a server did not exit cleanly\n");
     }
@@ -510,6 +753,9 @@ static void replay_close(void *user)
     replay_state *st = user;
     (void)replay_stop_servers(st); /* after a failed build or run: none left behind */
     cb_realworld_del(st->world);
+    cb_sgfaults_free(&st->faults);
+    free(st->restarted);
+    free(st->holds);
     free(st->pipes);
     free(st->pids);
     free(st->addrs);

@@ -470,6 +470,7 @@ typedef struct cli_run {
     cb_router_config router; /* replicas > 1 */
     cb_seal_key key;         /* encryption_key_file */
     int has_key;
+    char key_path[4096]; /* that file, resolved relative to the scenario */
     char *scenario_text;
     char *varied;
     double wall_start;
@@ -609,11 +610,11 @@ static int cli_run_open_trace(cli_run *run)
 static int cli_run_load_key(cli_run *run)
 {
     const char *file = run->plan.transport.key_file;
-    char path[4096];
+    char *path = run->key_path;
     if (file[0] == '\0') {
         return 0;
     }
-    if (cb_scenario_resolve_path(run->args->scenario, file, path, sizeof path) < 0) {
+    if (cb_scenario_resolve_path(run->args->scenario, file, path, sizeof run->key_path) < 0) {
         cli_run_err(run->args, "%s: key file path too long\n", run->args->scenario);
         return -1;
     }
@@ -668,7 +669,8 @@ static int cli_run_build(cli_run *run)
     cb_memworld_config mc;
     cli_run_machines(run, &mc);
     if (run->args->ops != NULL) {
-        return run->args->ops->build(run->args->ops->user, p, &mc);
+        return run->args->ops->build(run->args->ops->user, p, &mc,
+                                     run->has_key ? run->key_path : NULL);
     }
     if (!run->args->memnet) {
         cli_run_sg_config(p, &mc, &run->sg);

@@ -2,15 +2,23 @@
 #include "cb_cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "cb_compress.h"
+#include "cb_err.h"
 #include "cb_limits.h"
+#include "cb_seal.h"
 #include "cb_serve.h"
 #include "cb_units.h"
 
 const char cb_cli_serve_help[] =
     "usage: cachebed serve [--port P] [--udp-port U] [--listen ADDR] [--memory 64MiB]\n"
     "                      [--value-max 1MiB] [--conn-max N] [--threads 1]\n"
+    "                      [--compression lz4|zstd[:LEVEL]] [--compress-min BYTES]\n"
+    "                      [--key-file PATH] [--seal-mode stream|datagram]\n"
     "\n"
     "A real cache server on epoll loops (docs/real.md). On its TCP port it speaks\n"
     "cachebed's binary frame and the memcached text protocol (classic and meta commands),\n"
@@ -29,13 +37,66 @@ const char cb_cli_serve_help[] =
     "  --broker H:P     queue consumer: no listener; connect to the broker at H:P, subscribe\n"
     "                   as --node N and serve the requests it delivers (docs/real.md §10);\n"
     "                   --conn-max bounds the node ids served; --port, --listen unused\n"
-    "  --node N         this server's node id with --broker (default 0)\n";
+    "  --node N         this server's node id with --broker (default 0)\n"
+    "\n"
+    "Codec (cachebed's binary frame only; docs/protocol.md §5-§6). Both ends must agree:\n"
+    "these mirror a scenario's [transport] compression, compression_level, compression_min\n"
+    "and encryption_key_file, and 'cachebed replay' passes them to the servers it starts.\n"
+    "  --compression A  compress values in replies: lz4, zstd or zstd:LEVEL (1..19, default\n"
+    "                   3); compressed requests in that algorithm are accepted\n"
+    "  --compress-min N shortest value compressed (default 128B; 1: every value)\n"
+    "  --key-file PATH  seal every frame with this key ('cachebed keygen'); clear frames and\n"
+    "                   frames sealed with another key are refused (the connection closed)\n"
+    "  --seal-mode M    stream (default; TCP) or datagram (default with --udp-port: UDP\n"
+    "                   clients seal each datagram on its own)\n";
 
 typedef struct cli_serve_args {
     cb_serve_config cfg;
     const char *broker; /* --broker: queue consumer mode */
     uint32_t node;
+    cb_seal_key key; /* --key-file: cfg.server.codec.seal_key points here */
+    uint8_t seal_mode; /* --seal-mode: 0 (by transport), CB_SEAL_STREAM or CB_SEAL_DATAGRAM */
 } cli_serve_args;
+
+/* --compression ALG[:LEVEL]. */
+static int cli_serve_compression(cli_serve_args *a, const char *val)
+{
+    cb_codec_config *c = &a->cfg.server.codec;
+    const char *colon = strchr(val, ':');
+    size_t name_len = colon != NULL ? (size_t)(colon - val) : strlen(val);
+    uint64_t level = 0;
+    char err[128];
+    if (name_len == 3 && strncmp(val, "lz4", 3) == 0) {
+        c->compress_alg = CB_COMPRESS_LZ4;
+    } else if (name_len == 4 && strncmp(val, "zstd", 4) == 0) {
+        c->compress_alg = CB_COMPRESS_ZSTD;
+    } else {
+        fprintf(stderr, "cachebed serve: --compression '%s': lz4, zstd or zstd:LEVEL\n", val);
+        return -1;
+    }
+    if (colon != NULL) {
+        uint64_t max = c->compress_alg == CB_COMPRESS_ZSTD ? CB_COMPRESS_ZSTD_LEVEL_MAX : 65537u;
+        if (cb_units_parse_uint(colon + 1, &level, err, sizeof err) != 0 || level < 1 ||
+            level > max) {
+            fprintf(stderr, "cachebed serve: --compression '%s': level 1..%llu\n", val,
+                    (unsigned long long)max);
+            return -1;
+        }
+    }
+    c->compress_level = (int32_t)level;
+    return 0;
+}
+
+/* --key-file PATH: load it (cb_cli_load_key says what is wrong). */
+static int cli_serve_key(cli_serve_args *a, const char *path)
+{
+    if (cb_cli_load_key(path, &a->key, stderr) != 0) {
+        fprintf(stderr, "cachebed serve: --key-file %s: no usable key\n", path);
+        return -1;
+    }
+    a->cfg.server.codec.seal_key = &a->key;
+    return 0;
+}
 
 static int cli_serve_port(const char *text, uint16_t *out)
 {
@@ -104,6 +165,25 @@ static int cli_serve_option(cli_serve_args *a, const char *opt, const char *val)
         a->cfg.server.conn_max = (uint32_t)v;
         return rc;
     }
+    if (strcmp(opt, "--compression") == 0) {
+        return cli_serve_compression(a, val);
+    }
+    if (strcmp(opt, "--compress-min") == 0) {
+        int rc = cli_serve_size(opt, val, CB_VALUE_BYTES_LIMIT, &v);
+        a->cfg.server.codec.compress_threshold_bytes = v > 0 ? (uint32_t)v : 1u;
+        return rc;
+    }
+    if (strcmp(opt, "--key-file") == 0) {
+        return cli_serve_key(a, val);
+    }
+    if (strcmp(opt, "--seal-mode") == 0) {
+        if (strcmp(val, "stream") != 0 && strcmp(val, "datagram") != 0) {
+            fprintf(stderr, "cachebed serve: --seal-mode '%s': stream or datagram\n", val);
+            return -1;
+        }
+        a->seal_mode = strcmp(val, "stream") == 0 ? CB_SEAL_STREAM : CB_SEAL_DATAGRAM;
+        return 0;
+    }
     if (strcmp(opt, "--threads") == 0) {
         int rc = cli_serve_count(opt, val, 1, CB_SERVE_THREADS_MAX, &v);
         a->cfg.threads = (uint32_t)v;
@@ -120,6 +200,28 @@ static int cli_serve_option(cli_serve_args *a, const char *opt, const char *val)
     }
     fprintf(stderr, "cachebed serve: unknown option '%s' (try 'cachebed serve --help')\n", opt);
     return -1;
+}
+
+/* Finish the codec once every option is read: the seal mode and the salts' seed. */
+static int cli_serve_codec(cli_serve_args *a)
+{
+    cb_codec_config *c = &a->cfg.server.codec;
+    if (c->seal_key == NULL) {
+        if (a->seal_mode != 0) {
+            fprintf(stderr, "cachebed serve: --seal-mode needs --key-file\n");
+            return -1;
+        }
+        return 0;
+    }
+    c->seal_mode = a->seal_mode != 0 ? a->seal_mode : a->cfg.udp ? CB_SEAL_DATAGRAM : CB_SEAL_STREAM;
+    /* A key file outlives runs: the salts' seed comes from the OS generator, never a
+     * seeded one (docs/protocol.md §6.2). */
+    if (cb_seal_global_init() != CB_ERR_OK) {
+        fprintf(stderr, "cachebed serve: libsodium did not initialise\n");
+        return -1;
+    }
+    randombytes_buf(&c->seal_seed, sizeof c->seal_seed);
+    return 0;
 }
 
 static int cli_serve_parse(int argc, char **argv, cli_serve_args *a)
@@ -139,7 +241,7 @@ static int cli_serve_parse(int argc, char **argv, cli_serve_args *a)
         }
         i++;
     }
-    return 0;
+    return cli_serve_codec(a);
 }
 
 static void cli_serve_report(const cb_serve *s)
@@ -147,11 +249,12 @@ static void cli_serve_report(const cb_serve *s)
     cb_serve_stats st;
     cb_serve_get_stats(s, &st);
     printf("stopped: %llu connections served (%llu refused, %llu closed for not reading), "
-           "%llu requests, %llu UDP datagrams (%llu dropped), %u threads, %u shards\n",
+           "%llu requests, %llu UDP datagrams (%llu dropped), %llu frames rejected by the codec, "
+           "%u threads, %u shards\n",
            (unsigned long long)st.accepted, (unsigned long long)st.refused,
            (unsigned long long)st.closed_slow, (unsigned long long)st.server.requests,
            (unsigned long long)st.udp_datagrams, (unsigned long long)st.udp_dropped,
-           cb_serve_threads(s), cb_serve_shards(s));
+           (unsigned long long)st.server.frames_rejected, cb_serve_threads(s), cb_serve_shards(s));
 }
 
 int cb_cli_serve(const cb_cli_verb *verb, int argc, char **argv)
@@ -159,6 +262,7 @@ int cb_cli_serve(const cb_cli_verb *verb, int argc, char **argv)
     (void)verb;
     cli_serve_args a;
     if (cli_serve_parse(argc, argv, &a) != 0) {
+        sodium_memzero(&a.key, sizeof a.key);
         return CB_CLI_EXIT_USAGE;
     }
     if (a.broker != NULL) {
@@ -180,5 +284,6 @@ int cb_cli_serve(const cb_cli_verb *verb, int argc, char **argv)
     int rc = cb_serve_run(s);
     cli_serve_report(s);
     cb_serve_del(s);
+    sodium_memzero(&a.key, sizeof a.key);
     return rc == 0 ? CB_CLI_EXIT_OK : CB_CLI_EXIT_FAILED;
 }

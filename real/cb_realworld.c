@@ -5,9 +5,11 @@
 #include <assert.h>
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 #include "cb_qendpoint.h"
 #include "cb_serve.h"
 #include "cb_udp.h"
+#include "cb_sgfaults.h"
 
 #define RW_DRAIN_BATCH 64u
 #define RW_READ_BYTES  65536u
@@ -43,6 +46,10 @@ typedef struct rw_conn {
     uint32_t epoch; /* bumped at each close: delayed bytes of an older connection are void */
     uint16_t udp_request_id;
     cb_udp_reasm udp_reasm; /* reassembly of the current reply */
+    /* Text over UDP: the UDP request ids of the requests awaiting a reply, in the client's
+     * order (a ring of `outstanding_max` + 1); a reply must answer the oldest. */
+    uint16_t *text_ids;
+    uint32_t text_head, text_len;
     uint8_t *udp_buf;
 } rw_conn;
 
@@ -53,6 +60,7 @@ typedef struct rw_msg {
     uint32_t conn;
     uint32_t dir;
     uint32_t epoch; /* the connection's epoch when queued */
+    uint16_t udp_id; /* UDP: the datagram's request id */
     size_t off;     /* the bytes, in the ring */
     size_t len;
 } rw_msg;
@@ -72,6 +80,17 @@ struct cb_realworld {
     cb_rng root, net_rng;
     cb_rng *client_rngs;
     cb_client **clients;
+    cb_router **routers; /* NULL without replication; else clients[i] is routers[i]'s */
+    uint32_t fanout;     /* messages one operation sends at once: R with a router, else 1 */
+    cb_router_config router_cfg; /* with routers: to rebuild a recovered client's */
+    /* Faults (NULL without a timeline): per node link settings, partition groups. */
+    size_t fault_next;
+    int net_faults; /* the timeline has link or partition entries */
+    uint64_t *link_lat, *link_jit;
+    uint32_t *link_loss;
+    uint8_t *groups; /* node_count; meaningful while partitioned */
+    int partitioned;
+    uint8_t *client_down;
     uint64_t *wake_ns;
     rw_conn *conns;      /* client * server_count + server (queue: + 0 is the broker's) */
     cb_qendpoint **qeps; /* queue transport: one endpoint per client, else NULL */
@@ -93,7 +112,40 @@ struct cb_realworld {
 
 static int rw_impaired(const cb_realworld *w)
 {
-    return w->cfg.latency_ns > 0 || w->cfg.jitter_ns > 0 || w->cfg.loss_ppm > 0;
+    return w->cfg.latency_ns > 0 || w->cfg.jitter_ns > 0 || w->cfg.loss_ppm > 0 || w->net_faults;
+}
+
+/* The link between c's client and server: one-way latency, jitter bound and loss, from the
+ * config or, after link faults, from its two ends (as cb_sgworld: half of each latency, the
+ * larger jitter and loss). */
+static void rw_link(const cb_realworld *w, const rw_conn *c, uint64_t *lat, uint64_t *jit,
+                    uint32_t *loss)
+{
+    if (w->link_lat == NULL) {
+        *lat = w->cfg.latency_ns;
+        *jit = w->cfg.jitter_ns;
+        *loss = w->cfg.loss_ppm;
+        return;
+    }
+    uint32_t a = w->cfg.server_count + c->client, b = c->server;
+    *lat = w->link_lat[a] / 2 + w->link_lat[b] / 2 + (w->link_lat[a] % 2 + w->link_lat[b] % 2) / 2;
+    *jit = w->link_jit[a] > w->link_jit[b] ? w->link_jit[a] : w->link_jit[b];
+    *loss = w->link_loss[a] > w->link_loss[b] ? w->link_loss[a] : w->link_loss[b];
+}
+
+/* Is c cut by the partition in force? */
+static int rw_cut(const cb_realworld *w, const rw_conn *c)
+{
+    if (!w->partitioned) {
+        return 0;
+    }
+    uint8_t a = w->groups[w->cfg.server_count + c->client], b = w->groups[c->server];
+    return a != 0 && b != 0 && a != b;
+}
+
+static int rw_text_udp(const cb_realworld *w)
+{
+    return w->cfg.udp && w->cfg.client.protocol == CB_CLIENT_PROTOCOL_TEXT;
 }
 
 static void rw_fail(cb_realworld *w, int err)
@@ -240,12 +292,22 @@ static int rw_queue_full(cb_realworld *w, rw_conn *c)
 }
 
 /* Queue `data` on connection `c` in direction `dir` with the scenario's delay and loss. */
-static int rw_delay(cb_realworld *w, rw_conn *c, uint32_t dir, const uint8_t *data, size_t len)
+static int rw_delay(cb_realworld *w, rw_conn *c, uint32_t dir, const uint8_t *data, size_t len,
+                    uint16_t udp_id)
 {
     const cb_realworld_config *cfg = &w->cfg;
-    uint64_t now = cb_loop_now_ns(w->loop);
-    uint64_t at = now + cfg->latency_ns + cb_rng_below(&w->net_rng, cfg->jitter_ns + 1);
-    if (cb_rng_chance_ppm(&w->net_rng, cfg->loss_ppm)) {
+    uint64_t now = cb_loop_now_ns(w->loop), lat, jit;
+    uint32_t loss;
+    if (rw_cut(w, c)) { /* no loss draw is spent on it, as in cb_sgworld */
+        w->stats.cut++;
+        if (!cfg->udp) {
+            rw_close(w, c); /* a stream cannot lose bytes: reset, the requests retry */
+        }
+        return CB_ERR_OK;
+    }
+    rw_link(w, c, &lat, &jit, &loss);
+    uint64_t at = now + lat + cb_rng_below(&w->net_rng, jit + 1);
+    if (cb_rng_chance_ppm(&w->net_rng, loss)) {
         if (cfg->udp) {
             w->stats.lost_dropped++;
             return CB_ERR_OK;
@@ -253,15 +315,17 @@ static int rw_delay(cb_realworld *w, rw_conn *c, uint32_t dir, const uint8_t *da
         w->stats.lost_delayed++;
         at += cfg->retransmit_ns;
     }
-    if (!cfg->udp && at < c->last_release_ns[dir]) {
-        at = c->last_release_ns[dir]; /* a stream: never overtake what was sent before */
+    if ((!cfg->udp || rw_text_udp(w)) && at < c->last_release_ns[dir]) {
+        /* A stream: never overtake what was sent before. Text over UDP too: its replies are
+         * matched in order, so jitter delays datagrams without reordering them. */
+        at = c->last_release_ns[dir];
     }
     if (!rw_queue_room(w, len)) {
         return rw_queue_full(w, c);
     }
     c->last_release_ns[dir] = at;
-    rw_msg m = {at, w->heap_seq++, (uint32_t)(c - w->conns), dir, c->epoch, rw_ring_take(w, len),
-                len};
+    rw_msg m = {at,     w->heap_seq++,          (uint32_t)(c - w->conns), dir, c->epoch,
+                udp_id, rw_ring_take(w, len), len};
     memcpy(w->ring + m.off, data, len);
     w->stats.delayed++;
     rw_heap_push(w, &m);
@@ -285,6 +349,7 @@ static void rw_close(cb_realworld *w, rw_conn *c)
     c->epoch++;
     c->out_len = 0;
     memset(&c->udp_reasm, 0, sizeof c->udp_reasm);
+    c->text_len = 0;
     /* A valid peer: cannot fail. Requests in flight stay armed and retry. */
     (void)cb_client_on_reset(w->clients[c->client], c->server);
     if (w->qeps != NULL) { /* the broker's stream: every server's replies came on it */
@@ -293,6 +358,40 @@ static void rw_close(cb_realworld *w, rw_conn *c)
             (void)cb_client_on_reset(w->clients[c->client], s);
         }
     }
+}
+
+/* A connect to c's server failed: with replication, the client's router hears that the
+ * node is unreachable (it ejects it at once when eject_after > 0). */
+static void rw_peer_down(cb_realworld *w, rw_conn *c)
+{
+    w->stats.connect_failures++;
+    if (w->routers != NULL) {
+        (void)cb_router_on_peer_down(w->routers[c->client], c->server,
+                                     cb_loop_now_ns(w->loop)); /* a valid node: cannot fail */
+    }
+}
+
+/* The server closed or reset connection c: a CONN_CLOSED event on the client's node. */
+static void rw_peer_closed(cb_realworld *w, rw_conn *c)
+{
+    const cb_world_hooks *h = w->hooks;
+    w->stats.peer_closed++;
+    if (h != NULL && h->event != NULL) {
+        cb_event e = {.kind = CB_EVENT_CONN_CLOSED, .detail = (int32_t)c->server};
+        h->event(h->user, w->cfg.server_count + c->client, &e, cb_loop_now_ns(w->loop));
+    }
+}
+
+/* Did the socket connect to itself? Connecting to a loopback port in the ephemeral range
+ * where nothing listens (a crashed server's) can pick that very port as the source: TCP's
+ * simultaneous open then connects the socket to itself (a connected UDP socket likewise
+ * talks to itself), and it holds the port the restarted server must bind. */
+static int rw_self_connected(int fd, const struct sockaddr_in *peer)
+{
+    struct sockaddr_in me;
+    socklen_t len = sizeof me;
+    return getsockname(fd, (struct sockaddr *)&me, &len) == 0 && me.sin_port == peer->sin_port &&
+           me.sin_addr.s_addr == peer->sin_addr.s_addr;
 }
 
 static int rw_open(cb_realworld *w, rw_conn *c)
@@ -308,9 +407,9 @@ static int rw_open(cb_realworld *w, rw_conn *c)
     }
     const struct sockaddr_in *a = w->qeps != NULL ? &w->broker_addr : &w->addrs[c->server];
     int rc = connect(fd, (const struct sockaddr *)a, sizeof *a);
-    if (rc != 0 && errno != EINPROGRESS) {
+    if ((rc != 0 && errno != EINPROGRESS) || (rc == 0 && rw_self_connected(fd, a))) {
         (void)close(fd);
-        w->stats.connect_failures++;
+        rw_peer_down(w, c);
         return -1;
     }
     c->watch.fd = fd;
@@ -354,10 +453,10 @@ static void rw_flush(cb_realworld *w, rw_conn *c)
 }
 
 /* UDP: one request, one datagram with memcached's 8-byte header (cb_udp.h). */
-static void rw_send_udp(rw_conn *c, const uint8_t *data, size_t len)
+static void rw_send_udp(rw_conn *c, const uint8_t *data, size_t len, uint16_t id)
 {
     uint8_t hdr[CB_UDP_HEADER_BYTES];
-    cb_udp_header h = {++c->udp_request_id, 0, 1, 0};
+    cb_udp_header h = {id, 0, 1, 0};
     cb_udp_header_encode(&h, hdr);
     struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)(uintptr_t)data, len}};
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
@@ -365,13 +464,14 @@ static void rw_send_udp(rw_conn *c, const uint8_t *data, size_t len)
 }
 
 /* Bytes for the wire of connection c (after any delay). */
-static int rw_transmit(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len)
+static int rw_transmit(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len,
+                       uint16_t udp_id)
 {
     if (c->state == RW_CLOSED && rw_open(w, c) != 0) {
         return CB_ERR_OK; /* unreachable now: the request's timer retries */
     }
     if (w->cfg.udp) {
-        rw_send_udp(c, data, len);
+        rw_send_udp(c, data, len, udp_id);
         return CB_ERR_OK;
     }
     if (c->out_len + len > CB_REALWORLD_OUT_BYTES_MAX) {
@@ -397,11 +497,27 @@ static int rw_transmit(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t 
 
 /* ---- the machines ----------------------------------------------------------------------- */
 
-static int rw_deliver(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len);
+static int rw_deliver(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len,
+                      uint16_t udp_id);
 static int rw_q_publish(cb_realworld *w, uint32_t i, uint32_t server, const uint8_t *data,
                         size_t len);
 
-static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a)
+/* Text over UDP: request `id` now awaits its reply on c. 0, or -1 when more requests wait
+ * than the client can have (it cannot: at most outstanding_max). */
+static int rw_text_push(cb_realworld *w, rw_conn *c, uint16_t id)
+{
+    uint32_t cap = w->cfg.client.outstanding_max + 1u;
+    if (c->text_ids == NULL && (c->text_ids = calloc(cap, sizeof c->text_ids[0])) == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    if (c->text_len == cap) {
+        return CB_ERR_INVALID;
+    }
+    c->text_ids[(c->text_head + c->text_len++) % cap] = id;
+    return CB_ERR_OK;
+}
+
+static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a, int from_router)
 {
     const cb_world_hooks *h = w->hooks;
     uint64_t now = cb_loop_now_ns(w->loop);
@@ -412,17 +528,30 @@ static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a)
     rw_conn *c =
         a->peer < w->cfg.server_count ? &w->conns[i * w->cfg.server_count + a->peer] : NULL;
     switch (a->kind) {
-    case CB_ACTION_SEND:
+    case CB_ACTION_SEND: {
         if (c == NULL) {
             return CB_ERR_INVALID;
         }
         if (w->qeps != NULL) {
             return rw_q_publish(w, i, a->peer, a->data, a->data_len);
         }
-        return rw_impaired(w) ? rw_delay(w, c, RW_OUT, a->data, a->data_len)
-                              : rw_transmit(w, c, a->data, a->data_len);
+        /* UDP: the request id is given now, in the client's order (the delay queue may
+         * reorder datagrams); text replies are matched against it (rw_feed_reply). */
+        uint16_t id = w->cfg.udp ? ++c->udp_request_id : 0;
+        if (rw_text_udp(w)) {
+            int rc = rw_text_push(w, c, id);
+            if (rc != CB_ERR_OK) {
+                return rc;
+            }
+        }
+        return rw_impaired(w) ? rw_delay(w, c, RW_OUT, a->data, a->data_len, id)
+                              : rw_transmit(w, c, a->data, a->data_len, id);
+    }
     case CB_ACTION_COMPLETE:
         w->wake_ns[i] = 0;
+        if (w->routers != NULL && !from_router) {
+            return cb_router_on_completion(w->routers[i], &a->completion, now);
+        }
         h->complete(h->user, i, &a->completion);
         return CB_ERR_OK;
     case CB_ACTION_EVENT:
@@ -433,6 +562,8 @@ static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a)
     case CB_ACTION_CLOSE:
         if (c != NULL && !w->cfg.udp && w->qeps == NULL) { /* queue: the stream is shared */
             rw_close(w, c);
+        } else if (c != NULL) {
+            c->text_len = 0; /* text over UDP: replies still due answer nothing any more */
         }
         return CB_ERR_OK;
     default:
@@ -440,13 +571,23 @@ static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a)
     }
 }
 
+/* Drain client i until its outbox is empty; then its router's (the client's completions
+ * went to the router, which may have made the client send more: hence the client first). */
 static int rw_pump(cb_realworld *w, uint32_t i)
 {
     cb_action batch[RW_DRAIN_BATCH];
     size_t n;
     while ((n = cb_client_drain(w->clients[i], batch, RW_DRAIN_BATCH)) > 0) {
         for (size_t k = 0; k < n; k++) {
-            int rc = rw_act(w, i, &batch[k]);
+            int rc = rw_act(w, i, &batch[k], 0);
+            if (rc != CB_ERR_OK) {
+                return rc;
+            }
+        }
+    }
+    while (w->routers != NULL && (n = cb_router_drain(w->routers[i], batch, RW_DRAIN_BATCH)) > 0) {
+        for (size_t k = 0; k < n; k++) {
+            int rc = rw_act(w, i, &batch[k], 1);
             if (rc != CB_ERR_OK) {
                 return rc;
             }
@@ -490,8 +631,8 @@ static int rw_q_pump(cb_realworld *w, uint32_t i)
             if (batch[k].kind != CB_ACTION_SEND) {
                 continue;
             }
-            int rc = rw_impaired(w) ? rw_delay(w, c, RW_OUT, batch[k].data, batch[k].data_len)
-                                    : rw_transmit(w, c, batch[k].data, batch[k].data_len);
+            int rc = rw_impaired(w) ? rw_delay(w, c, RW_OUT, batch[k].data, batch[k].data_len, 0)
+                                    : rw_transmit(w, c, batch[k].data, batch[k].data_len, 0);
             if (rc != CB_ERR_OK) {
                 return rc;
             }
@@ -509,7 +650,7 @@ static int rw_q_subscribe(cb_realworld *w, rw_conn *c)
     uint8_t env[CB_QUEUE_HEADER_BYTES];
     cb_queue_msg m = {.kind = CB_QUEUE_SUBSCRIBE, .src = w->cfg.server_count + c->client};
     long n = cb_queue_encode(&m, env, sizeof env);
-    return n > 0 ? rw_transmit(w, c, env, (size_t)n) : CB_ERR_INVALID;
+    return n > 0 ? rw_transmit(w, c, env, (size_t)n, 0) : CB_ERR_INVALID;
 }
 
 /* The client's frames for `server`: one PUBLISH each, to node `server`. */
@@ -577,9 +718,29 @@ static int rw_feed(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len)
                            : rw_feed_peer(w, c->client, c->server, data, len);
 }
 
-static int rw_deliver(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len)
+/* A whole reply for c (after any delay). Text over UDP: replies carry no request of their
+ * own, so one must answer the oldest request awaiting a reply (its UDP request id); any
+ * other (a late reply, or one that overtook a lost or delayed one) is dropped: the client
+ * would take it for the oldest request's. */
+static int rw_feed_reply(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len,
+                         uint16_t udp_id)
 {
-    return rw_impaired(w) ? rw_delay(w, c, RW_IN, data, len) : rw_feed(w, c, data, len);
+    if (rw_text_udp(w)) {
+        if (c->text_len == 0 || c->text_ids[c->text_head] != udp_id) {
+            w->stats.udp_unmatched++;
+            return CB_ERR_OK;
+        }
+        c->text_head = (c->text_head + 1) % (w->cfg.client.outstanding_max + 1u);
+        c->text_len--;
+    }
+    return rw_feed(w, c, data, len);
+}
+
+static int rw_deliver(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len,
+                      uint16_t udp_id)
+{
+    return rw_impaired(w) ? rw_delay(w, c, RW_IN, data, len, udp_id)
+                          : rw_feed_reply(w, c, data, len, udp_id);
 }
 
 /* ---- input ------------------------------------------------------------------------------ */
@@ -596,7 +757,7 @@ static int rw_udp_datagram(cb_realworld *w, rw_conn *c, const uint8_t *d, size_t
     size_t plen = len - CB_UDP_HEADER_BYTES, at = 0;
     int rc = cb_udp_reasm_add(&c->udp_reasm, &h, plen, RW_UDP_REPLY_MAX, &at);
     if (rc == CB_UDP_REASM_SINGLE) {
-        return rw_deliver(w, c, p, plen);
+        return rw_deliver(w, c, p, plen, h.request_id);
     }
     if (rc < 0) {
         w->stats.udp_bad++; /* out of order or lost: the request's timer retries */
@@ -610,7 +771,7 @@ static int rw_udp_datagram(cb_realworld *w, rw_conn *c, const uint8_t *d, size_t
     if (rc == CB_UDP_REASM_PART) {
         return CB_ERR_OK;
     }
-    return rw_deliver(w, c, c->udp_buf, c->udp_reasm.len);
+    return rw_deliver(w, c, c->udp_buf, c->udp_reasm.len, h.request_id);
 }
 
 /* With impairment, a read goes into the delay queue: stop reading (the kernel's buffers and
@@ -640,11 +801,16 @@ static int rw_read(cb_realworld *w, rw_conn *c)
             return CB_ERR_OK;
         }
         if (n < 0 || (n == 0 && !w->cfg.udp)) {
+            if (w->cfg.udp) {
+                rw_peer_down(w, c); /* ICMP port unreachable: nothing listens there */
+            } else {
+                rw_peer_closed(w, c);
+            }
             rw_close(w, c); /* the server went away: requests retry on a new connection */
             return CB_ERR_OK;
         }
         int rc = w->cfg.udp ? rw_udp_datagram(w, c, w->rbuf, (size_t)n)
-                            : rw_deliver(w, c, w->rbuf, (size_t)n);
+                            : rw_deliver(w, c, w->rbuf, (size_t)n, 0);
         if (rc != CB_ERR_OK) {
             return rc;
         }
@@ -663,9 +829,10 @@ static void rw_on_io(cb_loop *loop, cb_loop_watch *watch, uint32_t events)
     if (c->state == RW_CONNECTING && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
         int err = 0;
         socklen_t len = sizeof err;
-        if (getsockopt(watch->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-            w->stats.connect_failures++;
+        if (getsockopt(watch->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0 ||
+            rw_self_connected(watch->fd, &w->addrs[c->server])) {
             rw_close(w, c);
+            rw_peer_down(w, c);
             rw_step(w);
             return;
         }
@@ -689,7 +856,9 @@ static void rw_on_io(cb_loop *loop, cb_loop_watch *watch, uint32_t events)
  * room). Returns 1 if it must wait. */
 static int rw_submit_blocked(cb_realworld *w, uint32_t i)
 {
-    if (!rw_impaired(w) || rw_queue_room(w, RW_SEND_ROOM_BYTES)) {
+    size_t room = (size_t)RW_SEND_ROOM_BYTES * w->fanout; /* R sub-requests at once */
+    room = room < w->ring_cap / 2 ? room : w->ring_cap / 2; /* an empty queue has room */
+    if (!rw_impaired(w) || rw_queue_room(w, room)) {
         return 0;
     }
     assert(w->heap_len > 0);
@@ -697,12 +866,23 @@ static int rw_submit_blocked(cb_realworld *w, uint32_t i)
     return 1;
 }
 
+/* Has client i room for one more operation? (With a router: the router's operations.) */
+static int rw_has_room(const cb_realworld *w, uint32_t i)
+{
+    uint32_t max = w->cfg.client.outstanding_max;
+    if (w->routers != NULL) {
+        return cb_router_outstanding(w->routers[i]) < max && cb_router_has_room(w->routers[i]);
+    }
+    return cb_client_outstanding(w->clients[i]) < max;
+}
+
 static int rw_submit_client(cb_realworld *w, uint32_t i, uint64_t now)
 {
     const cb_world_hooks *h = w->hooks;
-    uint32_t max = w->cfg.client.outstanding_max;
-    while (w->wake_ns[i] <= now && cb_client_outstanding(w->clients[i]) < max &&
-           !rw_submit_blocked(w, i)) {
+    if (w->client_down != NULL && w->client_down[i]) {
+        return CB_ERR_OK; /* crashed: issues nothing until it recovers */
+    }
+    while (w->wake_ns[i] <= now && rw_has_room(w, i) && !rw_submit_blocked(w, i)) {
         cb_client_op op;
         uint32_t server = 0;
         uint64_t wake = UINT64_MAX;
@@ -711,7 +891,8 @@ static int rw_submit_client(cb_realworld *w, uint32_t i, uint64_t now)
             w->wake_ns[i] = wake > now ? wake : now + 1;
             break;
         }
-        int rc = cb_client_request(w->clients[i], server, &op, now, NULL);
+        int rc = w->routers != NULL ? cb_router_submit(w->routers[i], &op, now, NULL)
+                                    : cb_client_request(w->clients[i], server, &op, now, NULL);
         if (rc == CB_ERR_OK) {
             rc = rw_pump(w, i);
         }
@@ -719,8 +900,8 @@ static int rw_submit_client(cb_realworld *w, uint32_t i, uint64_t now)
             return rc;
         }
     }
-    if (cb_client_outstanding(w->clients[i]) >= max) {
-        w->wake_ns[i] = UINT64_MAX;
+    if (!rw_has_room(w, i)) {
+        w->wake_ns[i] = UINT64_MAX; /* full: the next completion makes it eligible again */
     }
     return CB_ERR_OK;
 }
@@ -733,6 +914,24 @@ static int rw_timers(cb_realworld *w, uint32_t i, uint64_t now)
         if (rc != CB_ERR_OK || trc == CB_ERR_OK) {
             return rc;
         }
+    }
+    return CB_ERR_OK;
+}
+
+/* Cancel client i's requests in flight (outcome ERROR). A router may answer a cancelled
+ * sub-request with another (a repair, a copy): cancel those too, a bounded number of
+ * rounds. */
+static int rw_abandon(cb_realworld *w, uint32_t i, uint64_t now)
+{
+    for (uint32_t round = 0; round < 16 && cb_client_outstanding(w->clients[i]) > 0; round++) {
+        int arc;
+        do {
+            arc = cb_client_abandon(w->clients[i], now);
+            int rc = rw_pump(w, i);
+            if (rc != CB_ERR_OK) {
+                return rc;
+            }
+        } while (arc == CB_ERR_FULL);
     }
     return CB_ERR_OK;
 }
@@ -750,15 +949,12 @@ static int rw_check_stop(cb_realworld *w, uint64_t now)
         return CB_ERR_OK;
     }
     for (uint32_t i = 0; i < w->cfg.client_count; i++) {
-        w->stats.abandoned += cb_client_outstanding(w->clients[i]);
-        int arc;
-        do {
-            arc = cb_client_abandon(w->clients[i], now);
-            int rc = rw_pump(w, i);
-            if (rc != CB_ERR_OK) {
-                return rc;
-            }
-        } while (arc == CB_ERR_FULL);
+        w->stats.abandoned += w->routers != NULL ? cb_router_outstanding(w->routers[i])
+                                                 : cb_client_outstanding(w->clients[i]);
+        int rc = rw_abandon(w, i, now);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
         w->wake_ns[i] = UINT64_MAX;
     }
     while (w->heap_len > 0) {
@@ -773,13 +969,23 @@ static int rw_release(cb_realworld *w, uint64_t now)
         rw_msg m = rw_heap_pop(w);
         rw_conn *c = &w->conns[m.conn];
         const uint8_t *data = w->ring + m.off; /* live until freed below: the ring never moves */
-        int rc = CB_ERR_OK;
-        int stale_ok = w->cfg.client.protocol != CB_CLIENT_PROTOCOL_TEXT &&
-                       (w->qeps == NULL || m.dir == RW_OUT); /* queue: a cut envelope */
-        if (m.epoch == c->epoch || stale_ok) {
-            /* Text mode: what was queued on a closed connection died with it (replies are
-             * matched in order, so a stale one would be taken for a new request's). */
-            rc = m.dir == RW_OUT ? rw_transmit(w, c, data, m.len) : rw_feed(w, c, data, m.len);
+        int rc = CB_ERR_OK, live = m.epoch == c->epoch;
+        if (live && rw_cut(w, c)) { /* queued before the partition: dropped on receipt */
+            w->stats.cut++;
+            if (!w->cfg.udp) {
+                rw_close(w, c);
+            }
+            live = 0;
+        }
+        /* Queue transport: an envelope for the broker is whole and self-contained (the
+         * new connection's SUBSCRIBE went first), so it still goes out. */
+        if (live || (w->qeps != NULL && m.dir == RW_OUT)) {
+            /* What was queued on a closed connection died with it: reply chunks belong to
+             * a dead stream, a text reply would be taken for a new request's, and a frame
+             * sealed in the old stream session would not open on the new connection. Its
+             * requests retry on their timers. */
+            rc = m.dir == RW_OUT ? rw_transmit(w, c, data, m.len, m.udp_id)
+                                 : rw_feed_reply(w, c, data, m.len, m.udp_id);
         }
         rw_ring_free(w, m.off);
         if (rc != CB_ERR_OK) {
@@ -804,9 +1010,135 @@ static void rw_resume_reads(cb_realworld *w)
     }
 }
 
+/* ---- faults ----------------------------------------------------------------------------- */
+
+static int rw_make_client(cb_realworld *w, uint32_t i);
+static void rw_free_client(cb_realworld *w, uint32_t i);
+
+/* Client i crashes: its requests in flight end (outcome ERROR), its connections close
+ * (queued messages die with them), and it issues nothing until it recovers. */
+static int rw_client_crash(cb_realworld *w, uint32_t i, uint64_t now)
+{
+    if (w->client_down[i]) {
+        return CB_ERR_OK;
+    }
+    int rc = rw_abandon(w, i, now);
+    for (uint32_t s = 0; s < w->cfg.server_count; s++) {
+        rw_close(w, &w->conns[(size_t)i * w->cfg.server_count + s]);
+    }
+    w->client_down[i] = 1;
+    w->wake_ns[i] = UINT64_MAX;
+    return rc;
+}
+
+/* Client i comes back as a new process would: a new machine (router), its generator
+ * continuing, new connections (made by its first sends). */
+static int rw_client_recover(cb_realworld *w, uint32_t i)
+{
+    if (!w->client_down[i]) {
+        return CB_ERR_OK;
+    }
+    rw_free_client(w, i);
+    int rc = rw_make_client(w, i);
+    if (rc != CB_ERR_OK) {
+        return rc; /* the world fails: it cannot go on without the client */
+    }
+    w->client_down[i] = 0;
+    w->wake_ns[i] = 0;
+    return CB_ERR_OK;
+}
+
+static void rw_link_change(cb_realworld *w, const cb_sgworld_fault *f, char *note, size_t cap)
+{
+    if (f->link_set & CB_SGWORLD_LINK_LATENCY) {
+        w->link_lat[f->node] = f->latency_ns;
+    }
+    if (f->link_set & CB_SGWORLD_LINK_JITTER) {
+        w->link_jit[f->node] = f->jitter_ns;
+    }
+    if (f->link_set & CB_SGWORLD_LINK_LOSS) {
+        w->link_loss[f->node] = f->loss_ppm;
+    }
+    snprintf(note, cap, "user space, client side%s",
+             f->link_set & CB_SGWORLD_LINK_BANDWIDTH ? "; bandwidth not imposed" : "");
+}
+
+/* Apply one timeline entry at `now` and report it to the event hook. */
+static int rw_fault(cb_realworld *w, const cb_sgworld_fault *f, uint64_t now)
+{
+    static const uint8_t kinds[] = {0,
+                                    CB_EVENT_CRASH,
+                                    CB_EVENT_RECOVER,
+                                    CB_EVENT_LINK_CHANGE,
+                                    CB_EVENT_PARTITION,
+                                    CB_EVENT_HEAL};
+    uint32_t S = w->cfg.server_count;
+    char what[192] = "", label[CB_SGFAULTS_LABEL_BYTES + 200];
+    int rc = CB_ERR_OK;
+    uint32_t node = f->node;
+    switch (f->kind) {
+    case CB_SGWORLD_FAULT_CRASH:
+    case CB_SGWORLD_FAULT_RECOVER: {
+        int up = f->kind == CB_SGWORLD_FAULT_RECOVER;
+        if (node < S) {
+            if (w->cfg.server_fault(w->cfg.fault_user, node, up, what, sizeof what) != 0 &&
+                what[0] == '\0') {
+                snprintf(what, sizeof what, "failed");
+            }
+        } else {
+            rc = up ? rw_client_recover(w, node - S) : rw_client_crash(w, node - S, now);
+            snprintf(what, sizeof what, up ? "a new client machine, new connections"
+                                           : "requests in flight cancelled, connections closed");
+        }
+        break;
+    }
+    case CB_SGWORLD_FAULT_LINK:
+        rw_link_change(w, f, what, sizeof what);
+        break;
+    case CB_SGWORLD_FAULT_PARTITION:
+        memcpy(w->groups, f->groups, (size_t)S + w->cfg.client_count);
+        w->partitioned = 1;
+        node = CB_SGWORLD_NODE_NONE;
+        snprintf(what, sizeof what, "user space, client side: messages across groups dropped%s",
+                 w->cfg.udp ? "" : ", their connections reset");
+        break;
+    case CB_SGWORLD_FAULT_HEAL:
+        w->partitioned = 0;
+        node = CB_SGWORLD_NODE_NONE;
+        break;
+    default:
+        return CB_ERR_INVALID;
+    }
+    w->stats.faults++;
+    const cb_world_hooks *h = w->hooks;
+    if (h->event != NULL) {
+        snprintf(label, sizeof label, "%s%s%s", f->label != NULL ? f->label : "",
+                 what[0] != '\0' ? " | " : "", what);
+        cb_event e = {.kind = kinds[f->kind], .note = label};
+        h->event(h->user, node, &e, now);
+    }
+    return rc;
+}
+
+/* Apply every timeline entry due at `now` (none after a stop). */
+static int rw_apply_faults(cb_realworld *w, uint64_t now)
+{
+    while (w->stop_at_ns == UINT64_MAX && w->fault_next < w->cfg.fault_count &&
+           w->cfg.faults[w->fault_next].at_ns <= now) {
+        int rc = rw_fault(w, &w->cfg.faults[w->fault_next++], now);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
+    return CB_ERR_OK;
+}
+
 static int rw_work(cb_realworld *w, uint64_t now)
 {
     int rc = rw_check_stop(w, now);
+    if (rc == CB_ERR_OK) {
+        rc = rw_apply_faults(w, now);
+    }
     for (uint32_t i = 0; i < w->cfg.client_count && rc == CB_ERR_OK; i++) {
         rc = rw_submit_client(w, i, now);
     }
@@ -830,6 +1162,10 @@ static int rw_work(cb_realworld *w, uint64_t now)
 static uint64_t rw_next_ns(const cb_realworld *w)
 {
     uint64_t next = w->heap_len > 0 ? w->heap[0].at_ns : UINT64_MAX;
+    if (w->stop_at_ns == UINT64_MAX && w->fault_next < w->cfg.fault_count &&
+        w->cfg.faults[w->fault_next].at_ns < next) {
+        next = w->cfg.faults[w->fault_next].at_ns;
+    }
     for (uint32_t i = 0; i < w->cfg.client_count; i++) {
         uint64_t d = cb_client_next_deadline_ns(w->clients[i]);
         next = d < next ? d : next;
@@ -881,7 +1217,7 @@ static void rw_on_timer(cb_loop *loop, uint64_t now_ns, void *ctx)
 static int rw_alloc_queue(cb_realworld *w)
 {
     const cb_realworld_config *c = &w->cfg;
-    uint64_t requests = (uint64_t)c->client_count * c->client.outstanding_max;
+    uint64_t requests = (uint64_t)c->client_count * c->client.outstanding_max * w->fanout;
     uint64_t entries = requests * CB_REALWORLD_DELAY_MSGS_PER_REQUEST;
     uint64_t bytes = requests * CB_REALWORLD_DELAY_BYTES_PER_REQUEST;
     if (!rw_impaired(w)) {
@@ -896,6 +1232,116 @@ static int rw_alloc_queue(cb_realworld *w)
     w->heap = malloc(w->heap_cap * sizeof w->heap[0]);
     w->ring = malloc(w->ring_cap);
     return w->heap == NULL || w->ring == NULL ? CB_ERR_NOMEM : CB_ERR_OK;
+}
+
+/* A seal seed from the OS generator (docs/protocol.md §6.2): real machines sharing a key
+ * must never repeat a salt, across runs too. */
+static int rw_seal_seed(uint64_t *out)
+{
+    size_t got = 0;
+    while (got < sizeof *out) {
+        ssize_t n = getrandom((uint8_t *)out + got, sizeof *out - got, 0);
+        if (n < 0 && errno != EINTR) {
+            return CB_ERR_INVALID;
+        }
+        got += n > 0 ? (size_t)n : 0;
+    }
+    return CB_ERR_OK;
+}
+
+/* The clients (or routers owning them), drawing their generators from the root in client
+ * order, as cb_memworld does, so retry jitter draws match the simulation's. */
+/* Client i's machine (a router owning one, with replication), over client_rngs[i]. */
+static int rw_make_client(cb_realworld *w, uint32_t i)
+{
+    cb_client_config cc = w->cfg.client;
+    cc.peer_count = w->cfg.server_count;
+    if (cc.codec.seal_key != NULL && rw_seal_seed(&cc.codec.seal_seed) != CB_ERR_OK) {
+        return CB_ERR_INVALID;
+    }
+    if (w->routers == NULL) {
+        return cb_client_new(&cc, &w->client_rngs[i], NULL, &w->clients[i]);
+    }
+    cb_router_config rc = w->router_cfg;
+    rc.client = cc;
+    rc.writer_id = i;
+    int err = cb_router_new(&rc, w->cfg.placement, &w->client_rngs[i], NULL, &w->routers[i]);
+    w->clients[i] = err == CB_ERR_OK ? cb_router_client(w->routers[i]) : NULL;
+    return err;
+}
+
+static void rw_free_client(cb_realworld *w, uint32_t i)
+{
+    if (w->routers != NULL) {
+        cb_router_del(w->routers[i]); /* and the client it owns */
+        w->routers[i] = NULL;
+    } else {
+        cb_client_del(w->clients[i]);
+    }
+    w->clients[i] = NULL;
+}
+
+static int rw_alloc_clients(cb_realworld *w)
+{
+    const cb_realworld_config *c = &w->cfg;
+    if (c->router != NULL) {
+        w->routers = calloc(c->client_count, sizeof w->routers[0]);
+        if (w->routers == NULL) {
+            return CB_ERR_NOMEM;
+        }
+        w->router_cfg = *c->router;
+        if (w->router_cfg.ops_max < c->client.outstanding_max) {
+            w->router_cfg.ops_max = c->client.outstanding_max;
+        }
+    }
+    for (uint32_t i = 0; i < c->client_count; i++) {
+        cb_rng_split(&w->root, &w->client_rngs[i]);
+        int err = rw_make_client(w, i);
+        if (err != CB_ERR_OK) {
+            return err;
+        }
+    }
+    return CB_ERR_OK;
+}
+
+/* Check the timeline and, when it has one, the per-node link settings, partition groups
+ * and client states. */
+static int rw_alloc_faults(cb_realworld *w)
+{
+    const cb_realworld_config *c = &w->cfg;
+    size_t nodes = (size_t)c->server_count + c->client_count;
+    if (c->fault_count == 0) {
+        return CB_ERR_OK;
+    }
+    for (size_t k = 0; k < c->fault_count; k++) {
+        const cb_sgworld_fault *f = &c->faults[k];
+        int per_node = f->kind == CB_SGWORLD_FAULT_CRASH || f->kind == CB_SGWORLD_FAULT_RECOVER ||
+                       f->kind == CB_SGWORLD_FAULT_LINK;
+        if (f->kind < CB_SGWORLD_FAULT_CRASH || f->kind > CB_SGWORLD_FAULT_HEAL ||
+            (k > 0 && f->at_ns < c->faults[k - 1].at_ns) || (per_node && f->node >= nodes) ||
+            (f->kind == CB_SGWORLD_FAULT_PARTITION && f->groups == NULL) ||
+            (f->kind != CB_SGWORLD_FAULT_LINK && f->kind != CB_SGWORLD_FAULT_PARTITION &&
+             f->kind != CB_SGWORLD_FAULT_HEAL && f->node < c->server_count &&
+             c->server_fault == NULL)) {
+            return CB_ERR_INVALID;
+        }
+        w->net_faults |= f->kind == CB_SGWORLD_FAULT_LINK || f->kind == CB_SGWORLD_FAULT_PARTITION;
+    }
+    w->link_lat = malloc(nodes * sizeof w->link_lat[0]);
+    w->link_jit = malloc(nodes * sizeof w->link_jit[0]);
+    w->link_loss = malloc(nodes * sizeof w->link_loss[0]);
+    w->groups = calloc(nodes, 1);
+    w->client_down = calloc(c->client_count, 1);
+    if (w->link_lat == NULL || w->link_jit == NULL || w->link_loss == NULL || w->groups == NULL ||
+        w->client_down == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    for (size_t n = 0; n < nodes; n++) {
+        w->link_lat[n] = c->latency_ns;
+        w->link_jit[n] = c->jitter_ns;
+        w->link_loss[n] = c->loss_ppm;
+    }
+    return CB_ERR_OK;
 }
 
 static int rw_alloc(cb_realworld *w, const struct sockaddr_in *servers)
@@ -920,14 +1366,9 @@ static int rw_alloc(cb_realworld *w, const struct sockaddr_in *servers)
                                 .state = RW_CLOSED};
         w->conns[k].watch.fd = -1;
     }
-    cb_client_config cc = c->client;
-    cc.peer_count = c->server_count;
-    for (uint32_t i = 0; i < c->client_count; i++) {
-        cb_rng_split(&w->root, &w->client_rngs[i]); /* as cb_memworld: same jitter draws */
-        int rc = cb_client_new(&cc, &w->client_rngs[i], NULL, &w->clients[i]);
-        if (rc != CB_ERR_OK) {
-            return rc;
-        }
+    int rc = rw_alloc_clients(w);
+    if (rc != CB_ERR_OK) {
+        return rc;
     }
     cb_rng_init(&w->net_rng, cb_rng_next(&w->root));
     if (c->broker != NULL) {
@@ -935,27 +1376,31 @@ static int rw_alloc(cb_realworld *w, const struct sockaddr_in *servers)
         if (w->qeps == NULL) {
             return CB_ERR_NOMEM;
         }
-        uint32_t vmax = cc.value_bytes_max != 0 ? cc.value_bytes_max : CB_VALUE_BYTES_MAX_DEFAULT;
+        uint32_t vmax = c->client.value_bytes_max != 0 ? c->client.value_bytes_max
+                                                       : CB_VALUE_BYTES_MAX_DEFAULT;
         for (uint32_t i = 0; i < c->client_count; i++) {
             cb_qendpoint_config ec = {.node = c->server_count + i,
                                       .payload_bytes_max =
                                           CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + vmax};
-            int rc = cb_qendpoint_new(&ec, NULL, &w->qeps[i]);
+            rc = cb_qendpoint_new(&ec, NULL, &w->qeps[i]);
             if (rc != CB_ERR_OK) {
                 return rc;
             }
         }
     }
-    return rw_alloc_queue(w);
+    rc = rw_alloc_faults(w);
+    return rc != CB_ERR_OK ? rc : rw_alloc_queue(w);
 }
 
 int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out)
 {
     *out = NULL;
     if (cfg->server_count == 0 || cfg->client_count == 0 || cfg->servers == NULL ||
-        (cfg->udp && cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT) ||
-        (cfg->broker != NULL && (cfg->udp || cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT))) {
-        return CB_ERR_INVALID; /* text over UDP: not supported */
+        (cfg->broker != NULL && (cfg->udp || cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT ||
+                                 cfg->router != NULL || cfg->fault_count > 0)) ||
+        (cfg->router != NULL &&
+         (cfg->placement == NULL || cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT))) {
+        return CB_ERR_INVALID;
     }
     cb_realworld *w = calloc(1, sizeof *w);
     if (w == NULL) {
@@ -968,8 +1413,10 @@ int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out)
         w->cfg.broker = &w->broker_addr;
     }
     w->stop_at_ns = UINT64_MAX;
+    w->fanout = cfg->router != NULL && cfg->router->replicas > 1 ? cfg->router->replicas : 1;
     cb_rng_init(&w->root, cfg->seed);
     int rc = rw_alloc(w, cfg->servers);
+    w->cfg.router = NULL; /* read during construction only: w->routers says it */
     if (rc != CB_ERR_OK) {
         cb_realworld_del(w);
         return rc;
@@ -990,14 +1437,21 @@ void cb_realworld_del(cb_realworld *w)
         }
         free(w->conns[k].out);
         free(w->conns[k].udp_buf);
+        free(w->conns[k].text_ids);
     }
     for (uint32_t i = 0; w->clients != NULL && i < w->cfg.client_count; i++) {
-        cb_client_del(w->clients[i]);
+        rw_free_client(w, i);
     }
     for (uint32_t i = 0; w->qeps != NULL && i < w->cfg.client_count; i++) {
         cb_qendpoint_del(w->qeps[i]);
     }
     free(w->qeps);
+    free(w->routers);
+    free(w->link_lat);
+    free(w->link_jit);
+    free(w->link_loss);
+    free(w->groups);
+    free(w->client_down);
     free(w->ring);
     free(w->heap);
     cb_loop_del(w->loop);

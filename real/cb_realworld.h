@@ -8,6 +8,13 @@
  * datagrams is reassembled before the machine sees it). The servers are elsewhere (child
  * processes, or existing `cachebed serve` instances): only their addresses are given.
  *
+ * Text over UDP: memcached's text replies name no request, but its UDP header carries the
+ * request id back. Each request's datagram gets its id when the client emits it (in the
+ * client's order, before any delay), and a reply is given to the client only if its id is
+ * the oldest still awaited on that connection; any other (late, or ahead of a lost or
+ * delayed one) is dropped (stats.udp_unmatched) and the requests concerned time out (the
+ * client then fails the rest on that peer, as on a reset: docs/real.md §9).
+ *
  * Clock: nanoseconds since cb_realworld_run began (CLOCK_MONOTONIC, the loop's clock).
  * Client timers are found by a scan over the clients (C is small), the loop's single timer
  * is armed at the earliest of them, of the delay queue's head and of the clients' wake
@@ -36,6 +43,43 @@
  * UDP datagram is lost (the request's timer retries); a TCP connection is closed (its
  * requests retry on a new one), as when CB_REALWORLD_OUT_BYTES_MAX is passed.
  *
+ * Replication (router set): each client is a cb_router owning the cb_client the world
+ * drives, exactly as in cb_memworld: the `next` hook's server is ignored (the router picks
+ * replicas by key), `complete` gets the routers' completions, router events reach `event`
+ * with the client's node id. A connection refused by a server (nothing listens: it crashed)
+ * is reported to the router (cb_router_on_peer_down), which ejects it at once when
+ * eject_after > 0; requests in flight to it still end by their timers and fail over.
+ *
+ * Codec: the clients' codec config (compression, sealing) is the `client` config's. Each
+ * client's seal seed is drawn from the OS generator (getrandom), as real drivers must
+ * (docs/protocol.md §6.2): a seeded, repeatable seed would reuse nonces under the same key
+ * across runs.
+ *
+ * Connection events: when a server closes a connection (end of stream, a reset), the
+ * `event` hook gets a CONN_CLOSED event on the client's node, detail = the server index;
+ * refused connects are counted in stats only.
+ *
+ * Faults (a [faults] timeline), applied when the clock reaches each entry, each reported to
+ * the `event` hook at that time (kind CRASH, RECOVER, LINK_CHANGE, PARTITION, HEAL; node:
+ * the node, or CB_SGWORLD_NODE_NONE for partition and heal; note: the entry's label and
+ * what was done). Meanings follow cb_sgworld's (docs/simulator.md "Faults"), carried out
+ * for real or in user space:
+ *   - server crash / recover: the server_fault callback (the replay kills the server's
+ *     process with SIGKILL, and restarts it, empty, on the same port); the clients learn
+ *     of it as real clients do: a reset connection, refused connects, timeouts;
+ *   - client crash: its requests in flight are abandoned (outcome ERROR), its connections
+ *     closed, it issues nothing until a recover (a never-recovered client is idle); recover:
+ *     a new client machine (a new router), the same generator continuing, new connections;
+ *   - link: the node's latency, jitter, loss in the user-space delay queue (a message
+ *     between client and server has (latency_c + latency_s) / 2, the larger jitter and the
+ *     larger loss of its two ends, as in cb_sgworld); bandwidth is not imposed;
+ *   - partition: a message between nodes of different groups (both non-zero) is dropped at
+ *     send, and on release for those queued before the partition; over TCP the stream
+ *     cannot lose bytes, so the connection is also closed (its requests retry on their
+ *     timers, as over a reset connection; the next send reconnects); heal ends it.
+ * A timeline with link or partition entries sends everything through the delay queue from
+ * the start (with zero delay while nothing is set).
+ *
  * Stop: when *stop becomes non-zero the `next` hook is expected to issue nothing more (the
  * runner does that); requests in flight are waited for up to stop_grace_ns, then the
  * remaining ones are abandoned (cb_client_abandon: they complete with outcome ERROR, i.e.
@@ -49,6 +93,9 @@
 #include <stdint.h>
 
 #include "cb_client.h"
+#include "cb_placement.h"
+#include "cb_router.h"
+#include "cb_sgworld.h"
 #include "cb_world.h"
 
 /* The longest the loop sleeps without looking at the stop flag. */
@@ -71,7 +118,7 @@ typedef struct cb_realworld_config {
     uint32_t server_count;
     uint32_t client_count;
     const struct sockaddr_in *servers; /* server_count TCP (or UDP) addresses; copied */
-    int udp;                           /* 1: memcached UDP framing; 0: TCP (text: TCP only) */
+    int udp;                           /* 1: memcached UDP framing; 0: TCP */
     cb_client_config client;           /* peer_count is set to server_count */
     uint64_t latency_ns;               /* one-way, added in each direction */
     uint64_t jitter_ns;                /* uniform extra delay in [0, jitter_ns] */
@@ -82,9 +129,27 @@ typedef struct cb_realworld_config {
     /* Queue transport (docs/real.md §10.3): non-NULL, every client keeps one TCP connection to
      * this broker instead of one per server, SUBSCRIBEs as node server_count + client index
      * and PUBLISHes each request to the server's node (its index); binary TCP only. The
-     * impairment applies to the client-broker stream. */
+     * impairment applies to the client-broker stream; no router, no faults. */
     const struct sockaddr_in *broker;
-    uint64_t stop_grace_ns; /* after *stop, wait this long for in-flight requests */
+    uint64_t stop_grace_ns;            /* after *stop, wait this long for in-flight requests */
+    /* Replication: NULL for none. Else each client is a cb_router with this config over
+     * `placement` (node ids = server indexes), as in cb_memworld: its `client` is replaced by
+     * the `client` above, ops_max raised to at least outstanding_max, writer_id set to the
+     * client index. The router config is read by cb_realworld_new only; the placement must
+     * outlive the world. */
+    const cb_router_config *router;
+    const cb_placement *placement;
+    /* Faults: a timeline in cb_sgworld's form (sim/cb_sgfaults builds it from a plan; node
+     * ids: servers 0..S-1, clients S..S+C-1), in non-decreasing at_ns order, read during
+     * the run (it, its groups and labels must outlive it). See "Faults" above. */
+    const cb_sgworld_fault *faults;
+    size_t fault_count;
+    /* Crash (up = 0) or restart (up = 1) server `server` for real: the world does not own the
+     * servers. Returns 0, or -1 when it could not (the fault is still logged, with the
+     * note). Writes what it did into note[0..note_cap) (for the event's detail). Required
+     * when the timeline crashes or recovers a server. */
+    int (*server_fault)(void *user, uint32_t server, int up, char *note, size_t note_cap);
+    void *fault_user;
 } cb_realworld_config;
 
 typedef struct cb_realworld_stats {
@@ -94,9 +159,13 @@ typedef struct cb_realworld_stats {
     uint64_t connects;     /* connections opened (first ones and reconnects) */
     uint64_t connect_failures;
     uint64_t udp_bad;    /* reply datagrams that could not be reassembled */
+    uint64_t udp_unmatched; /* text over UDP: replies not for the oldest request (dropped) */
     uint64_t abandoned;  /* requests cancelled at stop */
     uint64_t queue_full; /* messages that found the delay queue full (see above) */
     uint64_t nacked;     /* queue transport: PUBLISHes the broker refused (the client retries) */
+    uint64_t peer_closed; /* connections the server closed or reset (CONN_CLOSED events) */
+    uint64_t faults;      /* timeline entries applied */
+    uint64_t cut;         /* messages dropped by a partition (a TCP one also closes) */
 } cb_realworld_stats;
 
 /* Returns CB_ERR_OK, CB_ERR_INVALID (no servers or clients, a bad client config) or

@@ -449,8 +449,8 @@ check "replay 2ms" 0 "$bin" replay --quiet -o "$tmp/lat.db" $small --set network
 p50=$(sqlite3 "$tmp/lat.db" "SELECT p50_us >= 4000 FROM run_summary WHERE run_id = 1")
 [ "$p50" = 1 ] || { echo "FAIL replay 2ms p50 >= 4ms"; fails=$((fails + 1)); }
 check "replay udp" 0 "$bin" replay --quiet -o "$tmp/udp.db" $small --set transport.kind=udp "$qs"
-check "replay replicas" 3 "$bin" replay -o "$tmp/udp.db" --set placement.replicas=2 \
-    --set servers.count=3 "$qs"
+check "replay replicas text" 3 "$bin" replay -o "$tmp/udp.db" --set placement.replicas=2 \
+    --set servers.count=3 --protocol text "$qs"
 # sim against real: the report pairs them and prints the KS statistic.
 check "run for report" 0 "$bin" run --quiet -o "$tmp/real.db" $small "$qs"
 check "report sim vs real" 0 "$bin" report "$tmp/real.db" -o "$tmp/rep"
@@ -474,8 +474,8 @@ expect_out "replay text run" "real|complete|2000
 ." sqlite3 "$tmp/txt.db" "SELECT mode, status, (SELECT count(*) FROM requests WHERE run_id = 1
     AND outcome IN ('hit', 'miss', 'stored')) FROM runs WHERE id = 1"
 check "replay --protocol bogus" 2 "$bin" replay --protocol bogus "$qs"
-check "replay --protocol text udp" 3 "$bin" replay -o "$tmp/txt.db" --protocol text \
-    --set transport.kind=udp "$qs"
+check "replay --protocol text udp" 0 "$bin" replay --quiet -o "$tmp/txt.db" $small \
+    --protocol text --set transport.kind=udp "$qs"
 check "replay --servers count" 1 "$bin" replay -o "$tmp/ext.db" --servers "127.0.0.1:1,127.0.0.1:2" "$qs"
 # SIGINT: in-flight requests finish, the run is marked incomplete, the server is reaped.
 "$bin" replay --quiet -o "$tmp/int.db" --set scenario.requests=100000000 "$qs" >"$tmp/int.out" 2>&1 &
