@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -154,29 +155,28 @@ static uint16_t bench_free_port(void)
     return port;
 }
 
+/* `cachebed serve` as its own program (this binary, re-executed), started the way memcached
+ * is — fork and exec — so neither server shares pages or history with the generator. */
 static pid_t bench_start_cachebed(uint16_t port, uint64_t memory_mib, uint64_t threads)
 {
     pid_t pid = fork();
     if (pid != 0) {
         return pid;
     }
-    cb_serve_config c;
-    memset(&c, 0, sizeof c);
-    c.server = cb_server_config_default();
-    c.server.store.memory_bytes_max = memory_mib << 20;
-    c.server.conn_max = BENCH_CONNS_MAX + 16;
-    c.port = port;
-    c.handle_signals = 1;
-    c.threads = (uint32_t)threads;
-    char err[256];
-    cb_serve *s = NULL;
-    if (cb_serve_new(&c, &s, err, sizeof err) != 0) {
-        fprintf(stderr, "bench serve: cachebed: %s\n", err);
-        _exit(1);
+    char p[16], m[32], t[24], n[24];
+    snprintf(p, sizeof p, "%u", (unsigned)port);
+    snprintf(m, sizeof m, "%lluMiB", (unsigned long long)memory_mib);
+    snprintf(t, sizeof t, "%llu", (unsigned long long)threads);
+    snprintf(n, sizeof n, "%u", BENCH_CONNS_MAX + 16);
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) {
+        (void)dup2(null, STDOUT_FILENO); /* its "listening on" line */
+        close(null);
     }
-    int rc = cb_serve_run(s);
-    cb_serve_del(s);
-    _exit(rc == 0 ? 0 : 1);
+    execl("/proc/self/exe", "cachebed", "serve", "--listen", "127.0.0.1", "--port", p, "--memory",
+          m, "--conn-max", n, "--threads", t, (char *)NULL);
+    fprintf(stderr, "bench serve: cannot run cachebed serve: %s\n", strerror(errno));
+    _exit(127);
 }
 
 static pid_t bench_start_memcached(uint16_t port, uint64_t memory_mib, uint64_t threads)
