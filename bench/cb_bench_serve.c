@@ -3,13 +3,15 @@
  * memcached -t T under the same load from the same load generator, in one run
  * (docs/real.md §7).
  *
- * Each server runs as a child process on a free loopback port: cachebed's is a fork that
- * runs real/cb_serve, memcached is Debian's binary (`memcached -u nobody -l 127.0.0.1 -p P
- * -U 0 -t T -m MEM`). The generator (this process, one epoll thread) opens C connections,
+ * Each server runs as a child process on a free loopback port, both started by fork and exec:
+ * cachebed's is this binary's `serve` verb, memcached is Debian's binary (`memcached -u
+ * nobody -l 127.0.0.1 -p P -U 0 -t T -m MEM`). With --rounds R the two alternate R times,
+ * the order swapped every round, and the median ratio is printed. The generator (this process, one epoll thread) opens C connections,
  * preloads K keys, then keeps D pipelined requests in flight on every connection for the
  * given seconds: GETs of random keys (get_percent of them) and SETs, memcached text
  * protocol, values of V bytes. It reports completed operations per second, p50 and p99
- * latency (send to reply, per request), and the ratio cachebed / memcached.
+ * latency (send to reply, per request), CPU time and run-queue wait per operation of the
+ * server and of the generator (from /proc schedstat), and the ratio cachebed / memcached.
  * The generator speaks only the text protocol: memcached does not speak cachebed's frame.
  */
 #define _GNU_SOURCE
