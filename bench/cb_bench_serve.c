@@ -3,20 +3,24 @@
  * memcached -t T under the same load from the same load generator, in one run
  * (docs/real.md §7).
  *
- * Each server runs as a child process on a free loopback port: cachebed's is a fork that
- * runs real/cb_serve, memcached is Debian's binary (`memcached -u nobody -l 127.0.0.1 -p P
- * -U 0 -t T -m MEM`). The generator (this process, one epoll thread) opens C connections,
+ * Each server runs as a child process on a free loopback port, both started by fork and exec:
+ * cachebed's is this binary's `serve` verb, memcached is Debian's binary (`memcached -u
+ * nobody -l 127.0.0.1 -p P -U 0 -t T -m MEM`). With --rounds R the two alternate R times,
+ * the order swapped every round, and the median ratio is printed. The generator (this process, one epoll thread) opens C connections,
  * preloads K keys, then keeps D pipelined requests in flight on every connection for the
  * given seconds: GETs of random keys (get_percent of them) and SETs, memcached text
  * protocol, values of V bytes. It reports completed operations per second, p50 and p99
- * latency (send to reply, per request), and the ratio cachebed / memcached.
+ * latency (send to reply, per request), CPU time and run-queue wait per operation of the
+ * server and of the generator (from /proc schedstat), and the ratio cachebed / memcached.
  * The generator speaks only the text protocol: memcached does not speak cachebed's frame.
  */
 #define _GNU_SOURCE
 #include "cb_bench.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -40,7 +44,8 @@
 #define BENCH_BUF_BYTES   (256u * 1024u)
 
 typedef struct bench_opts {
-    uint64_t conns, depth, keys, value_bytes, get_percent, seconds, seed, memory_mib, threads;
+    uint64_t conns, depth, keys, value_bytes, get_percent, seconds, seed, memory_mib, threads,
+        rounds;
 } bench_opts;
 
 typedef struct bench_conn {
@@ -56,6 +61,12 @@ typedef struct bench_result {
     double ops_per_s;
     double p50_us, p99_us;
     uint64_t ops, hits, misses, errors;
+    uint64_t waits;           /* the generator's epoll_wait calls while measuring */
+    double server_cpu_us_op;  /* server CPU time (all its threads) per operation */
+    double gen_cpu_us_op;     /* the generator's CPU time per operation */
+    double server_wait_us_op; /* server time runnable but not running, per operation */
+    double server_slices_op;  /* server times scheduled onto a CPU, per operation */
+    double gen_wait_us_op;    /* the generator's time runnable but not running, per op */
 } bench_result;
 
 static const char bench_usage[] =
@@ -68,13 +79,60 @@ static const char bench_usage[] =
     "  --value-bytes V  value size (default 32)\n"
     "  --get-percent G  share of GETs; the rest are SETs (default 90)\n"
     "  --seed N         seed of the key and operation draws (default 1)\n"
-    "  --threads T      server threads: cachebed serve --threads T, memcached -t T (default 1)\n";
+    "  --threads T      server threads: cachebed serve --threads T, memcached -t T (default 1)\n"
+    "  --rounds R       alternate the servers R times (cachebed, memcached, ...) and report\n"
+    "                   every round and the median ratio (default 1)\n";
 
 static uint64_t bench_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* From /proc/PID/task/TID/schedstat summed over a process's threads (pid 0: this thread):
+ * nanoseconds run on a CPU and waited runnable on a run queue; 0 if unreadable. */
+typedef struct bench_sched {
+    uint64_t run_ns, wait_ns, slices;
+} bench_sched;
+
+static void bench_sched_add(const char *path, bench_sched *out)
+{
+    FILE *f = fopen(path, "r");
+    unsigned long long run = 0, wait = 0, slices = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%llu %llu %llu", &run, &wait, &slices) == 3) {
+            out->run_ns += run;
+            out->wait_ns += wait;
+            out->slices += slices;
+        }
+        fclose(f);
+    }
+}
+
+static bench_sched bench_sched_get(pid_t pid)
+{
+    bench_sched s = {0, 0, 0};
+    if (pid == 0) {
+        bench_sched_add("/proc/thread-self/schedstat", &s);
+        return s;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (d == NULL) {
+        return s;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.') {
+            char p2[96];
+            snprintf(p2, sizeof p2, "/proc/%d/task/%.16s/schedstat", (int)pid, e->d_name);
+            bench_sched_add(p2, &s);
+        }
+    }
+    closedir(d);
+    return s;
 }
 
 /* ---- the servers -------------------------------------------------------------------------- */
@@ -99,29 +157,28 @@ static uint16_t bench_free_port(void)
     return port;
 }
 
+/* `cachebed serve` as its own program (this binary, re-executed), started the way memcached
+ * is — fork and exec — so neither server shares pages or history with the generator. */
 static pid_t bench_start_cachebed(uint16_t port, uint64_t memory_mib, uint64_t threads)
 {
     pid_t pid = fork();
     if (pid != 0) {
         return pid;
     }
-    cb_serve_config c;
-    memset(&c, 0, sizeof c);
-    c.server = cb_server_config_default();
-    c.server.store.memory_bytes_max = memory_mib << 20;
-    c.server.conn_max = BENCH_CONNS_MAX + 16;
-    c.port = port;
-    c.handle_signals = 1;
-    c.threads = (uint32_t)threads;
-    char err[256];
-    cb_serve *s = NULL;
-    if (cb_serve_new(&c, &s, err, sizeof err) != 0) {
-        fprintf(stderr, "bench serve: cachebed: %s\n", err);
-        _exit(1);
+    char p[16], m[32], t[24], n[24];
+    snprintf(p, sizeof p, "%u", (unsigned)port);
+    snprintf(m, sizeof m, "%lluMiB", (unsigned long long)memory_mib);
+    snprintf(t, sizeof t, "%llu", (unsigned long long)threads);
+    snprintf(n, sizeof n, "%u", BENCH_CONNS_MAX + 16);
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) {
+        (void)dup2(null, STDOUT_FILENO); /* its "listening on" line */
+        close(null);
     }
-    int rc = cb_serve_run(s);
-    cb_serve_del(s);
-    _exit(rc == 0 ? 0 : 1);
+    execl("/proc/self/exe", "cachebed", "serve", "--listen", "127.0.0.1", "--port", p, "--memory",
+          m, "--conn-max", n, "--threads", t, (char *)NULL);
+    fprintf(stderr, "bench serve: cannot run cachebed serve: %s\n", strerror(errno));
+    _exit(127);
 }
 
 static pid_t bench_start_memcached(uint16_t port, uint64_t memory_mib, uint64_t threads)
@@ -134,8 +191,8 @@ static pid_t bench_start_memcached(uint16_t port, uint64_t memory_mib, uint64_t 
     snprintf(p, sizeof p, "%u", (unsigned)port);
     snprintf(t, sizeof t, "%llu", (unsigned long long)threads);
     snprintf(m, sizeof m, "%llu", (unsigned long long)memory_mib);
-    execlp("memcached", "memcached", "-u", "nobody", "-l", "127.0.0.1", "-p", p, "-U", "0", "-t",
-           t, "-m", m, "-c", "4096", (char *)NULL);
+    execlp("memcached", "memcached", "-u", "nobody", "-l", "127.0.0.1", "-p", p, "-U", "0", "-t", t,
+           "-m", m, "-c", "4096", (char *)NULL);
     fprintf(stderr, "bench serve: cannot run memcached: %s\n", strerror(errno));
     _exit(127);
 }
@@ -274,6 +331,7 @@ static int bench_drive(bench_run *b, int ep, uint64_t until_ns, int measuring)
     struct epoll_event evs[64];
     while (bench_ns() < until_ns) {
         int n = epoll_wait(ep, evs, 64, 100);
+        b->r.waits += (uint64_t)measuring;
         for (int i = 0; i < n; i++) {
             if (bench_on_readable(b, &b->conns[evs[i].data.u32], measuring) != 0) {
                 return -1;
@@ -331,7 +389,7 @@ static int bench_open_conns(bench_run *b, int ep, uint16_t port)
 }
 
 /* One server, already started on `port`: warm up 0.5 s, measure, fill *out. */
-static int bench_measure(const bench_opts *o, uint16_t port, bench_result *out)
+static int bench_measure(const bench_opts *o, uint16_t port, pid_t server, bench_result *out)
 {
     bench_run b;
     memset(&b, 0, sizeof b);
@@ -362,10 +420,20 @@ static int bench_measure(const bench_opts *o, uint16_t port, bench_result *out)
         goto out;
     }
     uint64_t t1 = bench_ns();
+    bench_sched srv0 = bench_sched_get(server), gen0 = bench_sched_get(0);
     if (bench_drive(&b, ep, t1 + o->seconds * 1000000000ull, 1) != 0) {
         goto out;
     }
     double secs = (double)(bench_ns() - t1) / 1e9;
+    if (b.r.ops > 0) {
+        bench_sched srv1 = bench_sched_get(server), gen1 = bench_sched_get(0);
+        double ops = (double)b.r.ops;
+        b.r.server_cpu_us_op = (double)(srv1.run_ns - srv0.run_ns) / 1e3 / ops;
+        b.r.server_wait_us_op = (double)(srv1.wait_ns - srv0.wait_ns) / 1e3 / ops;
+        b.r.server_slices_op = (double)(srv1.slices - srv0.slices) / ops;
+        b.r.gen_cpu_us_op = (double)(gen1.run_ns - gen0.run_ns) / 1e3 / ops;
+        b.r.gen_wait_us_op = (double)(gen1.wait_ns - gen0.wait_ns) / 1e3 / ops;
+    }
     qsort(b.samples, b.nsamples, sizeof b.samples[0], bench_cmp_u64);
     b.r.ops_per_s = (double)b.r.ops / secs;
     if (b.nsamples > 0) {
@@ -394,7 +462,7 @@ out:
 
 static int bench_parse(int argc, char **argv, bench_opts *o)
 {
-    *o = (bench_opts){16, 8, 10000, 32, 90, 5, 1, 64, 1};
+    *o = (bench_opts){16, 8, 10000, 32, 90, 5, 1, 64, 1, 1};
     static const struct {
         const char *name;
         size_t off;
@@ -408,6 +476,7 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
         {"--seconds", offsetof(bench_opts, seconds), 1, 600},
         {"--seed", offsetof(bench_opts, seed), 0, UINT64_MAX},
         {"--threads", offsetof(bench_opts, threads), 1, CB_SERVE_THREADS_MAX},
+        {"--rounds", offsetof(bench_opts, rounds), 1, 99},
     };
     for (int i = 0; i < argc; i += 2) {
         size_t k = 0;
@@ -441,7 +510,7 @@ static int bench_one(const bench_opts *o, int memcached, bench_result *r)
     if (port == 0 || pid < 0) {
         return -1;
     }
-    int rc = bench_measure(o, port, r);
+    int rc = bench_measure(o, port, pid, r);
     bench_stop(pid);
     if (rc != 0) {
         fprintf(stderr, "bench serve: %s: the run failed\n", memcached ? "memcached" : "cachebed");
@@ -451,9 +520,17 @@ static int bench_one(const bench_opts *o, int memcached, bench_result *r)
 
 static void bench_print(const char *name, const bench_result *r)
 {
-    printf("%-10s %12.0f %9.1f %9.1f %10llu %8llu %6llu\n", name, r->ops_per_s, r->p50_us,
-           r->p99_us, (unsigned long long)r->ops, (unsigned long long)r->misses,
-           (unsigned long long)r->errors);
+    printf("%-10s %10.0f %8.1f %8.1f %9llu %6llu %6llu %9.2f %10.2f %9.3f %9.2f %10.2f %8.2f\n",
+           name, r->ops_per_s, r->p50_us, r->p99_us, (unsigned long long)r->ops,
+           (unsigned long long)r->misses, (unsigned long long)r->errors, r->server_cpu_us_op,
+           r->server_wait_us_op, r->server_slices_op, r->gen_cpu_us_op, r->gen_wait_us_op,
+           r->waits > 0 ? (double)r->ops / (double)r->waits : 0.0);
+}
+
+static int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
 }
 
 int cb_bench_serve(int argc, char **argv)
@@ -463,20 +540,43 @@ int cb_bench_serve(int argc, char **argv)
         return 2;
     }
     printf("bench serve: %llu connections x %llu pipelined, %llu%% GET / %llu%% SET, %llu keys, "
-           "%llu-byte values, %llu s each, %llu server threads, text protocol, loopback\n",
+           "%llu-byte values, %llu s each, %llu server threads, %llu round(s), text protocol, "
+           "loopback\n",
            (unsigned long long)o.conns, (unsigned long long)o.depth,
            (unsigned long long)o.get_percent, (unsigned long long)(100 - o.get_percent),
            (unsigned long long)o.keys, (unsigned long long)o.value_bytes,
-           (unsigned long long)o.seconds, (unsigned long long)o.threads);
-    bench_result cb, mc;
-    if (bench_one(&o, 0, &cb) != 0 || bench_one(&o, 1, &mc) != 0) {
-        return 1;
+           (unsigned long long)o.seconds, (unsigned long long)o.threads,
+           (unsigned long long)o.rounds);
+    printf("(per op: srv_us server CPU time, all threads; srvwait server time runnable but "
+           "waiting for a CPU;\n srvslc times the server was put on a CPU; gen_us the "
+           "generator's CPU;\n genwait its time waiting for a CPU; ops/wait replies per generator "
+           "epoll_wait)\n");
+    double ratios[99];
+    for (uint64_t k = 0; k < o.rounds; k++) {
+        /* Alternate which server goes first, so a trend in the machine's load favours
+         * neither: round 1 cachebed then memcached, round 2 memcached then cachebed... */
+        int mc_first = (int)(k % 2);
+        bench_result cb, mc;
+        if (bench_one(&o, mc_first, mc_first ? &mc : &cb) != 0 ||
+            bench_one(&o, !mc_first, mc_first ? &cb : &mc) != 0) {
+            return 1;
+        }
+        printf("round %llu\n%-10s %10s %8s %8s %9s %6s %6s %9s %10s %9s %9s %10s %8s\n",
+               (unsigned long long)k + 1, "server", "ops/s", "p50_us", "p99_us", "ops", "misses",
+               "errors", "srv_us/op", "srvwait/op", "srvslc/op", "gen_us/op", "genwait/op",
+               "ops/wait");
+        bench_print("cachebed", &cb);
+        bench_print("memcached", &mc);
+        ratios[k] = mc.ops_per_s > 0 ? cb.ops_per_s / mc.ops_per_s : 0.0;
+        printf("ratio cachebed/memcached: %.3f ops/s\n", ratios[k]);
+        fflush(stdout);
     }
-    printf("%-10s %12s %9s %9s %10s %8s %6s\n", "server", "ops/s", "p50_us", "p99_us", "ops",
-           "misses", "errors");
-    bench_print("cachebed", &cb);
-    bench_print("memcached", &mc);
-    printf("ratio cachebed/memcached: %.3f ops/s\n",
-           mc.ops_per_s > 0 ? cb.ops_per_s / mc.ops_per_s : 0.0);
+    if (o.rounds > 1) {
+        qsort(ratios, o.rounds, sizeof ratios[0], bench_cmp_double);
+        double med = o.rounds % 2 ? ratios[o.rounds / 2]
+                                  : (ratios[o.rounds / 2 - 1] + ratios[o.rounds / 2]) / 2;
+        printf("median ratio over %llu rounds: %.3f (min %.3f, max %.3f)\n",
+               (unsigned long long)o.rounds, med, ratios[0], ratios[o.rounds - 1]);
+    }
     return 0;
 }

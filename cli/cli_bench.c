@@ -55,7 +55,9 @@ const char cb_cli_bench_help[] =
     "            loopback port) under the same pipelined text load from one generator:\n"
     "            ops/s, p50/p99 latency of each and the ratio\n"
     "            options: --conns C (16) --depth D (8) --seconds S (5) --keys K (10000)\n"
-    "                     --value-bytes V (32) --get-percent G (90) --seed N (1)\n";
+    "                     --value-bytes V (32) --get-percent G (90) --seed N (1)\n"
+    "                     --threads T (1) --rounds R (1: R > 1 alternates the servers and\n"
+    "                     prints the median ratio)\n";
 
 int cb_cli_bench(const cb_cli_verb *verb, int argc, char **argv)
 {
