@@ -2,8 +2,9 @@
  * cachebed.c: the `cachebed` command — argument parsing and dispatch, nothing more.
  *
  * Each verb has a one-line summary (for `cachebed --help`), a full help text (for
- * `cachebed VERB --help`) and a handler. Verbs whose machinery is not built yet say so and
- * exit with status 3, so scripts can tell "not yet" from "failed" (1) and "bad usage" (2).
+ * `cachebed VERB --help`) and a handler. A verb asked for something it cannot do yet (a
+ * scenario feature a world refuses) says so and exits with status 3, so scripts can tell
+ * "not yet" from "failed" (1) and "bad usage" (2).
  */
 #include "cb_cli.h"
 
@@ -27,7 +28,7 @@ static const cb_cli_verb cli_verbs[] = {
     {"query", "run SQL on a results database", cb_cli_query_help, cb_cli_query},
     {"report", "render tables and plots from a results database", cb_cli_report_help,
      cb_cli_report},
-    {"bench", "run a benchmark (store, placement, sim, codec, logging) and print its figures",
+    {"bench", "run a benchmark (store, placement, sim, serve, codec, logging) and print its figures",
      cb_cli_bench_help, cb_cli_bench},
     {"keygen", "write a new key file for sealed frames (mode 0600)", cb_cli_keygen_help,
      cb_cli_keygen},
@@ -45,7 +46,8 @@ static void cli_print_usage(FILE *out)
     for (size_t i = 0; i < sizeof cli_verbs / sizeof cli_verbs[0]; i++) {
         fprintf(out, "  %-9s %s\n", cli_verbs[i].name, cli_verbs[i].summary);
     }
-    fprintf(out, "\nExit status: 0 ok, 1 failed, 2 bad usage, 3 verb not built yet.\n");
+    fprintf(out, "\nExit status: 0 ok, 1 failed, 2 bad usage, 3 not supported yet (the reason "
+                 "is printed).\n");
 }
 
 static const cb_cli_verb *cli_find_verb(const char *name)
