@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "cb_conn.h"
 #include "cb_err.h"
 #include "cb_loop.h"
 
@@ -24,7 +25,6 @@
 #define BD_READS_PER_EVENT   16
 #define BD_ACCEPTS_PER_EVENT 64
 #define BD_ACTIONS_BATCH     256
-#define BD_IOV_MAX           64
 #define BD_FD_RESERVE        32
 #define BD_NO_ID             UINT32_MAX
 
@@ -33,8 +33,7 @@ typedef struct bd_conn {
     struct cb_brokerd *b;
     uint32_t id, next_free;
     int closing;
-    uint8_t *out;
-    size_t out_head, out_len, out_cap;
+    cb_conn_out out; /* unsent bytes, within out_bytes_max */
 } bd_conn;
 
 struct cb_brokerd {
@@ -53,17 +52,6 @@ struct cb_brokerd {
     cb_brokerd_stats stats;
 };
 
-static void bd_err(char *err, size_t err_cap, const char *fmt, ...)
-{
-    if (err == NULL || err_cap == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    (void)vsnprintf(err, err_cap, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- output ------------------------------------------------------------------------------- */
 
 /* Close c once the machine's SEND payloads are no longer needed (bd_reap). */
@@ -75,89 +63,29 @@ static void bd_mark(cb_brokerd *b, bd_conn *c)
     }
 }
 
-static void bd_queue(cb_brokerd *b, bd_conn *c, const uint8_t *data, size_t len)
+/* What a cb_conn_out call returned: anything but OK closes the connection (FULL: an
+ * endpoint past out_bytes_max, counted as slow). */
+static void bd_check(cb_brokerd *b, bd_conn *c, int rc)
 {
-    size_t queued = c->out_len - c->out_head;
-    if (len > b->out_bytes_max - queued) {
-        b->stats.closed_slow++;
+    if (rc != CB_ERR_OK) {
+        b->stats.closed_slow += rc == CB_ERR_FULL;
         bd_mark(b, c);
-        return;
     }
-    if (c->out_cap - c->out_len < len && c->out_head > 0) {
-        memmove(c->out, c->out + c->out_head, queued);
-        c->out_len = queued;
-        c->out_head = 0;
-    }
-    if (c->out_cap - c->out_len < len) {
-        size_t cap = c->out_cap > 0 ? c->out_cap : 16384;
-        while (cap - c->out_len < len) {
-            cap *= 2;
-        }
-        uint8_t *p = realloc(c->out, cap);
-        if (p == NULL) {
-            bd_mark(b, c);
-            return;
-        }
-        c->out = p;
-        c->out_cap = cap;
-    }
-    memcpy(c->out + c->out_len, data, len);
-    c->out_len += len;
 }
 
-static void bd_want_write(cb_brokerd *b, bd_conn *c, int on)
+/* Watch for EPOLLOUT exactly while bytes are queued. */
+static void bd_watch(cb_brokerd *b, bd_conn *c)
 {
-    if (cb_loop_modify(b->loop, &c->w, on ? EPOLLIN | EPOLLOUT : EPOLLIN) != 0) {
+    if (cb_conn_watch_out(b->loop, &c->w, &c->out) != 0) {
         bd_mark(b, c);
     }
 }
 
 static void bd_flush(cb_brokerd *b, bd_conn *c)
 {
-    while (c->out_head < c->out_len) {
-        ssize_t n = send(c->w.fd, c->out + c->out_head, c->out_len - c->out_head,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                bd_mark(b, c);
-            }
-            return;
-        }
-        c->out_head += (size_t)n;
-    }
-    c->out_head = c->out_len = 0;
-    bd_want_write(b, c, 0);
-}
-
-static void bd_write(cb_brokerd *b, bd_conn *c, struct iovec *iov, size_t n)
-{
-    size_t sent = 0;
-    if (c->out_head == c->out_len) {
-        struct msghdr msg;
-        memset(&msg, 0, sizeof msg);
-        msg.msg_iov = iov;
-        msg.msg_iovlen = n;
-        ssize_t w = sendmsg(c->w.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            bd_mark(b, c);
-            return;
-        }
-        sent = w > 0 ? (size_t)w : 0;
-    }
-    int was_empty = c->out_head == c->out_len;
-    for (size_t i = 0; i < n && !c->closing; i++) {
-        if (sent >= iov[i].iov_len) {
-            sent -= iov[i].iov_len;
-            continue;
-        }
-        bd_queue(b, c, (const uint8_t *)iov[i].iov_base + sent, iov[i].iov_len - sent);
-        sent = 0;
-    }
-    if (was_empty && c->out_head != c->out_len && !c->closing) {
-        bd_want_write(b, c, 1);
+    bd_check(b, c, cb_conn_out_flush(&c->out, c->w.fd));
+    if (!c->closing) {
+        bd_watch(b, c);
     }
 }
 
@@ -167,14 +95,12 @@ static void bd_send_run(cb_brokerd *b, uint32_t peer, size_t i, size_t j)
         return;
     }
     bd_conn *c = &b->conns[peer];
-    struct iovec iov[BD_IOV_MAX];
-    while (i < j && c->w.fd >= 0 && !c->closing) {
-        size_t n = 0;
-        for (; i < j && n < BD_IOV_MAX; i++, n++) {
-            iov[n].iov_base = (void *)b->acts[i].data;
-            iov[n].iov_len = b->acts[i].data_len;
-        }
-        bd_write(b, c, iov, n);
+    if (c->w.fd < 0 || c->closing) {
+        return;
+    }
+    bd_check(b, c, cb_conn_out_send_actions(&c->out, c->w.fd, &b->acts[i], j - i));
+    if (!c->closing) {
+        bd_watch(b, c);
     }
 }
 
@@ -187,10 +113,7 @@ static size_t bd_drain(cb_brokerd *b)
         for (size_t i = 0; i < n;) {
             const cb_action *a = &b->acts[i];
             if (a->kind == CB_ACTION_SEND) {
-                size_t j = i + 1;
-                while (j < n && b->acts[j].kind == CB_ACTION_SEND && b->acts[j].peer == a->peer) {
-                    j++;
-                }
+                size_t j = cb_conn_send_run_end(b->acts, i, n);
                 bd_send_run(b, a->peer, i, j);
                 i = j;
                 continue;
@@ -262,9 +185,7 @@ static void bd_close(cb_brokerd *b, bd_conn *c)
     (void)cb_loop_remove(b->loop, &c->w);
     (void)close(c->w.fd);
     c->w.fd = -1;
-    free(c->out);
-    c->out = NULL;
-    c->out_head = c->out_len = c->out_cap = 0;
+    cb_conn_out_free(&c->out);
     c->next_free = b->free_head;
     b->free_head = c->id;
     b->stats.conns_open--;
@@ -295,7 +216,7 @@ static void bd_feed(cb_brokerd *b, bd_conn *c, const uint8_t *buf, size_t len)
 static void bd_read(cb_brokerd *b, bd_conn *c)
 {
     for (int i = 0; i < BD_READS_PER_EVENT && !c->closing; i++) {
-        ssize_t n = recv(c->w.fd, b->rbuf, BD_READ_BYTES, MSG_DONTWAIT);
+        long n = cb_conn_recv(c->w.fd, b->rbuf, BD_READ_BYTES);
         if (n > 0) {
             bd_feed(b, c, b->rbuf, (size_t)n);
             if ((size_t)n < BD_READ_BYTES) {
@@ -303,10 +224,10 @@ static void bd_read(cb_brokerd *b, bd_conn *c)
             }
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        if (n == 0) {
             return;
         }
-        bd_mark(b, c);
+        bd_mark(b, c); /* end of stream, or a reset */
     }
 }
 
@@ -373,90 +294,43 @@ static void bd_on_listen(cb_loop *loop, cb_loop_watch *w, uint32_t events)
 static int bd_listen(cb_brokerd *b, char *err, size_t err_cap)
 {
     const char *host = b->cfg.listen_addr != NULL ? b->cfg.listen_addr : "127.0.0.1";
-    struct sockaddr_storage ss;
-    socklen_t len;
-    memset(&ss, 0, sizeof ss);
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(b->cfg.port);
-        len = sizeof *v4;
-    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(b->cfg.port);
-        len = sizeof *v6;
-    } else {
-        bd_err(err, err_cap, "'%s' is not a numeric IPv4 or IPv6 address", host);
+    b->listen_w.fd = cb_conn_bind(host, b->cfg.port, SOCK_STREAM, 0, &b->port, err, err_cap);
+    if (b->listen_w.fd < 0) {
         return -1;
     }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0 ||
-        getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
-        bd_err(err, err_cap, "tcp %s port %u: %s", host, (unsigned)b->cfg.port, strerror(errno));
-        if (fd >= 0) {
-            (void)close(fd);
-        }
-        return -1;
-    }
-    b->port = ntohs(ss.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
-    b->listen_w.fd = fd;
     b->listen_w.fn = bd_on_listen;
     b->listen_w.ctx = b;
     if (cb_loop_add(b->loop, &b->listen_w, EPOLLIN) != 0) {
-        bd_err(err, err_cap, "epoll: %s", strerror(errno));
+        cb_conn_err(err, err_cap, "epoll: %s", strerror(errno));
         return -1;
     }
     return 0;
 }
 
-static int bd_fd_limit(uint32_t conn_max, char *err, size_t err_cap)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        return 0;
-    }
-    rlim_t want = (rlim_t)conn_max + BD_FD_RESERVE;
-    if (rl.rlim_cur >= want) {
-        return 0;
-    }
-    if (rl.rlim_max >= want) {
-        rl.rlim_cur = want;
-        if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
-            return 0;
-        }
-    }
-    bd_err(err, err_cap, "--conn-max %u needs %llu file descriptors; the limit is %llu", conn_max,
-           (unsigned long long)want, (unsigned long long)rl.rlim_max);
-    return -1;
-}
-
 static int bd_setup(cb_brokerd *b, char *err, size_t err_cap)
 {
-    if (bd_fd_limit(b->conn_max, err, err_cap) != 0) {
+    if (cb_conn_fd_limit(b->conn_max, BD_FD_RESERVE, err, err_cap) != 0) {
         return -1;
     }
     int rc = cb_loop_new(&b->loop);
     if (rc != 0) {
-        bd_err(err, err_cap, "event loop: %s", strerror(-rc));
+        cb_conn_err(err, err_cap, "event loop: %s", strerror(-rc));
         return -1;
     }
     if (b->cfg.handle_signals && cb_loop_watch_signals(b->loop) != 0) {
-        bd_err(err, err_cap, "signals: %s", strerror(errno));
+        cb_conn_err(err, err_cap, "signals: %s", strerror(errno));
         return -1;
     }
     rc = cb_broker_new(&b->cfg.broker, NULL, &b->m);
     if (rc != CB_ERR_OK) {
-        bd_err(err, err_cap, "broker config: %s", cb_strerror(rc));
+        cb_conn_err(err, err_cap, "broker config: %s", cb_strerror(rc));
         return -1;
     }
     b->conns = calloc(b->conn_max, sizeof b->conns[0]);
     b->doomed = calloc(b->conn_max, sizeof b->doomed[0]);
     b->rbuf = malloc(BD_READ_BYTES);
     if (b->conns == NULL || b->doomed == NULL || b->rbuf == NULL) {
-        bd_err(err, err_cap, "out of memory");
+        cb_conn_err(err, err_cap, "out of memory");
         return -1;
     }
     b->free_head = BD_NO_ID;
@@ -467,6 +341,7 @@ static int bd_setup(cb_brokerd *b, char *err, size_t err_cap)
         c->w.ctx = c;
         c->b = b;
         c->id = i;
+        cb_conn_out_init(&c->out, b->out_bytes_max, 16384);
         c->next_free = b->free_head;
         b->free_head = i;
     }
@@ -482,7 +357,7 @@ int cb_brokerd_new(const cb_brokerd_config *cfg, cb_brokerd **out, char *err, si
     *out = NULL;
     cb_brokerd *b = calloc(1, sizeof *b);
     if (b == NULL) {
-        bd_err(err, err_cap, "out of memory");
+        cb_conn_err(err, err_cap, "out of memory");
         return -1;
     }
     b->cfg = *cfg;
@@ -496,7 +371,7 @@ int cb_brokerd_new(const cb_brokerd_config *cfg, cb_brokerd **out, char *err, si
                            : CB_BROKERD_OUT_BYTES_DEFAULT + (size_t)payload + CB_QUEUE_HEADER_BYTES;
     (void)signal(SIGPIPE, SIG_IGN);
     if (b->conn_max == 0) {
-        bd_err(err, err_cap, "conn_max must be at least 1");
+        cb_conn_err(err, err_cap, "conn_max must be at least 1");
         cb_brokerd_del(b);
         return -1;
     }
@@ -537,7 +412,7 @@ int cb_brokerd_run(cb_brokerd *b)
     int rc = cb_loop_run(b->loop);
     for (uint32_t i = 0; i < b->conn_max; i++) {
         bd_conn *c = &b->conns[i];
-        if (c->w.fd >= 0 && c->out_head < c->out_len) {
+        if (c->w.fd >= 0 && cb_conn_out_pending(&c->out) > 0) {
             bd_flush(b, c); /* best effort */
         }
         bd_close(b, c);

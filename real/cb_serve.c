@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cb_conn.h"
 #include "cb_err.h"
 #include "cb_loop.h"
 #include "cb_shards.h"
@@ -33,7 +34,6 @@
 #define SERVE_ACCEPTS_PER_EVENT   64
 #define SERVE_DATAGRAMS_PER_EVENT 64
 #define SERVE_ACTIONS_BATCH       256
-#define SERVE_IOV_MAX             64
 #define SERVE_FD_RESERVE          32 /* fds besides connections: listeners, loop, stdio, spare */
 #define SERVE_NO_ID               UINT32_MAX
 #define SERVE_FDS_PER_THREAD      8 /* each further loop: epoll, timer, eventfd, sockets, spare */
@@ -45,8 +45,7 @@ typedef struct serve_conn {
     uint32_t id;
     uint32_t next_free;
     int closing;  /* close once the current event is handled */
-    uint8_t *out; /* unsent replies: out[out_head..out_len) */
-    size_t out_head, out_len, out_cap;
+    cb_conn_out out; /* unsent replies, within out_bytes_max */
 } serve_conn;
 
 /* What the threads of one server share (docs/real.md §5). */
@@ -82,107 +81,32 @@ struct cb_serve {
     cb_serve_stats stats;
 };
 
-static void serve_err(char *err, size_t err_cap, const char *fmt, ...)
-{
-    if (err == NULL || err_cap == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    (void)vsnprintf(err, err_cap, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- output ------------------------------------------------------------------------------- */
 
-/* Append to the connection's queue, within out_bytes_max; a client past it is closed. */
-static void serve_queue(cb_serve *s, serve_conn *c, const uint8_t *data, size_t len)
+/* What a cb_conn_out call returned: anything but OK closes the connection after this event
+ * (FULL: a client past out_bytes_max, counted as slow). */
+static void serve_check(cb_serve *s, serve_conn *c, int rc)
 {
-    size_t queued = c->out_len - c->out_head;
-    if (len > s->out_bytes_max - queued) {
-        s->stats.closed_slow++;
-        c->closing = 1;
-        return;
-    }
-    if (c->out_cap - c->out_len < len && c->out_head > 0) {
-        memmove(c->out, c->out + c->out_head, queued);
-        c->out_len = queued;
-        c->out_head = 0;
-    }
-    if (c->out_cap - c->out_len < len) {
-        size_t cap = c->out_cap > 0 ? c->out_cap : 16384;
-        while (cap - c->out_len < len) {
-            cap *= 2;
-        }
-        uint8_t *p = realloc(c->out, cap);
-        if (p == NULL) {
-            c->closing = 1;
-            return;
-        }
-        c->out = p;
-        c->out_cap = cap;
-    }
-    memcpy(c->out + c->out_len, data, len);
-    c->out_len += len;
-}
-
-static void serve_want_write(cb_serve *s, serve_conn *c, int on)
-{
-    if (cb_loop_modify(s->loop, &c->w, on ? EPOLLIN | EPOLLOUT : EPOLLIN) != 0) {
+    if (rc != CB_ERR_OK) {
+        s->stats.closed_slow += rc == CB_ERR_FULL;
         c->closing = 1;
     }
 }
 
-/* Write what the queue holds; returns 0, or -1 when the connection broke. */
-static int serve_flush(cb_serve *s, serve_conn *c)
+/* Watch for EPOLLOUT exactly while replies are queued. */
+static void serve_watch(cb_serve *s, serve_conn *c)
 {
-    while (c->out_head < c->out_len) {
-        ssize_t n = send(c->w.fd, c->out + c->out_head, c->out_len - c->out_head,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                return 0;
-            }
-            c->closing = 1;
-            return -1;
-        }
-        c->out_head += (size_t)n;
+    if (cb_conn_watch_out(s->loop, &c->w, &c->out) != 0) {
+        c->closing = 1;
     }
-    c->out_head = c->out_len = 0;
-    serve_want_write(s, c, 0);
-    return 0;
 }
 
-/* Send iov[0..n) now if nothing is queued before it; queue what the socket refuses. */
-static void serve_write(cb_serve *s, serve_conn *c, struct iovec *iov, size_t n)
+/* Write what the queue holds. */
+static void serve_flush(cb_serve *s, serve_conn *c)
 {
-    size_t sent = 0;
-    if (c->out_head == c->out_len) {
-        struct msghdr msg;
-        memset(&msg, 0, sizeof msg);
-        msg.msg_iov = iov;
-        msg.msg_iovlen = n;
-        ssize_t w = sendmsg(c->w.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            c->closing = 1;
-            return;
-        }
-        sent = w > 0 ? (size_t)w : 0;
-    }
-    int was_empty = c->out_head == c->out_len;
-    for (size_t i = 0; i < n && !c->closing; i++) {
-        if (sent >= iov[i].iov_len) {
-            sent -= iov[i].iov_len;
-            continue;
-        }
-        serve_queue(s, c, (const uint8_t *)iov[i].iov_base + sent, iov[i].iov_len - sent);
-        sent = 0;
-    }
-    if (was_empty && c->out_head != c->out_len && !c->closing) {
-        serve_want_write(s, c, 1);
+    serve_check(s, c, cb_conn_out_flush(&c->out, c->w.fd));
+    if (!c->closing) {
+        serve_watch(s, c);
     }
 }
 
@@ -220,14 +144,12 @@ static void serve_send_run(cb_serve *s, uint32_t peer, size_t i, size_t j)
         return;
     }
     serve_conn *c = &s->conns[peer];
-    struct iovec iov[SERVE_IOV_MAX];
-    while (i < j && c->w.fd >= 0 && !c->closing) {
-        size_t n = 0;
-        for (; i < j && n < SERVE_IOV_MAX; i++, n++) {
-            iov[n].iov_base = (void *)s->acts[i].data;
-            iov[n].iov_len = s->acts[i].data_len;
-        }
-        serve_write(s, c, iov, n);
+    if (c->w.fd < 0 || c->closing) {
+        return;
+    }
+    serve_check(s, c, cb_conn_out_send_actions(&c->out, c->w.fd, &s->acts[i], j - i));
+    if (!c->closing) {
+        serve_watch(s, c);
     }
 }
 
@@ -241,10 +163,7 @@ static size_t serve_drain(cb_serve *s)
         for (size_t i = 0; i < n;) {
             const cb_action *a = &s->acts[i];
             if (a->kind == CB_ACTION_SEND) {
-                size_t j = i + 1;
-                while (j < n && s->acts[j].kind == CB_ACTION_SEND && s->acts[j].peer == a->peer) {
-                    j++;
-                }
+                size_t j = cb_conn_send_run_end(s->acts, i, n);
                 serve_send_run(s, a->peer, i, j);
                 i = j;
                 continue;
@@ -287,16 +206,15 @@ static void serve_close(cb_serve *s, serve_conn *c)
     if (c->w.fd < 0) {
         return;
     }
-    if (c->out_head < c->out_len) {
-        (void)serve_flush(s, c); /* best effort: an error line before the close */
+    if (cb_conn_out_pending(&c->out) > 0) {
+        /* best effort: an error line before the close */
+        (void)cb_conn_out_flush(&c->out, c->w.fd);
     }
     (void)cb_loop_remove(s->loop, &c->w); /* close() would drop it anyway */
     (void)close(c->w.fd);
     c->w.fd = -1;
     (void)cb_server_on_close(s->srv, c->id); /* id < conn_max: cannot fail */
-    free(c->out);
-    c->out = NULL;
-    c->out_head = c->out_len = c->out_cap = 0;
+    cb_conn_out_free(&c->out);
     c->closing = 0;
     c->next_free = s->free_head;
     s->free_head = c->id;
@@ -329,7 +247,7 @@ static void serve_feed(cb_serve *s, uint32_t id, const uint8_t *buf, size_t len)
 static void serve_read(cb_serve *s, serve_conn *c)
 {
     for (int i = 0; i < SERVE_READS_PER_EVENT && !c->closing; i++) {
-        ssize_t n = recv(c->w.fd, s->rbuf, SERVE_READ_BYTES, MSG_DONTWAIT);
+        long n = cb_conn_recv(c->w.fd, s->rbuf, SERVE_READ_BYTES);
         if (n > 0) {
             serve_feed(s, c->id, s->rbuf, (size_t)n);
             if ((size_t)n < SERVE_READ_BYTES) {
@@ -337,7 +255,7 @@ static void serve_read(cb_serve *s, serve_conn *c)
             }
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        if (n == 0) {
             return;
         }
         c->closing = 1; /* end of stream, or a reset */
@@ -353,7 +271,7 @@ static void serve_on_conn(cb_loop *loop, cb_loop_watch *w, uint32_t events)
         return; /* closed earlier in this batch of events */
     }
     if ((events & EPOLLOUT) != 0) {
-        (void)serve_flush(s, c);
+        serve_flush(s, c);
     }
     if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 && !c->closing) {
         serve_read(s, c);
@@ -497,78 +415,6 @@ static void serve_on_udp(cb_loop *loop, cb_loop_watch *w, uint32_t events)
 
 /* ---- setup -------------------------------------------------------------------------------- */
 
-/* Parse a numeric address; *len gets the sockaddr's length. */
-static int serve_addr(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
-{
-    memset(ss, 0, sizeof *ss);
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(port);
-        *len = sizeof *v4;
-        return 0;
-    }
-    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(port);
-        *len = sizeof *v6;
-        return 0;
-    }
-    return -1;
-}
-
-/* A bound (and for TCP, listening) non-blocking socket; returns the fd and its port. */
-static int serve_socket(const char *host, uint16_t port, int type, int reuseport,
-                        uint16_t *bound, char *err, size_t err_cap)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (serve_addr(host, port, &ss, &len) != 0) {
-        serve_err(err, err_cap, "'%s' is not a numeric IPv4 or IPv6 address", host);
-        return -1;
-    }
-    int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
-        bind(fd, (struct sockaddr *)&ss, len) != 0 ||
-        (type == SOCK_STREAM && listen(fd, 1024) != 0) ||
-        getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
-        serve_err(err, err_cap, "%s %s port %u: %s", type == SOCK_STREAM ? "tcp" : "udp", host,
-                  (unsigned)port, strerror(errno));
-        if (fd >= 0) {
-            (void)close(fd);
-        }
-        return -1;
-    }
-    *bound = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                           : ((struct sockaddr_in6 *)&ss)->sin6_port);
-    return fd;
-}
-
-/* conn_max sockets must fit under the fd limit: raise the soft limit if the hard one allows. */
-static int serve_check_fd_limit(uint32_t conn_max, char *err, size_t err_cap)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        return 0;
-    }
-    rlim_t want = (rlim_t)conn_max + SERVE_FD_RESERVE;
-    if (rl.rlim_cur >= want) {
-        return 0;
-    }
-    if (rl.rlim_max >= want) {
-        rl.rlim_cur = want;
-        if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
-            return 0;
-        }
-    }
-    serve_err(err, err_cap, "--conn-max %u needs %llu file descriptors; the limit is %llu",
-              conn_max, (unsigned long long)want, (unsigned long long)rl.rlim_max);
-    return -1;
-}
-
 static int serve_alloc(cb_serve *s)
 {
     s->conns = calloc(s->conn_max, sizeof s->conns[0]);
@@ -584,6 +430,7 @@ static int serve_alloc(cb_serve *s)
         c->w.ctx = c;
         c->s = s;
         c->id = i;
+        cb_conn_out_init(&c->out, s->out_bytes_max, 16384);
         c->next_free = s->free_head;
         s->free_head = i;
     }
@@ -599,20 +446,20 @@ static int serve_open_sockets(cb_serve *s, char *err, size_t err_cap)
     int reuse = s->group->threads > 1;
     uint16_t port = s->index == 0 ? s->cfg.port : first->port;
     uint16_t udp_port = s->index == 0 ? s->cfg.udp_port : first->udp_port;
-    s->listen_w.fd = serve_socket(host, port, SOCK_STREAM, reuse, &s->port, err, err_cap);
+    s->listen_w.fd = cb_conn_bind(host, port, SOCK_STREAM, reuse, &s->port, err, err_cap);
     if (s->listen_w.fd < 0) {
         return -1;
     }
     s->listen_w.fn = serve_on_listen;
     s->listen_w.ctx = s;
     if (cb_loop_add(s->loop, &s->listen_w, EPOLLIN) != 0) {
-        serve_err(err, err_cap, "epoll: %s", strerror(errno));
+        cb_conn_err(err, err_cap, "epoll: %s", strerror(errno));
         return -1;
     }
     if (!s->cfg.udp) {
         return 0;
     }
-    s->udp_w.fd = serve_socket(host, udp_port, SOCK_DGRAM, reuse, &s->udp_port, err, err_cap);
+    s->udp_w.fd = cb_conn_bind(host, udp_port, SOCK_DGRAM, reuse, &s->udp_port, err, err_cap);
     if (s->udp_w.fd < 0) {
         return -1;
     }
@@ -625,13 +472,13 @@ static int serve_setup(cb_serve *s, char *err, size_t err_cap)
 {
     serve_group *g = s->group;
     if (s->index == 0 &&
-        serve_check_fd_limit(s->conn_max + (g->threads - 1) * SERVE_FDS_PER_THREAD, err,
-                             err_cap) != 0) {
+        cb_conn_fd_limit(s->conn_max + (g->threads - 1) * SERVE_FDS_PER_THREAD,
+                         SERVE_FD_RESERVE, err, err_cap) != 0) {
         return -1;
     }
     int rc = cb_loop_new(&s->loop);
     if (rc != 0) {
-        serve_err(err, err_cap, "event loop: %s", strerror(-rc));
+        cb_conn_err(err, err_cap, "event loop: %s", strerror(-rc));
         return -1;
     }
     if (s->index > 0) {
@@ -639,7 +486,7 @@ static int serve_setup(cb_serve *s, char *err, size_t err_cap)
     }
     /* Signals go to the first loop; the other threads inherit its blocked mask. */
     if (s->index == 0 && s->cfg.handle_signals && cb_loop_watch_signals(s->loop) != 0) {
-        serve_err(err, err_cap, "signals: %s", strerror(errno));
+        cb_conn_err(err, err_cap, "signals: %s", strerror(errno));
         return -1;
     }
     cb_server_config sc = s->cfg.server;
@@ -648,11 +495,11 @@ static int serve_setup(cb_serve *s, char *err, size_t err_cap)
     sc.shared_store = g->shards; /* NULL with one thread: the machine owns its store */
     rc = cb_server_new(&sc, NULL, &s->srv);
     if (rc != CB_ERR_OK) {
-        serve_err(err, err_cap, "server config: %s", cb_strerror(rc));
+        cb_conn_err(err, err_cap, "server config: %s", cb_strerror(rc));
         return -1;
     }
     if (serve_alloc(s) != 0) {
-        serve_err(err, err_cap, "out of memory");
+        cb_conn_err(err, err_cap, "out of memory");
         return -1;
     }
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -671,7 +518,7 @@ static int serve_worker_new(const cb_serve_config *cfg, serve_group *g, uint32_t
 {
     cb_serve *s = calloc(1, sizeof *s);
     if (s == NULL) {
-        serve_err(err, err_cap, "out of memory");
+        cb_conn_err(err, err_cap, "out of memory");
         return -1;
     }
     g->workers[index] = s;
@@ -689,7 +536,7 @@ static int serve_worker_new(const cb_serve_config *cfg, serve_group *g, uint32_t
     (void)signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error, not a death */
     if (s->conn_max == 0 || serve_setup(s, err, err_cap) != 0) {
         if (s->conn_max == 0) {
-            serve_err(err, err_cap, "conn_max must be at least 1");
+            cb_conn_err(err, err_cap, "conn_max must be at least 1");
         }
         return -1; /* freed with the group */
     }
@@ -733,19 +580,19 @@ static int serve_group_store(serve_group *g, const cb_serve_config *cfg, char *e
     uint32_t n = serve_shard_count(g->threads, cfg->server.store.memory_bytes_max, value_max);
     g->locks = calloc(n, sizeof g->locks[0]);
     if (g->locks == NULL) {
-        serve_err(err, err_cap, "out of memory");
+        cb_conn_err(err, err_cap, "out of memory");
         return -1;
     }
     for (; g->locks_inited < n; g->locks_inited++) {
         if (pthread_mutex_init(&g->locks[g->locks_inited], NULL) != 0) {
-            serve_err(err, err_cap, "mutex: %s", strerror(errno));
+            cb_conn_err(err, err_cap, "mutex: %s", strerror(errno));
             return -1;
         }
     }
     cb_shards_lock lock = {serve_lock, serve_unlock, g};
     int rc = cb_shards_new(&cfg->server.store, n, &lock, NULL, &g->shards);
     if (rc != CB_ERR_OK) {
-        serve_err(err, err_cap, "store config: %s", cb_strerror(rc));
+        cb_conn_err(err, err_cap, "store config: %s", cb_strerror(rc));
         return -1;
     }
     return 0;
@@ -771,13 +618,13 @@ int cb_serve_new(const cb_serve_config *cfg, cb_serve **out, char *err, size_t e
     *out = NULL;
     uint32_t threads = cfg->threads > 0 ? cfg->threads : 1;
     if (threads > CB_SERVE_THREADS_MAX) {
-        serve_err(err, err_cap, "threads must be 1..%u", CB_SERVE_THREADS_MAX);
+        cb_conn_err(err, err_cap, "threads must be 1..%u", CB_SERVE_THREADS_MAX);
         return -1;
     }
     serve_group *g = calloc(1, sizeof *g);
     if (g == NULL || (g->workers = calloc(threads, sizeof g->workers[0])) == NULL ||
         (g->tids = calloc(threads, sizeof g->tids[0])) == NULL) {
-        serve_err(err, err_cap, "out of memory");
+        cb_conn_err(err, err_cap, "out of memory");
         if (g != NULL) {
             serve_group_del(g);
         }

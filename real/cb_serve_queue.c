@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cb_conn.h"
 #include "cb_err.h"
 #include "cb_loop.h"
 #include "cb_qendpoint.h"
@@ -40,56 +41,22 @@ struct cb_serveq {
     int broken; /* the connection must be closed after the current event */
     uint64_t retry_at_ns;
     uint8_t *rbuf;
-    uint8_t *out;
-    size_t out_head, out_len, out_cap, out_bytes_max;
+    cb_conn_out out; /* bytes for the broker, within the configured bound */
     cb_action acts[SQ_ACTIONS_BATCH];
     uint32_t closes[SQ_ACTIONS_BATCH];
     cb_serveq_stats stats;
 };
 
-static void sq_err(char *err, size_t err_cap, const char *fmt, ...)
-{
-    if (err == NULL || err_cap == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    (void)vsnprintf(err, err_cap, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- bytes to the broker ------------------------------------------------------------------ */
 
 static void sq_append(cb_serveq *q, const uint8_t *data, size_t len)
 {
-    size_t queued = q->out_len - q->out_head;
     if (q->state == SQ_DOWN || q->broken) {
         return; /* lost with the connection: the broker redelivers, clients retry */
     }
-    if (len > q->out_bytes_max - queued) {
-        q->broken = 1;
-        return;
+    if (cb_conn_out_append(&q->out, data, len) != CB_ERR_OK) {
+        q->broken = 1; /* past out_bytes_max, or out of memory */
     }
-    if (q->out_cap - q->out_len < len && q->out_head > 0) {
-        memmove(q->out, q->out + q->out_head, queued);
-        q->out_len = queued;
-        q->out_head = 0;
-    }
-    if (q->out_cap - q->out_len < len) {
-        size_t cap = q->out_cap > 0 ? q->out_cap : 65536;
-        while (cap - q->out_len < len) {
-            cap *= 2;
-        }
-        uint8_t *p = realloc(q->out, cap);
-        if (p == NULL) {
-            q->broken = 1;
-            return;
-        }
-        q->out = p;
-        q->out_cap = cap;
-    }
-    memcpy(q->out + q->out_len, data, len);
-    q->out_len += len;
 }
 
 /* Move the endpoint's queued envelopes into the output buffer. */
@@ -108,7 +75,7 @@ static void sq_pump_ep(cb_serveq *q)
 static void sq_watch(cb_serveq *q)
 {
     uint32_t ev = q->state == SQ_CONNECTING  ? (uint32_t)EPOLLOUT
-                  : q->out_head < q->out_len ? (uint32_t)(EPOLLIN | EPOLLOUT)
+                  : cb_conn_out_pending(&q->out) > 0 ? (uint32_t)(EPOLLIN | EPOLLOUT)
                                              : (uint32_t)EPOLLIN;
     if (cb_loop_modify(q->loop, &q->w, ev) != 0) {
         q->broken = 1;
@@ -120,23 +87,9 @@ static void sq_flush(cb_serveq *q)
     if (q->state != SQ_UP) {
         return;
     }
-    while (q->out_head < q->out_len) {
-        ssize_t n = send(q->w.fd, q->out + q->out_head, q->out_len - q->out_head,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                q->broken = 1;
-                return;
-            }
-            break;
-        }
-        q->out_head += (size_t)n;
-    }
-    if (q->out_head == q->out_len) {
-        q->out_head = q->out_len = 0;
+    if (cb_conn_out_flush(&q->out, q->w.fd) != CB_ERR_OK) {
+        q->broken = 1;
+        return;
     }
     sq_watch(q);
 }
@@ -238,7 +191,7 @@ static void sq_disconnect(cb_serveq *q)
     }
     q->state = SQ_DOWN;
     q->broken = 0;
-    q->out_head = q->out_len = 0;
+    cb_conn_out_clear(&q->out);
     cb_qendpoint_on_reset(q->ep);
     sq_pump_ep(q); /* nothing queued survives (sq_append drops it while down) */
     q->retry_at_ns = cb_loop_now_ns(q->loop) + q->cfg.reconnect_ns;
@@ -302,11 +255,11 @@ static void sq_on_io(cb_loop *loop, cb_loop_watch *w, uint32_t events)
         }
         int readable = (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0;
         for (int i = 0; i < SQ_READS_PER_EVENT && readable && !q->broken; i++) {
-            ssize_t n = recv(q->w.fd, q->rbuf, SQ_READ_BYTES, MSG_DONTWAIT);
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            long n = cb_conn_recv(q->w.fd, q->rbuf, SQ_READ_BYTES);
+            if (n == 0) {
                 break;
             }
-            if (n <= 0) {
+            if (n < 0) {
                 q->broken = 1; /* the broker went away */
                 break;
             }
@@ -367,24 +320,24 @@ static int sq_setup(cb_serveq *q, char *err, size_t err_cap)
     q->addr.sin_family = AF_INET;
     q->addr.sin_port = htons(c->broker_port);
     if (c->broker_host == NULL || inet_pton(AF_INET, c->broker_host, &q->addr.sin_addr) != 1) {
-        sq_err(err, err_cap, "broker address '%s' is not a numeric IPv4 address",
+        cb_conn_err(err, err_cap, "broker address '%s' is not a numeric IPv4 address",
                c->broker_host != NULL ? c->broker_host : "");
         return -1;
     }
     int rc = cb_loop_new(&q->loop);
     if (rc != 0) {
-        sq_err(err, err_cap, "event loop: %s", strerror(-rc));
+        cb_conn_err(err, err_cap, "event loop: %s", strerror(-rc));
         return -1;
     }
     if (c->handle_signals && cb_loop_watch_signals(q->loop) != 0) {
-        sq_err(err, err_cap, "signals: %s", strerror(errno));
+        cb_conn_err(err, err_cap, "signals: %s", strerror(errno));
         return -1;
     }
     cb_server_config sc = c->server;
     sc.clock_unix_s = (uint64_t)time(NULL);
     rc = cb_server_new(&sc, NULL, &q->srv);
     if (rc != CB_ERR_OK) {
-        sq_err(err, err_cap, "server config: %s", cb_strerror(rc));
+        cb_conn_err(err, err_cap, "server config: %s", cb_strerror(rc));
         return -1;
     }
     uint32_t value_max =
@@ -393,21 +346,23 @@ static int sq_setup(cb_serveq *q, char *err, size_t err_cap)
         .node = c->node, .payload_bytes_max = CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + value_max};
     rc = cb_qendpoint_new(&ec, NULL, &q->ep);
     if (rc != CB_ERR_OK) {
-        sq_err(err, err_cap, "queue endpoint: %s", cb_strerror(rc));
+        cb_conn_err(err, err_cap, "queue endpoint: %s", cb_strerror(rc));
         return -1;
     }
-    q->out_bytes_max = c->out_bytes_max != 0
-                           ? c->out_bytes_max
-                           : SQ_OUT_BYTES_DEFAULT + CB_QUEUE_HEADER_BYTES + ec.payload_bytes_max;
+    cb_conn_out_init(&q->out,
+                     c->out_bytes_max != 0
+                         ? c->out_bytes_max
+                         : SQ_OUT_BYTES_DEFAULT + CB_QUEUE_HEADER_BYTES + ec.payload_bytes_max,
+                     65536);
     q->rbuf = malloc(SQ_READ_BYTES);
     if (q->rbuf == NULL) {
-        sq_err(err, err_cap, "out of memory");
+        cb_conn_err(err, err_cap, "out of memory");
         return -1;
     }
     /* The first connection is made at once, so a wrong address is an error, not a wait. */
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (const struct sockaddr *)&q->addr, sizeof q->addr) != 0) {
-        sq_err(err, err_cap, "cannot connect to the broker at %s:%u: %s", c->broker_host,
+        cb_conn_err(err, err_cap, "cannot connect to the broker at %s:%u: %s", c->broker_host,
                (unsigned)c->broker_port, strerror(errno));
         if (fd >= 0) {
             (void)close(fd);
@@ -418,7 +373,7 @@ static int sq_setup(cb_serveq *q, char *err, size_t err_cap)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
-        sq_err(err, err_cap, "fcntl: %s", strerror(errno));
+        cb_conn_err(err, err_cap, "fcntl: %s", strerror(errno));
         (void)close(fd);
         return -1;
     }
@@ -427,7 +382,7 @@ static int sq_setup(cb_serveq *q, char *err, size_t err_cap)
     q->w.ctx = q;
     q->state = SQ_UP;
     if (cb_loop_add(q->loop, &q->w, EPOLLIN) != 0) {
-        sq_err(err, err_cap, "epoll: %s", strerror(errno));
+        cb_conn_err(err, err_cap, "epoll: %s", strerror(errno));
         return -1;
     }
     sq_up(q);
@@ -440,7 +395,7 @@ int cb_serveq_new(const cb_serveq_config *cfg, cb_serveq **out, char *err, size_
     *out = NULL;
     cb_serveq *q = calloc(1, sizeof *q);
     if (q == NULL) {
-        sq_err(err, err_cap, "out of memory");
+        cb_conn_err(err, err_cap, "out of memory");
         return -1;
     }
     q->cfg = *cfg;
@@ -469,7 +424,7 @@ void cb_serveq_del(cb_serveq *q)
     cb_server_del(q->srv);
     cb_loop_del(q->loop);
     free(q->rbuf);
-    free(q->out);
+    cb_conn_out_free(&q->out);
     free(q);
 }
 
