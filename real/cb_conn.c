@@ -97,8 +97,8 @@ int cb_conn_out_writev(cb_conn_out *o, int fd, const struct iovec *iov, size_t n
             sent -= iov[i].iov_len;
             continue;
         }
-        int rc = cb_conn_out_append(o, (const uint8_t *)iov[i].iov_base + sent,
-                                    iov[i].iov_len - sent);
+        int rc =
+            cb_conn_out_append(o, (const uint8_t *)iov[i].iov_base + sent, iov[i].iov_len - sent);
         if (rc != CB_ERR_OK) {
             return rc;
         }

@@ -44,7 +44,7 @@ typedef struct serve_conn {
     struct cb_serve *s;
     uint32_t id;
     uint32_t next_free;
-    int closing;  /* close once the current event is handled */
+    int closing;     /* close once the current event is handled */
     cb_conn_out out; /* unsent replies, within out_bytes_max */
 } serve_conn;
 

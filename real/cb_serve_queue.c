@@ -74,9 +74,9 @@ static void sq_pump_ep(cb_serveq *q)
 
 static void sq_watch(cb_serveq *q)
 {
-    uint32_t ev = q->state == SQ_CONNECTING  ? (uint32_t)EPOLLOUT
+    uint32_t ev = q->state == SQ_CONNECTING          ? (uint32_t)EPOLLOUT
                   : cb_conn_out_pending(&q->out) > 0 ? (uint32_t)(EPOLLIN | EPOLLOUT)
-                                             : (uint32_t)EPOLLIN;
+                                                     : (uint32_t)EPOLLIN;
     if (cb_loop_modify(q->loop, &q->w, ev) != 0) {
         q->broken = 1;
     }
@@ -321,7 +321,7 @@ static int sq_setup(cb_serveq *q, char *err, size_t err_cap)
     q->addr.sin_port = htons(c->broker_port);
     if (c->broker_host == NULL || inet_pton(AF_INET, c->broker_host, &q->addr.sin_addr) != 1) {
         cb_conn_err(err, err_cap, "broker address '%s' is not a numeric IPv4 address",
-               c->broker_host != NULL ? c->broker_host : "");
+                    c->broker_host != NULL ? c->broker_host : "");
         return -1;
     }
     int rc = cb_loop_new(&q->loop);
@@ -363,7 +363,7 @@ static int sq_setup(cb_serveq *q, char *err, size_t err_cap)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (const struct sockaddr *)&q->addr, sizeof q->addr) != 0) {
         cb_conn_err(err, err_cap, "cannot connect to the broker at %s:%u: %s", c->broker_host,
-               (unsigned)c->broker_port, strerror(errno));
+                    (unsigned)c->broker_port, strerror(errno));
         if (fd >= 0) {
             (void)close(fd);
         }

@@ -83,7 +83,7 @@ static void test_conn_append_bound_and_growth(void)
     CU_ASSERT_EQUAL(cb_conn_out_pending(&o), 0);
     cb_conn_out_free(&o);
     CU_ASSERT(o.buf == NULL && o.cap == 0);
-    cb_conn_out_free(&o); /* twice: still fine */
+    cb_conn_out_free(&o);                                        /* twice: still fine */
     CU_ASSERT_EQUAL(cb_conn_out_append(&o, data, 5), CB_ERR_OK); /* usable after free */
     cb_conn_out_free(&o);
 }
@@ -98,8 +98,8 @@ static void test_conn_partial_write_then_flush(void)
     for (size_t i = 0; i < TOTAL; i++) {
         data[i] = ct_byte(i);
     }
-    struct iovec iov[4] = {{data, 65536}, {data + 65536, 123}, {data + 65659, 65536},
-                           {data + 131195, TOTAL - 131195}};
+    struct iovec iov[4] = {
+        {data, 65536}, {data + 65536, 123}, {data + 65659, 65536}, {data + 131195, TOTAL - 131195}};
     cb_conn_out o;
     cb_conn_out_init(&o, 1u << 20, 16384);
     CU_ASSERT_EQUAL(cb_conn_out_writev(&o, sv[0], iov, 4), CB_ERR_OK);
@@ -269,8 +269,7 @@ static void test_conn_epollout_rearm(void)
     CU_ASSERT_FATAL(cb_conn_out_pending(&x.o) > 0);
     CU_ASSERT_EQUAL(cb_conn_watch_out(x.loop, &x.w, &x.o), 0);
     CU_ASSERT_EQUAL(x.w.events, (uint32_t)(EPOLLIN | EPOLLOUT));
-    CU_ASSERT_EQUAL(cb_loop_set_timer(x.loop, cb_loop_now_ns(x.loop) + 1000000ull, ct_on_timer,
-                                      &x),
+    CU_ASSERT_EQUAL(cb_loop_set_timer(x.loop, cb_loop_now_ns(x.loop) + 1000000ull, ct_on_timer, &x),
                     0);
     /* Bounded: the reader takes 2 KiB a millisecond, so 48 KiB drain in well under 5 s. */
     uint64_t deadline = cb_loop_now_ns(x.loop) + 5000000000ull;
