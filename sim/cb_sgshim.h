@@ -10,6 +10,7 @@
 #ifndef CB_SGSHIM_H
 #define CB_SGSHIM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <simgrid/forward.h>
@@ -36,6 +37,30 @@ int cb_sgshim_build_star(uint32_t host_count, double link_latency_s, double link
  * called from main before simgrid_run, so no message is ever sent before it holds.
  */
 void cb_sgshim_set_receiver(sg_mailbox_t mailbox, sg_actor_t receiver);
+
+/*
+ * A port: one actor's messaging without detached comms. SimGrid 3.32 keeps every detached
+ * comm in one list of the maestro and removes each finished one with a walk of the whole
+ * list (CommImpl::finish), O(messages in flight) per message; a comm the sender keeps sits
+ * in that sender's own short list instead. So the port keeps its sends and waits on them,
+ * together with its receive, in one wait-any (docs/simulator.md, "Actors and comms").
+ *
+ * cb_sgshim_port_new: a port receiving on `mailbox` (NULL: no memory). Create it anywhere;
+ * only its actor may send or wait on it.
+ * cb_sgshim_port_send: put `payload` (not NULL) to `to` as `bytes` simulated bytes; returns
+ * 0, or -1 (message on stderr). The receiver owns the payload once delivered; a message lost
+ * to a network failure is dropped (the caller owns its memory).
+ * cb_sgshim_port_wait: wait for the next message of the mailbox, at most `timeout_s`
+ * simulated seconds (< 0: no limit). Sends that complete meanwhile are forgotten. Returns 1
+ * with *payload, 0 when the time is up, -1 on an unexpected SimGrid error (on stderr).
+ * cb_sgshim_port_del: after the run; cancels what is still pending.
+ */
+typedef struct cb_sgshim_port cb_sgshim_port;
+cb_sgshim_port *cb_sgshim_port_new(sg_mailbox_t mailbox);
+int cb_sgshim_port_send(cb_sgshim_port *p, sg_mailbox_t to, void *payload, uint64_t bytes);
+int cb_sgshim_port_wait(cb_sgshim_port *p, double timeout_s, void **payload);
+size_t cb_sgshim_port_pending(const cb_sgshim_port *p); /* sends not seen complete */
+void cb_sgshim_port_del(cb_sgshim_port *p);
 
 #ifdef __cplusplus
 }
