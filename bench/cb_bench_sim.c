@@ -37,9 +37,12 @@
 #define BENCH_HEADER      40u /* cb_frame header (docs/protocol.md §2) */
 /* Keys cycle, so the stores stay small and the run measures the driver, not store growth. */
 #define BENCH_KEYS_PER_CLIENT 16u
+#define BENCH_CASES_MAX       8u
 
 typedef struct bench_opts {
     uint32_t clients;
+    uint32_t case_clients[BENCH_CASES_MAX]; /* --clients 1000,10000: one case each */
+    uint32_t case_count;
     uint32_t servers;
     uint64_t requests;
     uint64_t per_client;
@@ -377,7 +380,21 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
             return -1;
         }
         if (strcmp(a, "--clients") == 0) {
-            o->clients = (uint32_t)strtoul(v, NULL, 10);
+            o->case_count = 0;
+            for (const char *c = v;;) {
+                char *end = NULL;
+                unsigned long n = strtoul(c, &end, 10);
+                if (end == c || n > UINT32_MAX || o->case_count == BENCH_CASES_MAX ||
+                    (*end != '\0' && *end != ',')) {
+                    fprintf(stderr, "cachebed bench sim: bad --clients '%s'\n", v);
+                    return -1;
+                }
+                o->case_clients[o->case_count++] = (uint32_t)n;
+                if (*end == '\0') {
+                    break;
+                }
+                c = end + 1;
+            }
         } else if (strcmp(a, "--servers") == 0) {
             o->servers = (uint32_t)strtoul(v, NULL, 10);
         } else if (strcmp(a, "--requests") == 0) {
@@ -396,20 +413,20 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
         }
         i++;
     }
-    if (o->clients == 0 || o->servers == 0 || o->requests < o->clients) {
-        fprintf(stderr, "cachebed bench sim: need clients, servers >= 1, requests >= clients\n");
-        return -1;
+    for (uint32_t i = 0; i < o->case_count; i++) {
+        if (o->case_clients[i] == 0 || o->servers == 0 || o->requests < o->case_clients[i]) {
+            fprintf(stderr,
+                    "cachebed bench sim: need clients, servers >= 1, requests >= clients\n");
+            return -1;
+        }
     }
-    o->per_client = o->requests / o->clients;
     return 0;
 }
 
-int cb_bench_sim(int argc, char **argv)
+/* One case: the driver, then bare SimGrid, then their ratio. */
+static int bench_case(bench_opts o)
 {
-    bench_opts o = {1000, 100, 1000000, 0, 1, "raw", NULL, 0};
-    if (bench_parse(argc, argv, &o) != 0) {
-        return 2;
-    }
+    o.per_client = o.requests / o.clients;
     printf("bench sim: %u clients, %u servers, %llu requests (%llu per client, one at a time), "
            "tcp, 0.5 ms one way, 1 Gbit/s, %s contexts\n",
            o.clients, o.servers, (unsigned long long)(o.per_client * o.clients),
@@ -439,6 +456,22 @@ int cb_bench_sim(int argc, char **argv)
                ((double)drv.requests / drv.wall_s) / ((double)bare_r.requests / bare_r.wall_s),
                ((double)drv.requests / drv.cpu_s) / ((double)bare_r.requests / bare_r.cpu_s),
                drv.sim_s, bare_r.sim_s);
+    }
+    return 0;
+}
+
+int cb_bench_sim(int argc, char **argv)
+{
+    bench_opts o = {1000, {1000}, 1, 100, 1000000, 0, 1, "raw", NULL, 0};
+    if (bench_parse(argc, argv, &o) != 0) {
+        return 2;
+    }
+    for (uint32_t i = 0; i < o.case_count; i++) {
+        o.clients = o.case_clients[i];
+        int rc = bench_case(o);
+        if (rc != 0) {
+            return rc;
+        }
     }
     return 0;
 }
