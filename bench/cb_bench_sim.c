@@ -48,7 +48,7 @@ typedef struct bench_opts {
     uint64_t per_client;
     uint64_t seed;
     const char *factory;
-    const char *only; /* "driver" or "bare" to run one half (for profiling), else NULL */
+    const char *only;  /* "driver" or "bare" to run one half (for profiling), else NULL */
     int bare_detached; /* --bare detached: the old detached-comm baseline */
 } bench_opts;
 
@@ -405,7 +405,8 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
             o->factory = v;
         } else if (strcmp(a, "--only") == 0) {
             o->only = v;
-        } else if (strcmp(a, "--bare") == 0 && (strcmp(v, "port") == 0 || strcmp(v, "detached") == 0)) {
+        } else if (strcmp(a, "--bare") == 0 &&
+                   (strcmp(v, "port") == 0 || strcmp(v, "detached") == 0)) {
             o->bare_detached = strcmp(v, "detached") == 0;
         } else {
             fprintf(stderr, "cachebed bench sim: unknown option '%s'\n", a);

@@ -43,7 +43,7 @@ void cb_sgshim_set_receiver(sg_mailbox_t mailbox, sg_actor_t receiver);
  * comm in one list of the maestro and removes each finished one with a walk of the whole
  * list (CommImpl::finish), O(messages in flight) per message; a comm the sender keeps sits
  * in that sender's own short list instead. So the port keeps its sends and waits on them,
- * together with its receive, in one wait-any (docs/simulator.md, "Actors and comms").
+ * together with its receive, in one wait-any (docs/simulator.md, "Actors, timers, atomic steps").
  *
  * cb_sgshim_port_new: a port receiving on `mailbox` (NULL: no memory). Create it anywhere;
  * only its actor may send or wait on it.

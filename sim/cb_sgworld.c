@@ -7,7 +7,7 @@
  * next crash or recovery). A message wakes it to feed the machine; a timeout runs the
  * machine's timers and the closed loop. Sends are kept, not detached: SimGrid 3.32 walks one
  * global list of every detached comm in flight to remove each finished one, which cost more
- * than the rest of a message (docs/simulator.md, "Actors and comms").
+ * than the rest of a message (docs/simulator.md, "Actors, timers, atomic steps").
  *
  * The actors are daemons; a master actor, the only other one, sleeps until the run is over
  * (every client idle, an error, or until_ns), so its end ends the run. A node's wait can be
@@ -32,9 +32,7 @@
  * still in flight at the end go with the pool.
  *
  * Faults. A controller actor (only when the config has a timeline) sleeps until each entry's
- * time and applies it in one atomic step; every node step also first applies the entries due
- * by then, so whichever actor runs first at an entry's time applies it, before any message
- * of that instant. A crashed or recovering node wakes at its own entries' times. A crash never turns the SimGrid host off: every
+ * time and applies it in one atomic step. A crash never turns the SimGrid host off: every
  * mailbox has a permanent receiver, and host off + permanent receiver + a later send aborts
  * (SIMGRID-NOTES.md §4); detached messages would also survive the crash and arrive after the
  * reboot. Instead a node is "down" in the driver: its machine is deleted, its queues freed,
@@ -42,6 +40,10 @@
  * crashes and recoveries), so one sent before a crash of either end, or to a down node, is
  * dropped on receipt. Partitions are checked at send and at receipt; link latency and
  * bandwidth are SimGrid link settings, loss and jitter the driver's own draws.
+ *
+ * Every node step also first applies the timeline entries due by then, so whichever actor
+ * runs first at an entry's time applies it, before any message of that instant; and a node's
+ * wait ends at its own crash and recovery entries, so no other actor has to wake it.
  */
 #include "cb_sgworld.h"
 
@@ -130,8 +132,9 @@ typedef struct sg_node {
     uint64_t seal_seed; /* this incarnation's cb_codec_config.seal_seed */
     sg_mailbox_t mailbox;
     cb_sgshim_port *port;
-    size_t fault_cursor; /* no entry of this node's in faults[fault_next .. fault_cursor) */
-    uint64_t armed_ns;   /* the end of the actor's wait while it waits; 0 while it runs */
+    /* No crash or recovery of this node in faults[fault_next .. fault_cursor). */
+    size_t fault_cursor;
+    uint64_t armed_ns; /* the end of the actor's wait while it waits; 0 while it runs */
     uint64_t now_ns;   /* the node's clock: SimGrid's, never going back */
     cb_rng jitter_rng; /* clients: the machine's generator */
     cb_rng loss_rng;   /* loss draws of this node's messages */
@@ -152,7 +155,7 @@ struct cb_sgworld {
     uint32_t idle_count; /* clients with nothing in flight, nothing to post, no wake time */
     uint32_t *wake_list; /* nodes a step changed (checked after the step) */
     uint32_t wake_count;
-    sg_sem_t done;       /* the master sleeps on it until the run is over */
+    sg_sem_t done; /* the master sleeps on it until the run is over */
     int done_posted;
     sg_pool pool;
     int finished;
