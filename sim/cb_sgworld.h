@@ -214,7 +214,7 @@ typedef struct cb_sgworld_stats {
     uint64_t faults_applied;    /* timeline entries applied before the run ended */
     uint64_t frame_bytes_sent;  /* real frame bytes of the messages sent */
     uint64_t wire_bytes_sent;   /* simulated bytes: frame bytes + packet headers */
-    uint64_t timer_wakeups;     /* times a node's timer actor ran */
+    uint64_t timer_wakeups;     /* times a node woke for a deadline, not a message */
     cb_client_stats clients;    /* summed over the clients (with replication: the
                                    routers' clients, i.e. sub-requests) */
     cb_router_stats routers;    /* summed over the routers (zero without replication) */
