@@ -58,7 +58,8 @@
  * crash, so no nonce is ever reused under the same key (docs/protocol.md §6.2).
  *
  * Faults: an optional timeline of crashes, recoveries, link changes, partitions and heals,
- * applied at their simulated times by a controller actor (docs/simulator.md, "Faults"). A
+ * applied at their simulated times by the first node step at or after each (every node
+ * wakes at every entry's time; docs/simulator.md, "Faults"). A
  * crashed node is down in the driver (its host stays on in SimGrid): its machine is gone,
  * messages to it, from it or still in flight are dropped, and a recovered node starts with a
  * fresh machine (a server comes back empty; with resync = warm a resyncer node then copies
