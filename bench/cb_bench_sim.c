@@ -37,15 +37,19 @@
 #define BENCH_HEADER      40u /* cb_frame header (docs/protocol.md §2) */
 /* Keys cycle, so the stores stay small and the run measures the driver, not store growth. */
 #define BENCH_KEYS_PER_CLIENT 16u
+#define BENCH_CASES_MAX       8u
 
 typedef struct bench_opts {
     uint32_t clients;
+    uint32_t case_clients[BENCH_CASES_MAX]; /* --clients 1000,10000: one case each */
+    uint32_t case_count;
     uint32_t servers;
     uint64_t requests;
     uint64_t per_client;
     uint64_t seed;
     const char *factory;
-    const char *only; /* "driver" or "bare" to run one half (for profiling), else NULL */
+    const char *only;  /* "driver" or "bare" to run one half (for profiling), else NULL */
+    int bare_detached; /* --bare detached: the old detached-comm baseline */
 } bench_opts;
 
 typedef struct bench_result {
@@ -168,12 +172,15 @@ typedef struct bare_world {
     const bench_opts *o;
     cb_sgworld_config cfg;
     sg_mailbox_t *mailboxes;
+    cb_sgshim_port **ports; /* --bare port */
     uint64_t completed;
 } bare_world;
 
 static bare_world bare; /* actors reach it through their node index in the actor data */
 
-static void bare_send(uint32_t src, uint32_t dst, uint32_t seq, uint64_t frame_bytes)
+/* The detached form (put_init + detach, one malloc'd message each): the driver's form before
+ * ports, kept for comparison (--bare detached). */
+static void bare_send_detached(uint32_t src, uint32_t dst, uint32_t seq, uint64_t frame_bytes)
 {
     bare_msg *m = malloc(sizeof *m);
     if (m == NULL) {
@@ -185,14 +192,14 @@ static void bare_send(uint32_t src, uint32_t dst, uint32_t seq, uint64_t frame_b
     sg_comm_detach(sg_mailbox_put_init(bare.mailboxes[dst], m, bytes), free);
 }
 
-static void bare_client(int argc, char **argv)
+static void bare_client_detached(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
     uint32_t node = (uint32_t)(uintptr_t)sg_actor_self_get_data();
     uint32_t server = (node - bare.o->servers) % bare.o->servers;
     for (uint64_t i = 0; i < bare.o->per_client; i++) {
-        bare_send(node, server, (uint32_t)i, bench_request_bytes(i));
+        bare_send_detached(node, server, (uint32_t)i, bench_request_bytes(i));
         void *reply = NULL;
         if (sg_comm_wait(sg_mailbox_get_async(bare.mailboxes[node], &reply)) == SG_OK) {
             free(reply);
@@ -201,7 +208,7 @@ static void bare_client(int argc, char **argv)
     }
 }
 
-static void bare_server(int argc, char **argv)
+static void bare_server_detached(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
@@ -211,8 +218,65 @@ static void bare_server(int argc, char **argv)
         void *p = NULL;
         if (sg_comm_wait(sg_mailbox_get_async(bare.mailboxes[node], &p)) == SG_OK) {
             bare_msg *m = p;
-            bare_send(node, m->src, m->seq, bench_reply_bytes(m->seq));
+            bare_send_detached(node, m->src, m->seq, bench_reply_bytes(m->seq));
             free(m);
+        }
+    }
+}
+
+/* The port form (cb_sgshim_port, as the driver): kept sends and one wait-any, and no
+ * allocation at all: the message is its (source, sequence) pair packed into the pointer. */
+static void *bare_pack(uint32_t src, uint32_t seq)
+{
+    return (void *)(uintptr_t)((((uint64_t)seq << 32) | src) + 1u);
+}
+
+static void bare_unpack(void *p, uint32_t *src, uint32_t *seq)
+{
+    uint64_t v = (uint64_t)(uintptr_t)p - 1u;
+    *src = (uint32_t)v;
+    *seq = (uint32_t)(v >> 32);
+}
+
+static void bare_port_send(cb_sgshim_port *port, uint32_t src, uint32_t dst, uint32_t seq,
+                           uint64_t frame_bytes)
+{
+    uint64_t bytes = cb_sgworld_wire_bytes(&bare.cfg, frame_bytes);
+    if (cb_sgshim_port_send(port, bare.mailboxes[dst], bare_pack(src, seq), bytes) != 0) {
+        abort();
+    }
+}
+
+static void bare_client_port(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    uint32_t node = (uint32_t)(uintptr_t)sg_actor_self_get_data();
+    uint32_t server = (node - bare.o->servers) % bare.o->servers;
+    cb_sgshim_port *port = bare.ports[node];
+    for (uint64_t i = 0; i < bare.o->per_client; i++) {
+        bare_port_send(port, node, server, (uint32_t)i, bench_request_bytes(i));
+        void *reply = NULL;
+        if (cb_sgshim_port_wait(port, -1.0, &reply) == 1) {
+            bare.completed++;
+        }
+    }
+}
+
+static void bare_server_port(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    uint32_t node = (uint32_t)(uintptr_t)sg_actor_self_get_data();
+    cb_sgshim_port *port = bare.ports[node];
+    sg_actor_daemonize(sg_actor_self());
+    for (;;) {
+        void *p = NULL;
+        if (cb_sgshim_port_wait(port, -1.0, &p) == 1) {
+            uint32_t src;
+            uint32_t seq;
+            bare_unpack(p, &src, &seq);
+            bare_port_send(port, node, src, seq, bench_reply_bytes(seq));
         }
     }
 }
@@ -226,7 +290,16 @@ static int bare_start(uint32_t nodes, sg_host_t *hosts)
         snprintf(name, sizeof name, "n%u", i);
         sg_actor_t a = sg_actor_init(name, hosts[i]);
         sg_actor_set_data(a, (void *)(uintptr_t)i);
-        sg_actor_start(a, i < bare.o->servers ? bare_server : bare_client, 0, NULL);
+        if (bare.o->bare_detached) {
+            sg_actor_start(a, i < bare.o->servers ? bare_server_detached : bare_client_detached, 0,
+                           NULL);
+        } else {
+            bare.ports[i] = cb_sgshim_port_new(bare.mailboxes[i]);
+            if (bare.ports[i] == NULL) {
+                return CB_ERR_NOMEM;
+            }
+            sg_actor_start(a, i < bare.o->servers ? bare_server_port : bare_client_port, 0, NULL);
+        }
         cb_sgshim_set_receiver(bare.mailboxes[i], a); /* eager, as cb_sgworld does */
     }
     return CB_ERR_OK;
@@ -239,9 +312,11 @@ static void bench_bare_child(const bench_opts *o, bench_result *r)
     uint32_t nodes = o->servers + o->clients;
     sg_host_t *hosts = calloc(nodes, sizeof hosts[0]);
     bare.mailboxes = calloc(nodes, sizeof bare.mailboxes[0]);
+    bare.ports = calloc(nodes, sizeof bare.ports[0]);
     double t0 = cb_bench_now_s();
-    r->rc =
-        hosts == NULL || bare.mailboxes == NULL ? CB_ERR_NOMEM : cb_sgsetup_begin(&bare.cfg, hosts);
+    r->rc = hosts == NULL || bare.mailboxes == NULL || bare.ports == NULL
+                ? CB_ERR_NOMEM
+                : cb_sgsetup_begin(&bare.cfg, hosts);
     if (r->rc == CB_ERR_OK) {
         r->rc = bare_start(nodes, hosts);
     }
@@ -251,8 +326,12 @@ static void bench_bare_child(const bench_opts *o, bench_result *r)
     r->wall_s = cb_bench_now_s() - t0;
     r->sim_s = simgrid_get_clock();
     r->requests = bare.completed;
+    for (uint32_t i = 0; bare.ports != NULL && i < nodes; i++) {
+        cb_sgshim_port_del(bare.ports[i]);
+    }
     free(hosts);
     free(bare.mailboxes);
+    free(bare.ports);
 }
 
 /* ---- harness ---------------------------------------------------------------------------- */
@@ -301,7 +380,21 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
             return -1;
         }
         if (strcmp(a, "--clients") == 0) {
-            o->clients = (uint32_t)strtoul(v, NULL, 10);
+            o->case_count = 0;
+            for (const char *c = v;;) {
+                char *end = NULL;
+                unsigned long n = strtoul(c, &end, 10);
+                if (end == c || n > UINT32_MAX || o->case_count == BENCH_CASES_MAX ||
+                    (*end != '\0' && *end != ',')) {
+                    fprintf(stderr, "cachebed bench sim: bad --clients '%s'\n", v);
+                    return -1;
+                }
+                o->case_clients[o->case_count++] = (uint32_t)n;
+                if (*end == '\0') {
+                    break;
+                }
+                c = end + 1;
+            }
         } else if (strcmp(a, "--servers") == 0) {
             o->servers = (uint32_t)strtoul(v, NULL, 10);
         } else if (strcmp(a, "--requests") == 0) {
@@ -312,26 +405,29 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
             o->factory = v;
         } else if (strcmp(a, "--only") == 0) {
             o->only = v;
+        } else if (strcmp(a, "--bare") == 0 &&
+                   (strcmp(v, "port") == 0 || strcmp(v, "detached") == 0)) {
+            o->bare_detached = strcmp(v, "detached") == 0;
         } else {
             fprintf(stderr, "cachebed bench sim: unknown option '%s'\n", a);
             return -1;
         }
         i++;
     }
-    if (o->clients == 0 || o->servers == 0 || o->requests < o->clients) {
-        fprintf(stderr, "cachebed bench sim: need clients, servers >= 1, requests >= clients\n");
-        return -1;
+    for (uint32_t i = 0; i < o->case_count; i++) {
+        if (o->case_clients[i] == 0 || o->servers == 0 || o->requests < o->case_clients[i]) {
+            fprintf(stderr,
+                    "cachebed bench sim: need clients, servers >= 1, requests >= clients\n");
+            return -1;
+        }
     }
-    o->per_client = o->requests / o->clients;
     return 0;
 }
 
-int cb_bench_sim(int argc, char **argv)
+/* One case: the driver, then bare SimGrid, then their ratio. */
+static int bench_case(bench_opts o)
 {
-    bench_opts o = {1000, 100, 1000000, 0, 1, "raw", NULL};
-    if (bench_parse(argc, argv, &o) != 0) {
-        return 2;
-    }
+    o.per_client = o.requests / o.clients;
     printf("bench sim: %u clients, %u servers, %llu requests (%llu per client, one at a time), "
            "tcp, 0.5 ms one way, 1 Gbit/s, %s contexts\n",
            o.clients, o.servers, (unsigned long long)(o.per_client * o.clients),
@@ -361,6 +457,22 @@ int cb_bench_sim(int argc, char **argv)
                ((double)drv.requests / drv.wall_s) / ((double)bare_r.requests / bare_r.wall_s),
                ((double)drv.requests / drv.cpu_s) / ((double)bare_r.requests / bare_r.cpu_s),
                drv.sim_s, bare_r.sim_s);
+    }
+    return 0;
+}
+
+int cb_bench_sim(int argc, char **argv)
+{
+    bench_opts o = {1000, {1000}, 1, 100, 1000000, 0, 1, "raw", NULL, 0};
+    if (bench_parse(argc, argv, &o) != 0) {
+        return 2;
+    }
+    for (uint32_t i = 0; i < o.case_count; i++) {
+        o.clients = o.case_clients[i];
+        int rc = bench_case(o);
+        if (rc != 0) {
+            return rc;
+        }
     }
     return 0;
 }

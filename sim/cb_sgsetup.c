@@ -18,8 +18,8 @@
 static int sgsetup_used;
 
 /* Beyond about 32k actors the stack guard pages exhaust vm.max_map_count
- * (SIMGRID-NOTES.md §5); two actors per node. */
-#define SGSETUP_GUARDLESS_NODES 15000u
+ * (SIMGRID-NOTES.md §5); one actor per node (cb_sgworld), plus a master. */
+#define SGSETUP_GUARDLESS_NODES 30000u
 
 int cb_sgsetup_used(void)
 {

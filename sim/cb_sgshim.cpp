@@ -77,3 +77,143 @@ extern "C" int cb_sgshim_check_routes(sg_host_t const *from, uint32_t from_count
     }
     return 0;
 }
+
+// ---- ports ----------------------------------------------------------------------------------
+
+// One actor's messaging: its receive (a get on its own mailbox) and the sends it has posted and
+// not yet seen complete, all waited on together. acts[0] is the receive (or null between a
+// delivery and the next wait); acts[1..] the sends, in no particular order.
+struct cb_sgshim_port {
+    sg4::Mailbox *mailbox;
+    void *payload; // where the receive writes the message's pointer
+    // Activities, not comms: Comm::wait_any_for would copy the vector with a dynamic_cast
+    // per element at every wait.
+    std::vector<sg4::ActivityPtr> acts;
+    uint64_t failed;
+};
+
+extern "C" cb_sgshim_port *cb_sgshim_port_new(sg_mailbox_t mailbox)
+{
+    try {
+        auto *p = new cb_sgshim_port();
+        p->mailbox = mailbox;
+        p->payload = nullptr;
+        p->acts.reserve(8);
+        p->acts.emplace_back(nullptr);
+        p->failed = 0;
+        return p;
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "cb_sgshim_port_new: %s\n", e.what());
+        return nullptr;
+    }
+}
+
+extern "C" void cb_sgshim_port_del(cb_sgshim_port *p)
+{
+    if (p == nullptr) {
+        return;
+    }
+    // After the run: what is still pending belongs to an actor that ended or was killed.
+    // Cancelling marks the s4u side done, so dropping it is not reported as a forgotten comm.
+    for (auto &a : p->acts) {
+        if (a != nullptr && a->get_state() == sg4::Activity::State::STARTED) {
+            a->cancel();
+        }
+    }
+    delete p;
+}
+
+extern "C" int cb_sgshim_port_send(cb_sgshim_port *p, sg_mailbox_t to, void *payload,
+                                   uint64_t bytes)
+{
+    try {
+        sg4::CommPtr c = to->put_async(payload, bytes);
+        p->acts.emplace_back(c.get());
+        return 0;
+    } catch (const simgrid::Exception &e) {
+        std::fprintf(stderr, "cb_sgshim_port_send: %s\n", e.what());
+        return -1;
+    }
+}
+
+// After a NetworkFailureException, which does not say which comm failed: test each and
+// forget those that ended. A receive that ended without a payload failed; one with a payload
+// is delivered (returns 1). Never seen in cachebed, which turns no host or link off.
+static int port_drop_failed(cb_sgshim_port *p, void **payload)
+{
+    int delivered = 0;
+    for (size_t i = p->acts.size(); i-- > 0;) {
+        sg4::ActivityPtr &a = p->acts[i];
+        bool ended = true;
+        if (a == nullptr) {
+            continue;
+        }
+        try {
+            ended = a->test();
+        } catch (const simgrid::Exception &) {
+            ended = true;
+        }
+        if (!ended) {
+            continue;
+        }
+        if (i == 0) {
+            a = nullptr;
+            if (p->payload != nullptr) {
+                *payload = p->payload;
+                delivered = 1;
+            } else {
+                p->failed++;
+            }
+        } else {
+            a = std::move(p->acts.back());
+            p->acts.pop_back();
+        }
+    }
+    return delivered;
+}
+
+extern "C" int cb_sgshim_port_wait(cb_sgshim_port *p, double timeout_s, void **payload)
+{
+    double until = timeout_s < 0 ? -1.0 : sg4::Engine::get_clock() + timeout_s;
+    for (;;) {
+        try {
+            if (p->acts[0] == nullptr) {
+                p->payload = nullptr;
+                p->acts[0] = p->mailbox->get_async(&p->payload).get();
+            }
+            double left = -1.0;
+            if (until >= 0) {
+                left = until - sg4::Engine::get_clock();
+                if (left <= 0) {
+                    return 0;
+                }
+            }
+            ssize_t i = sg4::Activity::wait_any_for(p->acts, left);
+            if (i < 0) {
+                return 0;
+            }
+            if (i == 0) {
+                p->acts[0] = nullptr;
+                *payload = p->payload;
+                return 1;
+            }
+            // A send completed: the receiver owns its payload now.
+            p->acts[static_cast<size_t>(i)] = std::move(p->acts.back());
+            p->acts.pop_back();
+        } catch (const simgrid::TimeoutException &) {
+            return 0;
+        } catch (const simgrid::NetworkFailureException &) {
+            if (port_drop_failed(p, payload)) { // a failed send's payload stays with its sender
+                return 1;
+            }
+        } catch (const simgrid::Exception &e) {
+            std::fprintf(stderr, "cb_sgshim_port_wait: %s\n", e.what());
+            return -1;
+        }
+    }
+}
+
+extern "C" size_t cb_sgshim_port_pending(const cb_sgshim_port *p)
+{
+    return p->acts.size() - 1;
+}

@@ -53,6 +53,30 @@ int cb_sgshim_load_platform(const char *path, char *err, size_t err_cap);
 int cb_sgshim_check_routes(sg_host_t const *from, uint32_t from_count, sg_host_t const *to,
                            uint32_t to_count, char *err, size_t err_cap);
 
+/*
+ * A port: one actor's messaging without detached comms. SimGrid 3.32 keeps every detached
+ * comm in one list of the maestro and removes each finished one with a walk of the whole
+ * list (CommImpl::finish), O(messages in flight) per message; a comm the sender keeps sits
+ * in that sender's own short list instead. So the port keeps its sends and waits on them,
+ * together with its receive, in one wait-any (docs/simulator.md, "Actors, timers, atomic steps").
+ *
+ * cb_sgshim_port_new: a port receiving on `mailbox` (NULL: no memory). Create it anywhere;
+ * only its actor may send or wait on it.
+ * cb_sgshim_port_send: put `payload` (not NULL) to `to` as `bytes` simulated bytes; returns
+ * 0, or -1 (message on stderr). The receiver owns the payload once delivered; a message lost
+ * to a network failure is dropped (the caller owns its memory).
+ * cb_sgshim_port_wait: wait for the next message of the mailbox, at most `timeout_s`
+ * simulated seconds (< 0: no limit). Sends that complete meanwhile are forgotten. Returns 1
+ * with *payload, 0 when the time is up, -1 on an unexpected SimGrid error (on stderr).
+ * cb_sgshim_port_del: after the run; cancels what is still pending.
+ */
+typedef struct cb_sgshim_port cb_sgshim_port;
+cb_sgshim_port *cb_sgshim_port_new(sg_mailbox_t mailbox);
+int cb_sgshim_port_send(cb_sgshim_port *p, sg_mailbox_t to, void *payload, uint64_t bytes);
+int cb_sgshim_port_wait(cb_sgshim_port *p, double timeout_s, void **payload);
+size_t cb_sgshim_port_pending(const cb_sgshim_port *p); /* sends not seen complete */
+void cb_sgshim_port_del(cb_sgshim_port *p);
+
 #ifdef __cplusplus
 }
 #endif

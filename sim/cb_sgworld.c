@@ -1,42 +1,57 @@
 /*
  * cb_sgworld.c: servers and clients inside SimGrid; see cb_sgworld.h and docs/simulator.md.
  *
- * Two actors per node, both on the node's host:
- *   - a receiver (daemon): sg_mailbox_get_async + sg_comm_wait in a loop; it feeds each
- *     message to the node's machine itself, so a message costs one actor wake-up;
- *   - a timer actor, which sleeps with sg_sem_acquire_timeout until the node's next deadline
- *     (machine timer, held message, the client's wake time, end of run). Others release
- *     its semaphore only when that deadline moves earlier than the one it sleeps for. For
- *     a client it is the client actor: it submits the first requests and its end ends the
- *     client; for a server it is a daemon, so the run ends when the clients are done.
+ * One actor per node (server, client, the queue transport's broker, the warm resyncer), on
+ * the node's host, which owns a port (cb_sgshim_port): the node's receive and the sends it
+ * has posted, waited on together with a timeout at the node's next deadline (machine timer,
+ * held message, the client's wake time, end of run, the next timeline entry of any kind). A
+ * message wakes it to feed the machine; a timeout runs the machine's timers and the closed
+ * loop. Sends are kept, not detached: SimGrid 3.32 walks one global list of every detached
+ * comm in flight to remove each finished one, which cost more than the rest of a message
+ * (docs/simulator.md, "Actors, timers, atomic steps").
  *
- * The workload. A client's `next` hook is only ever asked by the client's own two actors:
- * at the end of each of its steps, while it has room and its wake_ns has come. A completion
- * sets wake_ns to 0, so the step that delivered it asks again; a full client waits for a
- * completion (wake_ns UINT64_MAX). After each client step the driver counts the idle
- * clients; when all are idle, the run is over.
+ * The actors are daemons; a master actor, the only other one, sleeps until the run is over
+ * (every client idle, an error, or until_ns), so its end ends the run. A node's wait can be
+ * ended only by its own messages and deadlines: no step of one node changes another's
+ * deadline except a fault, and every node wakes at every timeline entry (see Faults).
  *
- * Atomic steps. Every SimGrid call that is a simcall (posting a message, releasing a
- * semaphore) lets the other actors run. Machine calls therefore never straddle one: a step
- * feeds a machine, drains all its actions, copies every SEND into its own heap message in
- * the node's `ready` queue and calls the hooks, with no SimGrid call in between; only then
- * are the ready messages posted and the semaphores released. The two actors of a node thus
- * never see a machine mid-call, nor a drained payload overwritten by the other's input.
+ * The workload. A client's `next` hook is only ever asked by the client's actor: at the end
+ * of each of its steps, while it has room and its wake_ns has come. A completion sets wake_ns
+ * to 0, so the step that delivered it asks again; a full client waits for a completion
+ * (wake_ns UINT64_MAX). After each client step the driver counts the idle clients; when all
+ * are idle, the run is over.
  *
- * Ownership. A message is malloc'd when its SEND is drained and is owned by the node's
- * queues until posted with sg_mailbox_put_init + sg_comm_detach(free): from then on SimGrid
- * frees it if it is never delivered, and the receiver frees it once fed. At the end the
- * driver frees whatever its queues still hold.
+ * Atomic steps. Every SimGrid call that is a simcall (posting a message, waiting) lets the
+ * other actors run. Machine calls therefore never straddle one: a step feeds a machine,
+ * drains all its actions, copies every SEND into a pooled message in the node's `ready`
+ * queue and calls the hooks, with no SimGrid call in between; only then are the ready
+ * messages posted. Another actor (a fault) thus never sees a machine mid-call.
  *
- * Faults. A controller actor (only when the config has a timeline) sleeps until each entry's
- * time and applies it in one atomic step. A crash never turns the SimGrid host off: every
+ * Ownership. A message comes from the world's pool (sg_pool: free lists by size class, no
+ * malloc per message) when its SEND is drained and is owned by the node's queues until
+ * posted; from then on by the receiver, which returns it to the pool once fed. Messages
+ * still in flight at the end go with the pool.
+ *
+ * Faults. There is no controller actor: every node's wait ends at the next timeline entry,
+ * and every node step first applies the entries due by then, so whichever node steps first
+ * at an entry's instant applies it, before any message of that instant. A fault may change
+ * other nodes than its own: a crashed queue endpoint makes the broker requeue (and send),
+ * a recovered broker makes every endpoint subscribe again, a recovered server starts the
+ * warm resyncer. Those changes only fill the changed node's `ready` queue and move its
+ * deadline; since that node also wakes at this instant, it steps after the change and posts
+ * through its own port (ports are per actor). world_post_wakes checks that no changed node
+ * waits past its new deadline. The price: nodes x timeline entries extra wake-ups.
+ *
+ * A crash never turns the SimGrid host off: every
  * mailbox has a permanent receiver, and host off + permanent receiver + a later send aborts
- * (SIMGRID-NOTES.md §4); detached messages would also survive the crash and arrive after the
+ * (SIMGRID-NOTES.md §4); kept messages would also survive the crash and arrive after the
  * reboot. Instead a node is "down" in the driver: its machine is deleted, its queues freed,
  * and every message carries the epochs of both ends at send time (an epoch counts a node's
  * crashes and recoveries), so one sent before a crash of either end, or to a down node, is
  * dropped on receipt. Partitions are checked at send and at receipt; link latency and
- * bandwidth are SimGrid link settings, loss and jitter the driver's own draws.
+ * bandwidth are SimGrid link settings, loss and jitter the driver's own draws. TCP
+ * connection set-up (conn_est) is per (client, server) state read at send time; faults
+ * only reset it, so it needs no wake-up.
  */
 #include "cb_sgworld.h"
 
@@ -66,8 +81,12 @@
 
 enum { SG_MSG_DATA = 0, SG_MSG_CLOSE = 1 };
 
-/* A message on the simulated wire: this header, then the frame bytes; one allocation. */
+typedef struct sg_pool sg_pool;
+
+/* A message on the simulated wire: this header, then the frame bytes; one pool block. */
 typedef struct sg_msg {
+    sg_pool *pool;       /* where it goes back */
+    uint32_t size_class; /* its block's size class in the pool */
     uint32_t src;        /* the sender as the receiving machine names it (a client's conn) */
     uint32_t from;       /* the sender's node id */
     uint32_t from_epoch; /* both ends' epochs when it was sent */
@@ -77,6 +96,20 @@ typedef struct sg_msg {
     size_t len;
     uint8_t data[];
 } sg_msg;
+
+/* Message blocks by size class: 2^(SG_POOL_MIN_SHIFT + k) bytes, free lists linked through
+ * their first word. Small classes are cut from 64 KiB chunks; each chunk (or big block) is
+ * kept in `chunks` and freed with the world. */
+#define SG_POOL_MIN_SHIFT 7u
+#define SG_POOL_CLASSES   40u
+#define SG_POOL_CHUNK     (64u * 1024u)
+
+struct sg_pool {
+    void *free[SG_POOL_CLASSES];
+    void **chunks;
+    size_t chunk_count;
+    size_t chunk_cap;
+};
 
 /* A message not yet posted. */
 typedef struct sg_out {
@@ -114,8 +147,8 @@ typedef struct sg_node {
     uint64_t seal_seed; /* this incarnation's cb_codec_config.seal_seed */
     sg_mailbox_t mailbox;
     sg_host_t host;
-    sg_sem_t wake;
-    uint64_t armed_ns; /* the timer actor's wake time while it sleeps; 0 while it runs */
+    cb_sgshim_port *port;
+    uint64_t armed_ns; /* the end of the actor's wait while it waits; 0 while it runs */
     uint64_t now_ns;   /* the node's clock: SimGrid's, never going back */
     cb_rng jitter_rng; /* clients: the machine's generator */
     cb_rng loss_rng;   /* loss draws of this node's messages */
@@ -134,8 +167,12 @@ struct cb_sgworld {
     uint32_t node_count;
     sg_node *nodes;
     uint32_t idle_count; /* clients with nothing in flight, nothing to post, no wake time */
-    uint32_t *wake_list; /* nodes whose timer actor may need a release after this step */
+    uint32_t *wake_list; /* nodes a step changed (checked after the step) */
     uint32_t wake_count;
+    sg_sem_t done;       /* the master sleeps on it until the run is over */
+    uint64_t applied_ns; /* the time of the last timeline entry applied */
+    int done_posted;
+    sg_pool pool;
     int finished;
     int error;
     cb_sgworld_stats stats;
@@ -148,7 +185,7 @@ struct cb_sgworld {
     uint32_t conn_count;
     uint32_t conn_max;
     uint8_t partitioned;
-    uint32_t broker_id; /* queue transport: the broker's node id (S+C); else UINT32_MAX */
+    uint32_t broker_id;   /* queue transport: the broker's node id (S+C); else UINT32_MAX */
     uint32_t base_count;  /* server_count + client_count: the nodes the config names */
     uint32_t *conn_est;   /* TCP: per (client node, server), the server's epoch + 1 when the
                              connection was set up; 0: none (docs/simulator.md) */
@@ -197,6 +234,88 @@ uint64_t cb_sgworld_wire_bytes(const cb_sgworld_config *cfg, size_t frame_bytes)
     return frame_bytes + sg_packets(cfg, frame_bytes) * sg_overhead(cfg);
 }
 
+/* ---- the message pool ------------------------------------------------------------------ */
+
+static uint32_t pool_class(size_t bytes)
+{
+    uint32_t k = 0;
+    while (k + 1 < SG_POOL_CLASSES && ((size_t)1 << (SG_POOL_MIN_SHIFT + k)) < bytes) {
+        k++;
+    }
+    return k;
+}
+
+static int pool_keep(sg_pool *p, void *chunk)
+{
+    if (p->chunk_count == p->chunk_cap) {
+        size_t cap = p->chunk_cap ? 2 * p->chunk_cap : 64;
+        void **chunks = realloc(p->chunks, cap * sizeof chunks[0]);
+        if (chunks == NULL) {
+            return CB_ERR_NOMEM;
+        }
+        p->chunks = chunks;
+        p->chunk_cap = cap;
+    }
+    p->chunks[p->chunk_count++] = chunk;
+    return CB_ERR_OK;
+}
+
+/* Refill class k's free list: a chunk cut into blocks, or one block if bigger than a chunk. */
+static int pool_grow(sg_pool *p, uint32_t k)
+{
+    size_t block = (size_t)1 << (SG_POOL_MIN_SHIFT + k);
+    size_t bytes = block > SG_POOL_CHUNK ? block : SG_POOL_CHUNK;
+    uint8_t *chunk = malloc(bytes);
+    if (chunk == NULL || pool_keep(p, chunk) != CB_ERR_OK) {
+        free(chunk);
+        return CB_ERR_NOMEM;
+    }
+    for (size_t off = 0; off + block <= bytes; off += block) {
+        void **b = (void **)(void *)(chunk + off);
+        *b = p->free[k];
+        p->free[k] = b;
+    }
+    return CB_ERR_OK;
+}
+
+/* A message with room for `len` frame bytes, or NULL. */
+static sg_msg *msg_new(sg_pool *p, size_t len)
+{
+    if (len > ((size_t)1 << (SG_POOL_MIN_SHIFT + SG_POOL_CLASSES - 1)) - sizeof(sg_msg)) {
+        return NULL;
+    }
+    uint32_t k = pool_class(sizeof(sg_msg) + len);
+    if (p->free[k] == NULL && pool_grow(p, k) != CB_ERR_OK) {
+        return NULL;
+    }
+    void **b = p->free[k];
+    p->free[k] = *b;
+    sg_msg *m = (sg_msg *)(void *)b;
+    m->pool = p;
+    m->size_class = k;
+    return m;
+}
+
+static void msg_free(sg_msg *m)
+{
+    if (m != NULL) {
+        sg_pool *p = m->pool; /* the link below overwrites it */
+        uint32_t k = m->size_class;
+        void **b = (void **)(void *)m;
+        *b = p->free[k];
+        p->free[k] = b;
+    }
+}
+
+static void pool_del(sg_pool *p)
+{
+    for (size_t i = 0; i < p->chunk_count; i++) {
+        free(p->chunks[i]);
+    }
+    free(p->chunks);
+    memset(p, 0, sizeof *p);
+}
+
 /* ---- small queues ------------------------------------------------------------------- */
 
 static int vec_push(sg_vec *v, const sg_out *o)
@@ -229,7 +348,7 @@ static int vec_pop(sg_vec *v, sg_out *o)
 static void vec_free(sg_vec *v)
 {
     for (size_t i = v->head; i < v->count; i++) {
-        free(v->items[i].msg);
+        msg_free(v->items[i].msg);
     }
     free(v->items);
     memset(v, 0, sizeof *v);
@@ -251,7 +370,9 @@ static int node_is_client(const sg_node *n)
     return n->is_client;
 }
 
-/* Remember that `n`'s timer actor may need a release once the current step ends. */
+/* Remember that the current step changed `n`: once it ends, world_post_wakes checks that
+ * `n`'s actor is not waiting past its new deadline (only its own steps and its own timeline
+ * entries end its wait). */
 static void world_mark_wake(cb_sgworld *w, sg_node *n)
 {
     if (!n->wake_listed) {
@@ -260,13 +381,10 @@ static void world_mark_wake(cb_sgworld *w, sg_node *n)
     }
 }
 
-/* Every client actor must wake and end. */
+/* The run is over: the master actor ends it once the current step ends (world_post_wakes). */
 static void world_finish(cb_sgworld *w)
 {
     w->finished = 1;
-    for (uint32_t i = w->cfg.server_count; i < w->cfg.server_count + w->cfg.client_count; i++) {
-        world_mark_wake(w, &w->nodes[i]);
-    }
 }
 
 static void world_fail(cb_sgworld *w, int err)
@@ -277,15 +395,30 @@ static void world_fail(cb_sgworld *w, int err)
     world_finish(w);
 }
 
-/* When the node's timer actor must next run: UINT64_MAX for never, 0 for now. */
+/* When the next timeline entry of any kind falls (UINT64_MAX for none by until_ns). Every
+ * node's wait ends there too: a fault may change nodes other than its own (the queue's
+ * broker and endpoints, the resyncer), and a wait ends only by the node's own messages and
+ * deadlines, so every node steps at every entry's instant, after the entry (docs/simulator.md,
+ * "Faults"). */
+static uint64_t world_next_fault(const cb_sgworld *w)
+{
+    if (w->fault_next >= w->cfg.fault_count || w->faults[w->fault_next].at_ns > w->until_ns) {
+        return UINT64_MAX;
+    }
+    return w->faults[w->fault_next].at_ns;
+}
+
+/* When the node's actor must next run without a message: UINT64_MAX for never, 0 for now. */
 static uint64_t node_next_wake(const sg_node *n)
 {
     const cb_sgworld *w = n->w;
-    if (n->ready.head < n->ready.count || (node_is_client(n) && w->finished)) {
+    if (n->ready.head < n->ready.count) {
         return 0;
     }
+    uint64_t f = world_next_fault(w);
     if (n->down) {
-        return node_is_client(n) ? w->until_ns : UINT64_MAX; /* a recovery releases it */
+        uint64_t t = node_is_client(n) ? w->until_ns : UINT64_MAX;
+        return f < t ? f : t;
     }
     uint64_t t = n->is_broker        ? cb_broker_next_deadline_ns(n->broker)
                  : node_is_client(n) ? cb_client_next_deadline_ns(n->cli)
@@ -297,7 +430,7 @@ static uint64_t node_next_wake(const sg_node *n)
         t = n->wake_ns < t ? n->wake_ns : t;
         t = w->until_ns < t ? w->until_ns : t;
     }
-    return t;
+    return f < t ? f : t;
 }
 
 /* ---- sending (atomic part: no SimGrid call) ------------------------------------------- */
@@ -310,7 +443,7 @@ static void node_release_held(sg_node *n)
         sg_out *o = &n->held.items[i];
         if (o->release_ns <= n->now_ns) {
             if (vec_push(&n->ready, o) != CB_ERR_OK) {
-                free(o->msg);
+                msg_free(o->msg);
                 world_fail(n->w, CB_ERR_NOMEM);
             }
         } else {
@@ -436,13 +569,13 @@ static int node_route(sg_node *n, sg_out *o, uint64_t packets)
     int lost = node_draw_loss(n, dst, packets);
     if (w->cfg.transport == CB_SGWORLD_UDP && lost) { /* TCP and queue links are reliable */
         w->stats.messages_lost++;
-        free(o->msg);
+        msg_free(o->msg);
         return CB_ERR_OK;
     }
     o->release_ns = n->now_ns + setup + node_draw_jitter(n, dst);
     if (w->cfg.transport != CB_SGWORLD_UDP) {
         /* Held messages already due go first: they were sent before this one, and the
-         * timer actor that would post them may not have run yet at this instant. */
+         * node's timeout step that would post them may not have run yet at this instant. */
         node_release_held(n);
         o->release_ns += lost ? w->cfg.rto_ns : 0;
         w->stats.messages_delayed += (uint64_t)lost;
@@ -490,7 +623,7 @@ static void node_send_to(sg_node *n, uint32_t dst, uint32_t kind, const uint8_t 
         w->stats.messages_faulted++; /* nobody there to receive it, or no route */
         return;
     }
-    sg_out o = {0, cb_sgworld_wire_bytes(&w->cfg, len), malloc(sizeof(sg_msg) + len), dst};
+    sg_out o = {0, cb_sgworld_wire_bytes(&w->cfg, len), msg_new(&w->pool, len), dst};
     if (o.msg == NULL) {
         world_fail(w, CB_ERR_NOMEM);
         return;
@@ -509,7 +642,7 @@ static void node_send_to(sg_node *n, uint32_t dst, uint32_t kind, const uint8_t 
     w->stats.frame_bytes_sent += len;
     w->stats.wire_bytes_sent += o.wire_bytes;
     if (node_route(n, &o, sg_packets(&w->cfg, len)) != CB_ERR_OK) {
-        free(o.msg);
+        msg_free(o.msg);
         world_fail(w, CB_ERR_NOMEM);
     }
 }
@@ -821,7 +954,7 @@ static void client_offer(sg_node *n)
     }
     if (!client_has_room(n)) {
         /* Full: only a completion makes room. A wake time left in the past would make the
-         * timer actor return from every sleep at once and spin without time advancing. */
+         * node's wait return at once, again and again, without time advancing. */
         n->wake_ns = UINT64_MAX;
     }
 }
@@ -852,38 +985,62 @@ static void client_count_idle(sg_node *n)
 
 /* ---- step ends: the SimGrid calls ----------------------------------------------------- */
 
+/* Post the ready messages through the node's port (only its own actor does). */
 static void node_flush(sg_node *n)
 {
     sg_out o;
     while (vec_pop(&n->ready, &o)) {
-        sg_comm_t c = sg_mailbox_put_init(n->w->nodes[o.dst].mailbox, o.msg, (long)o.wire_bytes);
-        sg_comm_detach(c, free);
-    }
-}
-
-static void world_post_wakes(cb_sgworld *w)
-{
-    while (w->wake_count > 0) {
-        sg_node *n = &w->nodes[w->wake_list[--w->wake_count]];
-        n->wake_listed = 0;
-        if (n->armed_ns != 0 && node_next_wake(n) < n->armed_ns) {
-            n->armed_ns = 0; /* one release per sleep */
-            sg_sem_release(n->wake);
+        if (cb_sgshim_port_send(n->port, n->w->nodes[o.dst].mailbox, o.msg, o.wire_bytes) != 0) {
+            msg_free(o.msg);
+            world_fail(n->w, CB_ERR_INVALID);
         }
     }
 }
 
-/* Post the step's messages, then release the timer actors whose deadline moved earlier.
- * A client is counted after the flush: its own queues are then empty unless its other
- * actor has queued more meanwhile, and that actor counts it again after its own flush. */
+/* After a step: a node it changed whose actor waits past its new deadline could not be
+ * woken (a wait ends only by the node's own messages and deadlines): that is a driver bug,
+ * reported rather than left to distort the run. Then, once the run is over, wake the master. */
+static void world_post_wakes(cb_sgworld *w)
+{
+    /* A fault is applied at its time (every node wakes then), which SimGrid's clock may
+     * show 1 ns earlier (its double seconds). */
+    uint64_t now = cb_sgsetup_now_ns();
+    now = w->applied_ns > now ? w->applied_ns : now;
+    while (w->wake_count > 0) {
+        sg_node *n = &w->nodes[w->wake_list[--w->wake_count]];
+        n->wake_listed = 0;
+        if (n->armed_ns > now && node_next_wake(n) < n->armed_ns) {
+            fprintf(stderr, "cb_sgworld: node %u changed while it waits (driver bug)\n", n->id);
+            world_fail(w, CB_ERR_INVALID);
+        }
+    }
+    if (w->finished && !w->done_posted) {
+        w->done_posted = 1;
+        sg_sem_release(w->done);
+    }
+}
+
+/* Post the step's messages. A client is counted after the flush, with its queues empty. */
 static void node_step_end(sg_node *n)
 {
-    world_mark_wake(n->w, n);
     node_flush(n);
     if (node_is_client(n)) {
         client_count_idle(n);
     }
     world_post_wakes(n->w);
+}
+
+static void world_apply_fault(cb_sgworld *w, const cb_sgworld_fault *f); /* under faults */
+
+/* Apply the timeline entries due by `now` not yet applied (by another node's step): a step
+ * starts with them, so every actor sees a fault from its time on. */
+static void world_apply_due(cb_sgworld *w, uint64_t now)
+{
+    while (!w->finished && w->fault_next < w->cfg.fault_count &&
+           w->faults[w->fault_next].at_ns <= now && w->faults[w->fault_next].at_ns <= w->until_ns) {
+        w->applied_ns = w->faults[w->fault_next].at_ns;
+        world_apply_fault(w, &w->faults[w->fault_next++]);
+    }
 }
 
 /* ---- actors --------------------------------------------------------------------------- */
@@ -900,61 +1057,49 @@ static int node_accepts(const sg_node *n, const sg_msg *m)
 static void node_on_message(sg_node *n, sg_msg *m)
 {
     cb_sgworld *w = n->w;
-    if (w->finished || node_now(n) > w->until_ns) {
-        free(m);
+    if (w->finished || n->now_ns > w->until_ns) {
+        msg_free(m);
         return;
     }
     if (!node_accepts(n, m)) {
         w->stats.messages_faulted++;
-        free(m);
+        msg_free(m);
         return;
     }
     w->stats.messages_received++;
     node_feed(n, m);
-    free(m);
+    msg_free(m);
     if (node_is_client(n)) {
         client_offer(n);
     }
     node_step_end(n);
 }
 
-static void sg_receiver_main(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    sg_node *n = sg_actor_self_get_data();
-    sg_actor_daemonize(sg_actor_self());
-    for (;;) {
-        void *payload = NULL;
-        sg_comm_t c = sg_mailbox_get_async(n->mailbox, &payload);
-        /* Only sg_comm_wait turns a failed comm into a status (SIMGRID-NOTES.md §4); a
-         * failed comm leaves the payload with the sender, whose detach frees it. */
-        if (sg_comm_wait(c) == SG_OK) {
-            node_on_message(n, payload);
-        }
-    }
-}
-
-/* Sleep until the node's next wake time or a release. */
-static void node_sleep(sg_node *n)
+/* Wait for the node's next message or deadline. Returns the message, or NULL when the
+ * deadline has come (or the wait failed: then the run fails too). */
+static sg_msg *node_wait(sg_node *n)
 {
     uint64_t t = node_next_wake(n);
     uint64_t now = node_now(n);
     if (t <= now) {
-        return;
+        return NULL;
     }
+    void *payload = NULL;
     n->armed_ns = t;
-    int timed_out = 0;
-    if (t == UINT64_MAX) {
-        sg_sem_acquire(n->wake);
-    } else {
-        timed_out = sg_sem_acquire_timeout(n->wake, cb_sgsetup_seconds(t - now));
-    }
+    int got = cb_sgshim_port_wait(n->port, t == UINT64_MAX ? -1.0 : cb_sgsetup_seconds(t - now),
+                                  &payload);
     n->armed_ns = 0;
-    /* SimGrid merges events closer than its 1 ns precision: a timeout is the deadline. */
-    if (timed_out && node_now(n) < t) {
-        n->now_ns = t;
+    now = node_now(n);
+    if (got == 1) {
+        return payload;
     }
+    if (got < 0) {
+        world_fail(n->w, CB_ERR_INVALID);
+        world_post_wakes(n->w);
+    } else if (now < t) {
+        n->now_ns = t; /* SimGrid merges events closer than its 1 ns precision */
+    }
+    return NULL;
 }
 
 /* One timer wake-up: releases, machine timers, the closed loop. */
@@ -1000,29 +1145,43 @@ static void node_on_wake(sg_node *n)
     client_offer(n);
 }
 
-static void sg_timer_main(int argc, char **argv)
+/* A node's actor (a daemon): each turn is one step, a message or a deadline. */
+static void sg_node_main(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
     sg_node *n = sg_actor_self_get_data();
-    if (!node_is_client(n) || n->is_resync) {
-        sg_actor_daemonize(sg_actor_self());
-    }
-    node_now(n);
+    cb_sgworld *w = n->w;
+    sg_actor_daemonize(sg_actor_self());
+    world_apply_due(w, node_now(n));
     node_pump(n); /* queue transport: the endpoint's SUBSCRIBE */
     if (node_is_client(n)) {
         client_offer(n); /* wake_ns starts at 0: ask at once */
     }
     node_step_end(n);
-    while (!(node_is_client(n) && n->w->finished)) {
-        node_sleep(n);
-        if (node_is_client(n) && n->w->finished) {
-            break;
+    while (!w->finished) {
+        sg_msg *m = node_wait(n);
+        world_apply_due(w, n->now_ns);
+        if (m != NULL) {
+            node_on_message(n, m);
+        } else if (!w->finished) {
+            node_on_wake(n);
+            node_step_end(n);
         }
-        node_on_wake(n);
-        node_step_end(n);
     }
     /* Whatever the last step queued stays unposted: the run is over (world_del frees it). */
+}
+
+/* The master, the one actor that is no daemon: the run ends when it does, once a step has
+ * finished the world (all clients idle, an error, or a client's wake-up at until_ns). */
+static void sg_master_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    cb_sgworld *w = sg_actor_self_get_data();
+    while (!w->finished) {
+        sg_sem_acquire(w->done);
+    }
 }
 
 /* ---- machines: creation and deletion ------------------------------------------------ */
@@ -1319,8 +1478,9 @@ static void fault_recover(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
 }
 
 /* resync = warm: start warming the first recovered server waiting for it, unless a resync
- * runs (one at a time, as in cb_memworld). Runs inside a step (the controller's, or the
- * resyncer's own); the resyncer's timer actor posts what it sent. */
+ * runs (one at a time, as in cb_memworld). Runs inside a step (any node's that applies a
+ * recovery, or the resyncer's own); the resyncer's actor posts what it sent through its own
+ * port, in its own step at that instant (it wakes at every timeline entry). */
 static void world_resync_kick(cb_sgworld *w)
 {
     if (w->resync == NULL || cb_resync_active(w->resync)) {
@@ -1405,30 +1565,6 @@ static void world_apply_fault(cb_sgworld *w, const cb_sgworld_fault *f)
     }
     if (n != NULL) {
         world_mark_wake(w, n);
-    }
-}
-
-/* The controller (a daemon on host 0, which it never uses for messages): sleeps until each
- * entry's time, applies every entry due, then releases the timer actors that need it. */
-static void sg_faults_main(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    cb_sgworld *w = sg_actor_self_get_data();
-    sg_actor_daemonize(sg_actor_self());
-    while (w->fault_next < w->cfg.fault_count && !w->finished) {
-        const cb_sgworld_fault *f = &w->faults[w->fault_next];
-        if (f->at_ns > w->until_ns) {
-            break;
-        }
-        if (f->at_ns > cb_sgsetup_now_ns()) {
-            sg_actor_sleep_until(cb_sgsetup_seconds(f->at_ns));
-        }
-        while (!w->finished && w->fault_next < w->cfg.fault_count &&
-               w->faults[w->fault_next].at_ns <= f->at_ns) {
-            world_apply_fault(w, &w->faults[w->fault_next++]);
-        }
-        world_post_wakes(w);
     }
 }
 
@@ -1567,13 +1703,15 @@ static void world_del(cb_sgworld *w)
         node_del_machine(n);
         vec_free(&n->ready);
         vec_free(&n->held);
-        if (n->wake != NULL) {
-            sg_sem_destroy(n->wake);
-        }
+        cb_sgshim_port_del(n->port);
     }
     cb_resync_del(w->resync);
     free(w->resync_want);
     free(w->conn_est);
+    if (w->done != NULL) {
+        sg_sem_destroy(w->done);
+    }
+    pool_del(&w->pool); /* after the ports: messages still in flight go with it */
     free(w->nodes);
     free(w->wake_list);
     free(w->server_cfg);
@@ -1665,8 +1803,8 @@ static int world_start_actors(cb_sgworld *w, sg_host_t *hosts)
         snprintf(name, sizeof name, "m%u", i);
         n->mailbox = sg_mailbox_by_name(name);
         n->host = hosts[i];
-        n->wake = sg_sem_init(0);
-        if (n->wake == NULL) {
+        n->port = cb_sgshim_port_new(n->mailbox);
+        if (n->port == NULL) {
             return CB_ERR_NOMEM;
         }
         snprintf(name, sizeof name, "%s%u",
@@ -1675,22 +1813,20 @@ static int world_start_actors(cb_sgworld *w, sg_host_t *hosts)
                  : node_is_client(n) ? "client"
                                      : "server",
                  i);
-        sg_actor_t timer = sg_actor_init(name, hosts[i]);
-        sg_actor_set_data(timer, n);
-        sg_actor_start(timer, sg_timer_main, 0, NULL);
-        snprintf(name, sizeof name, "recv%u", i);
-        sg_actor_t recv = sg_actor_init(name, hosts[i]);
-        sg_actor_set_data(recv, n);
-        sg_actor_start(recv, sg_receiver_main, 0, NULL);
+        sg_actor_t a = sg_actor_init(name, hosts[i]);
+        sg_actor_set_data(a, n);
+        sg_actor_start(a, sg_node_main, 0, NULL);
         /* Eager delivery: a message crosses the network as soon as it is sent, whether or
          * not the receiver is waiting yet (docs/simulator.md, "Mailboxes"). */
-        cb_sgshim_set_receiver(n->mailbox, recv);
+        cb_sgshim_set_receiver(n->mailbox, a);
     }
-    if (w->cfg.fault_count > 0) {
-        sg_actor_t ctl = sg_actor_init("faults", hosts[0]);
-        sg_actor_set_data(ctl, w);
-        sg_actor_start(ctl, sg_faults_main, 0, NULL);
+    w->done = sg_sem_init(0);
+    if (w->done == NULL) {
+        return CB_ERR_NOMEM;
     }
+    sg_actor_t master = sg_actor_init("master", hosts[0]);
+    sg_actor_set_data(master, w);
+    sg_actor_start(master, sg_master_main, 0, NULL);
     return CB_ERR_OK;
 }
 

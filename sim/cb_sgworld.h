@@ -58,7 +58,8 @@
  * crash, so no nonce is ever reused under the same key (docs/protocol.md §6.2).
  *
  * Faults: an optional timeline of crashes, recoveries, link changes, partitions and heals,
- * applied at their simulated times by a controller actor (docs/simulator.md, "Faults"). A
+ * applied at their simulated times by the first node step at or after each (every node
+ * wakes at every entry's time; docs/simulator.md, "Faults"). A
  * crashed node is down in the driver (its host stays on in SimGrid): its machine is gone,
  * messages to it, from it or still in flight are dropped, and a recovered node starts with a
  * fresh machine (a server comes back empty; with resync = warm a resyncer node then copies
@@ -214,7 +215,7 @@ typedef struct cb_sgworld_stats {
     uint64_t faults_applied;    /* timeline entries applied before the run ended */
     uint64_t frame_bytes_sent;  /* real frame bytes of the messages sent */
     uint64_t wire_bytes_sent;   /* simulated bytes: frame bytes + packet headers */
-    uint64_t timer_wakeups;     /* times a node's timer actor ran */
+    uint64_t timer_wakeups;     /* times a node woke for a deadline, not a message */
     cb_client_stats clients;    /* summed over the clients (with replication: the
                                    routers' clients, i.e. sub-requests) */
     cb_router_stats routers;    /* summed over the routers (zero without replication) */

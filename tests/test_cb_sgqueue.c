@@ -7,7 +7,10 @@
  *   - overload: many requests in flight against a slow broker queue up there (latency far
  *     above the unloaded one), and with a small queue_limit the broker rejects PUBLISHes;
  *   - a broker crash: requests time out while it is down, then complete again once it is
- *     back and the endpoints have subscribed again.
+ *     back and the endpoints have subscribed again;
+ *   - a server crash: its stream closes at the broker in the crash's step (applied by
+ *     whichever node steps first), which requeues the deliveries it had not ACKed and
+ *     redelivers them once the server is back (docs/simulator.md, "Faults").
  *
  * Each simulation runs in a forked child (SimGrid runs one per process; cb_test_fork.h).
  */
@@ -30,6 +33,7 @@ typedef struct qt_arg {
     uint64_t until_ns;
     uint64_t requests_max; /* per client; 0: until until_ns */
     int crash_broker;      /* crash at 50 ms, recover at 150 ms */
+    int crash_server;      /* the same for server 0 */
     uint32_t loss_ppm;
     uint64_t jitter_ns;
 } qt_arg;
@@ -134,7 +138,10 @@ static void qt_child(const void *arg, void *result)
         {.at_ns = 50000000ull, .kind = CB_SGWORLD_FAULT_CRASH, .node = 1 + a->clients},
         {.at_ns = 150000000ull, .kind = CB_SGWORLD_FAULT_RECOVER, .node = 1 + a->clients},
     };
-    if (a->crash_broker) {
+    if (a->crash_server) {
+        faults[0].node = faults[1].node = 0;
+    }
+    if (a->crash_broker || a->crash_server) {
         cfg.faults = faults;
         cfg.fault_count = 2;
     }
@@ -260,6 +267,39 @@ static void test_sgqueue_broker_crash(void)
     CU_ASSERT_EQUAL(r.stats.faults_applied, 2);
 }
 
+/* A server crash with requests on their way to it: the broker requeues the deliveries the
+ * server had not ACKed (at the crash time, from whichever node's step applies it) and
+ * redelivers them once the recovered server subscribes again; the run stays consistent
+ * (no node left waiting past its new deadline) and the same seed gives the same run. */
+static void test_sgqueue_server_crash(void)
+{
+    qt_arg a = {.latency_ns = 100000,
+                .service_ns = 20000,
+                .queue_limit = 1024,
+                .clients = 3,
+                .outstanding = 8,
+                .timeout_ns = 20000000ull,
+                .until_ns = 300000000ull,
+                .crash_server = 1};
+    qt_result r = qt_run(&a);
+    qt_result again = qt_run(&a);
+    printf("\n  server crash: ok before %llu, during %llu (timeouts %llu), after %llu, "
+           "redelivered %llu\n",
+           (unsigned long long)r.ok_before_crash, (unsigned long long)r.ok_during_crash,
+           (unsigned long long)r.timeouts_during_crash, (unsigned long long)r.ok_after_recover,
+           (unsigned long long)r.stats.broker.redelivered);
+    CU_ASSERT(r.ok_before_crash > 100);
+    CU_ASSERT_EQUAL(r.ok_during_crash, 0);
+    CU_ASSERT(r.timeouts_during_crash > 0);
+    CU_ASSERT(r.ok_after_recover > 100);
+    CU_ASSERT(r.stats.broker.redelivered > 0);
+    CU_ASSERT_EQUAL(r.stats.faults_applied, 2);
+    CU_ASSERT_EQUAL(r.gets, again.gets);
+    CU_ASSERT_EQUAL(r.median_ns, again.median_ns);
+    CU_ASSERT_EQUAL(r.stats.end_ns, again.stats.end_ns);
+    CU_ASSERT(memcmp(&r.stats.broker, &again.stats.broker, sizeof r.stats.broker) == 0);
+}
+
 /* Same seed, same run: every counter of two runs with loss and jitter agrees. */
 static void test_sgqueue_same_seed_same_run(void)
 {
@@ -291,6 +331,7 @@ static const cb_test_case tests[] = {
     {"latency_is_4L", test_sgqueue_latency_is_4L},
     {"overload", test_sgqueue_overload},
     {"broker_crash", test_sgqueue_broker_crash},
+    {"server_crash", test_sgqueue_server_crash},
     {NULL, NULL},
 };
 

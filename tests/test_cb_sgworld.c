@@ -661,6 +661,100 @@ static void test_sg_cut_short_frees_everything(void)
     CU_ASSERT(r.stats.messages_lost > 0);
 }
 
+/* Messages of every size come from the driver's pool (size classes from 128 B, chunks of
+ * 64 KiB, single blocks above): SET then GET values around those sizes and check each GET
+ * returns every byte intact. */
+static const uint32_t sizes_len[] = {1, 40, 41, 200, 4000, 65000, 65536, 70000, 300000};
+#define SIZES_N (sizeof sizes_len / sizeof sizes_len[0])
+
+typedef struct sizes_state {
+    uint32_t submitted; /* SET of value i at 2i, GET at 2i + 1 */
+    uint32_t intact;
+    uint32_t bad;
+    uint8_t key[8];
+    uint8_t value[300000];
+} sizes_state;
+
+static uint8_t sizes_byte(uint32_t i, uint32_t k)
+{
+    return (uint8_t)(k * 31u + i * 7u + (k >> 8));
+}
+
+static int sizes_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op,
+                      uint32_t *server, uint64_t *wake_ns)
+{
+    sizes_state *s = user;
+    (void)client;
+    (void)now_ns;
+    if (s->submitted == 2 * SIZES_N) {
+        *wake_ns = UINT64_MAX;
+        return 0;
+    }
+    uint32_t i = s->submitted / 2;
+    s->key[0] = 'k';
+    s->key[1] = (uint8_t)('0' + i);
+    op->key = s->key;
+    op->key_len = 2;
+    op->op = s->submitted % 2 == 0 ? CB_OP_SET : CB_OP_GET;
+    if (op->op == CB_OP_SET) {
+        for (uint32_t k = 0; k < sizes_len[i]; k++) {
+            s->value[k] = sizes_byte(i, k);
+        }
+        op->value = s->value;
+        op->value_len = sizes_len[i];
+    }
+    op->user_data = i;
+    s->submitted++;
+    *server = 0;
+    return 1;
+}
+
+static void sizes_complete(void *user, uint32_t client, const cb_completion *c)
+{
+    sizes_state *s = user;
+    (void)client;
+    if (c->op != CB_OP_GET) {
+        s->bad += c->outcome != CB_OUTCOME_STORED;
+        return;
+    }
+    uint32_t i = (uint32_t)c->user_data;
+    int ok = i < SIZES_N && c->outcome == CB_OUTCOME_HIT && c->value_len == sizes_len[i];
+    for (uint32_t k = 0; ok && k < c->value_len; k++) {
+        ok = c->value[k] == sizes_byte(i, k);
+    }
+    s->intact += (uint32_t)ok;
+    s->bad += (uint32_t)!ok;
+}
+
+typedef struct sizes_result {
+    int rc;
+    uint32_t intact;
+    uint32_t bad;
+} sizes_result;
+
+static void sizes_child(const void *arg, void *result)
+{
+    (void)arg;
+    static sizes_state s;
+    memset(&s, 0, sizeof s);
+    sizes_result *r = result;
+    cb_sgworld_config cfg = sgt_config(1);
+    cfg.client.outstanding_max = 1;
+    cb_world_hooks hooks = {&s, sizes_next, sizes_complete, NULL, NULL};
+    r->rc = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, NULL);
+    r->intact = s.intact;
+    r->bad = s.bad;
+}
+
+static void test_sg_message_sizes_intact(void)
+{
+    sizes_result r;
+    CU_ASSERT_EQUAL_FATAL(cb_test_fork(sizes_child, NULL, &r, sizeof r), 0);
+    CU_ASSERT_EQUAL(r.rc, CB_ERR_OK);
+    CU_ASSERT_EQUAL(r.intact, SIZES_N);
+    CU_ASSERT_EQUAL(r.bad, 0);
+}
+
 /* ---- 6. one simulation per process ---------------------------------------------------- */
 
 static void twice_child(const void *arg, void *result)
@@ -1045,6 +1139,7 @@ static const cb_test_case tests[] = {
     {"tcp_loss_delays_never_loses", test_sg_tcp_loss_delays_never_loses},
     {"same_seed_same_completions", test_sg_same_seed_same_completions},
     {"cut_short_frees_everything", test_sg_cut_short_frees_everything},
+    {"message_sizes_intact", test_sg_message_sizes_intact},
     {"jitter_keeps_tcp_order", test_sg_jitter_keeps_tcp_order},
     {"runner_drives_sgworld", test_sg_runner_drives_sgworld},
     {"second_run_in_process_refused", test_sg_second_run_in_process_refused},
