@@ -14,6 +14,7 @@
 #include "cb_scanbody.h"
 #include "cb_rng.h"
 #include "cb_test.h"
+#include "cb_test_guard.h"
 
 #include <string.h>
 #include <sys/mman.h>
@@ -23,39 +24,6 @@
 #define TEST_FRAME_BYTES_MAX (CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + CB_VALUE_BYTES_MAX_DEFAULT)
 
 /* ---- helpers ---------------------------------------------------------------------------- */
-
-/* Two pages, the second PROT_NONE: bytes copied to the end of the first touch the guard. */
-typedef struct test_guard {
-    uint8_t *base;
-    size_t page;
-} test_guard;
-
-static void guard_init(test_guard *g)
-{
-    long page = sysconf(_SC_PAGESIZE);
-    CU_ASSERT_FATAL(page > 0);
-    g->page = (size_t)page;
-    void *p = mmap(NULL, 2 * g->page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    CU_ASSERT_FATAL(p != MAP_FAILED);
-    g->base = p;
-    CU_ASSERT_FATAL(mprotect(g->base + g->page, g->page, PROT_NONE) == 0);
-}
-
-static void guard_free(test_guard *g)
-{
-    CU_ASSERT(munmap(g->base, 2 * g->page) == 0);
-}
-
-/* Copy bytes so that their last byte is the last readable one; returns where they start. */
-static const uint8_t *guard_place(test_guard *g, const uint8_t *bytes, size_t len)
-{
-    CU_ASSERT_FATAL(len <= g->page);
-    uint8_t *at = g->base + g->page - len;
-    if (len > 0) {
-        memcpy(at, bytes, len);
-    }
-    return at;
-}
 
 /* A valid frame whose fields are all distinct, so a swapped field shows. */
 static cb_frame frame_sample(void)
@@ -276,11 +244,11 @@ static const decode_case decode_cases[] = {
 
 static void test_frame_decode_errors(void)
 {
-    test_guard g;
-    guard_init(&g);
+    cb_test_guard g;
+    cb_test_guard_init(&g);
     for (size_t i = 0; i < sizeof decode_cases / sizeof decode_cases[0]; i++) {
         const decode_case *c = &decode_cases[i];
-        const uint8_t *buf = guard_place(&g, c->bytes, c->len);
+        const uint8_t *buf = cb_test_guard_place(&g, c->bytes, c->len);
         cb_frame f;
         long rc = cb_frame_decode(buf, c->len, NULL, &f);
         if (rc != c->expect) {
@@ -299,7 +267,7 @@ static void test_frame_decode_errors(void)
         }
         CU_ASSERT_EQUAL(hrc, hexpect);
     }
-    guard_free(&g);
+    cb_test_guard_free(&g);
 }
 
 static void test_frame_decode_bad_arguments(void)
@@ -325,8 +293,8 @@ static void test_frame_key_len_over_limit(void)
 /* value_len over the configured limit is rejected with only the 40-byte header present. */
 static void test_frame_value_len_over_limit(void)
 {
-    test_guard g;
-    guard_init(&g);
+    cb_test_guard g;
+    cb_test_guard_init(&g);
     cb_frame_limits small = {.value_bytes_max = 100};
     cb_frame f = frame_sample();
     f.key = NULL;
@@ -336,20 +304,20 @@ static void test_frame_value_len_over_limit(void)
 
     f.value_len = 101;
     CU_ASSERT_EQUAL(cb_frame_encode_header(&f, hdr, sizeof hdr), 40);
-    const uint8_t *buf = guard_place(&g, hdr, sizeof hdr);
+    const uint8_t *buf = cb_test_guard_place(&g, hdr, sizeof hdr);
     CU_ASSERT_EQUAL(cb_frame_decode(buf, 40, &small, &d), CB_ERR_VALUE_TOO_LARGE);
     CU_ASSERT_EQUAL(cb_frame_decode(buf, 40, NULL, &d), CB_ERR_NEED_MORE);
 
     f.value_len = 100;
     CU_ASSERT_EQUAL(cb_frame_encode_header(&f, hdr, sizeof hdr), 40);
-    buf = guard_place(&g, hdr, sizeof hdr);
+    buf = cb_test_guard_place(&g, hdr, sizeof hdr);
     CU_ASSERT_EQUAL(cb_frame_decode(buf, 40, &small, &d), CB_ERR_NEED_MORE);
 
     /* Above the default, within the hard limit: the default rejects, a raised limit waits. */
     cb_frame_limits big = {.value_bytes_max = CB_VALUE_BYTES_LIMIT};
     f.value_len = CB_VALUE_BYTES_MAX_DEFAULT + 1;
     CU_ASSERT_EQUAL(cb_frame_encode_header(&f, hdr, sizeof hdr), 40);
-    buf = guard_place(&g, hdr, sizeof hdr);
+    buf = cb_test_guard_place(&g, hdr, sizeof hdr);
     CU_ASSERT_EQUAL(cb_frame_decode(buf, 40, NULL, &d), CB_ERR_VALUE_TOO_LARGE);
     CU_ASSERT_EQUAL(cb_frame_decode(buf, 40, &big, &d), CB_ERR_NEED_MORE);
     CU_ASSERT_EQUAL(cb_frame_decode_header(buf, 40, &big, &d), 40);
@@ -357,24 +325,24 @@ static void test_frame_value_len_over_limit(void)
     /* A configured maximum above the hard limit is clamped to it. */
     cb_frame_limits silly = {.value_bytes_max = UINT32_MAX};
     uint8_t raw[40] = {0xCB, 0xED, 0x01, CB_OP_SET, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0, 0, 1};
-    buf = guard_place(&g, raw, sizeof raw); /* value_len = 128 MiB + 1 */
+    buf = cb_test_guard_place(&g, raw, sizeof raw); /* value_len = 128 MiB + 1 */
     CU_ASSERT_EQUAL(cb_frame_decode(buf, 40, &silly, &d), CB_ERR_VALUE_TOO_LARGE);
     raw[15] = 0; /* exactly 128 MiB */
-    buf = guard_place(&g, raw, sizeof raw);
+    buf = cb_test_guard_place(&g, raw, sizeof raw);
     CU_ASSERT_EQUAL(cb_frame_decode(buf, 40, &silly, &d), CB_ERR_NEED_MORE);
-    guard_free(&g);
+    cb_test_guard_free(&g);
 }
 
 /* ---- prefixes and guard page ------------------------------------------------------------ */
 
 /* Every strict prefix gives NEED_MORE, the whole frame decodes, all against the guard page. */
-static void check_prefixes(test_guard *g, const cb_frame *f, const char *name)
+static void check_prefixes(cb_test_guard *g, const cb_frame *f, const char *name)
 {
     uint8_t enc[CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + 64];
     long len = cb_frame_encode(f, enc, sizeof enc);
     CU_ASSERT_FATAL(len >= 40);
     for (size_t n = 0; n < (size_t)len; n++) {
-        const uint8_t *buf = guard_place(g, enc, n);
+        const uint8_t *buf = cb_test_guard_place(g, enc, n);
         cb_frame d;
         long rc = cb_frame_decode(buf, n, NULL, &d);
         if (rc != CB_ERR_NEED_MORE) {
@@ -382,7 +350,7 @@ static void check_prefixes(test_guard *g, const cb_frame *f, const char *name)
         }
         CU_ASSERT_EQUAL(rc, CB_ERR_NEED_MORE);
     }
-    const uint8_t *buf = guard_place(g, enc, (size_t)len);
+    const uint8_t *buf = cb_test_guard_place(g, enc, (size_t)len);
     cb_frame d;
     CU_ASSERT_EQUAL(cb_frame_decode(buf, (size_t)len, NULL, &d), len);
     CU_ASSERT(frame_equal(f, &d));
@@ -390,8 +358,8 @@ static void check_prefixes(test_guard *g, const cb_frame *f, const char *name)
 
 static void test_frame_prefixes_need_more(void)
 {
-    test_guard g;
-    guard_init(&g);
+    cb_test_guard g;
+    cb_test_guard_init(&g);
     static const uint8_t key250[CB_KEY_BYTES_MAX] = {'k'};
     cb_frame f = frame_sample();
     check_prefixes(&g, &f, "key and value");
@@ -414,7 +382,7 @@ static void test_frame_prefixes_need_more(void)
                       .key_len = CB_KEY_BYTES_MAX,
                       .key = key250};
     check_prefixes(&g, &reply, "250-byte key");
-    guard_free(&g);
+    cb_test_guard_free(&g);
 }
 
 /* ---- encoder errors --------------------------------------------------------------------- */
@@ -619,8 +587,8 @@ static void check_decoded_valid(const uint8_t *buf, size_t len, long rc, const c
 
 static void test_frame_corrupted_headers(void)
 {
-    test_guard g;
-    guard_init(&g);
+    cb_test_guard g;
+    cb_test_guard_init(&g);
     cb_rng r;
     cb_rng_init(&r, cb_test_seed() ^ 0xc0ffee);
     uint8_t pool[CB_KEY_BYTES_MAX + 512];
@@ -635,7 +603,7 @@ static void test_frame_corrupted_headers(void)
         for (unsigned k = 0; k < flips; k++) {
             enc[cb_rng_below(&r, CB_FRAME_HEADER_BYTES)] ^= (uint8_t)(1u << cb_rng_below(&r, 8));
         }
-        const uint8_t *buf = guard_place(&g, enc, (size_t)len);
+        const uint8_t *buf = cb_test_guard_place(&g, enc, (size_t)len);
         cb_frame d;
         long rc = cb_frame_decode(buf, (size_t)len, NULL, &d);
         if (rc > 0) {
@@ -647,7 +615,7 @@ static void test_frame_corrupted_headers(void)
         }
     }
     CU_ASSERT(ok > 0 && errs > 0); /* both outcomes were exercised */
-    guard_free(&g);
+    cb_test_guard_free(&g);
 }
 
 /* SCAN bodies: round trip, and every truncation or bad length refused as a whole. */

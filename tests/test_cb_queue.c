@@ -12,41 +12,12 @@
 #include "cb_queue.h"
 #include "cb_rng.h"
 #include "cb_test.h"
+#include "cb_test_guard.h"
 
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-typedef struct test_guard {
-    uint8_t *base;
-    size_t page;
-} test_guard;
-
-static void guard_init(test_guard *g)
-{
-    long page = sysconf(_SC_PAGESIZE);
-    CU_ASSERT_FATAL(page > 0);
-    g->page = (size_t)page;
-    void *p = mmap(NULL, 2 * g->page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    CU_ASSERT_FATAL(p != MAP_FAILED);
-    g->base = p;
-    CU_ASSERT_FATAL(mprotect(g->base + g->page, g->page, PROT_NONE) == 0);
-}
-
-static void guard_free(test_guard *g)
-{
-    CU_ASSERT(munmap(g->base, 2 * g->page) == 0);
-}
-
-static const uint8_t *guard_place(test_guard *g, const uint8_t *bytes, size_t len)
-{
-    CU_ASSERT_FATAL(len <= g->page);
-    uint8_t *at = g->base + g->page - len;
-    if (len > 0) {
-        memcpy(at, bytes, len);
-    }
-    return at;
-}
 
 static const uint8_t test_payload[5] = {'h', 'e', 'l', 'l', 'o'};
 
@@ -148,15 +119,15 @@ static void test_queue_decode_errors(void)
     cb_queue_msg pub = {
         .kind = CB_QUEUE_PUBLISH, .message_id = 1, .payload_len = 5, .payload = test_payload};
     cb_queue_msg nack = {.kind = CB_QUEUE_NACK, .reason = 1, .message_id = 1};
-    test_guard g;
-    guard_init(&g);
+    cb_test_guard g;
+    cb_test_guard_init(&g);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint8_t buf[64];
         int is_nack = cases[i].off >= 100;
         long n = cb_queue_encode(is_nack ? &nack : &pub, buf, sizeof buf);
         CU_ASSERT_FATAL(n > 0);
         buf[cases[i].off % 100] = cases[i].value;
-        const uint8_t *at = guard_place(&g, buf, (size_t)n);
+        const uint8_t *at = cb_test_guard_place(&g, buf, (size_t)n);
         cb_queue_msg d;
         long rc = cb_queue_decode(at, (size_t)n, 1024, &d);
         if (rc != cases[i].want) {
@@ -183,12 +154,12 @@ static void test_queue_decode_errors(void)
     buf[6] = buf[7] = 0;
     CU_ASSERT_EQUAL(cb_queue_decode(buf, (size_t)n, 0, &d), CB_ERR_MALFORMED);
     /* Early rejection: a bad magic is known after one byte. */
-    const uint8_t *one = guard_place(&g, (const uint8_t[]){0x00}, 1);
+    const uint8_t *one = cb_test_guard_place(&g, (const uint8_t[]){0x00}, 1);
     CU_ASSERT_EQUAL(cb_queue_decode(one, 1, 0, &d), CB_ERR_BAD_MAGIC);
     CU_ASSERT_EQUAL(cb_queue_decode(NULL, 0, 0, &d), CB_ERR_NEED_MORE);
     CU_ASSERT_EQUAL(cb_queue_decode(NULL, 3, 0, &d), CB_ERR_INVALID);
     CU_ASSERT_EQUAL(cb_queue_decode(buf, 3, 0, NULL), CB_ERR_INVALID);
-    guard_free(&g);
+    cb_test_guard_free(&g);
 }
 
 static void test_queue_prefixes_need_more(void)
@@ -196,10 +167,10 @@ static void test_queue_prefixes_need_more(void)
     cb_queue_msg m = sample_deliver();
     uint8_t buf[64];
     long n = cb_queue_encode(&m, buf, sizeof buf);
-    test_guard g;
-    guard_init(&g);
+    cb_test_guard g;
+    cb_test_guard_init(&g);
     for (long cut = 0; cut < n; cut++) {
-        const uint8_t *at = guard_place(&g, buf, (size_t)cut);
+        const uint8_t *at = cb_test_guard_place(&g, buf, (size_t)cut);
         cb_queue_msg d;
         long rc = cb_queue_decode(at, (size_t)cut, 0, &d);
         if (rc != CB_ERR_NEED_MORE) {
@@ -207,7 +178,7 @@ static void test_queue_prefixes_need_more(void)
         }
         CU_ASSERT_EQUAL(rc, CB_ERR_NEED_MORE);
     }
-    guard_free(&g);
+    cb_test_guard_free(&g);
 }
 
 static void test_queue_encode_errors(void)
