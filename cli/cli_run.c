@@ -322,6 +322,8 @@ static cb_codec_config cli_run_codec(const cb_plan *p, const cb_seal_key *key)
         c.compress_threshold_bytes =
             t->compression_min_bytes > 0 ? (uint32_t)t->compression_min_bytes : 1u;
     }
+    /* UDP and the queue have no connections: no HELLO, both ends configured alike. */
+    c.connectionless = t->kind != CB_TRANSPORT_TCP;
     if (key != NULL) {
         c.seal_key = key;
         /* Queue messages may be redelivered: sealed as datagrams, a duplicate is dropped. */

@@ -11,6 +11,10 @@
 #define CLIENT_SLOTS_MAX    65536u
 #define CLIENT_ATTEMPTS_MAX 64u
 
+/* A peer's HELLO exchange (docs/protocol.md §5.3): none sent on this connection yet, sent
+ * and unanswered (values go uncompressed), answered (the codec holds the agreement). */
+enum { CLIENT_HELLO_NEW = 0, CLIENT_HELLO_PENDING, CLIENT_HELLO_DONE };
+
 typedef struct client_slot {
     uint8_t in_use;
     uint8_t op;
@@ -57,6 +61,10 @@ struct cb_client {
     uint32_t *text_fifos;   /* peer_count * outstanding_max */
     cb_outbox outbox;
     cb_client_stats stats;
+    /* HELLO (docs/protocol.md §5.3): per peer CLIENT_HELLO_*, NULL when none is ever sent;
+     * and the encoded HELLO (request id 0). */
+    uint8_t *hello;
+    uint8_t hello_frame[CB_FRAME_HEADER_BYTES];
 };
 
 cb_client_config cb_client_config_default(void)
@@ -81,6 +89,43 @@ static int client_config_valid(const cb_client_config *c)
            c->attempts_max <= CLIENT_ATTEMPTS_MAX && c->jitter_ppm <= 1000000u &&
            c->value_bytes_max <= CB_VALUE_BYTES_LIMIT && c->protocol <= CB_CLIENT_PROTOCOL_TEXT &&
            (c->protocol == CB_CLIENT_PROTOCOL_BINARY || !cb_codec_enabled(&c->codec));
+}
+
+/* Connection to `peer` is new: a HELLO goes first, and values go uncompressed until the
+ * reply settles the algorithm. */
+static void client_hello_fresh(cb_client *cli, uint32_t peer)
+{
+    if (cli->hello != NULL) {
+        cli->hello[peer] = CLIENT_HELLO_NEW;
+        cb_codec_agree(cli->codec, peer, CB_COMPRESS_NONE);
+    }
+}
+
+/* With compression on over a stream transport: the per-peer HELLO states and the HELLO
+ * frame, whose arg is the bitmask of what we decode, cas our algorithm, ttl_ms our level. */
+static int client_hello_setup(cb_client *cli)
+{
+    const cb_codec_config *cc = &cli->cfg.codec;
+    if (!cb_codec_compressing(cli->codec) || cc->connectionless) {
+        return CB_ERR_OK;
+    }
+    cli->hello = cb_alloc_calloc(cli->alloc, cli->cfg.peer_count, sizeof cli->hello[0]);
+    if (cli->hello == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    cb_frame f;
+    memset(&f, 0, sizeof f);
+    f.opcode = CB_OP_HELLO;
+    f.arg = cb_codec_hello_mask(cli->codec);
+    f.cas = cb_codec_alg(cli->codec);
+    f.ttl_ms = (uint32_t)cc->compress_level;
+    long n = cb_frame_encode(&f, cli->hello_frame, sizeof cli->hello_frame);
+    assert(n == (long)sizeof cli->hello_frame);
+    (void)n;
+    for (uint32_t p = 0; p < cli->cfg.peer_count; p++) {
+        client_hello_fresh(cli, p);
+    }
+    return CB_ERR_OK;
 }
 
 static int client_alloc_tables(cb_client *cli)
@@ -115,6 +160,10 @@ static int client_alloc_tables(cb_client *cli)
         }
         cli->limits.value_bytes_max = cb_codec_wire_value_max(cli->codec, c->value_bytes_max);
         arena += cb_codec_sealing(cli->codec) ? (size_t)c->value_bytes_max + 64u * 1024u : 0;
+        rc = client_hello_setup(cli);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
     }
     return cb_outbox_init(&cli->outbox, actions, arena, cli->alloc);
 }
@@ -177,6 +226,7 @@ void cb_client_del(cb_client *cli)
     cb_alloc_free(a, cli->text_fifos);
     cb_outbox_free(&cli->outbox, a);
     cb_codec_del(cli->codec);
+    cb_alloc_free(a, cli->hello);
     cb_alloc_free(a, cli->framers);
     cb_alloc_free(a, cli->free_slots);
     cb_alloc_free(a, cli->slots);
@@ -196,7 +246,7 @@ static int client_op_needs_key(uint8_t op)
 
 static int client_check_op(const cb_client *cli, const cb_client_op *op)
 {
-    if (!cb_op_valid(op->op) || op->quiet) {
+    if (!cb_op_valid(op->op) || op->op == CB_OP_HELLO || op->quiet) {
         return CB_ERR_INVALID;
     }
     if (op->key_len > CB_KEY_BYTES_MAX) {
@@ -266,7 +316,7 @@ static int client_encode_text(cb_client *cli, client_slot *s, const cb_client_op
     return CB_ERR_OK;
 }
 
-static int client_encode(cb_client *cli, client_slot *s, const cb_client_op *op)
+static int client_encode(cb_client *cli, client_slot *s, uint32_t peer, const cb_client_op *op)
 {
     if (cli->text != NULL) {
         return client_encode_text(cli, s, op);
@@ -285,7 +335,7 @@ static int client_encode(cb_client *cli, client_slot *s, const cb_client_op *op)
     if (cli->codec != NULL) {
         /* Once per request: a retry re-sends the same compressed frame. The value was
          * checked against the limit, so this cannot fail. */
-        (void)cb_codec_compress(cli->codec, &f);
+        (void)cb_codec_compress_conn(cli->codec, peer, &f);
     }
     int rc = client_frame_room(cli, s, cb_frame_encoded_len(&f));
     if (rc != CB_ERR_OK) {
@@ -340,6 +390,54 @@ static int client_seal(cb_client *cli, const client_slot *s, const uint8_t **dat
     return CB_ERR_OK;
 }
 
+/* Does a send to `peer` now start its connection (a HELLO must go first)? */
+static int client_hello_due(const cb_client *cli, uint32_t peer)
+{
+    return cli->hello != NULL && cli->hello[peer] == CLIENT_HELLO_NEW;
+}
+
+/* The outbox room a send to `peer` of `frame_len` bytes needs: actions and arena bytes. */
+static int client_has_send_room(const cb_client *cli, uint32_t peer, size_t actions,
+                                size_t frame_len)
+{
+    size_t bytes = client_send_room(cli, frame_len);
+    if (client_hello_due(cli, peer)) {
+        actions++;
+        bytes += client_send_room(cli, CB_FRAME_HEADER_BYTES);
+    }
+    return cb_outbox_has_room_n(&cli->outbox, actions, bytes);
+}
+
+/* Queue the HELLO to `peer` (room was checked): sealed afresh when sealing, else from
+ * hello_frame. */
+static void client_send_hello(cb_client *cli, uint32_t peer)
+{
+    cb_action a;
+    memset(&a, 0, sizeof a);
+    a.kind = CB_ACTION_SEND;
+    a.peer = peer;
+    a.data = cli->hello_frame;
+    a.data_len = sizeof cli->hello_frame;
+    if (cb_codec_sealing(cli->codec)) {
+        cb_frame f;
+        long rc = cb_frame_decode(cli->hello_frame, sizeof cli->hello_frame, NULL, &f);
+        assert(rc == (long)sizeof cli->hello_frame);
+        size_t wire_len = cb_codec_wire_len(cli->codec, peer, &f);
+        uint8_t *out = cb_outbox_reserve(&cli->outbox, wire_len);
+        assert(out != NULL);
+        rc = cb_codec_write(cli->codec, peer, &f, out, wire_len);
+        assert(rc == (long)wire_len);
+        (void)rc;
+        a.data = out;
+        a.data_len = wire_len;
+    }
+    int rc = cb_outbox_push(&cli->outbox, &a);
+    assert(rc == CB_ERR_OK);
+    (void)rc;
+    cli->hello[peer] = CLIENT_HELLO_PENDING;
+    cli->stats.bytes_sent += a.data_len;
+}
+
 static int client_send(cb_client *cli, uint32_t slot_idx)
 {
     client_slot *s = &cli->slots[slot_idx];
@@ -349,6 +447,9 @@ static int client_send(cb_client *cli, uint32_t slot_idx)
     a.peer = s->peer;
     a.data = s->frame;
     a.data_len = s->frame_len;
+    if (client_hello_due(cli, s->peer)) {
+        client_send_hello(cli, s->peer);
+    }
     if (client_send_room(cli, s->frame_len) > 0) {
         int rc = client_seal(cli, s, &a.data, &a.data_len);
         if (rc != CB_ERR_OK) {
@@ -378,14 +479,14 @@ int cb_client_request(cb_client *cli, uint32_t peer, const cb_client_op *op, uin
     }
     /* Room for the frame at its largest (compression only shrinks it). */
     size_t most = CB_FRAME_HEADER_BYTES + (size_t)op->key_len + op->value_len;
-    if (!cb_outbox_has_room(&cli->outbox, client_send_room(cli, most))) {
+    if (!client_has_send_room(cli, peer, 1, most)) {
         return CB_ERR_FULL;
     }
     uint32_t idx = cli->free_slots[cli->free_count - 1];
     client_slot *s = &cli->slots[idx];
     assert(!s->in_use);
     s->request_id = client_next_id(cli, idx);
-    rc = client_encode(cli, s, op);
+    rc = client_encode(cli, s, peer, op);
     if (rc != CB_ERR_OK) {
         return rc;
     }
@@ -556,6 +657,7 @@ static long client_close_peer(cb_client *cli, uint32_t peer, uint8_t kind, int e
     cb_framer_reset(&cli->framers[peer]);
     if (cli->codec != NULL) {
         cb_codec_reset(cli->codec, peer);
+        client_hello_fresh(cli, peer);
     }
     if (cli->text != NULL) {
         client_text_reset(cli, peer);
@@ -567,6 +669,24 @@ static long client_close_peer(cb_client *cli, uint32_t peer, uint8_t kind, int e
     a.peer = peer;
     (void)cb_outbox_push(&cli->outbox, &a); /* best effort, like events */
     return err;
+}
+
+/* A HELLO frame from `peer`: the reply to ours settles the connection's algorithm (ours if
+ * the server named it with status OK, else none); anything else (a request, a reply we did
+ * not ask for, or a second one) is counted as unknown and ignored. */
+static void client_on_hello(cb_client *cli, uint32_t peer, const cb_frame *f, uint64_t wire_len)
+{
+    cli->stats.bytes_received += wire_len;
+    if (cli->hello == NULL || cli->hello[peer] != CLIENT_HELLO_PENDING ||
+        (f->flags & CB_FLAG_RESPONSE) == 0 || f->request_id != 0) {
+        cli->stats.unknown_replies++;
+        return;
+    }
+    uint8_t alg = f->status == CB_STATUS_OK && f->arg == cb_codec_alg(cli->codec)
+                      ? cb_codec_alg(cli->codec)
+                      : (uint8_t)CB_COMPRESS_NONE;
+    cb_codec_agree(cli->codec, peer, alg);
+    cli->hello[peer] = CLIENT_HELLO_DONE;
 }
 
 /*
@@ -587,6 +707,10 @@ static long client_on_frame(cb_client *cli, uint32_t peer, const cb_frame *wire,
     int rc = cb_codec_open(cli->codec, peer, wire, &f);
     if (rc == CB_ERR_OK) {
         rc = cb_codec_decompress(cli->codec, &f);
+    }
+    if (rc == CB_ERR_OK && f.opcode == CB_OP_HELLO) {
+        client_on_hello(cli, peer, &f, wire_len);
+        return CB_ERR_OK;
     }
     if (rc == CB_ERR_OK) {
         client_on_reply(cli, peer, &f, now_ns, wire_len);
@@ -758,6 +882,7 @@ int cb_client_on_reset(cb_client *cli, uint32_t peer)
     cb_framer_reset(&cli->framers[peer]);
     if (cli->codec != NULL) {
         cb_codec_reset(cli->codec, peer);
+        client_hello_fresh(cli, peer);
     }
     if (cli->text != NULL) {
         client_text_reset(cli, peer);
@@ -808,7 +933,7 @@ static int client_expire(cb_client *cli, uint32_t idx, uint64_t now_ns)
     if (cli->text != NULL) {
         return client_expire_text(cli, idx, now_ns);
     }
-    if (!cb_outbox_has_room_n(&cli->outbox, 2, client_send_room(cli, s->frame_len))) {
+    if (!client_has_send_room(cli, s->peer, 2, s->frame_len)) {
         return CB_ERR_FULL;
     }
     if (s->attempts >= cli->cfg.attempts_max) {

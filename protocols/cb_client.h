@@ -42,8 +42,10 @@ typedef struct cb_client_config {
     uint32_t value_bytes_max; /* largest value accepted in a reply; <= CB_VALUE_BYTES_LIMIT */
     uint32_t outbox_actions;  /* action slots; 0 picks 2 * outstanding_max + 16 */
     /* Compression and sealing (docs/protocol.md §5, §6); all zero: off. Must match the
-     * servers'. Peers are the codec's connections: peer p's sessions restart when the client
-     * closes p or cb_client_on_reset(p) is called (stream mode). */
+     * servers', except that with compression on and codec.connectionless = 0 each new
+     * connection to a peer opens with a HELLO that agrees on the algorithm (§5.3; requests
+     * go uncompressed until its reply). Peers are the codec's connections: peer p's sessions
+     * and agreement restart when the client closes p or cb_client_on_reset(p) is called. */
     cb_codec_config codec;
     /* The wire protocol: CB_CLIENT_PROTOCOL_BINARY (0, cachebed's frame) or
      * CB_CLIENT_PROTOCOL_TEXT (memcached's text protocol, cb_textreply.h; docs/real.md §9).

@@ -14,6 +14,7 @@ struct cb_codec {
     uint32_t conn_count;
     uint32_t value_bytes_max;
     cb_compress *compress; /* NULL: compression off */
+    uint8_t *agreed;       /* conn_count, when compressing: CB_CODEC_AGREED_CONFIGURED or an alg */
     int sealing;
     cb_seal_key key;
     cb_rng rng;        /* session salts */
@@ -99,6 +100,13 @@ int cb_codec_new(const cb_codec_config *cfg, uint8_t role, uint32_t conn_count,
                                  .threshold_bytes = norm.compress_threshold_bytes,
                                  .value_bytes_max = value_bytes_max};
         rc = cb_compress_new(&cc, alloc, &c->compress);
+        if (rc == CB_ERR_OK) {
+            c->agreed = cb_alloc_malloc(alloc, conn_count);
+            rc = c->agreed == NULL ? CB_ERR_NOMEM : CB_ERR_OK;
+        }
+        if (c->agreed != NULL) {
+            memset(c->agreed, CB_CODEC_AGREED_CONFIGURED, conn_count);
+        }
     }
     if (rc == CB_ERR_OK && norm.seal_key != NULL) {
         rc = codec_alloc_seal(c);
@@ -121,6 +129,7 @@ void cb_codec_del(cb_codec *c)
     cb_alloc_free(c->alloc, c->rx);
     cb_alloc_free(c->alloc, c->tx);
     cb_compress_del(c->compress);
+    cb_alloc_free(c->alloc, c->agreed);
     cb_alloc_free(c->alloc, c);
 }
 
@@ -213,9 +222,56 @@ int cb_codec_decompress(cb_codec *c, cb_frame *f)
     return CB_ERR_OK;
 }
 
+int cb_codec_compressing(const cb_codec *c)
+{
+    return c->compress != NULL;
+}
+
+uint8_t cb_codec_alg(const cb_codec *c)
+{
+    return c->compress != NULL ? c->cfg.compress_alg : (uint8_t)CB_COMPRESS_NONE;
+}
+
+uint64_t cb_codec_hello_mask(const cb_codec *c)
+{
+    return c != NULL && c->compress != NULL ? (uint64_t)1 << c->cfg.compress_alg : 0;
+}
+
+uint8_t cb_codec_hello_choose(const cb_codec *c, uint64_t peer_mask)
+{
+    uint64_t mine = cb_codec_hello_mask(c);
+    return mine != 0 && (peer_mask & mine) != 0 ? c->cfg.compress_alg : (uint8_t)CB_COMPRESS_NONE;
+}
+
+void cb_codec_agree(cb_codec *c, uint32_t conn, uint8_t alg)
+{
+    assert(conn < c->conn_count);
+    if (c->agreed != NULL) {
+        c->agreed[conn] = alg == c->cfg.compress_alg ? alg : (uint8_t)CB_COMPRESS_NONE;
+    }
+}
+
+uint8_t cb_codec_agreed(const cb_codec *c, uint32_t conn)
+{
+    assert(conn < c->conn_count);
+    return c->agreed != NULL ? c->agreed[conn] : (uint8_t)CB_COMPRESS_NONE;
+}
+
+int cb_codec_compress_conn(cb_codec *c, uint32_t conn, cb_frame *f)
+{
+    assert(conn < c->conn_count);
+    if (c->agreed == NULL || c->agreed[conn] == CB_COMPRESS_NONE) {
+        return 0;
+    }
+    return cb_codec_compress(c, f);
+}
+
 void cb_codec_reset(cb_codec *c, uint32_t conn)
 {
     assert(conn < c->conn_count);
+    if (c->agreed != NULL) {
+        c->agreed[conn] = CB_CODEC_AGREED_CONFIGURED;
+    }
     if (c->sealing && c->cfg.seal_mode == CB_SEAL_STREAM) {
         codec_start(c, conn);
     }

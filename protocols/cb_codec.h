@@ -9,8 +9,11 @@
  * generator its session salts are drawn from. Everything is allocated by cb_codec_new, sized
  * from conn_count and value_bytes_max; nothing is allocated per frame.
  *
- * No handshake: both ends of a connection are configured from the same scenario, and a
- * frame that does not match this end's configuration is refused with CB_ERR_CODEC_MISMATCH
+ * Compression is agreed per connection by the HELLO exchange on stream transports
+ * (docs/protocol.md §5.3): each connection has an agreed algorithm, CB_CODEC_AGREED_CONFIGURED
+ * until a HELLO settles it (and again after cb_codec_reset), meaning "the configured one":
+ * datagram and queue transports, and peers that never send HELLO, stay configured alike, and
+ * a frame that does not match this end's configuration is refused with CB_ERR_CODEC_MISMATCH
  * (docs/protocol.md §5.3, §6.3).
  */
 #ifndef CB_CODEC_H
@@ -34,7 +37,15 @@ typedef struct cb_codec_config {
     /* Seeds the session salts. Machines sharing a key must use different seeds (drivers
      * draw them from the run's generator; real drivers from the OS RNG, docs §6.2). */
     uint64_t seal_seed;
+    /* 1: the transport has no connections (UDP, queue): a client never sends HELLO and both
+     * ends stay configured alike (docs/protocol.md §5.3). 0: stream (TCP). */
+    uint8_t connectionless;
 } cb_codec_config;
+
+/* A connection's agreed algorithm before any HELLO: the configured one (cb_codec_agreed). */
+#define CB_CODEC_AGREED_CONFIGURED 0xFFu
+/* The HELLO bitmask bits that name an algorithm (bit n: algorithm id n, cb_compress.h). */
+#define CB_CODEC_HELLO_MASK_KNOWN ((1u << CB_COMPRESS_LZ4) | (1u << CB_COMPRESS_ZSTD))
 
 /* Which end a machine is: sets the direction of the frames it seals and opens. */
 #define CB_CODEC_CLIENT 1u
@@ -107,8 +118,37 @@ int cb_codec_open(cb_codec *c, uint32_t conn, const cb_frame *wire, cb_frame *pl
  */
 int cb_codec_decompress(cb_codec *c, cb_frame *f);
 
-/* Connection `conn` starts over (stream mode: a new sender session with a fresh salt, and
- * a receiver waiting for the peer's new salt). Datagram sessions outlive connections: no-op. */
+/* Is compression configured (an algorithm other than CB_COMPRESS_NONE)? */
+int cb_codec_compressing(const cb_codec *c);
+
+/* The algorithm compression is configured with (CB_COMPRESS_NONE when off). */
+uint8_t cb_codec_alg(const cb_codec *c);
+
+/* The HELLO bitmask of the algorithms this end decodes: 1 << the configured algorithm, or
+ * 0 when compression is off. NULL (no codec) gives 0. */
+uint64_t cb_codec_hello_mask(const cb_codec *c);
+
+/* A server's answer to a HELLO offering `peer_mask`: its configured algorithm if the mask
+ * has that algorithm's bit, else CB_COMPRESS_NONE. NULL (no codec) gives CB_COMPRESS_NONE. */
+uint8_t cb_codec_hello_choose(const cb_codec *c, uint64_t peer_mask);
+
+/* Settle connection `conn`'s algorithm: CB_COMPRESS_NONE (send every value as it is) or the
+ * configured algorithm (any other value is taken as CB_COMPRESS_NONE). Lasts until
+ * cb_codec_reset(conn). A no-op when compression is off. */
+void cb_codec_agree(cb_codec *c, uint32_t conn, uint8_t alg);
+
+/* Connection `conn`'s agreed algorithm: CB_CODEC_AGREED_CONFIGURED, CB_COMPRESS_NONE or the
+ * configured algorithm (CB_COMPRESS_NONE when compression is off). */
+uint8_t cb_codec_agreed(const cb_codec *c, uint32_t conn);
+
+/* cb_codec_compress for a frame sent on `conn`: leaves it as it is (returns 0) when the
+ * connection agreed on CB_COMPRESS_NONE. */
+int cb_codec_compress_conn(cb_codec *c, uint32_t conn, cb_frame *f);
+
+/* Connection `conn` starts over: its agreed algorithm goes back to
+ * CB_CODEC_AGREED_CONFIGURED, and in stream seal mode it gets a new sender session with a
+ * fresh salt and a receiver waiting for the peer's new salt (datagram seal sessions outlive
+ * connections). */
 void cb_codec_reset(cb_codec *c, uint32_t conn);
 
 #endif

@@ -51,7 +51,8 @@
     X(FLUSH, 0x0C, "flush")                                                                        \
     X(STATS, 0x0D, "stats")                                                                        \
     X(NOOP, 0x0E, "noop")                                                                          \
-    X(SCAN, 0x0F, "scan")
+    X(SCAN, 0x0F, "scan")                                                                          \
+    X(HELLO, 0x10, "hello")
 
 typedef enum {
 #define CB_OP_ENUM(name, code, text) CB_OP_##name = (code),

@@ -347,7 +347,7 @@ static size_t server_write_reply(cb_server *srv, uint32_t conn, cb_frame *rep, u
     if (srv->codec != NULL) {
         /* Only a STATS body over a value limit below 4 KiB can fail (VALUE_TOO_LARGE): it
          * is then sent as it is, like any value that does not shrink. */
-        (void)cb_codec_compress(srv->codec, rep);
+        (void)cb_codec_compress_conn(srv->codec, conn, rep);
     }
     size_t len =
         srv->codec != NULL ? cb_codec_wire_len(srv->codec, conn, rep) : cb_frame_encoded_len(rep);
@@ -480,6 +480,7 @@ void server_queue_close(cb_server *srv, uint32_t conn, int err)
 static long server_close_conn(cb_server *srv, uint32_t conn, uint8_t kind, int err)
 {
     cb_framer_reset(&srv->framers[conn]);
+    srv->conns[conn].started = 0;
     if (srv->codec != NULL) {
         cb_codec_reset(srv->codec, conn);
     }
@@ -513,12 +514,49 @@ static void server_reject_value(cb_server *srv, uint32_t conn, const cb_frame *f
 }
 
 /*
+ * A HELLO (docs/protocol.md §5.3). As the connection's first frame, well formed (a request,
+ * no key, no value, a bitmask of known algorithms with at least one bit): the reply's arg is
+ * our algorithm if the bitmask has it, else CB_COMPRESS_NONE, and the connection compresses
+ * with that alone from now on. As the first frame but malformed: BAD_REQUEST, and the
+ * connection agrees on none. Later on the connection: BAD_REQUEST, nothing changes. A HELLO
+ * is always answered (QUIET is ignored).
+ */
+static void server_hello(cb_server *srv, uint32_t conn, const cb_frame *f, int first,
+                         size_t wire_len)
+{
+    server_reply r;
+    memset(&r, 0, sizeof r);
+    srv->stats.requests++;
+    srv->stats.bytes_received += wire_len;
+    int well_formed = (f->flags & (CB_FLAG_RESPONSE | CB_FLAG_COMPRESSED)) == 0 &&
+                      f->key_len == 0 && f->value_len == 0 && f->arg != 0 &&
+                      (f->arg & ~(uint64_t)CB_CODEC_HELLO_MASK_KNOWN) == 0;
+    if (first && well_formed) {
+        r.arg = cb_codec_hello_choose(srv->codec, f->arg);
+    } else {
+        r.status = CB_STATUS_BAD_REQUEST;
+        srv->stats.bad_requests++;
+    }
+    if (first && srv->codec != NULL) {
+        cb_codec_agree(srv->codec, conn, (uint8_t)r.arg);
+    }
+    server_queue_reply(srv, conn, f, &r);
+}
+
+/*
  * One whole frame from `conn`: open and decompress it if a codec is configured, then run
  * it. Returns CB_ERR_OK, or the error that closed the connection (docs/protocol.md §6.3).
  */
 static long server_on_frame(cb_server *srv, uint32_t conn, const cb_frame *wire, uint64_t now_ns)
 {
     size_t wire_len = cb_frame_encoded_len(wire);
+    int first = !srv->conns[conn].started;
+    srv->conns[conn].started = 1;
+    if (srv->codec == NULL && wire->opcode == CB_OP_HELLO &&
+        (wire->flags & SERVER_CODEC_FLAGS) == 0) {
+        server_hello(srv, conn, wire, first, wire_len);
+        return CB_ERR_OK;
+    }
     if (srv->codec == NULL && (wire->flags & SERVER_CODEC_FLAGS) != 0) {
         server_reject_value(srv, conn, wire, CB_ERR_CODEC_MISMATCH);
         return CB_ERR_OK;
@@ -544,6 +582,10 @@ static long server_on_frame(cb_server *srv, uint32_t conn, const cb_frame *wire,
     rc = cb_codec_decompress(srv->codec, &f);
     if (rc != CB_ERR_OK) {
         server_reject_value(srv, conn, &f, rc);
+        return CB_ERR_OK;
+    }
+    if (f.opcode == CB_OP_HELLO) {
+        server_hello(srv, conn, &f, first, wire_len);
         return CB_ERR_OK;
     }
     server_handle(srv, conn, &f, now_ns, wire_len);

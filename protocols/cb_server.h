@@ -57,7 +57,9 @@ typedef struct cb_server_config {
     uint32_t dedup_window;
     /*
      * Compression and sealing (docs/protocol.md §5, §6); all zero: off, and a request with
-     * COMPRESSED or ENCRYPTED set gets BAD_REQUEST. Must match the clients' configuration.
+     * COMPRESSED or ENCRYPTED set gets BAD_REQUEST. Must match the clients' configuration,
+     * except that a connection opened with a HELLO compresses only with the algorithm it
+     * agreed (docs/protocol.md §5.3).
      */
     cb_codec_config codec;
     /*

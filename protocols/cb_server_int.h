@@ -33,6 +33,7 @@ typedef struct server_dedup {
 typedef struct server_conn {
     uint8_t proto;     /* SERVER_PROTO_* */
     uint8_t closing;   /* text: a CLOSE is queued; later input is dropped */
+    uint8_t started;   /* binary: a frame was handled, so a HELLO now is mid-connection */
     uint64_t swallow;  /* text: bytes of a refused data block still to discard */
     size_t get_resume; /* text: key cursor a multi-key get resumes at (0: none) */
     uint8_t *buf;      /* text: one partial request */

@@ -155,15 +155,16 @@ static void test_frame_names(void)
     CU_ASSERT_STRING_EQUAL(cb_op_name(CB_OP_DECR), "decr");
     CU_ASSERT_STRING_EQUAL(cb_op_name(CB_OP_NOOP), "noop");
     CU_ASSERT_STRING_EQUAL(cb_op_name(0), "unknown");
-    CU_ASSERT_STRING_EQUAL(cb_op_name(0x10), "unknown");
+    CU_ASSERT_STRING_EQUAL(cb_op_name(0x10), "hello");
+    CU_ASSERT_STRING_EQUAL(cb_op_name(0x11), "unknown");
     CU_ASSERT_STRING_EQUAL(cb_op_name(-1), "unknown");
     int valid = 0;
     for (int op = -1; op <= 256; op++) {
         valid += cb_op_valid(op);
-        CU_ASSERT_EQUAL(cb_op_valid(op), op >= CB_OP_GET && op <= CB_OP_SCAN);
+        CU_ASSERT_EQUAL(cb_op_valid(op), op >= CB_OP_GET && op <= CB_OP_HELLO);
     }
     CU_ASSERT_EQUAL(valid, (int)sizeof test_op_codes);
-    CU_ASSERT_EQUAL(valid, 15);
+    CU_ASSERT_EQUAL(valid, 16);
 
     CU_ASSERT_STRING_EQUAL(cb_status_name(CB_STATUS_OK), "ok");
     CU_ASSERT_STRING_EQUAL(cb_status_name(CB_STATUS_NOT_FOUND), "not found");
@@ -198,7 +199,7 @@ static const decode_case decode_cases[] = {
     {"version 0, 3 bytes", {0xCB, 0xED, 0x00}, 3, CB_ERR_BAD_VERSION},
     {"version 2, 40 bytes", {0xCB, 0xED, 0x02, 0x01}, 40, CB_ERR_BAD_VERSION},
     {"opcode 0, 4 bytes", {0xCB, 0xED, 0x01, 0x00}, 4, CB_ERR_BAD_OPCODE},
-    {"opcode 0x10, 40 bytes", {0xCB, 0xED, 0x01, 0x10}, 40, CB_ERR_BAD_OPCODE},
+    {"opcode 0x11, 40 bytes", {0xCB, 0xED, 0x01, 0x11}, 40, CB_ERR_BAD_OPCODE},
     {"opcode 0xFF, 4 bytes", {0xCB, 0xED, 0x01, 0xFF}, 4, CB_ERR_BAD_OPCODE},
     {"flag 0x10, 5 bytes", {0xCB, 0xED, 0x01, 0x01, 0x10}, 5, CB_ERR_BAD_FLAGS},
     {"flag 0x80, 40 bytes", {0xCB, 0xED, 0x01, 0x01, 0x80}, 40, CB_ERR_BAD_FLAGS},
@@ -406,7 +407,7 @@ static const encode_case encode_cases[] = {
     {"full, cap 0", {.opcode = CB_OP_NOOP}, 0, CB_ERR_FULL},
     {"header fits, cap 40", {.opcode = CB_OP_NOOP}, 40, 40},
     {"opcode 0", {.opcode = 0}, 64, CB_ERR_BAD_OPCODE},
-    {"opcode 0x10", {.opcode = 0x10}, 64, CB_ERR_BAD_OPCODE},
+    {"opcode 0x11", {.opcode = 0x11}, 64, CB_ERR_BAD_OPCODE},
     {"opcode 0xFF", {.opcode = 0xFF}, 64, CB_ERR_BAD_OPCODE},
     {"flags 0x10", {.opcode = CB_OP_GET, .flags = 0x10}, 64, CB_ERR_BAD_FLAGS},
     {"flags 0xFF", {.opcode = CB_OP_GET, .flags = 0xFF}, 64, CB_ERR_BAD_FLAGS},
