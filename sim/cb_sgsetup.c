@@ -89,15 +89,16 @@ static void sgsetup_node_name(const cb_sgworld_config *cfg, uint32_t i, char *ou
     } else if (i < cfg->server_count + cfg->client_count) {
         snprintf(out, cap, "client%u", i - cfg->server_count);
     } else {
-        snprintf(out, cap, "resync");
+        snprintf(out, cap, "%s", cfg->transport == CB_SGWORLD_QUEUE ? "broker" : "resync");
     }
 }
 
 /*
  * Map the nodes onto the loaded platform's hosts. If it has a host named "server0", every
- * node takes the host of its name (server<i>, client<j>; the resyncer "resync", or
- * client0's host when there is none). Else the nodes take the hosts in name order
- * (sg_host_list is sorted by name): servers, then clients, then the resyncer.
+ * node takes the host of its name (server<i>, client<j>; the queue transport's broker
+ * "broker", which must exist; the resyncer "resync", or client0's host when there is none).
+ * Else the nodes take the hosts in name order (sg_host_list is sorted by name): servers,
+ * then clients, then the broker or the resyncer.
  */
 static int sgsetup_map_hosts(const cb_sgworld_config *cfg, uint32_t nodes, sg_host_t *hosts,
                              char *err, size_t cap)
@@ -107,7 +108,8 @@ static int sgsetup_map_hosts(const cb_sgworld_config *cfg, uint32_t nodes, sg_ho
         for (uint32_t i = 0; i < nodes; i++) {
             sgsetup_node_name(cfg, i, name, sizeof name);
             hosts[i] = sg_host_by_name(name);
-            if (hosts[i] == NULL && i == cfg->server_count + cfg->client_count) {
+            if (hosts[i] == NULL && i == cfg->server_count + cfg->client_count &&
+                cfg->transport != CB_SGWORLD_QUEUE) {
                 hosts[i] = hosts[cfg->server_count]; /* no "resync" host: client0's */
             }
             if (hosts[i] == NULL) {
@@ -120,7 +122,10 @@ static int sgsetup_map_hosts(const cb_sgworld_config *cfg, uint32_t nodes, sg_ho
     size_t count = sg_host_count();
     if (count < nodes) {
         snprintf(err, cap, "it has %zu hosts, the scenario needs %u (servers, clients%s)", count,
-                 nodes, nodes > cfg->server_count + cfg->client_count ? ", resyncer" : "");
+                 nodes,
+                 nodes == cfg->server_count + cfg->client_count ? ""
+                 : cfg->transport == CB_SGWORLD_QUEUE           ? ", broker"
+                                                                : ", resyncer");
         return -1;
     }
     sg_host_t *all = sg_host_list();
