@@ -15,6 +15,7 @@
 #include "cb_resync.h"
 #include "cb_scanbody.h"
 #include "cb_test.h"
+#include "cb_test_repl.h"
 
 #define RS_MS      1000000ull
 #define RS_US      1000ull
@@ -33,7 +34,7 @@ typedef struct rs_run {
     int phase;
     uint32_t next_key;
     uint32_t gen[RS_KEYS]; /* the generation last written */
-    uint64_t hits, misses, stale, failed;
+    cb_test_reads reads;
     uint64_t events[32];
 } rs_run;
 
@@ -82,21 +83,7 @@ static void rs_complete(void *user, uint32_t client, const cb_completion *c)
 {
     (void)client;
     rs_run *t = user;
-    if (c->op != CB_OP_GET) {
-        t->failed += c->outcome != CB_OUTCOME_STORED;
-        return;
-    }
-    char want[32];
-    uint32_t k = (uint32_t)c->user_data;
-    snprintf(want, sizeof want, "v%u-%u", k, t->gen[k]);
-    if (c->outcome == CB_OUTCOME_MISS) {
-        t->misses++;
-    } else if (c->outcome == CB_OUTCOME_HIT && c->value_len == strlen(want) &&
-               memcmp(c->value, want, c->value_len) == 0) {
-        t->hits++;
-    } else {
-        t->stale++;
-    }
+    cb_test_reads_count(&t->reads, c, t->gen);
 }
 
 static void rs_event(void *user, uint32_t node, const cb_event *e, uint64_t now_ns)
@@ -104,21 +91,6 @@ static void rs_event(void *user, uint32_t node, const cb_event *e, uint64_t now_
     (void)node, (void)now_ns;
     rs_run *t = user;
     t->events[e->kind < 32 ? e->kind : 0]++;
-}
-
-static cb_placement *rs_placement(void)
-{
-    cb_placement_node nodes[RS_SERVERS];
-    for (uint32_t s = 0; s < RS_SERVERS; s++) {
-        nodes[s] = (cb_placement_node){s, 1, NULL};
-    }
-    cb_placement_config pc;
-    cb_placement_config_default(&pc);
-    pc.seed = 7;
-    cb_placement *p = NULL;
-    CU_ASSERT_FATAL(cb_placement_new(CB_PLACEMENT_RENDEZVOUS, &pc, nodes, RS_SERVERS, NULL, &p) ==
-                    CB_ERR_OK);
-    return p;
 }
 
 static cb_memworld *rs_world_faults(const cb_placement *p, const cb_router_config *rc,
@@ -174,7 +146,8 @@ static void rs_owned(const cb_placement *p, uint32_t *owned, uint32_t *primary)
 /* Write, crash and recover server 0, overwrite some keys (racing the resync), read back. */
 static void rs_scenario(uint32_t resync, rs_run *t, uint64_t *items_on_0)
 {
-    cb_placement *p = rs_placement();
+    cb_placement *p = cb_test_placement(RS_SERVERS);
+    CU_ASSERT_FATAL(p != NULL);
     cb_router_config rc = cb_router_config_default();
     rc.replicas = 3;
     rc.spares = 2;
@@ -189,7 +162,7 @@ static void rs_scenario(uint32_t resync, rs_run *t, uint64_t *items_on_0)
     cb_server_stats ss;
     cb_server_get_stats(cb_memworld_server(w, 0), &ss);
     *items_on_0 = ss.store.items;
-    CU_ASSERT_EQUAL(t->failed, 0);
+    CU_ASSERT_EQUAL(t->reads.failed, 0);
     if (resync == CB_RESYNC_WARM) {
         cb_resync_stats st;
         cb_resync_get_stats(cb_memworld_resync(w), &st);
@@ -211,16 +184,17 @@ static void test_resync_warm(void)
 {
     rs_run t;
     uint64_t items = 0;
-    cb_placement *p = rs_placement();
+    cb_placement *p = cb_test_placement(RS_SERVERS);
+    CU_ASSERT_FATAL(p != NULL);
     uint32_t owned, primary;
     rs_owned(p, &owned, &primary);
     cb_placement_del(p);
     CU_ASSERT(owned > RS_KEYS / 4 && primary > 0);
     rs_scenario(CB_RESYNC_WARM, &t, &items);
     CU_ASSERT_EQUAL(items, owned); /* every key it should hold, nothing else */
-    CU_ASSERT_EQUAL(t.hits, RS_KEYS);
-    CU_ASSERT_EQUAL(t.misses, 0);
-    CU_ASSERT_EQUAL(t.stale, 0);
+    CU_ASSERT_EQUAL(t.reads.hits, RS_KEYS);
+    CU_ASSERT_EQUAL(t.reads.misses, 0);
+    CU_ASSERT_EQUAL(t.reads.stale, 0);
     CU_ASSERT_EQUAL(t.events[CB_EVENT_RESYNC_START], 1);
     CU_ASSERT_EQUAL(t.events[CB_EVENT_RESYNC_DONE], 1);
 }
@@ -229,15 +203,16 @@ static void test_resync_lazy(void)
 {
     rs_run t;
     uint64_t items = 0;
-    cb_placement *p = rs_placement();
+    cb_placement *p = cb_test_placement(RS_SERVERS);
+    CU_ASSERT_FATAL(p != NULL);
     uint32_t owned, primary;
     rs_owned(p, &owned, &primary);
     cb_placement_del(p);
     rs_scenario(CB_RESYNC_LAZY, &t, &items);
     CU_ASSERT(items < owned); /* only the overwritten keys came back */
-    CU_ASSERT_EQUAL(t.misses, primary);
-    CU_ASSERT_EQUAL(t.stale, 0);
-    CU_ASSERT_EQUAL(t.hits + t.misses, RS_KEYS);
+    CU_ASSERT_EQUAL(t.reads.misses, primary);
+    CU_ASSERT_EQUAL(t.reads.stale, 0);
+    CU_ASSERT_EQUAL(t.reads.hits + t.reads.misses, RS_KEYS);
     CU_ASSERT_EQUAL(t.events[CB_EVENT_RESYNC_START], 0);
 }
 
@@ -313,7 +288,8 @@ static void del_complete(void *user, uint32_t client, const cb_completion *c)
 
 static void test_resync_keeps_deletes(void)
 {
-    cb_placement *p = rs_placement();
+    cb_placement *p = cb_test_placement(RS_SERVERS);
+    CU_ASSERT_FATAL(p != NULL);
     cb_router_config rc = cb_router_config_default();
     rc.replicas = 3;
     rc.spares = 2;
@@ -367,7 +343,8 @@ static void test_resync_keeps_deletes(void)
 
 static void test_resync_api(void)
 {
-    cb_placement *p = rs_placement();
+    cb_placement *p = cb_test_placement(RS_SERVERS);
+    CU_ASSERT_FATAL(p != NULL);
     cb_rng rng;
     cb_rng_init(&rng, 1);
     cb_resync_config c = cb_resync_config_default();
@@ -411,7 +388,8 @@ static void rs_keys_of(const cb_placement *p, uint32_t node, char *owned, char *
  * items the node does not replicate are not written; a versioned owned one is. */
 static void test_resync_bodies(void)
 {
-    cb_placement *p = rs_placement();
+    cb_placement *p = cb_test_placement(RS_SERVERS);
+    CU_ASSERT_FATAL(p != NULL);
     cb_rng rng;
     cb_rng_init(&rng, 1);
     cb_resync_config c = cb_resync_config_default();

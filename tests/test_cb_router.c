@@ -20,6 +20,7 @@
 #include "cb_memworld.h"
 #include "cb_router.h"
 #include "cb_test.h"
+#include "cb_test_repl.h"
 
 #define RT_US           1000ull
 #define RT_MS           1000000ull
@@ -243,16 +244,8 @@ static void rt_action(void *user, uint32_t node, const cb_action *a, uint64_t no
 
 static cb_placement *rt_placement(uint32_t servers)
 {
-    cb_placement_node nodes[RT_SERVERS_MAX];
-    for (uint32_t s = 0; s < servers; s++) {
-        nodes[s] = (cb_placement_node){s, 1, NULL};
-    }
-    cb_placement_config pc;
-    cb_placement_config_default(&pc);
-    pc.seed = 7;
-    cb_placement *p = NULL;
-    CU_ASSERT_FATAL(cb_placement_new(CB_PLACEMENT_RENDEZVOUS, &pc, nodes, servers, NULL, &p) ==
-                    CB_ERR_OK);
+    cb_placement *p = cb_test_placement(servers);
+    CU_ASSERT_FATAL(p != NULL);
     return p;
 }
 

@@ -15,6 +15,7 @@
 #include "cb_err.h"
 #include "cb_sgworld.h"
 #include "cb_test.h"
+#include "cb_test_repl.h"
 #include "cb_test_fork.h"
 
 #define SS_MS      1000000ull
@@ -28,7 +29,7 @@ enum { SS_WRITE = 0, SS_OVERWRITE, SS_READ };
 typedef struct ss_result {
     int rc;
     int phase;
-    uint64_t hits, misses, stale, failed;
+    cb_test_reads reads;
     uint64_t events[32];
     uint64_t resync_start_ns, resync_done_ns;
     uint32_t resync_node;
@@ -86,22 +87,7 @@ static void ss_complete(void *user, uint32_t client, const cb_completion *c)
 {
     (void)client;
     ss_state *s = user;
-    ss_result *r = s->r;
-    if (c->op != CB_OP_GET) {
-        r->failed += c->outcome != CB_OUTCOME_STORED;
-        return;
-    }
-    char want[32];
-    uint32_t k = (uint32_t)c->user_data;
-    snprintf(want, sizeof want, "v%u-%u", k, s->gen[k]);
-    if (c->outcome == CB_OUTCOME_MISS) {
-        r->misses++;
-    } else if (c->outcome == CB_OUTCOME_HIT && c->value_len == strlen(want) &&
-               memcmp(c->value, want, c->value_len) == 0) {
-        r->hits++;
-    } else {
-        r->stale++;
-    }
+    cb_test_reads_count(&s->r->reads, c, s->gen);
 }
 
 static void ss_event(void *user, uint32_t node, const cb_event *e, uint64_t now_ns)
@@ -117,29 +103,13 @@ static void ss_event(void *user, uint32_t node, const cb_event *e, uint64_t now_
     }
 }
 
-static cb_placement *ss_placement(void)
-{
-    cb_placement_node nodes[SS_SERVERS];
-    for (uint32_t s = 0; s < SS_SERVERS; s++) {
-        nodes[s] = (cb_placement_node){s, 1, NULL};
-    }
-    cb_placement_config pc;
-    cb_placement_config_default(&pc);
-    pc.seed = 7;
-    cb_placement *p = NULL;
-    if (cb_placement_new(CB_PLACEMENT_RENDEZVOUS, &pc, nodes, SS_SERVERS, NULL, &p) != CB_ERR_OK) {
-        return NULL;
-    }
-    return p;
-}
-
 static void ss_child(const void *arg, void *result)
 {
     uint32_t resync = *(const uint32_t *)arg;
     static ss_state s;
     memset(&s, 0, sizeof s);
     s.r = result;
-    cb_placement *p = ss_placement();
+    cb_placement *p = cb_test_placement(SS_SERVERS);
     if (p == NULL) {
         s.r->rc = CB_ERR_NOMEM;
         return;
@@ -181,9 +151,9 @@ static ss_result *ss_run(uint32_t resync)
     CU_ASSERT_EQUAL_FATAL(cb_test_fork(ss_child, &resync, &result, sizeof result), 0);
     CU_ASSERT_EQUAL_FATAL(result.rc, CB_ERR_OK);
     CU_ASSERT_EQUAL(result.phase, SS_READ);
-    CU_ASSERT_EQUAL(result.failed, 0);
-    CU_ASSERT_EQUAL(result.stale, 0);
-    CU_ASSERT_EQUAL(result.hits + result.misses, SS_KEYS);
+    CU_ASSERT_EQUAL(result.reads.failed, 0);
+    CU_ASSERT_EQUAL(result.reads.stale, 0);
+    CU_ASSERT_EQUAL(result.reads.hits + result.reads.misses, SS_KEYS);
     CU_ASSERT_EQUAL(result.stats.faults_applied, 2);
     return &result;
 }
@@ -193,7 +163,7 @@ static ss_result *ss_run(uint32_t resync)
 static void ss_owned(uint32_t *owned, uint32_t *primary)
 {
     char key[32];
-    cb_placement *p = ss_placement();
+    cb_placement *p = cb_test_placement(SS_SERVERS);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     *owned = *primary = 0;
     for (uint32_t k = 0; k < SS_KEYS; k++) {
@@ -216,12 +186,12 @@ static void test_sgresync_warm(void)
     const cb_resync_stats *st = &r->stats.resync;
     printf("\n    warm: hits %llu misses %llu; keys on server 0 %u; resync %.3f..%.3f ms, "
            "copies owned %llu stored %llu superseded %llu ",
-           (unsigned long long)r->hits, (unsigned long long)r->misses, owned,
+           (unsigned long long)r->reads.hits, (unsigned long long)r->reads.misses, owned,
            (double)r->resync_start_ns / 1e6, (double)r->resync_done_ns / 1e6,
            (unsigned long long)st->items_owned, (unsigned long long)st->writes_stored,
            (unsigned long long)st->writes_superseded);
-    CU_ASSERT_EQUAL(r->hits, SS_KEYS);
-    CU_ASSERT_EQUAL(r->misses, 0);
+    CU_ASSERT_EQUAL(r->reads.hits, SS_KEYS);
+    CU_ASSERT_EQUAL(r->reads.misses, 0);
     CU_ASSERT_EQUAL(r->events[CB_EVENT_RESYNC_START], 1);
     CU_ASSERT_EQUAL(r->events[CB_EVENT_RESYNC_DONE], 1);
     CU_ASSERT_EQUAL(r->resync_node, SS_SERVERS + 1); /* node S + C */
@@ -245,8 +215,8 @@ static void test_sgresync_lazy(void)
     ss_owned(&owned, &primary);
     const ss_result *r = ss_run(CB_RESYNC_LAZY);
     printf("\n    lazy: hits %llu misses %llu (primary on server 0, not overwritten: %u) ",
-           (unsigned long long)r->hits, (unsigned long long)r->misses, primary);
-    CU_ASSERT_EQUAL(r->misses, primary);
+           (unsigned long long)r->reads.hits, (unsigned long long)r->reads.misses, primary);
+    CU_ASSERT_EQUAL(r->reads.misses, primary);
     CU_ASSERT_EQUAL(r->events[CB_EVENT_RESYNC_START], 0);
     CU_ASSERT_EQUAL(r->stats.resync.runs, 0);
 }
