@@ -77,8 +77,8 @@ const char cb_cli_replay_help[] =
     "servers run as its consumers ('cachebed serve --broker'); each client keeps one\n"
     "connection to the broker (docs/real.md §10.3).\n"
     "Not yet (exit 3): resync = warm, the text protocol with replicas > 1, a codec or the\n"
-    "queue transport, encryption over udp with more than one client, server crashes with\n"
-    "--servers, and [faults], a codec or replicas > 1 with the queue transport.\n"
+    "queue transport, server crashes with --servers, and [faults], a codec or replicas > 1\n"
+    "with the queue transport.\n"
     "\n"
     "Exit status: 0 ok, 1 failed or interrupted, 2 bad usage, 3 not built yet.\n";
 
@@ -126,11 +126,6 @@ static const char *replay_unsupported(void *user, const cb_plan *p)
     }
     if (p->placement.replicas > 1 && st->protocol == CB_CLIENT_PROTOCOL_TEXT) {
         return "replicas > 1 with --protocol text (versioned writes need the binary frame)";
-    }
-    if (p->transport.key_file[0] != '\0' && p->transport.kind == CB_TRANSPORT_UDP &&
-        p->clients.count > 1) {
-        return "encryption over udp with more than one client ('cachebed serve' keeps one seal "
-               "session for all its UDP peers, so their salts collide: docs/real.md §8)";
     }
     for (size_t k = 0; st->servers_opt != NULL && k < p->fault_count; k++) {
         const cb_fault *f = &p->faults[k];

@@ -12,11 +12,12 @@
 #include "cb_limits.h"
 #include "cb_seal.h"
 #include "cb_serve.h"
+#include "cb_udp_peers.h"
 #include "cb_units.h"
 
 const char cb_cli_serve_help[] =
     "usage: cachebed serve [--port P] [--udp-port U] [--listen ADDR] [--memory 64MiB]\n"
-    "                      [--value-max 1MiB] [--conn-max N] [--threads 1]\n"
+    "                      [--value-max 1MiB] [--conn-max N] [--threads 1] [--udp-peers N]\n"
     "                      [--compression lz4|zstd[:LEVEL]] [--compress-min BYTES]\n"
     "                      [--key-file PATH] [--seal-mode stream|datagram]\n"
     "\n"
@@ -28,6 +29,9 @@ const char cb_cli_serve_help[] =
     "\n"
     "  --port P         TCP port (default 11311; 0 picks a free one)\n"
     "  --udp-port U     also serve UDP on port U (0 picks a free one; default: no UDP)\n"
+    "  --udp-peers N    UDP peers (address and port) remembered per thread, each with its own\n"
+    "                   state and seal session; the least recent is dropped for a new one\n"
+    "                   (default 1024; 1..65536; docs/real.md §6)\n"
     "  --listen ADDR    numeric IPv4 or IPv6 address to bind (default 127.0.0.1)\n"
     "  --memory SIZE    store memory cap (default 64MiB)\n"
     "  --value-max SIZE largest value (default 1MiB, at most 128MiB)\n"
@@ -160,6 +164,11 @@ static int cli_serve_option(cli_serve_args *a, const char *opt, const char *val)
         a->cfg.server.store.value_bytes_max = (uint32_t)v;
         return rc;
     }
+    if (strcmp(opt, "--udp-peers") == 0) {
+        int rc = cli_serve_count(opt, val, 1, CB_UDP_PEERS_MAX, &v);
+        a->cfg.udp_peers_max = (uint32_t)v;
+        return rc;
+    }
     if (strcmp(opt, "--conn-max") == 0) {
         int rc = cli_serve_count(opt, val, 1, 1u << 20, &v);
         a->cfg.server.conn_max = (uint32_t)v;
@@ -249,11 +258,12 @@ static void cli_serve_report(const cb_serve *s)
     cb_serve_stats st;
     cb_serve_get_stats(s, &st);
     printf("stopped: %llu connections served (%llu refused, %llu closed for not reading), "
-           "%llu requests, %llu UDP datagrams (%llu dropped), %llu frames rejected by the codec, "
-           "%u threads, %u shards\n",
+           "%llu requests, %llu UDP datagrams (%llu dropped) from %llu peers (%llu evicted), "
+           "%llu frames rejected by the codec, %u threads, %u shards\n",
            (unsigned long long)st.accepted, (unsigned long long)st.refused,
            (unsigned long long)st.closed_slow, (unsigned long long)st.server.requests,
            (unsigned long long)st.udp_datagrams, (unsigned long long)st.udp_dropped,
+           (unsigned long long)st.udp_peers_added, (unsigned long long)st.udp_peers_evicted,
            (unsigned long long)st.server.frames_rejected, cb_serve_threads(s), cb_serve_shards(s));
 }
 

@@ -276,3 +276,12 @@ void cb_codec_reset(cb_codec *c, uint32_t conn)
         codec_start(c, conn);
     }
 }
+
+void cb_codec_forget(cb_codec *c, uint32_t conn)
+{
+    assert(conn < c->conn_count);
+    cb_codec_reset(c, conn);
+    if (c->sealing && c->cfg.seal_mode != CB_SEAL_STREAM) {
+        codec_start(c, conn);
+    }
+}

@@ -151,4 +151,9 @@ int cb_codec_compress_conn(cb_codec *c, uint32_t conn, cb_frame *f);
  * connections). */
 void cb_codec_reset(cb_codec *c, uint32_t conn);
 
+/* The peer behind `conn` is gone for good and the id may go to another peer (a datagram
+ * driver's bounded peer table): as cb_codec_reset, and the seal sessions start afresh in
+ * either mode (a fresh sender salt, a receiver with no salt and an empty window). */
+void cb_codec_forget(cb_codec *c, uint32_t conn);
+
 #endif

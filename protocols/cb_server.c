@@ -640,6 +640,22 @@ int cb_server_on_close(cb_server *srv, uint32_t conn)
     return CB_ERR_OK;
 }
 
+int cb_server_forget(cb_server *srv, uint32_t conn)
+{
+    int rc = cb_server_on_close(srv, conn);
+    if (rc != CB_ERR_OK) {
+        return rc;
+    }
+    if (srv->codec != NULL) {
+        cb_codec_forget(srv->codec, conn);
+    }
+    if (srv->dedup != NULL) {
+        uint32_t w = srv->cfg.dedup_window;
+        memset(&srv->dedup[(size_t)conn * w], 0, (size_t)w * sizeof srv->dedup[0]);
+    }
+    return CB_ERR_OK;
+}
+
 int cb_server_on_timer(cb_server *srv, uint64_t now_ns)
 {
     server_flush_if_due(srv, now_ns);

@@ -125,6 +125,13 @@ long cb_server_on_bytes(cb_server *srv, uint32_t conn, const uint8_t *buf, size_
  * CB_ERR_UNKNOWN_CONN. */
 int cb_server_on_close(cb_server *srv, uint32_t conn);
 
+/* The peer behind `conn` is gone for good and the driver may give the id to another peer
+ * (a UDP driver's bounded peer table, docs/real.md §6): as cb_server_on_close, and
+ * whatever outlives a close is dropped too — datagram seal sessions start afresh
+ * (cb_codec_forget) and the connection's at-most-once window is emptied. Returns CB_ERR_OK
+ * or CB_ERR_UNKNOWN_CONN. */
+int cb_server_forget(cb_server *srv, uint32_t conn);
+
 /* Run what is due at now_ns (the store sweep). Returns CB_ERR_OK. */
 int cb_server_on_timer(cb_server *srv, uint64_t now_ns);
 

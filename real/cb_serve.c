@@ -26,8 +26,10 @@
 #include "cb_conn.h"
 #include "cb_err.h"
 #include "cb_loop.h"
+#include "cb_rng.h"
 #include "cb_shards.h"
 #include "cb_udp.h"
+#include "cb_udp_peers.h"
 
 #define SERVE_READ_BYTES          (64u * 1024u) /* the one reusable read buffer */
 #define SERVE_READS_PER_EVENT     16            /* fairness: then the next ready fd */
@@ -70,7 +72,9 @@ struct cb_serve {
     cb_loop_watch listen_w, udp_w;
     int spare_fd; /* given up to accept-and-close when the fd limit is reached */
     serve_conn *conns;
-    uint32_t conn_max, free_head, udp_id;
+    uint32_t conn_max, free_head, udp_peers_max;
+    cb_udp_peers *peers; /* UDP peer -> slot; machine id conn_max + slot (docs/real.md §6) */
+    uint32_t udp_cur;    /* the machine id of the datagram being handled, or SERVE_NO_ID */
     uint8_t *rbuf;
     cb_action acts[SERVE_ACTIONS_BATCH];
     uint8_t *udp_reply;
@@ -137,8 +141,9 @@ static void serve_udp_collect(cb_serve *s, const uint8_t *data, size_t len)
 /* Send the SENDs acts[i..j) (all to one peer) in one gather write. */
 static void serve_send_run(cb_serve *s, uint32_t peer, size_t i, size_t j)
 {
-    if (peer == s->udp_id) {
-        for (size_t k = i; k < j; k++) {
+    if (peer >= s->conn_max) {
+        /* A UDP peer's id: the machine answers only the datagram being handled. */
+        for (size_t k = i; k < j && peer == s->udp_cur; k++) {
             serve_udp_collect(s, s->acts[k].data, s->acts[k].data_len);
         }
         return;
@@ -389,10 +394,21 @@ static void serve_udp_one(cb_serve *s, size_t n, const struct sockaddr *from, so
         s->stats.udp_dropped++;
         return;
     }
+    /* Each peer (address and port) has its own machine id, hence its own seal session. */
+    int added, evicted;
+    uint32_t id = s->conn_max + cb_udp_peers_get(s->peers, from, from_len, &added, &evicted);
+    if (evicted) {
+        (void)cb_server_forget(s->srv, id); /* the least recent peer's state goes */
+        s->stats.udp_peers_evicted++;
+    }
+    s->stats.udp_peers_added += (uint64_t)added;
+    s->stats.udp_peers = cb_udp_peers_count(s->peers);
     s->udp_reply_len = 0;
     s->udp_reply_overflow = 0;
-    serve_feed(s, s->udp_id, payload, payload_len);
-    (void)cb_server_on_close(s->srv, s->udp_id); /* nothing partial carries over */
+    s->udp_cur = id;
+    serve_feed(s, id, payload, payload_len);
+    (void)cb_server_on_close(s->srv, id); /* nothing partial carries over */
+    s->udp_cur = SERVE_NO_ID;
     serve_udp_send(s, h.request_id, from, from_len);
 }
 
@@ -490,7 +506,23 @@ static int serve_setup(cb_serve *s, char *err, size_t err_cap)
         return -1;
     }
     cb_server_config sc = s->cfg.server;
-    sc.conn_max = s->conn_max + 1; /* the last id is UDP's */
+    if (s->cfg.udp) {
+        /* ids conn_max.. are the UDP peers' (one each, docs/real.md §6) */
+        if ((uint64_t)s->conn_max + s->udp_peers_max > (1u << 20)) {
+            cb_conn_err(err, err_cap, "conn_max + udp_peers_max must be at most %u", 1u << 20);
+            return -1;
+        }
+        if (cb_udp_peers_new(s->udp_peers_max, &s->peers) != 0) {
+            cb_conn_err(err, err_cap, "UDP peer table: out of memory");
+            return -1;
+        }
+        sc.conn_max = s->conn_max + s->udp_peers_max;
+    }
+    if (s->index > 0) {
+        /* Each machine its own salts: a thread's sessions must not repeat another's nonces
+         * under the one key (docs/protocol.md §6.2); mix64 is a bijection: distinct seeds. */
+        sc.codec.seal_seed = cb_rng_mix64(sc.codec.seal_seed ^ cb_rng_mix64(s->index));
+    }
     sc.clock_unix_s = g->clock_unix_s;
     sc.shared_store = g->shards; /* NULL with one thread: the machine owns its store */
     rc = cb_server_new(&sc, NULL, &s->srv);
@@ -526,7 +558,8 @@ static int serve_worker_new(const cb_serve_config *cfg, serve_group *g, uint32_t
     s->index = index;
     s->cfg = *cfg;
     s->conn_max = cfg->server.conn_max;
-    s->udp_id = s->conn_max;
+    s->udp_cur = SERVE_NO_ID;
+    s->udp_peers_max = cfg->udp_peers_max != 0 ? cfg->udp_peers_max : CB_SERVE_UDP_PEERS_DEFAULT;
     s->listen_w.fd = s->udp_w.fd = s->spare_fd = -1;
     uint32_t value_max = cfg->server.store.value_bytes_max ? cfg->server.store.value_bytes_max
                                                            : CB_VALUE_BYTES_MAX_DEFAULT;
@@ -534,9 +567,12 @@ static int serve_worker_new(const cb_serve_config *cfg, serve_group *g, uint32_t
                            ? cfg->out_bytes_max
                            : CB_SERVE_OUT_BYTES_DEFAULT + (size_t)value_max + 64u * 1024u;
     (void)signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error, not a death */
-    if (s->conn_max == 0 || serve_setup(s, err, err_cap) != 0) {
+    if (s->conn_max == 0 || s->udp_peers_max > CB_UDP_PEERS_MAX ||
+        serve_setup(s, err, err_cap) != 0) {
         if (s->conn_max == 0) {
             cb_conn_err(err, err_cap, "conn_max must be at least 1");
+        } else if (s->udp_peers_max > CB_UDP_PEERS_MAX) {
+            cb_conn_err(err, err_cap, "udp_peers_max must be 1..%u", CB_UDP_PEERS_MAX);
         }
         return -1; /* freed with the group */
     }
@@ -669,6 +705,7 @@ static void serve_worker_del(cb_serve *s)
         }
     }
     cb_server_del(s->srv);
+    cb_udp_peers_del(s->peers);
     cb_loop_del(s->loop);
     free(s->conns);
     free(s->rbuf);
@@ -772,6 +809,9 @@ void cb_serve_get_stats(const cb_serve *s, cb_serve_stats *out)
         out->udp_datagrams += t.udp_datagrams;
         out->udp_dropped += t.udp_dropped;
         out->udp_replies_dropped += t.udp_replies_dropped;
+        out->udp_peers += t.udp_peers;
+        out->udp_peers_added += t.udp_peers_added;
+        out->udp_peers_evicted += t.udp_peers_evicted;
         out->conns_open += t.conns_open;
         cb_server_stats *a = &out->server;
         const cb_server_stats *b = &t.server;

@@ -14,8 +14,11 @@
  * sequence number, datagram count, reserved; big-endian 16-bit each). A request is one
  * datagram (sequence 0, count 1); its reply is split into datagrams of at most
  * CB_SERVE_UDP_DATAGRAM_BYTES (header included) carrying the request id, numbered 0..n-1.
- * Malformed datagrams are dropped and counted. UDP uses connection id conn_max, so the
- * machine has conn_max + 1 ids.
+ * Malformed datagrams are dropped and counted. Each UDP peer (source address and port) gets
+ * its own machine connection id conn_max + slot from a bounded table per thread
+ * (cb_udp_peers.h: at most udp_peers_max peers, the least recently seen evicted and
+ * forgotten, cb_server_forget), so the machine has conn_max + udp_peers_max ids and each
+ * peer its own datagram seal session; replies go to the address the request came from.
  *
  * Threads (docs/real.md §5): with threads = N > 1, N loops each run on their own thread
  * (the first on the caller's, in cb_serve_run), each with its own machine, connections,
@@ -40,6 +43,8 @@
 #define CB_SERVE_THREADS_MAX 64u
 /* Default bound on one connection's unsent replies, on top of one maximal reply. */
 #define CB_SERVE_OUT_BYTES_DEFAULT (4u * 1024u * 1024u)
+/* Default UDP peers remembered per thread (docs/real.md §6). */
+#define CB_SERVE_UDP_PEERS_DEFAULT 1024u
 
 typedef struct cb_serve_config {
     const char *listen_addr; /* numeric IPv4 or IPv6 address; NULL: 127.0.0.1 */
@@ -50,6 +55,7 @@ typedef struct cb_serve_config {
     size_t out_bytes_max;    /* per-connection output bound; 0: 4 MiB + one maximal reply */
     int handle_signals;      /* 1: SIGINT/SIGTERM stop the server (blocks them in this thread) */
     uint32_t threads;        /* event loops, one per thread; 0 or 1: one (cb_serve_run's) */
+    uint32_t udp_peers_max;  /* UDP peers held per thread, 1..65536; 0: 1024 */
 } cb_serve_config;
 
 typedef struct cb_serve_stats {
@@ -61,6 +67,9 @@ typedef struct cb_serve_stats {
     uint64_t udp_datagrams;       /* UDP requests received */
     uint64_t udp_dropped;         /* malformed or multi-datagram UDP requests dropped */
     uint64_t udp_replies_dropped; /* reply datagrams the socket refused */
+    uint64_t udp_peers_added;     /* UDP peers that got a slot (again, after an eviction) */
+    uint64_t udp_peers_evicted;   /* least recently seen UDP peers dropped for a new one */
+    uint32_t udp_peers;           /* UDP peers held now (<= udp_peers_max per thread) */
     uint32_t conns_open;
 } cb_serve_stats;
 

@@ -363,6 +363,76 @@ static void test_tamper_and_replay(void)
     cb_server_del(p.srv);
 }
 
+/*
+ * Datagram sealing, by hand, with the server's connection ids as UDP peers (docs/real.md §6):
+ * two clients (two salts) on one id collide — the second's salt retires the first's, whose
+ * next frame is a replay — while on two ids both are served. cb_server_on_close keeps a
+ * datagram session (a replayed frame is still refused after it); cb_server_forget starts it
+ * afresh (the id may go to another peer: the same frame is then accepted).
+ */
+static void test_datagram_peers_and_forget(void)
+{
+    cb_codec_config dg;
+    memset(&dg, 0, sizeof dg);
+    dg.seal_key = &w_key;
+    dg.seal_mode = CB_SEAL_DATAGRAM;
+    dg.connectionless = 1;
+    w_pair a, b;
+    w_pair_new(&a, &dg);
+    dg.seal_seed = 99; /* the second client: another salt */
+    w_pair_new(&b, &dg);
+    cb_client_del(b.cli);
+    b.cli = NULL;
+    cb_rng rng;
+    cb_rng_init(&rng, 3);
+    cb_client_config cc = cb_client_config_default();
+    cc.codec = dg;
+    CU_ASSERT_EQUAL_FATAL(cb_client_new(&cc, &rng, NULL, &b.cli), CB_ERR_OK);
+    size_t sends, closes;
+    int32_t reject;
+    /* One id (1) for both clients: a's first frame, b's, then a's next is refused. */
+    w_pair_request(&a, "a1");
+    w_pair_feed(&a, a.req, a.req_len, &sends, &closes, &reject);
+    CU_ASSERT_EQUAL(sends, 1);
+    w_pair_request(&b, "b1");
+    w_pair_feed(&a, b.req, b.req_len, &sends, &closes, &reject);
+    CU_ASSERT_EQUAL(sends, 1);
+    w_pair_request(&a, "a2");
+    w_pair_feed(&a, a.req, a.req_len, &sends, &closes, &reject);
+    CU_ASSERT_EQUAL(sends, 0);
+    CU_ASSERT_EQUAL(reject, CB_ERR_REPLAY);
+    /* Each client on its own id of b's server: both served, interleaved. */
+    for (int i = 0; i < 3; i++) {
+        w_pair_request(&a, "a3");
+        (void)cb_server_on_bytes(b.srv, 0, a.req, a.req_len, 0);
+        cb_action acts[8];
+        size_t n = cb_server_drain(b.srv, acts, 8);
+        CU_ASSERT(n >= 1 && acts[0].kind == CB_ACTION_SEND && acts[0].peer == 0);
+        w_pair_request(&b, "b3");
+        w_pair_feed(&b, b.req, b.req_len, &sends, &closes, &reject);
+        CU_ASSERT_EQUAL(sends, 1);
+    }
+    cb_server_stats st;
+    cb_server_get_stats(b.srv, &st);
+    CU_ASSERT_EQUAL(st.frames_rejected, 0);
+    CU_ASSERT_EQUAL(st.store.cmd_set, 6);
+    /* on_close keeps the session: b's last frame again is a replay. */
+    CU_ASSERT_EQUAL(cb_server_on_close(b.srv, 1), CB_ERR_OK);
+    w_pair_feed(&b, b.req, b.req_len, &sends, &closes, &reject);
+    CU_ASSERT_EQUAL(sends, 0);
+    CU_ASSERT_EQUAL(reject, CB_ERR_REPLAY);
+    /* forget drops it: the id starts afresh and takes the frame (a new peer's window). */
+    CU_ASSERT_EQUAL(cb_server_forget(b.srv, 2), CB_ERR_UNKNOWN_CONN);
+    CU_ASSERT_EQUAL(cb_server_forget(b.srv, 1), CB_ERR_OK);
+    w_pair_feed(&b, b.req, b.req_len, &sends, &closes, &reject);
+    CU_ASSERT_EQUAL(sends, 1);
+    CU_ASSERT_EQUAL(reject, 0);
+    cb_client_del(a.cli);
+    cb_server_del(a.srv);
+    cb_client_del(b.cli);
+    cb_server_del(b.srv);
+}
+
 /* A compressed value declaring 1 GiB: TOO_LARGE from its 5-byte header, connection kept. */
 static void test_bomb_request(void)
 {
@@ -436,6 +506,7 @@ static const cb_test_case cases[] = {
     {"sealed_datagram_duplicates", test_sealed_datagram_duplicates},
     {"mismatch", test_mismatch},
     {"tamper_and_replay", test_tamper_and_replay},
+    {"datagram_peers_and_forget", test_datagram_peers_and_forget},
     {"bomb_request", test_bomb_request},
     {"oom", test_oom},
     {NULL, NULL},

@@ -516,6 +516,15 @@ static void test_server_dedup_window(void)
         cb_server_stats st;
         cb_server_get_stats(srv, &st);
         CU_ASSERT_EQUAL(st.dedup_replays, window > 0 ? 3 : 0);
+        /* on_close keeps conn 1's window, cb_server_forget empties it (the id may go to
+         * another UDP peer, docs/real.md §6): the same id then runs again. */
+        CU_ASSERT_EQUAL(cb_server_on_close(srv, 1), CB_ERR_OK);
+        CU_ASSERT_EQUAL(srv_call(srv, 1, &incr2, 7)->f.arg, window > 0 ? 2 : 3);
+        CU_ASSERT_EQUAL(cb_server_forget(srv, 1), CB_ERR_OK);
+        CU_ASSERT_EQUAL(srv_call(srv, 1, &incr2, 8)->f.arg, window > 0 ? 3 : 4);
+        CU_ASSERT_EQUAL(cb_server_forget(srv, c.conn_max), CB_ERR_UNKNOWN_CONN);
+        cb_server_get_stats(srv, &st);
+        CU_ASSERT_EQUAL(st.dedup_replays, window > 0 ? 4 : 0);
         cb_server_del(srv);
     }
 }

@@ -245,8 +245,102 @@ static void test_udp_flood(void)
     cb_serve_del(fl_sv);
 }
 
+/*
+ * Many source ports: MANY_SOCKETS sockets (each its own peer) send MANY_ROUNDS requests each,
+ * round robin in batches of MANY_BATCH (so the server's socket buffers never overflow), to a
+ * 2-thread server holding MANY_PEERS peers per thread. Every request is answered, the table
+ * never holds more than MANY_PEERS per thread, the rest were evicted, and RSS stays flat.
+ */
+#define MANY_SOCKETS 500u
+#define MANY_ROUNDS  10u
+#define MANY_BATCH   50u
+#define MANY_PEERS   64u
+
+static void test_many_peers(void)
+{
+    cb_serve_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.server = cb_server_config_default();
+    cfg.server.conn_max = 16;
+    cfg.server.store.memory_bytes_max = FLOOD_MEMORY;
+    cfg.server.store.value_bytes_max = FLOOD_VALUE_MAX;
+    cfg.udp = 1;
+    cfg.threads = FLOOD_THREADS;
+    cfg.udp_peers_max = MANY_PEERS;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(cb_serve_new(&cfg, &fl_sv, err, sizeof err), 0);
+    fl_to = fl_addr(cb_serve_udp_port(fl_sv));
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&fl_thread, NULL, fl_run, NULL), 0);
+    static int fds[MANY_SOCKETS];
+    struct timeval tv = {2, 0};
+    for (uint32_t i = 0; i < MANY_SOCKETS; i++) {
+        fds[i] = socket(AF_INET, SOCK_DGRAM, 0);
+        CU_ASSERT_FATAL(fds[i] >= 0);
+        CU_ASSERT(setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+    }
+    long rss0 = fl_rss_kib(), rss_warm = -1;
+    uint32_t sent = 0, answered = 0;
+    time_t end = time(NULL) + FLOOD_SECONDS;
+    for (uint32_t r = 0; r < MANY_ROUNDS && time(NULL) < end; r++) {
+        for (uint32_t b = 0; b < MANY_SOCKETS; b += MANY_BATCH) {
+            uint8_t d[64];
+            for (uint32_t i = b; i < b + MANY_BATCH; i++) {
+                size_t n = fl_datagram(d, (uint16_t)(r * 1000u + i), 0, 1, 0, "mn\r\n", 4);
+                ssize_t rc = sendto(fds[i], d, n, 0, (struct sockaddr *)&fl_to, sizeof fl_to);
+                sent += rc == (ssize_t)n;
+            }
+            for (uint32_t i = b; i < b + MANY_BATCH; i++) {
+                ssize_t rc = recv(fds[i], d, sizeof d, 0);
+                cb_udp_header h;
+                answered += rc == CB_UDP_HEADER_BYTES + 4 &&
+                            cb_udp_header_decode(d, (size_t)rc, &h) == CB_ERR_OK &&
+                            h.request_id == (uint16_t)(r * 1000u + i) &&
+                            memcmp(d + CB_UDP_HEADER_BYTES, "MN\r\n", 4) == 0;
+            }
+        }
+        if (r == 0) {
+            rss_warm = fl_rss_kib(); /* every peer seen once, every table slot used */
+        }
+    }
+    long rss1 = fl_rss_kib();
+    for (uint32_t i = 0; i < MANY_SOCKETS; i++) {
+        close(fds[i]);
+    }
+    cb_serve_stop(fl_sv);
+    CU_ASSERT_EQUAL(pthread_join(fl_thread, NULL), 0);
+    cb_serve_stats st;
+    cb_serve_get_stats(fl_sv, &st);
+    uint32_t held_max = 0;
+    for (uint32_t k = 0; k < FLOOD_THREADS; k++) {
+        cb_serve_stats t;
+        cb_serve_get_thread_stats(fl_sv, k, &t);
+        held_max = t.udp_peers > held_max ? t.udp_peers : held_max;
+    }
+    printf("\n  %u datagrams from %u sockets, %u answered: %llu peers added, %llu evicted, "
+           "%u held (at most %u on a thread, cap %u per thread); RSS %ld -> %ld (after the "
+           "first 500) -> %ld KiB\n",
+           sent, MANY_SOCKETS, answered, (unsigned long long)st.udp_peers_added,
+           (unsigned long long)st.udp_peers_evicted, st.udp_peers, held_max, MANY_PEERS, rss0,
+           rss_warm, rss1);
+    CU_ASSERT_EQUAL(sent, MANY_SOCKETS * MANY_ROUNDS);
+    CU_ASSERT_EQUAL(answered, sent);
+    CU_ASSERT_EQUAL(st.udp_datagrams, sent);
+    CU_ASSERT(held_max <= MANY_PEERS);
+    CU_ASSERT(st.udp_peers <= FLOOD_THREADS * MANY_PEERS);
+    CU_ASSERT(st.udp_peers_added >= MANY_SOCKETS);
+    CU_ASSERT_EQUAL(st.udp_peers_added - st.udp_peers_evicted, st.udp_peers);
+    CU_ASSERT(st.udp_peers_evicted >= MANY_SOCKETS - FLOOD_THREADS * MANY_PEERS);
+    /* The peers' state was allocated at start: once every slot has been used (the first
+     * 500 datagrams), 4,500 more from the same 500 ports, each evicting a peer, add nothing
+     * but allocator noise (1 MiB allowed); the whole run, 4 MiB (sanitizers' shadow pages). */
+    CU_ASSERT(rss0 > 0 && rss_warm > 0 && rss1 - rss_warm < 1024);
+    CU_ASSERT(rss1 - rss0 < 4096);
+    cb_serve_del(fl_sv);
+}
+
 static const cb_test_case tests[] = {
     {"flood", test_udp_flood},
+    {"many_peers", test_many_peers},
     {NULL, NULL},
 };
 

@@ -104,8 +104,18 @@ got=$(q "$tmp/lv.db" "SELECT group_concat(c, '|') FROM (SELECT DISTINCT CASE
 got=$(q "$tmp/lv.db" "SELECT (SELECT bytes_per_request FROM run_summary WHERE run_id = 1) >
     (SELECT bytes_per_request FROM run_summary WHERE run_id = 3)")
 [ "$got" = 1 ] || fail "zstd does not send fewer bytes than none"
-run "codec sealed udp 2 clients" 3 -o "$tmp/lv.db" --set transport.encryption_key_file="$tmp/k1" \
-    --set transport.kind=udp "$lv"
+# Sealed udp with 3 clients (each its own source port, so its own seal session in the
+# server: docs/real.md §6): no loss is configured, so every request completes at its first
+# attempt; with one session for all peers a client whose salt another had just retired was
+# refused as a replay, timed out and retried.
+run "codec sealed udp 3 clients" 0 -o "$tmp/su.db" --set transport.encryption_key_file="$tmp/k1" \
+    --set transport.compression=none --set transport.kind=udp --set clients.count=3 \
+    --set workload.value_size_min=100B --set workload.value_size_max=8KiB "$lv"
+got=$(q "$tmp/su.db" "SELECT count(*), sum(outcome IN ('hit', 'miss', 'stored')),
+    sum(attempts = 1), count(DISTINCT client) FROM requests")
+[ "$got" = "200|200|200|3" ] || fail "sealed udp 3 clients: requests|real outcomes|first attempt|clients = $got"
+got=$(q "$tmp/su.db" "SELECT count(*) FROM events WHERE kind IN ('retry', 'timeout', 'conn_closed')")
+[ "$got" = 0 ] || fail "sealed udp 3 clients: $got retry/timeout/conn_closed events"
 # A server with another key: every request fails (timeout), each refused connection is a
 # conn_closed event, and the server stays up and serves a client with its key.
 pk=$(start_serve "$tmp/sk.out" --key-file "$tmp/k2")
