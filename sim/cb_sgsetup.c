@@ -194,8 +194,8 @@ int cb_sgsetup_begin(const cb_sgworld_config *cfg, sg_host_t *hosts_out)
     sgsetup_used = 1;
     /* The queue transport's broker and resync = warm's resyncer are one more node each,
      * after the clients, in that order (cb_sgworld.h). */
-    uint32_t nodes = cfg->server_count + cfg->client_count + sgsetup_has_broker(cfg) +
-                     sgsetup_has_resync(cfg);
+    uint32_t nodes =
+        cfg->server_count + cfg->client_count + sgsetup_has_broker(cfg) + sgsetup_has_resync(cfg);
     sgsetup_init_simgrid(cfg, nodes);
     if (cfg->platform != NULL) {
         return sgsetup_user_platform(cfg, nodes, hosts_out);

@@ -1580,8 +1580,8 @@ static void world_apply_fault(cb_sgworld *w, const cb_sgworld_fault *f)
  * resyncer (S+C, or S+C+1 after the broker). */
 static uint64_t world_node_count(const cb_sgworld_config *cfg)
 {
-    return (uint64_t)cfg->server_count + cfg->client_count +
-           (cfg->transport == CB_SGWORLD_QUEUE) + (cfg->resync == CB_RESYNC_WARM);
+    return (uint64_t)cfg->server_count + cfg->client_count + (cfg->transport == CB_SGWORLD_QUEUE) +
+           (cfg->resync == CB_RESYNC_WARM);
 }
 
 static int world_check_fault(const cb_sgworld_config *cfg, const cb_sgworld_fault *f)
