@@ -1439,7 +1439,7 @@ static void fault_crash(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
     n->down = 1;
     n->epoch++;
     n->wake_ns = UINT64_MAX;
-    if (w->resync_want != NULL && !node_is_client(n)) {
+    if (w->resync_want != NULL && n->id < w->cfg.server_count) { /* a server, not the broker */
         w->resync_want[n->id] = 0; /* a resync under way to it fails by timeouts */
     }
     world_report(w, n->id, CB_EVENT_CRASH, f);
@@ -1477,7 +1477,7 @@ static void fault_recover(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
     node_pump(n); /* queue transport: the new endpoint's SUBSCRIBE */
     queue_broker_back(w, n);
     world_mark_wake(w, n);
-    if (w->resync_want != NULL && !node_is_client(n)) {
+    if (w->resync_want != NULL && n->id < w->cfg.server_count) {
         w->resync_want[n->id] = 1; /* resync = warm: queued, in server order */
         world_resync_kick(w);
     }

@@ -42,6 +42,7 @@ typedef struct qr_arg {
     uint32_t resync;
     uint64_t seed;
     uint64_t jitter_ns;
+    int broker_crash; /* the broker crashes at 105 ms (during the first resync) for 1 ms */
 } qr_arg;
 
 typedef struct qr_result {
@@ -199,32 +200,35 @@ static void qr_child(const void *arg, void *result)
     cfg.placement = p;
     cfg.resync = a->resync;
     cfg.context_factory = CB_TEST_SG_FACTORY;
-    cb_sgworld_fault faults[4] = {
+    cb_sgworld_fault faults[6] = {
         {.at_ns = QR_CRASH, .kind = CB_SGWORLD_FAULT_CRASH, .node = 0},
         {.at_ns = QR_CRASH, .kind = CB_SGWORLD_FAULT_CRASH, .node = 3},
         {.at_ns = QR_RECOVER, .kind = CB_SGWORLD_FAULT_RECOVER, .node = 0},
         {.at_ns = QR_RECOVER, .kind = CB_SGWORLD_FAULT_RECOVER, .node = 3},
+        {.at_ns = 105 * QR_MS, .kind = CB_SGWORLD_FAULT_CRASH, .node = QR_BROKER},
+        {.at_ns = 106 * QR_MS, .kind = CB_SGWORLD_FAULT_RECOVER, .node = QR_BROKER},
     };
     cfg.faults = faults;
-    cfg.fault_count = 4;
+    cfg.fault_count = a->broker_crash ? 6 : 4;
     cb_world_hooks hooks = {&s, qr_next, qr_complete, qr_event, qr_action};
     s.r->rc = cb_sgworld_run(&cfg, &hooks, UINT64_MAX, &s.r->stats);
     cb_placement_del(p);
 }
 
-static qr_result *qr_run(uint32_t resync, uint64_t seed, uint64_t jitter_ns, qr_result *out)
+static qr_result *qr_run_with(uint32_t resync, uint64_t seed, uint64_t jitter_ns,
+                              int broker_crash, qr_result *out)
 {
-    qr_arg a = {resync, seed, jitter_ns};
+    qr_arg a = {resync, seed, jitter_ns, broker_crash};
     CU_ASSERT_EQUAL_FATAL(cb_test_fork(qr_child, &a, out, sizeof *out), 0);
     CU_ASSERT_EQUAL_FATAL(out->rc, CB_ERR_OK);
     CU_ASSERT_EQUAL(out->phase, QR_READ);
     CU_ASSERT_EQUAL(out->reads.failed, 0);
     CU_ASSERT_EQUAL(out->reads.stale, 0);
     CU_ASSERT_EQUAL(out->reads.hits + out->reads.misses, QR_KEYS);
-    CU_ASSERT_EQUAL(out->stats.faults_applied, 4);
-    CU_ASSERT_EQUAL(out->events[CB_EVENT_CRASH], 2);
-    CU_ASSERT_EQUAL(out->events[CB_EVENT_RECOVER], 2);
-    CU_ASSERT_EQUAL(out->foreign_events, 0);
+    CU_ASSERT_EQUAL(out->stats.faults_applied, broker_crash ? 6 : 4);
+    CU_ASSERT_EQUAL(out->events[CB_EVENT_CRASH], broker_crash ? 3 : 2);
+    CU_ASSERT_EQUAL(out->events[CB_EVENT_RECOVER], broker_crash ? 3 : 2);
+    CU_ASSERT_EQUAL(out->foreign_events, broker_crash ? 2 : 0); /* the broker's faults */
     /* The setting the test relies on: every key is written before the crash. */
     CU_ASSERT(out->write_done_ns > 0 && out->write_done_ns < QR_CRASH);
     /* Everything went through the broker; nothing was refused. */
@@ -233,6 +237,11 @@ static qr_result *qr_run(uint32_t resync, uint64_t seed, uint64_t jitter_ns, qr_
     CU_ASSERT_EQUAL(out->stats.broker.protocol_errors, 0);
     CU_ASSERT_EQUAL(out->stats.queue_nacks, 0);
     return out;
+}
+
+static qr_result *qr_run(uint32_t resync, uint64_t seed, uint64_t jitter_ns, qr_result *out)
+{
+    return qr_run_with(resync, seed, jitter_ns, 0, out);
 }
 
 /* Keys whose first R candidates include server 0 or 3, and the not-overwritten ones whose
@@ -337,10 +346,35 @@ static void test_qresync_deterministic(void)
     CU_ASSERT_EQUAL(c.reads.hits, QR_KEYS);
 }
 
+/* The broker crashes for 1 ms in the middle of server 0's resync: the resyncer's requests
+ * in flight are lost and retried after their timeout (2 ms), through the recovered broker,
+ * to which the resyncer has subscribed again; both resyncs finish, nothing is read stale. */
+static void test_qresync_broker_crash(void)
+{
+    static qr_result res;
+    const qr_result *r = qr_run_with(CB_RESYNC_WARM, 0x5eed, 0, 1, &res);
+    const cb_resync_stats *st = &r->stats.resync;
+    printf("\n    broker crash 105..106 ms: hits %llu misses %llu; resyncs %.3f..%.3f and "
+           "%.3f..%.3f ms; scans %llu failed %llu, writes %llu failed %llu; client timeouts "
+           "%llu ",
+           (unsigned long long)r->reads.hits, (unsigned long long)r->reads.misses,
+           (double)r->resync_start_ns[0] / 1e6, (double)r->resync_done_ns[0] / 1e6,
+           (double)r->resync_start_ns[1] / 1e6, (double)r->resync_done_ns[1] / 1e6,
+           (unsigned long long)st->scans, (unsigned long long)st->scans_failed,
+           (unsigned long long)st->writes, (unsigned long long)st->writes_failed,
+           (unsigned long long)r->stats.clients.timeouts);
+    CU_ASSERT_EQUAL(st->runs, 2);
+    CU_ASSERT_EQUAL(st->runs_done, 2);
+    CU_ASSERT(r->resync_done_ns[0] > 106 * QR_MS); /* it was under way at the crash */
+    CU_ASSERT(r->stats.clients.retries > 0);      /* requests lost with the broker */
+    CU_ASSERT_EQUAL(r->reads.hits, QR_KEYS);
+}
+
 static const cb_test_case tests[] = {
     {"lazy_leaves_misses", test_qresync_lazy},
     {"warm_through_the_broker", test_qresync_warm},
     {"same_seed_same_run", test_qresync_deterministic},
+    {"broker_crash_during_resync", test_qresync_broker_crash},
     {NULL, NULL},
 };
 
