@@ -1783,8 +1783,6 @@ static int world_new(const cb_sgworld_config *cfg, const cb_world_hooks *hooks, 
     }
     if (cfg->resync == CB_RESYNC_WARM) {
         w->resync_id = w->node_count++;
-    }
-    if (cfg->resync == CB_RESYNC_WARM) {
         w->resync_want = calloc(cfg->server_count, sizeof w->resync_want[0]);
     }
     if (cfg->transport == CB_SGWORLD_TCP) {
