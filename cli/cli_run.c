@@ -11,9 +11,11 @@
  * client a cb_router (docs/replication.md); [transport] compression and encryption_key_file
  * set the machines' codec (docs/protocol.md §5-§6). [transport] kind = queue adds the
  * broker node with its [broker] settings (SimGrid only; docs/simulator.md "Queue
- * transport"). A [network] platform file replaces the star in SimGrid. Features a run
- * cannot honour (the queue transport, platform files and some faults on the in-memory
- * network; the queue transport with warm resync) are refused, never silently ignored.
+ * transport"); with [placement] resync = warm the resyncer is one more node after it,
+ * reaching the servers through the broker like a client. A [network] platform file
+ * replaces the star in SimGrid. Features a run cannot honour (the queue transport,
+ * platform files and some faults on the in-memory network) are refused, never silently
+ * ignored.
  */
 #include "cb_cli.h"
 
@@ -68,9 +70,10 @@ const char cb_cli_run_help[] =
     "eject_after, eject_for); compression and encryption_key_file (path relative to\n"
     "SCENARIO, made by 'cachebed keygen') apply to every client and server. kind = queue\n"
     "routes every request and reply through a broker node ([broker] settings; --world sim\n"
-    "only). A [network] platform (SimGrid XML,\n"
-    "path relative to SCENARIO) replaces the star: nodes map onto its hosts by name\n"
-    "(server0.., client0..) or in host-name order (docs/scenarios.md). A\n"
+    "only); resync = warm's resyncer then goes through the broker too. A [network]\n"
+    "platform (SimGrid XML, path relative to SCENARIO) replaces the star: nodes map onto\n"
+    "its hosts by name (server0.., client0.., broker, resync) or in host-name order\n"
+    "(docs/scenarios.md). A\n"
     "[workload] trace (path relative to\n"
     "SCENARIO) is replayed: open loop at its timestamps / trace_speed, or closed loop; the\n"
     "run ends at the trace's end.\n"
@@ -209,10 +212,6 @@ static const char *cli_run_unsupported(const cb_plan *p, const cli_run_args *a)
     }
     if (p->transport.kind == CB_TRANSPORT_QUEUE && a->memnet) {
         return "transport kind = queue needs --world sim (the in-memory network has no broker)";
-    }
-    if (p->transport.kind == CB_TRANSPORT_QUEUE && p->placement.resync == CB_PLAN_RESYNC_WARM) {
-        return "[placement] resync = warm with transport kind = queue (the resyncer does not "
-               "go through the broker yet)";
     }
     if (p->network.platform[0] != '\0' && a->memnet) {
         return "a SimGrid platform file needs --world sim";
@@ -770,7 +769,8 @@ static int cli_run_execute(cli_run *run)
         .progress = run->args->quiet || !isatty(STDERR_FILENO) ? NULL : cli_run_progress,
         .progress_user = run,
         .stop = &cli_run_stop,
-        .extra_node = p->transport.kind == CB_TRANSPORT_QUEUE ? "broker" : "resync",
+        /* The world's extra nodes: the broker, then the resyncer (cb_sgworld.h). */
+        .extra_node = {p->transport.kind == CB_TRANSPORT_QUEUE ? "broker" : "resync", "resync"},
     };
     if (cb_runner_new(&rc, &run->runner) != 0) {
         cli_run_err(run->args, "out of memory\n");

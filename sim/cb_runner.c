@@ -492,21 +492,26 @@ void cb_runner_event(void *user, uint32_t node, const cb_event *e, uint64_t now_
         return;
     }
     char name[32], detail[64];
+    const char *who = name; /* NULL: no single node (partition, heal) */
     uint32_t clients_end = r->cfg.server_count + r->cfg.client_count;
     if (node < r->cfg.server_count) {
         snprintf(name, sizeof name, "server%u", node);
     } else if (node < clients_end) {
         snprintf(name, sizeof name, "client%u", node - r->cfg.server_count);
+    } else if (node - clients_end < 2u) {
+        /* A world's extra nodes, ids S+C and S+C+1: the queue transport's broker and the
+         * resyncer (either alone is S+C). */
+        const char *extra = r->cfg.extra_node[node - clients_end];
+        snprintf(name, sizeof name, "%s", extra != NULL ? extra : "resync");
     } else {
-        /* A world's extra node, id S+C: the queue transport's broker, or the resyncer. */
-        snprintf(name, sizeof name, "%s", r->cfg.extra_node != NULL ? r->cfg.extra_node : "resync");
+        who = NULL;
     }
     /* A world's fault events (crash ... link_change) carry the scenario's text, if any;
      * partition and heal concern no single node. */
     int fault = e->kind >= CB_EVENT_CRASH && e->kind <= CB_EVENT_LINK_CHANGE;
     snprintf(detail, sizeof detail, "request=%u detail=%d", e->request_id, e->detail);
-    if (cb_results_add_event(r->cfg.db, r->cfg.run_id, now_ns, node <= clients_end ? name : NULL,
-                             cb_event_name(e->kind), fault ? e->note : detail) != CB_RESULTS_OK &&
+    if (cb_results_add_event(r->cfg.db, r->cfg.run_id, now_ns, who, cb_event_name(e->kind),
+                             fault ? e->note : detail) != CB_RESULTS_OK &&
         r->db_error == NULL) {
         r->db_error = cb_results_errmsg(r->cfg.db);
     }

@@ -61,9 +61,10 @@ typedef struct cb_runner_config {
     /* When it becomes non-zero (a signal handler sets it), no new request is issued; those in
      * flight still complete, so the run ends cleanly and can be marked incomplete. */
     volatile sig_atomic_t *stop;
-    /* The name events give the world's node S+C ("broker" with the queue transport); NULL:
-     * "resync" (the resyncer of resync = warm). */
-    const char *extra_node;
+    /* The names events give the world's extra nodes S+C and S+C+1: {"broker", "resync"}
+     * with the queue transport and warm resync, {"broker"} with the queue transport alone;
+     * a NULL entry: "resync" (the resyncer of resync = warm). */
+    const char *extra_node[2];
 } cb_runner_config;
 
 typedef struct cb_runner_totals {

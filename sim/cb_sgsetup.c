@@ -81,16 +81,39 @@ static void sgsetup_init_simgrid(const cb_sgworld_config *cfg, uint32_t nodes)
     simgrid_init(&argc, argv);
 }
 
-/* Node i's host name in a platform with named hosts: server<i>, client<j>, resync. */
+/* The extra nodes after the clients (cb_sgworld.h): the queue transport's broker, then the
+ * warm resyncer. */
+static uint32_t sgsetup_has_broker(const cb_sgworld_config *cfg)
+{
+    return cfg->transport == CB_SGWORLD_QUEUE;
+}
+
+static uint32_t sgsetup_has_resync(const cb_sgworld_config *cfg)
+{
+    return cfg->resync == CB_RESYNC_WARM;
+}
+
+/* Node i's host name in a platform with named hosts: server<i>, client<j>, then broker
+ * and resync. */
 static void sgsetup_node_name(const cb_sgworld_config *cfg, uint32_t i, char *out, size_t cap)
 {
+    uint32_t base = cfg->server_count + cfg->client_count;
     if (i < cfg->server_count) {
         snprintf(out, cap, "server%u", i);
-    } else if (i < cfg->server_count + cfg->client_count) {
+    } else if (i < base) {
         snprintf(out, cap, "client%u", i - cfg->server_count);
     } else {
-        snprintf(out, cap, "%s", cfg->transport == CB_SGWORLD_QUEUE ? "broker" : "resync");
+        snprintf(out, cap, "%s", i == base && sgsetup_has_broker(cfg) ? "broker" : "resync");
     }
+}
+
+/* What the nodes are, for an error message: "servers, clients[, broker][, resyncer]". */
+static const char *sgsetup_node_kinds(const cb_sgworld_config *cfg)
+{
+    static const char *const kinds[] = {"servers, clients", "servers, clients, broker",
+                                        "servers, clients, resyncer",
+                                        "servers, clients, broker, resyncer"};
+    return kinds[sgsetup_has_broker(cfg) + 2u * sgsetup_has_resync(cfg)];
 }
 
 /*
@@ -98,7 +121,7 @@ static void sgsetup_node_name(const cb_sgworld_config *cfg, uint32_t i, char *ou
  * node takes the host of its name (server<i>, client<j>; the queue transport's broker
  * "broker", which must exist; the resyncer "resync", or client0's host when there is none).
  * Else the nodes take the hosts in name order (sg_host_list is sorted by name): servers,
- * then clients, then the broker or the resyncer.
+ * then clients, then the broker, then the resyncer.
  */
 static int sgsetup_map_hosts(const cb_sgworld_config *cfg, uint32_t nodes, sg_host_t *hosts,
                              char *err, size_t cap)
@@ -108,8 +131,7 @@ static int sgsetup_map_hosts(const cb_sgworld_config *cfg, uint32_t nodes, sg_ho
         for (uint32_t i = 0; i < nodes; i++) {
             sgsetup_node_name(cfg, i, name, sizeof name);
             hosts[i] = sg_host_by_name(name);
-            if (hosts[i] == NULL && i == cfg->server_count + cfg->client_count &&
-                cfg->transport != CB_SGWORLD_QUEUE) {
+            if (hosts[i] == NULL && strcmp(name, "resync") == 0) {
                 hosts[i] = hosts[cfg->server_count]; /* no "resync" host: client0's */
             }
             if (hosts[i] == NULL) {
@@ -121,11 +143,8 @@ static int sgsetup_map_hosts(const cb_sgworld_config *cfg, uint32_t nodes, sg_ho
     }
     size_t count = sg_host_count();
     if (count < nodes) {
-        snprintf(err, cap, "it has %zu hosts, the scenario needs %u (servers, clients%s)", count,
-                 nodes,
-                 nodes == cfg->server_count + cfg->client_count ? ""
-                 : cfg->transport == CB_SGWORLD_QUEUE           ? ", broker"
-                                                                : ", resyncer");
+        snprintf(err, cap, "it has %zu hosts, the scenario needs %u (%s)", count, nodes,
+                 sgsetup_node_kinds(cfg));
         return -1;
     }
     sg_host_t *all = sg_host_list();
@@ -151,9 +170,14 @@ static int sgsetup_user_platform(const cb_sgworld_config *cfg, uint32_t nodes, s
         fprintf(stderr, "cachebed: platform %s: %s\n", cfg->platform, err);
         return CB_ERR_INVALID;
     }
-    /* Clients (and the resyncer) talk to servers: every such pair needs a route. */
-    if (cb_sgshim_check_routes(hosts + cfg->server_count, nodes - cfg->server_count, hosts,
-                               cfg->server_count, err, sizeof err) != 0) {
+    /* Clients (and the resyncer) talk to servers: every such pair needs a route. With the
+     * queue transport every node talks to the broker only (the resyncer too). */
+    uint32_t base = cfg->server_count + cfg->client_count;
+    int bad = sgsetup_has_broker(cfg)
+                  ? cb_sgshim_check_routes(hosts, nodes, hosts + base, 1, err, sizeof err)
+                  : cb_sgshim_check_routes(hosts + cfg->server_count, nodes - cfg->server_count,
+                                           hosts, cfg->server_count, err, sizeof err);
+    if (bad != 0) {
         fprintf(stderr, "cachebed: platform %s: %s\n", cfg->platform, err);
         return CB_ERR_INVALID;
     }
@@ -168,10 +192,10 @@ int cb_sgsetup_begin(const cb_sgworld_config *cfg, sg_host_t *hosts_out)
         return CB_ERR_INVALID;
     }
     sgsetup_used = 1;
-    /* The queue transport's broker, or resync = warm's resyncer, is one more node, the last
-     * (cb_sgworld.h); the world refuses both at once. */
-    uint32_t nodes = cfg->server_count + cfg->client_count +
-                     (cfg->transport == CB_SGWORLD_QUEUE || cfg->resync == CB_RESYNC_WARM);
+    /* The queue transport's broker and resync = warm's resyncer are one more node each,
+     * after the clients, in that order (cb_sgworld.h). */
+    uint32_t nodes =
+        cfg->server_count + cfg->client_count + sgsetup_has_broker(cfg) + sgsetup_has_resync(cfg);
     sgsetup_init_simgrid(cfg, nodes);
     if (cfg->platform != NULL) {
         return sgsetup_user_platform(cfg, nodes, hosts_out);

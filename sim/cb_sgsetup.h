@@ -18,8 +18,8 @@
 /*
  * Initialise SimGrid with our own argv — network/model:CM02, network/TCP-gamma:0,
  * network/crosstraffic:0, the config's context factory and log threshold — and build the
- * star of cb_sgshim_build_star with server_count + client_count hosts (+1 for the resyncer
- * with resync = warm), each link with
+ * star of cb_sgshim_build_star with server_count + client_count hosts (+1 for the queue
+ * transport's broker, +1 for the resyncer with resync = warm), each link with
  * latency latency_ns / 2 and bandwidth bandwidth_bps / 8 bytes/s. hosts_out has room for
  * one host per node. Returns CB_ERR_OK, or CB_ERR_INVALID (message on stderr) when
  * SimGrid was already initialised in this process or the platform could not be built.

@@ -189,7 +189,9 @@ struct cb_sgworld {
     uint32_t base_count;  /* server_count + client_count: the nodes the config names */
     uint32_t *conn_est;   /* TCP: per (client node, server), the server's epoch + 1 when the
                              connection was set up; 0: none (docs/simulator.md) */
-    cb_resync *resync;    /* resync = warm: the resyncer, node base_count */
+    uint32_t resync_id;   /* resync = warm: the resyncer's node id (S+C, or S+C+1 after the
+                             queue transport's broker); else UINT32_MAX */
+    cb_resync *resync;    /* resync = warm: the resyncer, node resync_id */
     uint8_t *resync_want; /* per server: recovered, waiting for its resync */
 };
 
@@ -829,15 +831,17 @@ static void node_feed_bytes(sg_node *n, uint32_t src, const uint8_t *p, size_t l
 }
 
 /* The machine's name for the node that published a delivery: a client's peers are server
- * ids, a server's are client connections; UINT32_MAX for a node that cannot be a peer. */
+ * ids, a server's are client connections (the resyncer's too); UINT32_MAX for a node that
+ * cannot be a peer. */
 static uint32_t node_delivery_peer(const sg_node *n, uint32_t src)
 {
     const cb_sgworld *w = n->w;
     if (node_is_client(n)) {
         return src < w->cfg.server_count ? src : UINT32_MAX;
     }
-    if (src < w->cfg.server_count || src >= w->cfg.server_count + w->cfg.client_count) {
-        return UINT32_MAX;
+    if (src < w->cfg.server_count || src >= w->node_count ||
+        (src >= w->base_count && src != w->resync_id)) {
+        return UINT32_MAX; /* a server, the broker, or no node */
     }
     return w->nodes[src].conn;
 }
@@ -1262,6 +1266,8 @@ static void node_del_machine(sg_node *n)
 {
     if (n->is_resync) {
         n->cli = NULL; /* owned by the resyncer (world_del) */
+        cb_qendpoint_del(n->ep);
+        n->ep = NULL;
         return;
     }
     if (n->router != NULL) {
@@ -1433,7 +1439,7 @@ static void fault_crash(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
     n->down = 1;
     n->epoch++;
     n->wake_ns = UINT64_MAX;
-    if (w->resync_want != NULL && !node_is_client(n)) {
+    if (w->resync_want != NULL && n->id < w->cfg.server_count) { /* a server, not the broker */
         w->resync_want[n->id] = 0; /* a resync under way to it fails by timeouts */
     }
     world_report(w, n->id, CB_EVENT_CRASH, f);
@@ -1471,7 +1477,7 @@ static void fault_recover(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
     node_pump(n); /* queue transport: the new endpoint's SUBSCRIBE */
     queue_broker_back(w, n);
     world_mark_wake(w, n);
-    if (w->resync_want != NULL && !node_is_client(n)) {
+    if (w->resync_want != NULL && n->id < w->cfg.server_count) {
         w->resync_want[n->id] = 1; /* resync = warm: queued, in server order */
         world_resync_kick(w);
     }
@@ -1486,7 +1492,7 @@ static void world_resync_kick(cb_sgworld *w)
     if (w->resync == NULL || cb_resync_active(w->resync)) {
         return;
     }
-    sg_node *r = &w->nodes[w->base_count];
+    sg_node *r = &w->nodes[w->resync_id];
     uint64_t now = cb_sgsetup_now_ns();
     r->now_ns = now > r->now_ns ? now : r->now_ns;
     for (uint32_t s = 0; s < w->cfg.server_count; s++) {
@@ -1570,6 +1576,14 @@ static void world_apply_fault(cb_sgworld *w, const cb_sgworld_fault *f)
 
 /* ---- set-up and tear-down ------------------------------------------------------------- */
 
+/* Servers, clients, then the extra nodes: the queue transport's broker (S+C), the warm
+ * resyncer (S+C, or S+C+1 after the broker). */
+static uint64_t world_node_count(const cb_sgworld_config *cfg)
+{
+    return (uint64_t)cfg->server_count + cfg->client_count + (cfg->transport == CB_SGWORLD_QUEUE) +
+           (cfg->resync == CB_RESYNC_WARM);
+}
+
 static int world_check_fault(const cb_sgworld_config *cfg, const cb_sgworld_fault *f)
 {
     uint64_t nodes =
@@ -1600,7 +1614,7 @@ static int world_check_fault(const cb_sgworld_config *cfg, const cb_sgworld_faul
  * must stay within the server's conn_max limit. */
 static int world_check_faults(const cb_sgworld_config *cfg)
 {
-    uint64_t conns = (uint64_t)cfg->server_count + cfg->client_count;
+    uint64_t conns = world_node_count(cfg);
     if (cfg->fault_count > 0 && cfg->faults == NULL) {
         return CB_ERR_INVALID;
     }
@@ -1626,7 +1640,7 @@ static int world_check(const cb_sgworld_config *cfg, const cb_world_hooks *hooks
         cfg->transport != CB_SGWORLD_QUEUE) {
         return CB_ERR_INVALID;
     }
-    if ((uint64_t)cfg->server_count + cfg->client_count + 1u > (1u << 20)) {
+    if (world_node_count(cfg) > (1u << 20)) {
         return CB_ERR_INVALID; /* the server's conn_max limit */
     }
     if (cfg->router != NULL &&
@@ -1635,9 +1649,6 @@ static int world_check(const cb_sgworld_config *cfg, const cb_world_hooks *hooks
     }
     if (cfg->resync > CB_RESYNC_WARM || (cfg->resync == CB_RESYNC_WARM && cfg->router == NULL)) {
         return CB_ERR_INVALID;
-    }
-    if (cfg->resync == CB_RESYNC_WARM && cfg->transport == CB_SGWORLD_QUEUE) {
-        return CB_ERR_INVALID; /* both would be node S+C; the resyncer has no endpoint yet */
     }
     return world_check_faults(cfg);
 }
@@ -1664,8 +1675,8 @@ static int world_new_machines(cb_sgworld *w, const cb_server_config *server_each
     for (uint32_t i = 0; i < w->node_count; i++) {
         cb_rng_split(&root, &w->nodes[i].loss_rng);
     }
-    if (w->node_count > w->base_count) {
-        cb_rng_split(&root, &w->nodes[w->base_count].jitter_rng);
+    if (w->resync_id != UINT32_MAX) {
+        cb_rng_split(&root, &w->nodes[w->resync_id].jitter_rng);
     }
     for (uint32_t i = 0; i < w->node_count; i++) {
         sg_node *n = &w->nodes[i];
@@ -1763,13 +1774,15 @@ static int world_new(const cb_sgworld_config *cfg, const cb_world_hooks *hooks, 
     w->until_ns = until_ns;
     w->base_count = cfg->server_count + cfg->client_count;
     w->node_count = w->base_count;
+    /* The extra nodes: the queue transport's broker first, then the warm resyncer (which,
+     * with the queue transport, is one more endpoint of the broker, like a client). */
     w->broker_id = UINT32_MAX;
+    w->resync_id = UINT32_MAX;
     if (cfg->transport == CB_SGWORLD_QUEUE) {
         w->broker_id = w->node_count++;
-    } else if (cfg->resync == CB_RESYNC_WARM) { /* world_check refuses both at once */
-        w->node_count++;
     }
     if (cfg->resync == CB_RESYNC_WARM) {
+        w->resync_id = w->node_count++;
         w->resync_want = calloc(cfg->server_count, sizeof w->resync_want[0]);
     }
     if (cfg->transport == CB_SGWORLD_TCP) {

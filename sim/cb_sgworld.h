@@ -16,7 +16,9 @@
  * link, there is no store-and-forward). Network model CM02 with TCP-gamma 0 and crosstraffic
  * off, so that holds exactly (tests/test_cb_sgworld.c proves it).
  *
- * Node ids: servers are 0..S-1, clients S..S+C-1, as in cb_memworld.
+ * Node ids: servers are 0..S-1, clients S..S+C-1, as in cb_memworld; then the extra nodes:
+ * the queue transport's broker (S+C), then the warm resyncer (S+C, or S+C+1 after the
+ * broker), each on its own host h<id>.
  *
  * Queue transport (CB_SGWORLD_QUEUE, docs/simulator.md "Queue transport"): one more node,
  * the broker, id S+C on host "h<S+C>", runs a cb_broker (config `broker`). Every server and
@@ -181,17 +183,19 @@ typedef struct cb_sgworld_config {
     /* Queue transport: the broker's config (conn_max and node_max are set by the world). */
     cb_broker_config broker;
     /* Resync of a recovered server (cb_resync_policy): CB_RESYNC_LAZY (0) leaves it to read
-     * repair; CB_RESYNC_WARM (needs `router`) adds a resyncer node, id S + C, on its own
-     * host h<S+C>, that warms each recovered server from its peers (docs/replication.md
-     * §6), as cb_memworld does. Its client uses `client` above, its R is the router's; its
-     * events reach the event hook with node S + C, its COMPLETEs go to the resyncer. It
+     * repair; CB_RESYNC_WARM (needs `router`) adds a resyncer node, id S + C (S + C + 1
+     * with the queue transport, after the broker), on its own host h<id>, that warms each
+     * recovered server from its peers (docs/replication.md §6), as cb_memworld does. Its
+     * client uses `client` above, its R is the router's; with the queue transport it has a
+     * cb_qendpoint like a client's, so its SCANs and SETs go through the broker. Its
+     * events reach the event hook with its node id, its COMPLETEs go to the resyncer. It
      * is in no partition group and no fault names it; it does not keep the run alive. */
     uint32_t resync;
     /* NULL: the star above. Else the path of a user's SimGrid platform XML, loaded instead;
      * latency_ns and bandwidth_bps are then unused (the file's links count) and nodes map
      * onto its hosts (docs/simulator.md, "A platform file"): by name when it has hosts
-     * server0.. and client0.., else in host-name order, servers first. LINK faults may
-     * change loss and jitter only. */
+     * server0.. and client0.. (and broker, resync), else in host-name order, servers first.
+     * LINK faults may change loss and jitter only. */
     const char *platform;
 } cb_sgworld_config;
 

@@ -155,6 +155,23 @@ case "$lazy_stale$warm_stale" in *[!0-9]*) lazy_stale=0 warm_stale=999999 ;; esa
     [ $((2 * warm_stale)) -lt "$lazy_stale" ] ||
     { echo "FAIL resync warm vs lazy: stale $warm_stale vs $lazy_stale, rows $warm_rs/$lazy_rs"
       fails=$((fails + 1)); }
+# The same with the queue transport (once refused, exit 3): the broker is node S+C, the
+# resyncer S+C+1 and reaches the servers through the broker; its rows are logged with node
+# 'resync' (measured: 168 stale_read events after the recovery, against 845 with lazy).
+for rs in lazy warm; do
+    check "run replication_failover queue resync=$rs" 0 "$bin" run --quiet \
+        -o "$tmp/rsq-$rs.db" "$scen/replication_failover.ini" --set scenario.requests=28000 \
+        --set placement.read_policy=quorum --set placement.resync=$rs --set transport.kind=queue
+done
+set -- $(rsq "$tmp/rsq-lazy.db") x x
+lazy_stale=$1 lazy_rs=$2
+set -- $(rsq "$tmp/rsq-warm.db") x x
+warm_stale=$1 warm_rs=$2
+case "$lazy_stale$warm_stale" in *[!0-9]*) lazy_stale=0 warm_stale=999999 ;; esac
+[ "$lazy_rs" = 0 ] && [ "$warm_rs" = 2 ] && [ "$lazy_stale" -gt 0 ] &&
+    [ $((2 * warm_stale)) -lt "$lazy_stale" ] ||
+    { echo "FAIL queue resync warm vs lazy: stale $warm_stale vs $lazy_stale, rows $warm_rs/$lazy_rs"
+      fails=$((fails + 1)); }
 # two_racks: the platform file (relative to the scenario) sets the latency: 2 x 140 us plus
 # 1 KiB at the 1 Gbit/s uplink, so the median GET lies in 285..300 us. Refused: on memnet,
 # with a link latency fault, with a platform that has too few hosts (exit 1, the reason).
@@ -166,6 +183,30 @@ p50=$("$bin" query "$tmp/tr.db" --csv "SELECT round(p50_us) FROM run_summary" | 
 check "run two_racks memnet" 3 "$bin" run -o "$tmp/t.db" "$scen/two_racks.ini" --world memnet
 cp "$scen/two_racks.ini" "$tmp/tr.ini"
 mkdir -p "$tmp/platforms" && cp "$scen/platforms/two_racks.xml" "$tmp/platforms/"
+# two_racks with the queue transport: the broker runs on host 'broker' (40 us from the
+# servers, 140 us from the clients), so an unloaded GET takes 2 x (140 + 40) us + 2 x 10 us
+# of broker service + transmission (measured p50 383.6 us); with warm resync the resyncer
+# runs on host 'resync' and warms server1 after a crash. A file without a 'broker' host is
+# refused (exit 1, naming it).
+check "run two_racks queue" 0 "$bin" run --quiet -o "$tmp/trq.db" "$scen/two_racks.ini" \
+    --set scenario.requests=2000 --set transport.kind=queue --set clients.count=1 \
+    --set clients.outstanding=1
+p50=$("$bin" query "$tmp/trq.db" --csv "SELECT round(p50_us) FROM run_summary" | tail -n 1 | tr -d '\r' | cut -d. -f1)
+[ -n "$p50" ] && [ "$p50" -ge 378 ] && [ "$p50" -le 395 ] ||
+    { echo "FAIL two_racks queue p50 '$p50' us"; fails=$((fails + 1)); }
+cp "$scen/two_racks.ini" "$tmp/trqr.ini"
+printf '[faults]\nat = 20ms crash server1\nat = 30ms recover server1\n' >>"$tmp/trqr.ini"
+check "run two_racks queue resync=warm" 0 "$bin" run --quiet -o "$tmp/trqr.db" "$tmp/trqr.ini" \
+    --set scenario.requests=4000 --set transport.kind=queue --set placement.replicas=2 \
+    --set placement.resync=warm
+expect_out "two_racks queue resync rows" "$(printf 'crash|server1\nrecover|server1\nresync_start|resync\nresync_done|resync\n.')" \
+    sqlite3 "$tmp/trqr.db" "SELECT kind, node FROM events WHERE kind IN ('crash', 'recover', 'resync_start', 'resync_done') ORDER BY time_ns, kind = 'recover' DESC"
+sed 's/"broker"/"broker9"/g' "$tmp/platforms/two_racks.xml" >"$tmp/platforms/nobroker.xml"
+sed 's|^platform = .*|platform = platforms/nobroker.xml|' "$scen/two_racks.ini" >"$tmp/nb.ini"
+check "run platform without broker host" 1 "$bin" run -o "$tmp/t.db" "$tmp/nb.ini" \
+    --set transport.kind=queue
+"$bin" run -o "$tmp/t.db" "$tmp/nb.ini" --set transport.kind=queue 2>&1 |
+    grep -q "no host 'broker'" || { echo "FAIL platform without broker reason"; fails=$((fails + 1)); }
 printf '[faults]\nat = 1ms link client0 latency=1ms\n' >>"$tmp/tr.ini"
 check "run two_racks latency fault" 3 "$bin" run -o "$tmp/t.db" "$tmp/tr.ini"
 "$bin" run -o "$tmp/t.db" "$tmp/tr.ini" 2>&1 | grep -q 'link latency or bandwidth changes with a platform' ||
