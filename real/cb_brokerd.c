@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -294,7 +295,28 @@ static void bd_on_listen(cb_loop *loop, cb_loop_watch *w, uint32_t events)
 static int bd_listen(cb_brokerd *b, char *err, size_t err_cap)
 {
     const char *host = b->cfg.listen_addr != NULL ? b->cfg.listen_addr : "127.0.0.1";
-    b->listen_w.fd = cb_conn_bind(host, b->cfg.port, SOCK_STREAM, 0, &b->port, err, err_cap);
+    if (b->cfg.listen_fd > 0) {
+        struct sockaddr_storage a;
+        socklen_t alen = sizeof a;
+        int type = 0, on = 0;
+        socklen_t tlen = sizeof type, olen = sizeof on;
+        b->listen_w.fd = b->cfg.listen_fd;
+        if (getsockopt(b->listen_w.fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 ||
+            type != SOCK_STREAM ||
+            getsockopt(b->listen_w.fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &olen) != 0 || !on ||
+            getsockname(b->listen_w.fd, (struct sockaddr *)&a, &alen) != 0 ||
+            fcntl(b->listen_w.fd, F_SETFL, fcntl(b->listen_w.fd, F_GETFL) | O_NONBLOCK) != 0 ||
+            fcntl(b->listen_w.fd, F_SETFD, FD_CLOEXEC) != 0) {
+            cb_conn_err(err, err_cap, "listen fd %d: not a listening TCP socket",
+                        b->cfg.listen_fd);
+            return -1;
+        }
+        b->port = ntohs(a.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
+                                                : ((struct sockaddr_in *)&a)->sin_port);
+    } else {
+        b->listen_w.fd =
+            cb_conn_bind(host, b->cfg.port, SOCK_STREAM, 0, &b->port, err, err_cap);
+    }
     if (b->listen_w.fd < 0) {
         return -1;
     }

@@ -21,6 +21,7 @@
 #include "cb_err.h"
 #include "cb_loop.h"
 #include "cb_qendpoint.h"
+#include "cb_seal.h"
 
 #define SQ_READ_BYTES        (64u * 1024u)
 #define SQ_READS_PER_EVENT   16
@@ -343,7 +344,8 @@ static int sq_setup(cb_serveq *q, char *err, size_t err_cap)
     uint32_t value_max =
         sc.store.value_bytes_max != 0 ? sc.store.value_bytes_max : CB_VALUE_BYTES_MAX_DEFAULT;
     cb_qendpoint_config ec = {
-        .node = c->node, .payload_bytes_max = CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + value_max};
+        .node = c->node, .payload_bytes_max = CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + value_max +
+                             CB_SEAL_OVERHEAD_MAX}; /* a sealed frame's growth */
     rc = cb_qendpoint_new(&ec, NULL, &q->ep);
     if (rc != CB_ERR_OK) {
         cb_conn_err(err, err_cap, "queue endpoint: %s", cb_strerror(rc));

@@ -80,5 +80,67 @@ got=$(sqlite3 "$tmp/q.db" "SELECT mode, transport, status,
     FROM runs WHERE id = 1")
 [ "$got" = "real|queue|complete|2000|2000|1" ] ||
     { echo "FAIL replay run: '$got'"; fails=$((fails + 1)); }
+
+# 3. [faults] over the queue: the broker is SIGKILLed at 1 s and restarted on its port at
+#    1.5 s; server0 (a consumer) is SIGKILLed at 2 s and restarted at 2.3 s. Requests issued
+#    before the broker crash all succeed, some issued during its outage time out, those
+#    issued well after both recoveries all succeed; requests to server0 issued while it is
+#    down wait for it (retried); the four faults are event rows.
+cat >"$tmp/qf.ini" <<'EOF'
+[scenario]
+name = queue_faults
+seed = 1
+duration = 3s
+warmup = 0s
+
+[network]
+latency = 100us
+
+[servers]
+count = 2
+memory = 16MiB
+
+[clients]
+count = 2
+outstanding = 2
+
+[transport]
+kind = queue
+timeout = 50ms
+
+[workload]
+keys = 1000
+value_size = 100B
+mix = get=0.9 set=0.1
+arrival = closed
+think_time = 2ms
+
+[faults]
+at = 1s crash broker
+at = 1.5s recover broker
+at = 2s crash server0
+at = 2.3s recover server0
+EOF
+"$bin" replay -o "$tmp/qf.db" "$tmp/qf.ini" >"$tmp/out" 2>&1
+st=$?
+[ "$st" = 0 ] || { cat "$tmp/out"; echo "FAIL replay faults exit $st"; fails=$((fails + 1)); }
+grep -q "did not listen again" "$tmp/out" && { cat "$tmp/out"; echo "FAIL a restart"; fails=$((fails + 1)); }
+ok="outcome IN ('hit', 'miss', 'stored')"
+got=$(sqlite3 "$tmp/qf.db" "SELECT
+    (SELECT count(*) FROM requests WHERE issue_ns < 900000000 AND NOT $ok),
+    (SELECT count(*) > 100 FROM requests WHERE issue_ns < 900000000 AND $ok),
+    (SELECT count(*) > 0 FROM requests WHERE issue_ns >= 1000000000 AND issue_ns < 1500000000
+        AND outcome IN ('timeout', 'error')),
+    (SELECT count(*) > 0 FROM requests WHERE server = 0 AND issue_ns >= 2000000000
+        AND issue_ns < 2300000000 AND attempts > 1),
+    (SELECT count(*) FROM requests WHERE issue_ns >= 2600000000 AND NOT $ok),
+    (SELECT count(*) > 100 FROM requests WHERE issue_ns >= 2600000000 AND $ok),
+    (SELECT group_concat(node || ':' || kind, ',') FROM (SELECT node, kind FROM events
+        WHERE kind IN ('crash', 'recover') AND detail NOT LIKE '%failed%' ORDER BY time_ns))")
+want="0|1|1|1|0|1|broker:crash,broker:recover,server0:crash,server0:recover"
+[ "$got" = "$want" ] ||
+    { cat "$tmp/out"; echo "FAIL replay faults: '$got', want '$want'"; fails=$((fails + 1)); }
+[ "$fails" = 0 ] && echo "ok   replay queue faults (broker and server crash, recover)"
+
 [ "$fails" = 0 ] && echo "ok   replay queue_broker" && exit 0
 exit 1
