@@ -142,5 +142,49 @@ want="0|1|1|1|0|1|broker:crash,broker:recover,server0:crash,server0:recover"
     { cat "$tmp/out"; echo "FAIL replay faults: '$got', want '$want'"; fails=$((fails + 1)); }
 [ "$fails" = 0 ] && echo "ok   replay queue faults (broker and server crash, recover)"
 
+# 4. Compression and encryption over the queue: the consumers get the scenario's codec
+#    (zstd, a key from `cachebed keygen`, sealed datagrams: queue messages may be
+#    redelivered); a codec mismatch would make every request time out. 4 KiB values of the
+#    workload's compressible filler travel compressed: a hit's reply is under 4 KiB.
+"$bin" keygen "$tmp/k.key" >/dev/null || { echo "FAIL keygen"; fails=$((fails + 1)); }
+cat >"$tmp/qc.ini" <<EOF
+[scenario]
+name = queue_codec
+seed = 2
+requests = 1500
+duration = 0s
+warmup = 0s
+
+[servers]
+count = 2
+
+[clients]
+count = 3
+outstanding = 4
+
+[transport]
+kind = queue
+timeout = 200ms
+compression = zstd
+compression_min = 256B
+encryption_key_file = $tmp/k.key
+
+[workload]
+keys = 500
+value_size = 4KiB
+mix = get=0.8 set=0.2
+EOF
+"$bin" replay -o "$tmp/qc.db" "$tmp/qc.ini" >"$tmp/out" 2>&1
+st=$?
+[ "$st" = 0 ] || { cat "$tmp/out"; echo "FAIL replay codec exit $st"; fails=$((fails + 1)); }
+got=$(sqlite3 "$tmp/qc.db" "SELECT
+    (SELECT count(*) FROM requests WHERE $ok),
+    (SELECT count(*) > 100 AND max(bytes_received) < 4096 FROM requests WHERE outcome = 'hit'),
+    (SELECT count(*) FROM events WHERE kind = 'server'
+        AND detail LIKE '%codec: zstd:3 min=256, sealed datagram')")
+[ "$got" = "1500|1|2" ] ||
+    { cat "$tmp/out"; echo "FAIL replay codec: '$got', want '1500|1|2'"; fails=$((fails + 1)); }
+[ "$fails" = 0 ] && echo "ok   replay queue compression and encryption"
+
 [ "$fails" = 0 ] && echo "ok   replay queue_broker" && exit 0
 exit 1
