@@ -120,10 +120,6 @@ static const char *replay_unsupported(void *user, const cb_plan *p)
     if (st->protocol == CB_CLIENT_PROTOCOL_TEXT && p->transport.kind == CB_TRANSPORT_QUEUE) {
         return "the text protocol over the queue transport";
     }
-    if (p->transport.kind == CB_TRANSPORT_QUEUE && p->placement.replicas > 1) {
-        return "replicas > 1 with the queue transport over real sockets (works over tcp and "
-               "udp, and in the simulator)";
-    }
     if (p->placement.replicas > 1 && st->protocol == CB_CLIENT_PROTOCOL_TEXT) {
         return "replicas > 1 with --protocol text (versioned writes need the binary frame)";
     }

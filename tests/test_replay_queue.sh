@@ -186,5 +186,24 @@ got=$(sqlite3 "$tmp/qc.db" "SELECT
     { cat "$tmp/out"; echo "FAIL replay codec: '$got', want '1500|1|2'"; fails=$((fails + 1)); }
 [ "$fails" = 0 ] && echo "ok   replay queue compression and encryption"
 
+# 5. replicas = 2 over the queue (replication_failover.ini: server1 crashes at 1 s and
+#    recovers at 2 s): the clients' routers fail over to the other replica and eject the
+#    crashed one, so almost every request succeeds (without replication about a third of
+#    those issued during the outage would time out).
+"$bin" replay -o "$tmp/qr.db" --set transport.kind=queue --set workload.rate=2k/s \
+    --set scenario.duration=2.5s scenarios/replication_failover.ini >"$tmp/out" 2>&1
+st=$?
+[ "$st" = 0 ] || { cat "$tmp/out"; echo "FAIL replay replicas exit $st"; fails=$((fails + 1)); }
+got=$(sqlite3 "$tmp/qr.db" "SELECT
+    (SELECT count(*) > 1000 FROM requests),
+    (SELECT count(*) FROM requests WHERE NOT $ok) * 200 < (SELECT count(*) FROM requests),
+    (SELECT count(*) > 500 FROM requests WHERE issue_ns >= 1000000000
+        AND issue_ns < 2000000000),
+    (SELECT count(*) > 0 FROM events WHERE kind = 'eject'),
+    (SELECT count(*) FROM events WHERE node = 'server1' AND kind IN ('crash', 'recover'))")
+[ "$got" = "1|1|1|1|2" ] ||
+    { cat "$tmp/out"; echo "FAIL replay replicas: '$got', want '1|1|1|1|2'"; fails=$((fails + 1)); }
+[ "$fails" = 0 ] && echo "ok   replay queue replicas = 2 with a server crash"
+
 [ "$fails" = 0 ] && echo "ok   replay queue_broker" && exit 0
 exit 1
