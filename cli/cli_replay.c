@@ -75,10 +75,14 @@ const char cb_cli_replay_help[] =
     "through the user-space delay queue (bandwidth is not imposed); each is an event row.\n"
     "With transport kind = queue, a 'cachebed broker' child is started first and the\n"
     "servers run as its consumers ('cachebed serve --broker'); each client keeps one\n"
-    "connection to the broker (docs/real.md §10.3).\n"
+    "connection to the broker, whose delay stands for both hops (docs/real.md §10.3).\n"
+    "Replication, compression and encryption work over it as over tcp; [faults]: the\n"
+    "node 'broker' crashes by SIGKILL (its queues lost) and recovers on its port (the\n"
+    "consumers and clients reconnect and subscribe again); a server crash kills its\n"
+    "consumer (the broker requeues), its recover starts a new one.\n"
     "Not yet (exit 3): resync = warm, the text protocol with replicas > 1, a codec or the\n"
-    "queue transport, encryption over udp with more than one client, server crashes with\n"
-    "--servers, and [faults], a codec or replicas > 1 with the queue transport.\n"
+    "queue transport, encryption over udp with more than one client, and server crashes\n"
+    "with --servers.\n"
     "\n"
     "Exit status: 0 ok, 1 failed or interrupted, 2 bad usage, 3 not built yet.\n";
 

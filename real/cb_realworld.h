@@ -77,6 +77,9 @@
  *     send, and on release for those queued before the partition; over TCP the stream
  *     cannot lose bytes, so the connection is also closed (its requests retry on their
  *     timers, as over a reset connection; the next send reconnects); heal ends it.
+ *   - queue transport: the broker (node S+C) crashes and recovers through broker_fault, and
+ *     its crash closes every client's stream to it; link changes apply per hop and a
+ *     partition cuts a client's stream or a server's envelopes (see `broker` above).
  * A timeline with link or partition entries sends everything through the delay queue from
  * the start (with zero delay while nothing is set).
  *
