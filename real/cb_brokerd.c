@@ -379,12 +379,15 @@ int cb_brokerd_new(const cb_brokerd_config *cfg, cb_brokerd **out, char *err, si
     *out = NULL;
     cb_brokerd *b = calloc(1, sizeof *b);
     if (b == NULL) {
+        if (cfg->listen_fd > 0) {
+            (void)close(cfg->listen_fd); /* owned from the call on */
+        }
         cb_conn_err(err, err_cap, "out of memory");
         return -1;
     }
     b->cfg = *cfg;
     b->conn_max = cfg->broker.conn_max;
-    b->listen_w.fd = -1;
+    b->listen_w.fd = cfg->listen_fd > 0 ? cfg->listen_fd : -1; /* owned from now on */
     uint32_t payload = cfg->broker.payload_bytes_max != 0
                            ? cfg->broker.payload_bytes_max
                            : CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + CB_VALUE_BYTES_MAX_DEFAULT;
