@@ -205,7 +205,8 @@ static int replay_parse_servers(replay_state *st)
     return 0;
 }
 
-/* Append the codec's `cachebed serve` options to argv[n..] (at most 8); returns the new n.
+/* Append the codec's `cachebed serve` options to argv[n..] (at most 8: leave room for
+ * them and the NULL); returns the new n.
  * alg[32] and cmin[32] hold their values. */
 static int replay_codec_args(const cb_codec_config *codec, const char *key_path, char *alg,
                              char *cmin, char **argv, int n)
@@ -322,11 +323,14 @@ static void replay_exec_consumer(const cb_plan *p, uint32_t s, uint16_t broker_p
     snprintf(node, sizeof node, "%u", s);
     snprintf(broker, sizeof broker, "127.0.0.1:%u", (unsigned)broker_port);
     /* It retries a lost broker every 10 ms (not the default 200 ms): a recovered broker
-     * finds its consumers back about as soon as the simulated one does. */
-    char *argv[24] = {"cachebed", "serve",       "--broker", broker,       "--node", node,
-                      "--memory", mem,           "--value-max", vmax,      "--conn-max", conns,
-                      "--reconnect", "10ms"};
-    int n = replay_codec_args(codec, key_path, alg, cmin, argv, 14);
+     * finds its consumers back about as soon as the simulated one does; and a consumer
+     * recovered while the broker is down waits for it (the simulated one subscribes when
+     * the broker is back). */
+    char *argv[32] = {"cachebed",     "serve",       "--broker",  broker, "--node",
+                      node,           "--memory",    mem,         "--value-max", vmax,
+                      "--conn-max",   conns,         "--reconnect", "10ms", "--connect-wait",
+                      "1h"};
+    int n = replay_codec_args(codec, key_path, alg, cmin, argv, 16);
     argv[n] = NULL;
     replay_exec_child(argv, out_fd);
 }
@@ -679,6 +683,13 @@ static void replay_check_restarts(replay_state *st)
             continue;
         }
         st->restarted[s] = 0;
+        if (st->plan->transport.kind == CB_TRANSPORT_QUEUE && st->broker_pid <= 0) {
+            fprintf(stderr,
+                    "cachebed replay: warning: server %u was restarted while the broker is down "
+                    "(it waits for it, unsubscribed)\n",
+                    s);
+            continue;
+        }
         if (replay_read_port(st->pipes[s], udp, &port) != 0 ||
             port != ntohs(st->addrs[s].sin_port)) {
             fprintf(stderr,

@@ -39,6 +39,8 @@ const char cb_cli_serve_help[] =
     "                   --conn-max bounds the node ids served; --port, --listen unused\n"
     "  --node N         this server's node id with --broker (default 0)\n"
     "  --reconnect T    with --broker: how often to retry a lost broker (default 200ms)\n"
+    "  --connect-wait T with --broker: if the broker refuses the first connect, retry for\n"
+    "                   up to T (default 0: exit 1 at once)\n"
     "\n"
     "Codec (cachebed's binary frame only; docs/protocol.md §5-§6). Both ends must agree:\n"
     "these mirror a scenario's [transport] compression, compression_level, compression_min\n"
@@ -58,6 +60,7 @@ typedef struct cli_serve_args {
     const char *broker; /* --broker: queue consumer mode */
     uint32_t node;
     uint64_t reconnect_ns; /* --reconnect, with --broker; 0: the default */
+    uint64_t connect_wait_ns; /* --connect-wait, with --broker */
     cb_seal_key key; /* --key-file: cfg.server.codec.seal_key points here */
     uint8_t seal_mode; /* --seal-mode: 0 (by transport), CB_SEAL_STREAM or CB_SEAL_DATAGRAM */
 } cli_serve_args;
@@ -207,6 +210,14 @@ static int cli_serve_option(cli_serve_args *a, const char *opt, const char *val)
         }
         return 0;
     }
+    if (strcmp(opt, "--connect-wait") == 0) {
+        char err[160];
+        if (cb_units_parse_duration(val, 0, &a->connect_wait_ns, err, sizeof err) != 0) {
+            fprintf(stderr, "cachebed serve: --connect-wait '%s': %s\n", val, err);
+            return -1;
+        }
+        return 0;
+    }
     if (strcmp(opt, "--node") == 0) {
         int rc = cli_serve_count(opt, val, 0, (1u << 20) - 1, &v);
         a->node = (uint32_t)v;
@@ -284,7 +295,7 @@ int cb_cli_serve(const cb_cli_verb *verb, int argc, char **argv)
         return CB_CLI_EXIT_USAGE;
     }
     if (a.broker != NULL) {
-        return cb_cli_serve_queue(&a.cfg, a.broker, a.node, a.reconnect_ns);
+        return cb_cli_serve_queue(&a.cfg, a.broker, a.node, a.reconnect_ns, a.connect_wait_ns);
     }
     char err[256];
     cb_serve *s = NULL;
