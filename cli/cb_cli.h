@@ -88,7 +88,8 @@ extern const char cb_cli_serve_help[];
 int cb_cli_serve(const cb_cli_verb *verb, int argc, char **argv);
 /* `cachebed serve --broker HOST:PORT --node N` (cli_serve_queue.c): an exit status. */
 struct cb_serve_config;
-int cb_cli_serve_queue(const struct cb_serve_config *sc, const char *broker, uint32_t node);
+int cb_cli_serve_queue(const struct cb_serve_config *sc, const char *broker, uint32_t node,
+                       uint64_t reconnect_ns, uint64_t connect_wait_ns);
 
 extern const char cb_cli_query_help[];
 int cb_cli_query(const cb_cli_verb *verb, int argc, char **argv);

@@ -6,12 +6,13 @@
 
 #include "cb_brokerd.h"
 #include "cb_limits.h"
+#include "cb_seal.h"
 #include "cb_units.h"
 
 const char cb_cli_broker_help[] =
     "usage: cachebed broker [--port P] [--bind ADDR] [--queue-limit N] [--ack-timeout 1s]\n"
     "                       [--service-time 0] [--delivery-max N] [--node-max N]\n"
-    "                       [--conn-max N] [--value-max 1MiB]\n"
+    "                       [--conn-max N] [--value-max 1MiB] [--listen-fd N]\n"
     "\n"
     "The queue transport's broker (docs/protocol.md §10, docs/real.md §10) as a real process\n"
     "on one epoll loop. Endpoints connect over TCP, SUBSCRIBE as a node, PUBLISH cache frames\n"
@@ -28,7 +29,10 @@ const char cb_cli_broker_help[] =
     "  --delivery-max N   drop a message after N deliveries (default 0: never)\n"
     "  --node-max N       node ids 0..N-1 (default 1024)\n"
     "  --conn-max N       TCP connections at once (default 1024; needs N+32 descriptors)\n"
-    "  --value-max SIZE   largest value in a carried frame (default 1MiB, at most 128MiB)\n";
+    "  --value-max SIZE   largest value in a carried frame (default 1MiB, at most 128MiB)\n"
+    "  --listen-fd N      serve on inherited descriptor N, a TCP socket already bound and\n"
+    "                     listening, instead of --port/--bind ('cachebed replay' restarts a\n"
+    "                     crashed broker so: its port accepts from the recovery on)\n";
 
 static int cli_broker_uint(const char *opt, const char *text, uint64_t min, uint64_t max,
                            uint64_t *out)
@@ -60,6 +64,9 @@ static int cli_broker_option(cb_brokerd_config *c, const char *opt, const char *
     if (strcmp(opt, "--port") == 0) {
         rc = cli_broker_uint(opt, val, 0, 65535, &v);
         c->port = (uint16_t)v;
+    } else if (strcmp(opt, "--listen-fd") == 0) {
+        rc = cli_broker_uint(opt, val, 3, 1u << 20, &v);
+        c->listen_fd = (int)v;
     } else if (strcmp(opt, "--bind") == 0) {
         c->listen_addr = val;
         rc = 0;
@@ -91,7 +98,9 @@ static int cli_broker_option(cb_brokerd_config *c, const char *opt, const char *
                     rc != 0 ? err : "above 128MiB");
             return -1;
         }
-        c->broker.payload_bytes_max = (uint32_t)(CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + v);
+        /* and a sealed frame's growth (the codec's, docs/protocol.md §6) */
+        c->broker.payload_bytes_max =
+            (uint32_t)(CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + v + CB_SEAL_OVERHEAD_MAX);
     } else {
         fprintf(stderr, "cachebed broker: unknown option '%s' (try 'cachebed broker --help')\n",
                 opt);

@@ -75,10 +75,13 @@ const char cb_cli_replay_help[] =
     "through the user-space delay queue (bandwidth is not imposed); each is an event row.\n"
     "With transport kind = queue, a 'cachebed broker' child is started first and the\n"
     "servers run as its consumers ('cachebed serve --broker'); each client keeps one\n"
-    "connection to the broker (docs/real.md §10.3).\n"
+    "connection to the broker, whose delay stands for both hops (docs/real.md §10.3).\n"
+    "Replication, compression and encryption work over it as over tcp; [faults]: the\n"
+    "node 'broker' crashes by SIGKILL (its queues lost) and recovers on its port (the\n"
+    "consumers and clients reconnect and subscribe again); a server crash kills its\n"
+    "consumer (the broker requeues), its recover starts a new one.\n"
     "Not yet (exit 3): resync = warm, the text protocol with replicas > 1, a codec or the\n"
-    "queue transport, server crashes with --servers, and [faults], a codec or replicas > 1\n"
-    "with the queue transport.\n"
+    "queue transport, and server crashes with --servers.\n"
     "\n"
     "Exit status: 0 ok, 1 failed or interrupted, 2 bad usage, 3 not built yet.\n";
 
@@ -95,6 +98,8 @@ typedef struct replay_state {
     pid_t broker_pid;
     int broker_pipe;
     struct sockaddr_in broker_addr;
+    int broker_hold;          /* a socket holding its port while it is down, or -1 */
+    uint8_t broker_restarted; /* by a recover fault, listening not checked yet */
     cb_codec_config codec; /* the clients' and servers' (for the events rows) */
     int sealed;
     const char *key_path;
@@ -117,12 +122,6 @@ static const char *replay_unsupported(void *user, const cb_plan *p)
     const replay_state *st = user;
     if (st->protocol == CB_CLIENT_PROTOCOL_TEXT && p->transport.kind == CB_TRANSPORT_QUEUE) {
         return "the text protocol over the queue transport";
-    }
-    if (p->transport.kind == CB_TRANSPORT_QUEUE &&
-        (p->fault_count > 0 || p->placement.replicas > 1 ||
-         p->transport.compression != CB_COMPRESSION_NONE || p->transport.key_file[0] != '\0')) {
-        return "[faults], replicas > 1, compression or encryption with the queue transport over "
-               "real sockets (each works over tcp and udp, and in the simulator)";
     }
     if (p->placement.replicas > 1 && st->protocol == CB_CLIENT_PROTOCOL_TEXT) {
         return "replicas > 1 with --protocol text (versioned writes need the binary frame)";
@@ -200,6 +199,35 @@ static int replay_parse_servers(replay_state *st)
     return 0;
 }
 
+/* Append the codec's `cachebed serve` options to argv[n..] (at most 8: leave room for
+ * them and the NULL); returns the new n.
+ * alg[32] and cmin[32] hold their values. */
+static int replay_codec_args(const cb_codec_config *codec, const char *key_path, char *alg,
+                             char *cmin, char **argv, int n)
+{
+    if (codec->compress_alg != CB_COMPRESS_NONE) {
+        if (codec->compress_alg == CB_COMPRESS_LZ4) {
+            snprintf(alg, 32, "lz4");
+        } else if (codec->compress_level > 0) {
+            snprintf(alg, 32, "zstd:%d", (int)codec->compress_level);
+        } else {
+            snprintf(alg, 32, "zstd");
+        }
+        snprintf(cmin, 32, "%u", codec->compress_threshold_bytes);
+        argv[n++] = "--compression";
+        argv[n++] = alg;
+        argv[n++] = "--compress-min";
+        argv[n++] = cmin;
+    }
+    if (key_path != NULL) {
+        argv[n++] = "--key-file";
+        argv[n++] = (char *)(uintptr_t)key_path;
+        argv[n++] = "--seal-mode";
+        argv[n++] = codec->seal_mode == CB_SEAL_DATAGRAM ? "datagram" : "stream";
+    }
+    return n;
+}
+
 /* The child: `cachebed serve` on an ephemeral loopback port, its stdout into `out_fd`, with
  * the scenario's codec (the clients' own: both ends must agree, docs/protocol.md §5.3). */
 static void replay_exec_server(const cb_plan_server *ps, uint32_t conn_max, int udp,
@@ -225,26 +253,7 @@ static void replay_exec_server(const cb_plan_server *ps, uint32_t conn_max, int 
         argv[n++] = "--udp-port";
         argv[n++] = udp_port;
     }
-    if (codec->compress_alg != CB_COMPRESS_NONE) {
-        if (codec->compress_alg == CB_COMPRESS_LZ4) {
-            snprintf(alg, sizeof alg, "lz4");
-        } else if (codec->compress_level > 0) {
-            snprintf(alg, sizeof alg, "zstd:%d", (int)codec->compress_level);
-        } else {
-            snprintf(alg, sizeof alg, "zstd");
-        }
-        snprintf(cmin, sizeof cmin, "%u", codec->compress_threshold_bytes);
-        argv[n++] = "--compression";
-        argv[n++] = alg;
-        argv[n++] = "--compress-min";
-        argv[n++] = cmin;
-    }
-    if (key_path != NULL) {
-        argv[n++] = "--key-file";
-        argv[n++] = (char *)(uintptr_t)key_path;
-        argv[n++] = "--seal-mode";
-        argv[n++] = codec->seal_mode == CB_SEAL_DATAGRAM ? "datagram" : "stream";
-    }
+    n = replay_codec_args(codec, key_path, alg, cmin, argv, n);
     argv[n] = NULL;
     execv("/proc/self/exe", argv);
     fprintf(stderr, "cachebed replay: cannot start 'cachebed serve': %s\n", strerror(errno));
@@ -265,9 +274,12 @@ static void replay_exec_child(char **argv, int out_fd)
     _exit(127);
 }
 
-static void replay_exec_broker(const cb_plan *p, int out_fd)
+/* listen_fd >= 0: the broker serves on it (inherited, bound to `port` and listening). */
+static void replay_exec_broker(const cb_plan *p, uint16_t port, int listen_fd, int out_fd)
 {
-    char nodes[16], conns[16], vmax[32];
+    char nodes[16], conns[16], vmax[32], portv[8], lfd[16];
+    snprintf(portv, sizeof portv, "%u", (unsigned)port);
+    snprintf(lfd, sizeof lfd, "%d", listen_fd);
     snprintf(nodes, sizeof nodes, "%u", p->servers.count + p->clients.count);
     snprintf(conns, sizeof conns, "%u", p->servers.count + p->clients.count + 16u);
     uint64_t v = 0;
@@ -281,23 +293,39 @@ static void replay_exec_broker(const cb_plan *p, int out_fd)
     snprintf(limit, sizeof limit, "%llu", (unsigned long long)p->broker.queue_limit);
     snprintf(ack, sizeof ack, "%lluns", (unsigned long long)p->broker.ack_timeout_ns);
     snprintf(dmax, sizeof dmax, "%llu", (unsigned long long)p->broker.delivery_max);
-    char *argv[] = {"cachebed",      "broker",  "--port",         "0",   "--node-max",
+    char *argv[] = {"cachebed",      "broker",  "--port",         portv, "--node-max",
                     nodes,           "--conn-max", conns,         "--value-max", vmax,
                     "--queue-limit", limit,     "--ack-timeout",  ack,   "--delivery-max",
-                    dmax,            NULL};
+                    dmax,            NULL,      NULL,             NULL};
+    if (listen_fd >= 0) {
+        if (fcntl(listen_fd, F_SETFD, 0) != 0) { /* this child keeps it across exec */
+            _exit(127);
+        }
+        argv[16] = "--listen-fd";
+        argv[17] = lfd;
+    }
     replay_exec_child(argv, out_fd);
 }
 
-static void replay_exec_consumer(const cb_plan *p, uint32_t s, uint16_t broker_port, int out_fd)
+static void replay_exec_consumer(const cb_plan *p, uint32_t s, uint16_t broker_port,
+                                 const cb_codec_config *codec, const char *key_path, int out_fd)
 {
-    char mem[32], vmax[32], conns[16], node[16], broker[32];
+    char mem[32], vmax[32], conns[16], node[16], broker[32], alg[32], cmin[32];
     snprintf(mem, sizeof mem, "%llu", (unsigned long long)p->servers.each[s].memory_bytes);
     snprintf(vmax, sizeof vmax, "%llu", (unsigned long long)p->servers.each[s].value_bytes_max);
     snprintf(conns, sizeof conns, "%u", p->servers.count + p->clients.count); /* node ids */
     snprintf(node, sizeof node, "%u", s);
     snprintf(broker, sizeof broker, "127.0.0.1:%u", (unsigned)broker_port);
-    char *argv[] = {"cachebed", "serve",       "--broker", broker,       "--node", node, "--memory",
-                    mem,        "--value-max", vmax,       "--conn-max", conns,    NULL};
+    /* It retries a lost broker every 10 ms (not the default 200 ms): a recovered broker
+     * finds its consumers back about as soon as the simulated one does; and a consumer
+     * recovered while the broker is down waits for it (the simulated one subscribes when
+     * the broker is back). */
+    char *argv[32] = {"cachebed",     "serve",       "--broker",  broker, "--node",
+                      node,           "--memory",    mem,         "--value-max", vmax,
+                      "--conn-max",   conns,         "--reconnect", "10ms", "--connect-wait",
+                      "1h"};
+    int n = replay_codec_args(codec, key_path, alg, cmin, argv, 16);
+    argv[n] = NULL;
     replay_exec_child(argv, out_fd);
 }
 
@@ -328,26 +356,44 @@ static int replay_read_port(int fd, int udp, uint16_t *port)
     return 0;
 }
 
-static int replay_start_broker(replay_state *st, const cb_plan *p)
+/* Fork the broker (port 0: any; else that port again), its stdout in st->broker_pipe;
+ * does not wait for it to listen. listen_fd >= 0: a socket bound to `port` and listening,
+ * given to the broker (closed here). 0, or -1 with a message. */
+static int replay_spawn_broker(replay_state *st, const cb_plan *p, uint16_t port, int listen_fd)
 {
     int fds[2];
+    fflush(NULL); /* the child must not repeat our buffered output */
     if (pipe2(fds, O_CLOEXEC) != 0) {
         fprintf(stderr, "cachebed replay: pipe: %s\n", strerror(errno));
         return -1;
     }
     pid_t pid = fork();
     if (pid == 0) {
-        replay_exec_broker(p, fds[1]);
+        replay_exec_broker(p, port, listen_fd, fds[1]);
     }
     (void)close(fds[1]);
+    if (listen_fd >= 0) {
+        (void)close(listen_fd); /* the child's now */
+    }
+    if (st->broker_pipe >= 0) {
+        (void)close(st->broker_pipe);
+    }
     st->broker_pipe = fds[0];
     if (pid < 0) {
         fprintf(stderr, "cachebed replay: fork: %s\n", strerror(errno));
         return -1;
     }
     st->broker_pid = pid;
+    return 0;
+}
+
+static int replay_start_broker(replay_state *st, const cb_plan *p)
+{
     uint16_t port = 0;
-    if (replay_read_port(fds[0], 0, &port) != 0) {
+    if (replay_spawn_broker(st, p, 0, -1) != 0) {
+        return -1;
+    }
+    if (replay_read_port(st->broker_pipe, 0, &port) != 0) {
         fprintf(stderr, "cachebed replay: the broker did not start (see above)\n");
         return -1;
     }
@@ -371,7 +417,8 @@ static int replay_spawn_server(replay_state *st, uint32_t s, uint16_t port)
     }
     pid_t pid = fork();
     if (pid == 0 && p->transport.kind == CB_TRANSPORT_QUEUE) {
-        replay_exec_consumer(p, s, ntohs(st->broker_addr.sin_port), fds[1]);
+        replay_exec_consumer(p, s, ntohs(st->broker_addr.sin_port), &st->codec, st->key_path,
+                             fds[1]);
     }
     if (pid == 0) {
         replay_exec_server(&p->servers.each[s], p->clients.count + 16u,
@@ -432,12 +479,129 @@ static int replay_hold_port(int udp, uint16_t port)
     return fd;
 }
 
+/* A TCP socket bound to 127.0.0.1:port and listening (close-on-exec), or -1. */
+static int replay_listen_port(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+                    bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 1024) != 0)) {
+        (void)close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
 static void replay_release_port(replay_state *st, uint32_t s)
 {
     if (st->holds != NULL && st->holds[s] >= 0) {
         (void)close(st->holds[s]);
         st->holds[s] = -1;
     }
+}
+
+/* SIGKILL child `pid` and reap it; the milliseconds that took. */
+static double replay_kill(pid_t pid)
+{
+    struct timespec t0, t1;
+    int status = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    (void)kill(pid, SIGKILL); /* our child */
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+}
+
+/* Queue transport: server s is the broker's consumer (node s). Its crash is SIGKILL: the
+ * broker sees its stream end and requeues the deliveries it had not ACKed, which wait for
+ * its recovery; the recovery is a new consumer, empty, which subscribes as node s again
+ * and gets them (docs/real.md §10.3). It has no port of its own to hold. */
+static int replay_consumer_fault(replay_state *st, uint32_t s, int up, char *note, size_t cap)
+{
+    if (!up) {
+        pid_t pid = st->pids[s];
+        if (pid <= 0) {
+            snprintf(note, cap, "already down");
+            return 0;
+        }
+        double ms = replay_kill(pid);
+        st->pids[s] = 0;
+        st->restarted[s] = 0;
+        snprintf(note, cap,
+                 "SIGKILL to 'cachebed serve --broker' pid %d (node %u), reaped in %.1f ms; the "
+                 "broker requeues what it had not ACKed",
+                 (int)pid, s, ms);
+        return 0;
+    }
+    if (st->pids[s] > 0) {
+        snprintf(note, cap, "already up");
+        return 0;
+    }
+    if (replay_spawn_server(st, s, 0) != 0) {
+        snprintf(note, cap, "restart failed: %s", strerror(errno));
+        return -1;
+    }
+    st->restarted[s] = 1;
+    snprintf(note, cap,
+             "'cachebed serve --broker' restarted, empty, as node %u (pid %d); it subscribes "
+             "again",
+             s, (int)st->pids[s]);
+    return 0;
+}
+
+/* A [faults] crash (up = 0) or recover (up = 1) of the queue transport's broker, for real:
+ * SIGKILL its process (its queues and everything in flight are lost: it is not durable),
+ * hold its port, or start it again, empty, on the same port. The consumers reconnect every
+ * 200 ms and subscribe again; the clients reconnect with their next send (docs/real.md
+ * §10.3). */
+static int replay_broker_fault(void *user, int up, char *note, size_t cap)
+{
+    replay_state *st = user;
+    unsigned port = ntohs(st->broker_addr.sin_port);
+    if (!up) {
+        pid_t pid = st->broker_pid;
+        if (pid <= 0) {
+            snprintf(note, cap, "already down");
+            return 0;
+        }
+        double ms = replay_kill(pid);
+        st->broker_pid = 0;
+        st->broker_restarted = 0;
+        if (st->broker_hold >= 0) {
+            (void)close(st->broker_hold);
+        }
+        st->broker_hold = replay_hold_port(0, (uint16_t)port);
+        snprintf(note, cap,
+                 "SIGKILL to 'cachebed broker' pid %d (port %u), reaped in %.1f ms, its queues "
+                 "lost%s",
+                 (int)pid, port, ms, st->broker_hold >= 0 ? ", port held" : ", port not held");
+        return 0;
+    }
+    if (st->broker_pid > 0) {
+        snprintf(note, cap, "already up");
+        return 0;
+    }
+    /* The port listens from now on (a socket made here, handed to the new broker), so that
+     * connects made while the process starts (tens of ms) wait in its backlog, as the
+     * simulated broker is up at the recovery's time. */
+    if (st->broker_hold >= 0) {
+        (void)close(st->broker_hold);
+        st->broker_hold = -1;
+    }
+    int lfd = replay_listen_port((uint16_t)port);
+    if (replay_spawn_broker(st, st->plan, (uint16_t)port, lfd) != 0) {
+        snprintf(note, cap, "restart failed: %s", strerror(errno));
+        return -1;
+    }
+    st->broker_restarted = 1;
+    snprintf(note, cap,
+             "'cachebed broker' restarted, empty, on port %u (pid %d%s); consumers and clients "
+             "reconnect and subscribe again",
+             port, (int)st->broker_pid,
+             lfd >= 0 ? ", port listening from now" : ", the port made by the broker");
+    return 0;
 }
 
 /* A [faults] crash (up = 0) or recover (up = 1) of server s, for real: SIGKILL its process
@@ -448,7 +612,11 @@ static int replay_server_fault(void *user, uint32_t s, int up, char *note, size_
 {
     replay_state *st = user;
     int udp = st->plan->transport.kind == CB_TRANSPORT_UDP;
+    int queue = st->plan->transport.kind == CB_TRANSPORT_QUEUE;
     unsigned port = ntohs(st->addrs[s].sin_port);
+    if (queue) {
+        return replay_consumer_fault(st, s, up, note, cap);
+    }
     if (!up) {
         pid_t pid = st->pids[s];
         int status = 0;
@@ -493,12 +661,29 @@ static int replay_server_fault(void *user, uint32_t s, int up, char *note, size_
 static void replay_check_restarts(replay_state *st)
 {
     int udp = st->plan->transport.kind == CB_TRANSPORT_UDP;
+    uint16_t bport = 0;
+    if (st->broker_restarted &&
+        (replay_read_port(st->broker_pipe, 0, &bport) != 0 ||
+         bport != ntohs(st->broker_addr.sin_port))) {
+        fprintf(stderr,
+                "cachebed replay: warning: the broker did not listen again on port %u after "
+                "its recover (requests failed)\n",
+                (unsigned)ntohs(st->broker_addr.sin_port));
+    }
+    st->broker_restarted = 0;
     for (uint32_t s = 0; st->restarted != NULL && s < st->server_count; s++) {
         uint16_t port = 0;
         if (!st->restarted[s]) {
             continue;
         }
         st->restarted[s] = 0;
+        if (st->plan->transport.kind == CB_TRANSPORT_QUEUE && st->broker_pid <= 0) {
+            fprintf(stderr,
+                    "cachebed replay: warning: server %u was restarted while the broker is down "
+                    "(it waits for it, unsubscribed)\n",
+                    s);
+            continue;
+        }
         if (replay_read_port(st->pipes[s], udp, &port) != 0 ||
             port != ntohs(st->addrs[s].sin_port)) {
             fprintf(stderr,
@@ -558,6 +743,10 @@ static int replay_stop_servers(replay_state *st)
         (void)close(st->broker_pipe);
         st->broker_pipe = -1;
     }
+    if (st->broker_hold >= 0) {
+        (void)close(st->broker_hold);
+        st->broker_hold = -1;
+    }
     return bad ? -1 : 0;
 }
 
@@ -611,15 +800,15 @@ static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *
         .faults = st->faults.items,
         .fault_count = st->faults.count,
         .server_fault = replay_server_fault,
+        .broker_fault = replay_broker_fault,
         .fault_user = st,
     };
     rc_cfg.client.protocol = st->protocol;
     if (p->transport.kind == CB_TRANSPORT_QUEUE) {
         /* Client -> broker -> server is two links of the scenario each way: the user-space
-         * delay of the client-broker stream stands for both (docs/real.md §10.3). */
+         * delay of the client-broker stream stands for both (the world adds up the two
+         * hops, docs/real.md §10.3). */
         rc_cfg.broker = &st->broker_addr;
-        rc_cfg.latency_ns *= 2;
-        rc_cfg.jitter_ns *= 2;
     }
     rc = cb_realworld_new(&rc_cfg, &st->world);
     if (rc != CB_ERR_OK) {
@@ -655,7 +844,7 @@ static int replay_note(void *user, cb_results *db, int64_t run_id)
 {
     replay_state *st = user;
     const cb_plan *p = st->plan;
-    char detail[768], codec[96];
+    char detail[1280], codec[96];
     replay_codec_text(st, codec, sizeof codec);
     int rc = CB_RESULTS_OK;
     for (uint32_t s = 0; s < st->server_count && rc == CB_RESULTS_OK; s++) {
@@ -702,7 +891,14 @@ static int replay_note(void *user, cb_results *db, int64_t run_id)
                  "; faults: crash=SIGKILL of the server process, recover=restart on the same "
                  "port (empty), client crash/recover in the replay process, link "
                  "latency/jitter/loss and partitions in user space (client side), link "
-                 "bandwidth not imposed");
+                 "bandwidth not imposed%s",
+                 p->transport.kind == CB_TRANSPORT_QUEUE
+                     ? "; queue: a server is the broker's consumer (crash: the broker requeues "
+                       "its unACKed deliveries; recover: a new consumer subscribes), broker "
+                       "crash=SIGKILL (queues lost), recover=restart on the same port (empty), "
+                       "consumers and clients reconnect and subscribe again; link and "
+                       "partition per hop of client-broker-server"
+                     : "");
     }
     if (rc == CB_RESULTS_OK) {
         rc = cb_results_add_event(db, run_id, 0, NULL, "impairment", detail);
@@ -764,6 +960,7 @@ int cb_cli_replay(const cb_cli_verb *verb, int argc, char **argv)
     replay_state st;
     memset(&st, 0, sizeof st);
     st.broker_pipe = -1;
+    st.broker_hold = -1;
     int n = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--servers") == 0) {

@@ -42,6 +42,9 @@ const char cb_cli_serve_help[] =
     "                   as --node N and serve the requests it delivers (docs/real.md §10);\n"
     "                   --conn-max bounds the node ids served; --port, --listen unused\n"
     "  --node N         this server's node id with --broker (default 0)\n"
+    "  --reconnect T    with --broker: how often to retry a lost broker (default 200ms)\n"
+    "  --connect-wait T with --broker: if the broker refuses the first connect, retry for\n"
+    "                   up to T (default 0: exit 1 at once)\n"
     "\n"
     "Codec (cachebed's binary frame only; docs/protocol.md §5-§6). Both ends must agree:\n"
     "these mirror a scenario's [transport] compression, compression_level, compression_min\n"
@@ -52,12 +55,16 @@ const char cb_cli_serve_help[] =
     "  --key-file PATH  seal every frame with this key ('cachebed keygen'); clear frames and\n"
     "                   frames sealed with another key are refused (the connection closed)\n"
     "  --seal-mode M    stream (default; TCP) or datagram (default with --udp-port: UDP\n"
-    "                   clients seal each datagram on its own)\n";
+    "                   clients seal each datagram on its own, and with --broker: queue\n"
+    "                   messages may be redelivered)\n"
+    "With --broker the codec is connectionless (no HELLO): both ends configured alike.\n";
 
 typedef struct cli_serve_args {
     cb_serve_config cfg;
     const char *broker; /* --broker: queue consumer mode */
     uint32_t node;
+    uint64_t reconnect_ns; /* --reconnect, with --broker; 0: the default */
+    uint64_t connect_wait_ns; /* --connect-wait, with --broker */
     cb_seal_key key; /* --key-file: cfg.server.codec.seal_key points here */
     uint8_t seal_mode; /* --seal-mode: 0 (by transport), CB_SEAL_STREAM or CB_SEAL_DATAGRAM */
 } cli_serve_args;
@@ -202,6 +209,24 @@ static int cli_serve_option(cli_serve_args *a, const char *opt, const char *val)
         a->broker = val;
         return 0;
     }
+    if (strcmp(opt, "--reconnect") == 0) {
+        char err[160];
+        if (cb_units_parse_duration(val, 0, &a->reconnect_ns, err, sizeof err) != 0 ||
+            a->reconnect_ns == 0) {
+            fprintf(stderr, "cachebed serve: --reconnect '%s': %s\n", val,
+                    a->reconnect_ns == 0 ? "a duration above 0" : err);
+            return -1;
+        }
+        return 0;
+    }
+    if (strcmp(opt, "--connect-wait") == 0) {
+        char err[160];
+        if (cb_units_parse_duration(val, 0, &a->connect_wait_ns, err, sizeof err) != 0) {
+            fprintf(stderr, "cachebed serve: --connect-wait '%s': %s\n", val, err);
+            return -1;
+        }
+        return 0;
+    }
     if (strcmp(opt, "--node") == 0) {
         int rc = cli_serve_count(opt, val, 0, (1u << 20) - 1, &v);
         a->node = (uint32_t)v;
@@ -215,6 +240,8 @@ static int cli_serve_option(cli_serve_args *a, const char *opt, const char *val)
 static int cli_serve_codec(cli_serve_args *a)
 {
     cb_codec_config *c = &a->cfg.server.codec;
+    /* The queue has no connections: no HELLO, both ends configured alike (protocol §5.3). */
+    c->connectionless = a->broker != NULL;
     if (c->seal_key == NULL) {
         if (a->seal_mode != 0) {
             fprintf(stderr, "cachebed serve: --seal-mode needs --key-file\n");
@@ -222,7 +249,9 @@ static int cli_serve_codec(cli_serve_args *a)
         }
         return 0;
     }
-    c->seal_mode = a->seal_mode != 0 ? a->seal_mode : a->cfg.udp ? CB_SEAL_DATAGRAM : CB_SEAL_STREAM;
+    c->seal_mode = a->seal_mode != 0                 ? a->seal_mode
+                   : a->cfg.udp || a->broker != NULL ? CB_SEAL_DATAGRAM
+                                                     : CB_SEAL_STREAM;
     /* A key file outlives runs: the salts' seed comes from the OS generator, never a
      * seeded one (docs/protocol.md §6.2). */
     if (cb_seal_global_init() != CB_ERR_OK) {
@@ -276,7 +305,7 @@ int cb_cli_serve(const cb_cli_verb *verb, int argc, char **argv)
         return CB_CLI_EXIT_USAGE;
     }
     if (a.broker != NULL) {
-        return cb_cli_serve_queue(&a.cfg, a.broker, a.node);
+        return cb_cli_serve_queue(&a.cfg, a.broker, a.node, a.reconnect_ns, a.connect_wait_ns);
     }
     char err[256];
     cb_serve *s = NULL;

@@ -10,7 +10,8 @@
 #include "cb_serve.h"
 #include "cb_serve_queue.h"
 
-int cb_cli_serve_queue(const cb_serve_config *sc, const char *broker, uint32_t node)
+int cb_cli_serve_queue(const cb_serve_config *sc, const char *broker, uint32_t node,
+                       uint64_t reconnect_ns, uint64_t connect_wait_ns)
 {
     if (sc->udp) {
         fprintf(stderr, "cachebed serve: --udp-port has no meaning with --broker (the broker "
@@ -32,6 +33,8 @@ int cb_cli_serve_queue(const cb_serve_config *sc, const char *broker, uint32_t n
         .broker_host = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host,
         .broker_port = (uint16_t)port,
         .node = node,
+        .reconnect_ns = reconnect_ns,
+        .connect_wait_ns = connect_wait_ns,
         .server = sc->server,
         .handle_signals = sc->handle_signals,
     };

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -294,7 +295,28 @@ static void bd_on_listen(cb_loop *loop, cb_loop_watch *w, uint32_t events)
 static int bd_listen(cb_brokerd *b, char *err, size_t err_cap)
 {
     const char *host = b->cfg.listen_addr != NULL ? b->cfg.listen_addr : "127.0.0.1";
-    b->listen_w.fd = cb_conn_bind(host, b->cfg.port, SOCK_STREAM, 0, &b->port, err, err_cap);
+    if (b->cfg.listen_fd > 0) {
+        struct sockaddr_storage a;
+        socklen_t alen = sizeof a;
+        int type = 0, on = 0;
+        socklen_t tlen = sizeof type, olen = sizeof on;
+        b->listen_w.fd = b->cfg.listen_fd;
+        if (getsockopt(b->listen_w.fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 ||
+            type != SOCK_STREAM ||
+            getsockopt(b->listen_w.fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &olen) != 0 || !on ||
+            getsockname(b->listen_w.fd, (struct sockaddr *)&a, &alen) != 0 ||
+            fcntl(b->listen_w.fd, F_SETFL, fcntl(b->listen_w.fd, F_GETFL) | O_NONBLOCK) != 0 ||
+            fcntl(b->listen_w.fd, F_SETFD, FD_CLOEXEC) != 0) {
+            cb_conn_err(err, err_cap, "listen fd %d: not a listening TCP socket",
+                        b->cfg.listen_fd);
+            return -1;
+        }
+        b->port = ntohs(a.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
+                                                : ((struct sockaddr_in *)&a)->sin_port);
+    } else {
+        b->listen_w.fd =
+            cb_conn_bind(host, b->cfg.port, SOCK_STREAM, 0, &b->port, err, err_cap);
+    }
     if (b->listen_w.fd < 0) {
         return -1;
     }
@@ -357,12 +379,15 @@ int cb_brokerd_new(const cb_brokerd_config *cfg, cb_brokerd **out, char *err, si
     *out = NULL;
     cb_brokerd *b = calloc(1, sizeof *b);
     if (b == NULL) {
+        if (cfg->listen_fd > 0) {
+            (void)close(cfg->listen_fd); /* owned from the call on */
+        }
         cb_conn_err(err, err_cap, "out of memory");
         return -1;
     }
     b->cfg = *cfg;
     b->conn_max = cfg->broker.conn_max;
-    b->listen_w.fd = -1;
+    b->listen_w.fd = cfg->listen_fd > 0 ? cfg->listen_fd : -1; /* owned from now on */
     uint32_t payload = cfg->broker.payload_bytes_max != 0
                            ? cfg->broker.payload_bytes_max
                            : CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + CB_VALUE_BYTES_MAX_DEFAULT;

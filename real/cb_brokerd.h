@@ -27,6 +27,11 @@
 typedef struct cb_brokerd_config {
     const char *listen_addr; /* numeric IPv4 or IPv6 address; NULL: 127.0.0.1 */
     uint16_t port;           /* 0 picks an ephemeral one (see cb_brokerd_port) */
+    /* > 0: a TCP socket already bound and listening, inherited (a supervisor made it, e.g.
+     * `cachebed replay` restarting a crashed broker on its port): used instead of binding
+     * listen_addr:port, owned by cb_brokerd_new from the call on (closed by it on failure,
+     * by cb_brokerd_del after). 0: bind as above. */
+    int listen_fd;
     cb_broker_config broker; /* conn_max here is the TCP connection limit */
     size_t out_bytes_max;    /* per-connection output bound; 0: 4 MiB + one maximal envelope */
     int handle_signals;      /* 1: SIGINT/SIGTERM stop the broker (blocks them in this thread) */

@@ -16,6 +16,7 @@
 #include "cb_err.h"
 #include "cb_loop.h"
 #include "cb_qendpoint.h"
+#include "cb_seal.h"
 #include "cb_serve.h"
 #include "cb_udp.h"
 #include "cb_sgfaults.h"
@@ -61,6 +62,7 @@ typedef struct rw_msg {
     uint32_t dir;
     uint32_t epoch; /* the connection's epoch when queued */
     uint16_t udp_id; /* UDP: the datagram's request id */
+    uint32_t peer;   /* queue: the server at the envelope's other end, or RW_PEER_NONE */
     size_t off;     /* the bytes, in the ring */
     size_t len;
 } rw_msg;
@@ -72,6 +74,9 @@ typedef struct rw_rec {
 } rw_rec;
 
 enum { RW_REC_LIVE = 1, RW_REC_FREED, RW_REC_WRAP };
+
+/* An envelope to or from the broker itself (SUBSCRIBE, ACK), not a server. */
+#define RW_PEER_NONE UINT32_MAX
 
 struct cb_realworld {
     cb_realworld_config cfg;
@@ -95,6 +100,11 @@ struct cb_realworld {
     rw_conn *conns;      /* client * server_count + server (queue: + 0 is the broker's) */
     cb_qendpoint **qeps; /* queue transport: one endpoint per client, else NULL */
     struct sockaddr_in broker_addr; /* queue transport */
+    cb_queue_reader *qreaders; /* queue, impaired: per client, the broker stream's envelopes */
+    uint8_t *qenv;             /* queue, impaired: one whole envelope, re-encoded */
+    uint64_t *q_last; /* queue, impaired: per client and direction, per server and (at S) the
+                       * client-broker link: the last release time (rw_q_release_at) */
+    uint32_t qpayload_max;
     rw_msg *heap;
     size_t heap_len, heap_cap; /* heap_cap: fixed at init (rw_alloc_queue) */
     uint64_t heap_seq;
@@ -115,11 +125,11 @@ static int rw_impaired(const cb_realworld *w)
     return w->cfg.latency_ns > 0 || w->cfg.jitter_ns > 0 || w->cfg.loss_ppm > 0 || w->net_faults;
 }
 
-/* The link between c's client and server: one-way latency, jitter bound and loss, from the
- * config or, after link faults, from its two ends (as cb_sgworld: half of each latency, the
- * larger jitter and loss). */
-static void rw_link(const cb_realworld *w, const rw_conn *c, uint64_t *lat, uint64_t *jit,
-                    uint32_t *loss)
+/* One hop between nodes a and b: one-way latency, jitter bound and loss, from the config
+ * or, after link faults, from its two ends (as cb_sgworld: half of each latency, the larger
+ * jitter and loss). */
+static void rw_hop(const cb_realworld *w, uint32_t a, uint32_t b, uint64_t *lat, uint64_t *jit,
+                   uint32_t *loss)
 {
     if (w->link_lat == NULL) {
         *lat = w->cfg.latency_ns;
@@ -127,20 +137,75 @@ static void rw_link(const cb_realworld *w, const rw_conn *c, uint64_t *lat, uint
         *loss = w->cfg.loss_ppm;
         return;
     }
-    uint32_t a = w->cfg.server_count + c->client, b = c->server;
     *lat = w->link_lat[a] / 2 + w->link_lat[b] / 2 + (w->link_lat[a] % 2 + w->link_lat[b] % 2) / 2;
     *jit = w->link_jit[a] > w->link_jit[b] ? w->link_jit[a] : w->link_jit[b];
     *loss = w->link_loss[a] > w->link_loss[b] ? w->link_loss[a] : w->link_loss[b];
 }
 
-/* Is c cut by the partition in force? */
-static int rw_cut(const cb_realworld *w, const rw_conn *c)
+/* The link between c's client and server (not the queue transport: rw_q_release_at). */
+static void rw_link(const cb_realworld *w, const rw_conn *c, uint64_t *lat, uint64_t *jit,
+                    uint32_t *loss)
+{
+    rw_hop(w, w->cfg.server_count + c->client, c->server, lat, jit, loss);
+}
+
+/* Queue transport: when an envelope on client c->client's broker stream, to or from server
+ * `peer` (or RW_PEER_NONE: the broker's own), is released. The stream stands for two hops,
+ * taken in their order (out: client-broker then broker-server; in: server-broker then
+ * broker-client), each with its own latency, jitter draw and loss draw (a loss costs
+ * retransmit_ns: links to the broker are TCP-like), and each in order behind what went
+ * before on it: the client-broker link is one, broker-server one per server (as
+ * cb_sgworld's links; docs/real.md §10.3). */
+static uint64_t rw_q_release_at(cb_realworld *w, const rw_conn *c, uint32_t dir, uint32_t peer,
+                                uint64_t now)
+{
+    uint32_t S = w->cfg.server_count, broker = S + w->cfg.client_count;
+    uint64_t *last = &w->q_last[((size_t)c->client * 2u + dir) * (S + 1u)];
+    uint64_t t = now;
+    for (int k = 0; k < 2; k++) {
+        int client_hop = (dir == RW_OUT) == (k == 0);
+        if (!client_hop && peer >= S) {
+            continue; /* an envelope of the broker's own: one hop */
+        }
+        uint64_t lat, jit;
+        uint32_t loss;
+        rw_hop(w, client_hop ? S + c->client : broker, client_hop ? broker : peer, &lat, &jit,
+               &loss);
+        t += lat + cb_rng_below(&w->net_rng, jit + 1);
+        if (cb_rng_chance_ppm(&w->net_rng, loss)) {
+            w->stats.lost_delayed++;
+            t += w->cfg.retransmit_ns;
+        }
+        uint64_t *l = &last[client_hop ? S : peer];
+        t = t < *l ? *l : t;
+        *l = t;
+    }
+    return t;
+}
+
+static int rw_apart(const cb_realworld *w, uint32_t a, uint32_t b)
+{
+    return w->groups[a] != 0 && w->groups[b] != 0 && w->groups[a] != w->groups[b];
+}
+
+/* Is a message on c (to or from `peer`) cut by the partition in force? 0: no; RW_CUT_STREAM:
+ * c's own hop is cut (a stream then closes); RW_CUT_MESSAGE: queue transport, only the
+ * broker-server hop is: the envelope is lost, the client's stream to the broker stays. */
+enum { RW_CUT_NONE = 0, RW_CUT_STREAM, RW_CUT_MESSAGE };
+static int rw_cut(const cb_realworld *w, const rw_conn *c, uint32_t peer)
 {
     if (!w->partitioned) {
-        return 0;
+        return RW_CUT_NONE;
     }
-    uint8_t a = w->groups[w->cfg.server_count + c->client], b = w->groups[c->server];
-    return a != 0 && b != 0 && a != b;
+    uint32_t S = w->cfg.server_count, a = S + c->client;
+    if (w->qeps == NULL) {
+        return rw_apart(w, a, c->server) ? RW_CUT_STREAM : RW_CUT_NONE;
+    }
+    uint32_t broker = S + w->cfg.client_count;
+    if (rw_apart(w, a, broker)) {
+        return RW_CUT_STREAM;
+    }
+    return peer < S && rw_apart(w, broker, peer) ? RW_CUT_MESSAGE : RW_CUT_NONE;
 }
 
 static int rw_text_udp(const cb_realworld *w)
@@ -293,39 +358,45 @@ static int rw_queue_full(cb_realworld *w, rw_conn *c)
 
 /* Queue `data` on connection `c` in direction `dir` with the scenario's delay and loss. */
 static int rw_delay(cb_realworld *w, rw_conn *c, uint32_t dir, const uint8_t *data, size_t len,
-                    uint16_t udp_id)
+                    uint16_t udp_id, uint32_t peer)
 {
     const cb_realworld_config *cfg = &w->cfg;
-    uint64_t now = cb_loop_now_ns(w->loop), lat, jit;
-    uint32_t loss;
-    if (rw_cut(w, c)) { /* no loss draw is spent on it, as in cb_sgworld */
+    uint64_t now = cb_loop_now_ns(w->loop), at = 0;
+    int cut = rw_cut(w, c, peer);
+    if (cut != RW_CUT_NONE) { /* no loss draw is spent on it, as in cb_sgworld */
         w->stats.cut++;
-        if (!cfg->udp) {
+        if (!cfg->udp && cut == RW_CUT_STREAM) {
             rw_close(w, c); /* a stream cannot lose bytes: reset, the requests retry */
         }
-        return CB_ERR_OK;
-    }
-    rw_link(w, c, &lat, &jit, &loss);
-    uint64_t at = now + lat + cb_rng_below(&w->net_rng, jit + 1);
-    if (cb_rng_chance_ppm(&w->net_rng, loss)) {
-        if (cfg->udp) {
-            w->stats.lost_dropped++;
-            return CB_ERR_OK;
-        }
-        w->stats.lost_delayed++;
-        at += cfg->retransmit_ns;
-    }
-    if ((!cfg->udp || rw_text_udp(w)) && at < c->last_release_ns[dir]) {
-        /* A stream: never overtake what was sent before. Text over UDP too: its replies are
-         * matched in order, so jitter delays datagrams without reordering them. */
-        at = c->last_release_ns[dir];
+        return CB_ERR_OK; /* a whole envelope (RW_CUT_MESSAGE) can be lost */
     }
     if (!rw_queue_room(w, len)) {
         return rw_queue_full(w, c);
     }
-    c->last_release_ns[dir] = at;
-    rw_msg m = {at,     w->heap_seq++,          (uint32_t)(c - w->conns), dir, c->epoch,
-                udp_id, rw_ring_take(w, len), len};
+    if (w->qeps != NULL) {
+        at = rw_q_release_at(w, c, dir, peer, now);
+    } else {
+        uint64_t lat, jit;
+        uint32_t loss;
+        rw_link(w, c, &lat, &jit, &loss);
+        at = now + lat + cb_rng_below(&w->net_rng, jit + 1);
+        if (cb_rng_chance_ppm(&w->net_rng, loss)) {
+            if (cfg->udp) {
+                w->stats.lost_dropped++;
+                return CB_ERR_OK;
+            }
+            w->stats.lost_delayed++;
+            at += cfg->retransmit_ns;
+        }
+        if ((!cfg->udp || rw_text_udp(w)) && at < c->last_release_ns[dir]) {
+            /* A stream: never overtake what was sent before. Text over UDP too: its replies
+             * are matched in order, so jitter delays datagrams without reordering them. */
+            at = c->last_release_ns[dir];
+        }
+        c->last_release_ns[dir] = at;
+    }
+    rw_msg m = {at,     w->heap_seq++, (uint32_t)(c - w->conns), dir, c->epoch,
+                udp_id, peer,          rw_ring_take(w, len),     len};
     memcpy(w->ring + m.off, data, len);
     w->stats.delayed++;
     rw_heap_push(w, &m);
@@ -354,6 +425,9 @@ static void rw_close(cb_realworld *w, rw_conn *c)
     (void)cb_client_on_reset(w->clients[c->client], c->server);
     if (w->qeps != NULL) { /* the broker's stream: every server's replies came on it */
         cb_qendpoint_on_reset(w->qeps[c->client]);
+        if (w->qreaders != NULL) {
+            cb_queue_reader_reset(&w->qreaders[c->client]);
+        }
         for (uint32_t s = 1; s < w->cfg.server_count; s++) {
             (void)cb_client_on_reset(w->clients[c->client], s);
         }
@@ -365,7 +439,8 @@ static void rw_close(cb_realworld *w, rw_conn *c)
 static void rw_peer_down(cb_realworld *w, rw_conn *c)
 {
     w->stats.connect_failures++;
-    if (w->routers != NULL) {
+    if (w->routers != NULL && w->qeps == NULL) { /* an unreachable broker says nothing of a
+                                                  * server: the requests' timers decide */
         (void)cb_router_on_peer_down(w->routers[c->client], c->server,
                                      cb_loop_now_ns(w->loop)); /* a valid node: cannot fail */
     }
@@ -377,7 +452,9 @@ static void rw_peer_closed(cb_realworld *w, rw_conn *c)
     const cb_world_hooks *h = w->hooks;
     w->stats.peer_closed++;
     if (h != NULL && h->event != NULL) {
-        cb_event e = {.kind = CB_EVENT_CONN_CLOSED, .detail = (int32_t)c->server};
+        /* detail: the server, or with the queue transport the broker's node id */
+        uint32_t peer = w->qeps != NULL ? w->cfg.server_count + w->cfg.client_count : c->server;
+        cb_event e = {.kind = CB_EVENT_CONN_CLOSED, .detail = (int32_t)peer};
         h->event(h->user, w->cfg.server_count + c->client, &e, cb_loop_now_ns(w->loop));
     }
 }
@@ -544,7 +621,7 @@ static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a, int from_rout
                 return rc;
             }
         }
-        return rw_impaired(w) ? rw_delay(w, c, RW_OUT, a->data, a->data_len, id)
+        return rw_impaired(w) ? rw_delay(w, c, RW_OUT, a->data, a->data_len, id, c->server)
                               : rw_transmit(w, c, a->data, a->data_len, id);
     }
     case CB_ACTION_COMPLETE:
@@ -620,6 +697,20 @@ static int rw_feed_peer(cb_realworld *w, uint32_t i, uint32_t server, const uint
 
 /* ---- the queue transport: one endpoint per client, its stream to the broker ------------ */
 
+/* The server at the other end of a whole envelope: a PUBLISH's dst, a DELIVER's src, a
+ * NACK's refused dst; RW_PEER_NONE for the broker's own (SUBSCRIBE, ACK). */
+static uint32_t rw_q_peer(const cb_realworld *w, const uint8_t *env, size_t len)
+{
+    cb_queue_msg m;
+    if (cb_queue_decode(env, len, 0, &m) <= 0) {
+        return RW_PEER_NONE;
+    }
+    uint32_t peer = m.kind == CB_QUEUE_DELIVER ? m.src
+                    : m.kind == CB_QUEUE_PUBLISH || m.kind == CB_QUEUE_NACK ? m.dst
+                                                                             : RW_PEER_NONE;
+    return peer < w->cfg.server_count ? peer : RW_PEER_NONE;
+}
+
 /* Move the endpoint's envelopes to the broker connection (through the delay queue). */
 static int rw_q_pump(cb_realworld *w, uint32_t i)
 {
@@ -631,7 +722,8 @@ static int rw_q_pump(cb_realworld *w, uint32_t i)
             if (batch[k].kind != CB_ACTION_SEND) {
                 continue;
             }
-            int rc = rw_impaired(w) ? rw_delay(w, c, RW_OUT, batch[k].data, batch[k].data_len, 0)
+            int rc = rw_impaired(w) ? rw_delay(w, c, RW_OUT, batch[k].data, batch[k].data_len, 0,
+                                               rw_q_peer(w, batch[k].data, batch[k].data_len))
                                     : rw_transmit(w, c, batch[k].data, batch[k].data_len, 0);
             if (rc != CB_ERR_OK) {
                 return rc;
@@ -736,11 +828,50 @@ static int rw_feed_reply(cb_realworld *w, rw_conn *c, const uint8_t *data, size_
     return rw_feed(w, c, data, len);
 }
 
+/* Queue transport, impaired: cut the broker's stream into whole envelopes, each delayed
+ * (or cut) by its own path: a DELIVER from server s crossed broker-server too. */
+static int rw_q_delay_in(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len)
+{
+    cb_queue_reader *r = &w->qreaders[c->client];
+    uint32_t epoch = c->epoch;
+    while (len > 0 && c->epoch == epoch) {
+        cb_queue_msg m;
+        int got = cb_queue_reader_next(r, &data, &len, w->qpayload_max, NULL, &m);
+        if (got == 0) {
+            break;
+        }
+        if (got == CB_ERR_NOMEM) {
+            return got;
+        }
+        if (got < 0) {
+            rw_close(w, c); /* the stream does not decode: a new connection, requests retry */
+            break;
+        }
+        long n = cb_queue_encode(&m, w->qenv, CB_QUEUE_HEADER_BYTES + (size_t)w->qpayload_max);
+        if (n <= 0) {
+            rw_close(w, c);
+            break;
+        }
+        uint32_t peer = m.kind == CB_QUEUE_DELIVER ? m.src
+                        : m.kind == CB_QUEUE_NACK  ? m.dst
+                                                   : RW_PEER_NONE;
+        int rc = rw_delay(w, c, RW_IN, w->qenv, (size_t)n, 0,
+                          peer < w->cfg.server_count ? peer : RW_PEER_NONE);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
+    return CB_ERR_OK;
+}
+
 static int rw_deliver(cb_realworld *w, rw_conn *c, const uint8_t *data, size_t len,
                       uint16_t udp_id)
 {
-    return rw_impaired(w) ? rw_delay(w, c, RW_IN, data, len, udp_id)
-                          : rw_feed_reply(w, c, data, len, udp_id);
+    if (!rw_impaired(w)) {
+        return rw_feed_reply(w, c, data, len, udp_id);
+    }
+    return w->qeps != NULL ? rw_q_delay_in(w, c, data, len)
+                           : rw_delay(w, c, RW_IN, data, len, udp_id, c->server);
 }
 
 /* ---- input ------------------------------------------------------------------------------ */
@@ -830,7 +961,8 @@ static void rw_on_io(cb_loop *loop, cb_loop_watch *watch, uint32_t events)
         int err = 0;
         socklen_t len = sizeof err;
         if (getsockopt(watch->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0 ||
-            rw_self_connected(watch->fd, &w->addrs[c->server])) {
+            rw_self_connected(watch->fd,
+                              w->qeps != NULL ? &w->broker_addr : &w->addrs[c->server])) {
             rw_close(w, c);
             rw_peer_down(w, c);
             rw_step(w);
@@ -969,17 +1101,17 @@ static int rw_release(cb_realworld *w, uint64_t now)
         rw_msg m = rw_heap_pop(w);
         rw_conn *c = &w->conns[m.conn];
         const uint8_t *data = w->ring + m.off; /* live until freed below: the ring never moves */
-        int rc = CB_ERR_OK, live = m.epoch == c->epoch;
-        if (live && rw_cut(w, c)) { /* queued before the partition: dropped on receipt */
+        int rc = CB_ERR_OK, live = m.epoch == c->epoch, cut = rw_cut(w, c, m.peer);
+        if (live && cut != RW_CUT_NONE) { /* queued before the partition: dropped on receipt */
             w->stats.cut++;
-            if (!w->cfg.udp) {
+            if (!w->cfg.udp && cut == RW_CUT_STREAM) {
                 rw_close(w, c);
             }
             live = 0;
         }
         /* Queue transport: an envelope for the broker is whole and self-contained (the
-         * new connection's SUBSCRIBE went first), so it still goes out. */
-        if (live || (w->qeps != NULL && m.dir == RW_OUT)) {
+         * new connection's SUBSCRIBE went first), so it still goes out, unless cut. */
+        if (live || (w->qeps != NULL && m.dir == RW_OUT && cut == RW_CUT_NONE)) {
             /* What was queued on a closed connection died with it: reply chunks belong to
              * a dead stream, a text reply would be taken for a new request's, and a frame
              * sealed in the old stream session would not open on the new connection. Its
@@ -1085,6 +1217,18 @@ static int rw_fault(cb_realworld *w, const cb_sgworld_fault *f, uint64_t now)
                 what[0] == '\0') {
                 snprintf(what, sizeof what, "failed");
             }
+        } else if (node == S + w->cfg.client_count) { /* the queue transport's broker */
+            if (w->cfg.broker_fault(w->cfg.fault_user, up, what, sizeof what) != 0 &&
+                what[0] == '\0') {
+                snprintf(what, sizeof what, "failed");
+            }
+            /* What was in flight to and from it is lost with it (its connections are gone:
+             * reply bytes still in the delay queue die with them); the clients reconnect
+             * and SUBSCRIBE again with their next send, and their requests time out and
+             * retry meanwhile. */
+            for (uint32_t i = 0; !up && i < w->cfg.client_count; i++) {
+                rw_close(w, &w->conns[(size_t)i * S]);
+            }
         } else {
             rc = up ? rw_client_recover(w, node - S) : rw_client_crash(w, node - S, now);
             snprintf(what, sizeof what, up ? "a new client machine, new connections"
@@ -1096,11 +1240,14 @@ static int rw_fault(cb_realworld *w, const cb_sgworld_fault *f, uint64_t now)
         rw_link_change(w, f, what, sizeof what);
         break;
     case CB_SGWORLD_FAULT_PARTITION:
-        memcpy(w->groups, f->groups, (size_t)S + w->cfg.client_count);
+        memcpy(w->groups, f->groups, (size_t)S + w->cfg.client_count + (w->qeps != NULL));
         w->partitioned = 1;
         node = CB_SGWORLD_NODE_NONE;
         snprintf(what, sizeof what, "user space, client side: messages across groups dropped%s",
-                 w->cfg.udp ? "" : ", their connections reset");
+                 w->qeps != NULL ? " (a client cut from the broker: its stream reset; a server "
+                                   "cut from it: the envelopes to and from it)"
+                 : w->cfg.udp    ? ""
+                                 : ", their connections reset");
         break;
     case CB_SGWORLD_FAULT_HEAL:
         w->partitioned = 0;
@@ -1309,7 +1456,7 @@ static int rw_alloc_clients(cb_realworld *w)
 static int rw_alloc_faults(cb_realworld *w)
 {
     const cb_realworld_config *c = &w->cfg;
-    size_t nodes = (size_t)c->server_count + c->client_count;
+    size_t nodes = (size_t)c->server_count + c->client_count + (c->broker != NULL);
     if (c->fault_count == 0) {
         return CB_ERR_OK;
     }
@@ -1322,7 +1469,9 @@ static int rw_alloc_faults(cb_realworld *w)
             (f->kind == CB_SGWORLD_FAULT_PARTITION && f->groups == NULL) ||
             (f->kind != CB_SGWORLD_FAULT_LINK && f->kind != CB_SGWORLD_FAULT_PARTITION &&
              f->kind != CB_SGWORLD_FAULT_HEAL && f->node < c->server_count &&
-             c->server_fault == NULL)) {
+             c->server_fault == NULL) ||
+            ((f->kind == CB_SGWORLD_FAULT_CRASH || f->kind == CB_SGWORLD_FAULT_RECOVER) &&
+             c->broker != NULL && f->node == nodes - 1 && c->broker_fault == NULL)) {
             return CB_ERR_INVALID;
         }
         w->net_faults |= f->kind == CB_SGWORLD_FAULT_LINK || f->kind == CB_SGWORLD_FAULT_PARTITION;
@@ -1380,8 +1529,9 @@ static int rw_alloc(cb_realworld *w, const struct sockaddr_in *servers)
                                                        : CB_VALUE_BYTES_MAX_DEFAULT;
         for (uint32_t i = 0; i < c->client_count; i++) {
             cb_qendpoint_config ec = {.node = c->server_count + i,
-                                      .payload_bytes_max =
-                                          CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + vmax};
+                                      .payload_bytes_max = CB_FRAME_HEADER_BYTES +
+                                                           CB_KEY_BYTES_MAX + vmax +
+                                                           CB_SEAL_OVERHEAD_MAX};
             rc = cb_qendpoint_new(&ec, NULL, &w->qeps[i]);
             if (rc != CB_ERR_OK) {
                 return rc;
@@ -1389,6 +1539,19 @@ static int rw_alloc(cb_realworld *w, const struct sockaddr_in *servers)
         }
     }
     rc = rw_alloc_faults(w);
+    if (rc == CB_ERR_OK && c->broker != NULL && rw_impaired(w)) {
+        w->qpayload_max = CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX +
+                          (c->client.value_bytes_max != 0 ? c->client.value_bytes_max
+                                                          : CB_VALUE_BYTES_MAX_DEFAULT) +
+                          CB_SEAL_OVERHEAD_MAX;
+        w->qreaders = calloc(c->client_count, sizeof w->qreaders[0]);
+        w->qenv = malloc(CB_QUEUE_HEADER_BYTES + (size_t)w->qpayload_max);
+        w->q_last = calloc((size_t)c->client_count * 2u * (c->server_count + 1u),
+                           sizeof w->q_last[0]);
+        if (w->qreaders == NULL || w->qenv == NULL || w->q_last == NULL) {
+            return CB_ERR_NOMEM;
+        }
+    }
     return rc != CB_ERR_OK ? rc : rw_alloc_queue(w);
 }
 
@@ -1396,8 +1559,7 @@ int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out)
 {
     *out = NULL;
     if (cfg->server_count == 0 || cfg->client_count == 0 || cfg->servers == NULL ||
-        (cfg->broker != NULL && (cfg->udp || cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT ||
-                                 cfg->router != NULL || cfg->fault_count > 0)) ||
+        (cfg->broker != NULL && (cfg->udp || cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT)) ||
         (cfg->router != NULL &&
          (cfg->placement == NULL || cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT))) {
         return CB_ERR_INVALID;
@@ -1446,6 +1608,12 @@ void cb_realworld_del(cb_realworld *w)
         cb_qendpoint_del(w->qeps[i]);
     }
     free(w->qeps);
+    for (uint32_t i = 0; w->qreaders != NULL && i < w->cfg.client_count; i++) {
+        cb_queue_reader_free(&w->qreaders[i], NULL);
+    }
+    free(w->qreaders);
+    free(w->qenv);
+    free(w->q_last);
     free(w->routers);
     free(w->link_lat);
     free(w->link_jit);

@@ -77,6 +77,9 @@
  *     send, and on release for those queued before the partition; over TCP the stream
  *     cannot lose bytes, so the connection is also closed (its requests retry on their
  *     timers, as over a reset connection; the next send reconnects); heal ends it.
+ *   - queue transport: the broker (node S+C) crashes and recovers through broker_fault, and
+ *     its crash closes every client's stream to it; link changes apply per hop and a
+ *     partition cuts a client's stream or a server's envelopes (see `broker` above).
  * A timeline with link or partition entries sends everything through the delay queue from
  * the start (with zero delay while nothing is set).
  *
@@ -129,7 +132,14 @@ typedef struct cb_realworld_config {
     /* Queue transport (docs/real.md §10.3): non-NULL, every client keeps one TCP connection to
      * this broker instead of one per server, SUBSCRIBEs as node server_count + client index
      * and PUBLISHes each request to the server's node (its index); binary TCP only. The
-     * impairment applies to the client-broker stream; no router, no faults. */
+     * broker is node server_count + client_count (in faults). The impairment applies to the
+     * client-broker stream, which stands for two hops: an envelope to or from server s is
+     * delayed by hop(client, broker) + hop(broker, s) (latency_ns and jitter_ns each, so 2x
+     * the config's without link faults; one loss draw at the larger hop loss), an envelope
+     * of the broker's own (SUBSCRIBE, ACK) by the first hop only; with impairment the
+     * broker's stream is cut into whole envelopes before the delay. A partition between a
+     * client and the broker cuts (resets) its stream; between the broker and a server, only
+     * the envelopes to and from that server are lost. */
     const struct sockaddr_in *broker;
     uint64_t stop_grace_ns;            /* after *stop, wait this long for in-flight requests */
     /* Replication: NULL for none. Else each client is a cb_router with this config over
@@ -149,6 +159,11 @@ typedef struct cb_realworld_config {
      * note). Writes what it did into note[0..note_cap) (for the event's detail). Required
      * when the timeline crashes or recovers a server. */
     int (*server_fault)(void *user, uint32_t server, int up, char *note, size_t note_cap);
+    /* The same for the queue transport's broker (required when the timeline crashes or
+     * recovers it). On its crash the world also closes every client's connection to it
+     * (what was in flight to and from it is lost); the clients reconnect and SUBSCRIBE again
+     * with their next send (refused while it is down: the requests' timers decide). */
+    int (*broker_fault)(void *user, int up, char *note, size_t note_cap);
     void *fault_user;
 } cb_realworld_config;
 

@@ -21,6 +21,7 @@
 #include "cb_err.h"
 #include "cb_loop.h"
 #include "cb_qendpoint.h"
+#include "cb_seal.h"
 
 #define SQ_READ_BYTES        (64u * 1024u)
 #define SQ_READS_PER_EVENT   16
@@ -313,6 +314,43 @@ static void sq_arm(cb_serveq *q)
 
 /* ---- setup -------------------------------------------------------------------------------- */
 
+/* Is SIGINT or SIGTERM pending (blocked by cb_loop_watch_signals, not yet read)? */
+static int sq_stop_pending(const cb_serveq *q)
+{
+    sigset_t set;
+    return q->cfg.handle_signals && sigpending(&set) == 0 &&
+           (sigismember(&set, SIGINT) == 1 || sigismember(&set, SIGTERM) == 1);
+}
+
+/* The first, blocking connect: once, or retried every reconnect_ns while refused for up to
+ * connect_wait_ns. The socket, or -1 with errno set. */
+static int sq_first_connect(cb_serveq *q)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            return -1;
+        }
+        if (connect(fd, (const struct sockaddr *)&q->addr, sizeof q->addr) == 0) {
+            return fd;
+        }
+        int e = errno;
+        (void)close(fd);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        uint64_t waited = (uint64_t)(t.tv_sec - t0.tv_sec) * 1000000000ull +
+                          (uint64_t)t.tv_nsec - (uint64_t)t0.tv_nsec;
+        if (e != ECONNREFUSED || waited >= q->cfg.connect_wait_ns || sq_stop_pending(q)) {
+            errno = e;
+            return -1;
+        }
+        struct timespec d = {(time_t)(q->cfg.reconnect_ns / 1000000000ull),
+                             (long)(q->cfg.reconnect_ns % 1000000000ull)};
+        (void)nanosleep(&d, NULL);
+    }
+}
+
 static int sq_setup(cb_serveq *q, char *err, size_t err_cap)
 {
     const cb_serveq_config *c = &q->cfg;
@@ -343,7 +381,8 @@ static int sq_setup(cb_serveq *q, char *err, size_t err_cap)
     uint32_t value_max =
         sc.store.value_bytes_max != 0 ? sc.store.value_bytes_max : CB_VALUE_BYTES_MAX_DEFAULT;
     cb_qendpoint_config ec = {
-        .node = c->node, .payload_bytes_max = CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + value_max};
+        .node = c->node, .payload_bytes_max = CB_FRAME_HEADER_BYTES + CB_KEY_BYTES_MAX + value_max +
+                             CB_SEAL_OVERHEAD_MAX}; /* a sealed frame's growth */
     rc = cb_qendpoint_new(&ec, NULL, &q->ep);
     if (rc != CB_ERR_OK) {
         cb_conn_err(err, err_cap, "queue endpoint: %s", cb_strerror(rc));
@@ -359,14 +398,12 @@ static int sq_setup(cb_serveq *q, char *err, size_t err_cap)
         cb_conn_err(err, err_cap, "out of memory");
         return -1;
     }
-    /* The first connection is made at once, so a wrong address is an error, not a wait. */
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (const struct sockaddr *)&q->addr, sizeof q->addr) != 0) {
+    /* The first connection is made at once, so a wrong address is an error, not a wait
+     * (unless connect_wait_ns says to wait for a broker that is down). */
+    int fd = sq_first_connect(q);
+    if (fd < 0) {
         cb_conn_err(err, err_cap, "cannot connect to the broker at %s:%u: %s", c->broker_host,
                     (unsigned)c->broker_port, strerror(errno));
-        if (fd >= 0) {
-            (void)close(fd);
-        }
         return -1;
     }
     int one = 1;

@@ -32,6 +32,10 @@ typedef struct cb_serveq_config {
     uint32_t node;           /* this server's node id */
     cb_server_config server; /* conn_max: node ids 0..conn_max-1 may send requests */
     uint64_t reconnect_ns;   /* 0: 200 ms */
+    /* 0: the first connect is made once (refused: an error). Else a refused first connect
+     * is retried every reconnect_ns for up to this long (a server started while its broker
+     * is down, as replay's recover of a consumer may be); SIGINT/SIGTERM end the wait. */
+    uint64_t connect_wait_ns;
     size_t out_bytes_max;    /* 0: 4 MiB + one maximal envelope */
     int handle_signals;      /* 1: SIGINT/SIGTERM stop it */
 } cb_serveq_config;
@@ -48,7 +52,8 @@ typedef struct cb_serveq_stats {
 
 typedef struct cb_serveq cb_serveq;
 
-/* Connect (blocking, once) and SUBSCRIBE; 0 with *out set, or -1 with a message. */
+/* Connect (blocking; once, or retried for connect_wait_ns) and SUBSCRIBE; 0 with *out
+ * set, or -1 with a message. */
 int cb_serveq_new(const cb_serveq_config *cfg, cb_serveq **out, char *err, size_t err_cap);
 void cb_serveq_del(cb_serveq *q);
 /* Serve until cb_serveq_stop or a signal. Returns 0, or -1 if the loop failed. */

@@ -1534,7 +1534,10 @@ static void fault_link(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
 
 static void fault_partition(cb_sgworld *w, const cb_sgworld_fault *f)
 {
-    for (uint32_t i = 0; i < w->base_count; i++) { /* the resyncer stays in no group */
+    /* The resyncer stays in no group; the queue transport's broker is a node like any other
+     * (S+C): in no group, it would carry every message across any partition. */
+    uint32_t grouped = w->broker_id != UINT32_MAX ? w->broker_id + 1 : w->base_count;
+    for (uint32_t i = 0; i < grouped; i++) {
         w->nodes[i].group = f->kind == CB_SGWORLD_FAULT_PARTITION ? f->groups[i] : 0;
     }
     w->partitioned = f->kind == CB_SGWORLD_FAULT_PARTITION;

@@ -8,7 +8,8 @@
  * ACK; two consumer servers answering SET/GET through the broker; hostile input (garbage,
  * an oversize length, an endpoint that never reads) closing only that connection; a broker
  * stopped and started again on the same port, after which the servers have resubscribed
- * and still hold their data.
+ * and still hold their data; the replay world's clients through a broker restart and
+ * through a partition between the broker and one server; an inherited listening socket.
  */
 #define _DEFAULT_SOURCE
 #include <arpa/inet.h>
@@ -433,6 +434,7 @@ static void test_brokerd_restart(void)
 #define RT_PACE_NS  2000000ull
 
 typedef struct rt_state {
+    uint32_t servers; /* request i goes to server i % servers (0: server 0) */
     uint32_t issued, completed;
     uint64_t next_at;
     uint8_t outcomes[RT_REQUESTS];
@@ -459,8 +461,8 @@ static int rt_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *o
     op->key_len = (uint8_t)n;
     op->value = (const uint8_t *)"v";
     op->value_len = 1;
+    *server = st->servers > 1 ? st->issued % st->servers : 0;
     op->user_data = st->issued++;
-    *server = 0;
     return 1;
 }
 
@@ -546,6 +548,117 @@ static void test_brokerd_replay_world_restart(void)
     bt_broker_stop(&bk, NULL);
 }
 
+/* A partition between the broker and server 1 (node ids: servers 0, 1, client 2, broker 3)
+ * from 100 ms to 300 ms, in the replay world's delay queue: the envelopes to and from
+ * server 1 are lost (its requests time out), the client's stream to the broker stays up
+ * (server 0's requests go through), and after the heal both servers answer again. */
+static void test_brokerd_replay_world_partition(void)
+{
+    bt_broker bk;
+    bt_broker_start(&bk, 0);
+    bt_server s0, s1;
+    bt_server_start(&s0, bk.port, 0);
+    bt_server_start(&s1, bk.port, 1);
+    struct sockaddr_in broker[2];
+    memset(broker, 0, sizeof broker);
+    broker[0].sin_family = AF_INET;
+    broker[0].sin_port = htons(bk.port);
+    broker[0].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    broker[1] = broker[0];
+    static const uint8_t groups[4] = {1, 2, 1, 1};
+    cb_sgworld_fault faults[2] = {
+        {.at_ns = 100000000ull, .kind = CB_SGWORLD_FAULT_PARTITION, .groups = groups},
+        {.at_ns = 300000000ull, .kind = CB_SGWORLD_FAULT_HEAL},
+    };
+    cb_realworld_config rc;
+    memset(&rc, 0, sizeof rc);
+    rc.server_count = 2;
+    rc.client_count = 1;
+    rc.servers = broker; /* unused with a broker */
+    rc.broker = &broker[0];
+    rc.client = cb_client_config_default();
+    rc.client.outstanding_max = 1;
+    rc.client.timeout_ns = rc.client.timeout_max_ns = 20000000ull;
+    rc.client.attempts_max = 2;
+    rc.seed = 7;
+    rc.faults = faults;
+    rc.fault_count = 2;
+    cb_realworld *w = NULL;
+    CU_ASSERT_EQUAL_FATAL(cb_realworld_new(&rc, &w), CB_ERR_OK);
+    static rt_state st;
+    memset(&st, 0, sizeof st);
+    st.servers = 2;
+    cb_world_hooks hooks = {.user = &st, .next = rt_next, .complete = rt_complete};
+    CU_ASSERT_EQUAL(cb_realworld_run(w, &hooks, 10000000000ull), CB_ERR_OK);
+    cb_realworld_stats rs;
+    cb_realworld_get_stats(w, &rs);
+    cb_realworld_del(w);
+    CU_ASSERT_EQUAL(st.completed, RT_REQUESTS);
+    /* Paced every 2 ms, or later after a timeout: request i is issued at >= 2i ms. */
+    uint32_t ok[2] = {0, 0}, lost[2] = {0, 0}, tail_ok = 0;
+    for (uint32_t i = 0; i < RT_REQUESTS; i++) {
+        int stored = st.outcomes[i] == CB_OUTCOME_STORED;
+        ok[i % 2] += (uint32_t)stored;
+        lost[i % 2] += (uint32_t)(st.outcomes[i] == CB_OUTCOME_TIMEOUT);
+        tail_ok += (uint32_t)(i >= RT_REQUESTS - 20 && stored);
+    }
+    printf("\n  server0 %u stored %u timed out, server1 %u stored %u timed out, %llu cut, "
+           "%llu connections\n",
+           ok[0], lost[0], ok[1], lost[1], (unsigned long long)rs.cut,
+           (unsigned long long)rs.connects);
+    CU_ASSERT_EQUAL(lost[0], 0);  /* the client's stream was never cut */
+    CU_ASSERT(lost[1] >= 3);      /* 200 ms / (2 x 20 ms) per timed-out request */
+    CU_ASSERT(rs.cut > 0);
+    CU_ASSERT_EQUAL(rs.connects, 1);
+    CU_ASSERT_EQUAL(tail_ok, 20); /* both answer after the heal */
+    bt_server_stop(&s1, NULL);
+    bt_server_stop(&s0, NULL);
+    bt_broker_stop(&bk, NULL);
+}
+
+/* The broker on an inherited listening socket (`cachebed broker --listen-fd`): it serves
+ * on it and reports its port; a socket that does not listen is refused. */
+static void test_brokerd_listen_fd(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof a;
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+    CU_ASSERT_EQUAL_FATAL(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    CU_ASSERT_EQUAL(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    cb_brokerd_config c;
+    memset(&c, 0, sizeof c);
+    c.broker = cb_broker_config_default();
+    c.broker.conn_max = 8;
+    c.broker.node_max = 8;
+    c.listen_fd = fd;
+    char err[256] = "";
+    cb_brokerd *b = NULL;
+    CU_ASSERT_NOT_EQUAL(cb_brokerd_new(&c, &b, err, sizeof err), 0); /* not listening */
+    CU_ASSERT(strstr(err, "not a listening TCP socket") != NULL);
+    fd = socket(AF_INET, SOCK_STREAM, 0); /* the failed broker owned (closed) the first */
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+    CU_ASSERT_EQUAL_FATAL(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    CU_ASSERT_EQUAL_FATAL(listen(fd, 16), 0);
+    c.listen_fd = fd;
+    bt_broker bk;
+    CU_ASSERT_EQUAL_FATAL(cb_brokerd_new(&c, &bk.b, err, sizeof err), 0);
+    bk.port = cb_brokerd_port(bk.b);
+    CU_ASSERT_EQUAL(bk.port, ntohs(a.sin_port));
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&bk.t, NULL, bt_broker_main, &bk), 0);
+    bt_server s0;
+    bt_server_start(&s0, bk.port, 0); /* it connects and subscribes through that socket */
+    cb_serveq_stats q;
+    bt_server_stop(&s0, &q);
+    CU_ASSERT_EQUAL(q.disconnects, 0);
+    cb_brokerd_stats bs;
+    bt_broker_stop(&bk, &bs);
+    CU_ASSERT_EQUAL(bs.accepted, 1);
+}
+
 static const cb_test_case cases[] = {
     {"publish, deliver, redeliver, ack, nack", test_brokerd_publish_deliver_ack},
     {"two consumer servers through the broker", test_brokerd_two_servers},
@@ -553,6 +666,8 @@ static const cb_test_case cases[] = {
     {"broker restart: servers resubscribe", test_brokerd_restart},
     {"replay world: clients time out, then work after a broker restart",
      test_brokerd_replay_world_restart},
+    {"replay world: a partition between the broker and a server", test_brokerd_replay_world_partition},
+    {"broker on an inherited listening socket", test_brokerd_listen_fd},
     {NULL, NULL},
 };
 

@@ -8,6 +8,7 @@
  *     above the unloaded one), and with a small queue_limit the broker rejects PUBLISHes;
  *   - a broker crash: requests time out while it is down, then complete again once it is
  *     back and the endpoints have subscribed again;
+ *   - a partition between the broker and the server: nothing reaches it until the heal;
  *   - a server crash: its stream closes at the broker in the crash's step (applied by
  *     whichever node steps first), which requeues the deliveries it had not ACKed and
  *     redelivers them once the server is back (docs/simulator.md, "Faults").
@@ -34,6 +35,7 @@ typedef struct qt_arg {
     uint64_t requests_max; /* per client; 0: until until_ns */
     int crash_broker;      /* crash at 50 ms, recover at 150 ms */
     int crash_server;      /* the same for server 0 */
+    int partition_server;  /* {clients, broker} | {server 0} from 50 to 150 ms */
     uint32_t loss_ppm;
     uint64_t jitter_ns;
 } qt_arg;
@@ -141,7 +143,15 @@ static void qt_child(const void *arg, void *result)
     if (a->crash_server) {
         faults[0].node = faults[1].node = 0;
     }
-    if (a->crash_broker || a->crash_server) {
+    uint8_t groups[64 + 2];
+    memset(groups, 1, sizeof groups);
+    groups[0] = 2; /* server 0 alone; the clients and the broker (node 1 + clients) together */
+    if (a->partition_server) {
+        faults[0] = (cb_sgworld_fault){
+            .at_ns = 50000000ull, .kind = CB_SGWORLD_FAULT_PARTITION, .groups = groups};
+        faults[1] = (cb_sgworld_fault){.at_ns = 150000000ull, .kind = CB_SGWORLD_FAULT_HEAL};
+    }
+    if (a->crash_broker || a->crash_server || a->partition_server) {
         cfg.faults = faults;
         cfg.fault_count = 2;
     }
@@ -300,6 +310,30 @@ static void test_sgqueue_server_crash(void)
     CU_ASSERT(memcmp(&r.stats.broker, &again.stats.broker, sizeof r.stats.broker) == 0);
 }
 
+/* A partition between the broker and the server: the broker is in the partition's groups
+ * like any node, so nothing reaches the server until the heal (it used to stay in no group
+ * and carry every message across). */
+static void test_sgqueue_partition_broker_server(void)
+{
+    qt_arg a = {.latency_ns = 100000,
+                .service_ns = 0,
+                .queue_limit = 1024,
+                .clients = 2,
+                .outstanding = 4,
+                .timeout_ns = 20000000ull,
+                .until_ns = 300000000ull,
+                .partition_server = 1};
+    qt_result r = qt_run(&a);
+    printf("\n  partition: ok before %llu, during %llu (timeouts %llu), after %llu\n",
+           (unsigned long long)r.ok_before_crash, (unsigned long long)r.ok_during_crash,
+           (unsigned long long)r.timeouts_during_crash, (unsigned long long)r.ok_after_recover);
+    CU_ASSERT(r.ok_before_crash > 100);
+    CU_ASSERT_EQUAL(r.ok_during_crash, 0);
+    CU_ASSERT(r.timeouts_during_crash > 0);
+    CU_ASSERT(r.ok_after_recover > 100);
+    CU_ASSERT_EQUAL(r.stats.faults_applied, 2);
+}
+
 /* Same seed, same run: every counter of two runs with loss and jitter agrees. */
 static void test_sgqueue_same_seed_same_run(void)
 {
@@ -332,6 +366,7 @@ static const cb_test_case tests[] = {
     {"overload", test_sgqueue_overload},
     {"broker_crash", test_sgqueue_broker_crash},
     {"server_crash", test_sgqueue_server_crash},
+    {"partition_broker_server", test_sgqueue_partition_broker_server},
     {NULL, NULL},
 };
 
