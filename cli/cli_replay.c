@@ -140,9 +140,6 @@ static const char *replay_unsupported(void *user, const cb_plan *p)
                    "restart only the servers it started)";
         }
     }
-    if (p->placement.resync == CB_PLAN_RESYNC_WARM) {
-        return "[placement] resync = warm over real sockets";
-    }
     if (st->protocol == CB_CLIENT_PROTOCOL_TEXT &&
         (p->transport.compression != CB_COMPRESSION_NONE || p->transport.key_file[0] != '\0')) {
         return "compression or encryption with --protocol text (the codec is the binary "
@@ -613,6 +610,7 @@ static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *
         .stop_grace_ns = REPLAY_GRACE_NS,
         .router = mc->router,
         .placement = mc->placement,
+        .resync = mc->resync,
         .faults = st->faults.items,
         .fault_count = st->faults.count,
         .server_fault = replay_server_fault,
@@ -729,6 +727,19 @@ static int replay_run(void *user, const cb_world_hooks *hooks, volatile sig_atom
     *end_ns = cb_realworld_now_ns(st->world);
     cb_realworld_stats rs;
     cb_realworld_get_stats(st->world, &rs);
+    if (st->plan->placement.resync == CB_PLAN_RESYNC_WARM && st->plan->placement.replicas > 1) {
+        const cb_resync_stats *r = &rs.resync;
+        fprintf(stderr,
+                "cachebed replay: resync: %llu of %llu run(s) done, %llu SCAN(s) (%llu failed), "
+                "%llu item(s) seen, %llu written (%llu stored, %llu superseded, %llu failed, "
+                "%llu tombstones), %llu probe(s), %llu server(s) given up\n",
+                (unsigned long long)r->runs_done, (unsigned long long)r->runs,
+                (unsigned long long)r->scans, (unsigned long long)r->scans_failed,
+                (unsigned long long)r->items_seen, (unsigned long long)r->writes,
+                (unsigned long long)r->writes_stored, (unsigned long long)r->writes_superseded,
+                (unsigned long long)r->writes_failed, (unsigned long long)r->tombstones,
+                (unsigned long long)rs.resync_probes, (unsigned long long)rs.resync_given_up);
+    }
     if (rs.nacked > 0) {
         fprintf(stderr, "cachebed replay: the broker refused %llu request(s) or replies\n",
                 (unsigned long long)rs.nacked);

@@ -1,0 +1,115 @@
+#!/bin/sh
+# test_replay_resync.sh: `cachebed replay` with [placement] resync = warm over real sockets
+# (docs/real.md §8): a recovered server is warmed from its peers by the replay's resyncer,
+# as in the simulator (docs/replication.md §6).
+#
+# 3 spawned servers on 127.0.0.1, R = 2, write all, read primary, 300 uniform keys (30% sets,
+# so nearly every key is written before the crash). server1 is killed at 700ms and restarted
+# empty on its port at 800ms. With lazy, reads whose primary is server1 miss until their key
+# is written again; with warm, the resyncer copies server1's items from its peers once the
+# restarted process accepts connections, and those reads hit. Each run is 2s of workload.
+# Usage: test_replay_resync.sh path/to/cachebed SOURCE_DIR
+set -u
+bin=$1
+fails=0
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+q() { sqlite3 "$1" "$2"; } # q DB SQL
+
+cat >"$tmp/rs.ini" <<'INI'
+[scenario]
+name = resync_real
+seed = 1
+duration = 2s
+warmup = 0s
+[network]
+latency = 50us
+[servers]
+count = 3
+[clients]
+count = 2
+outstanding = 4
+[placement]
+replicas = 2
+read_policy = primary
+write_policy = all
+eject_after = 3
+eject_for = 100ms
+[transport]
+kind = tcp
+timeout = 20ms
+attempts = 2
+[workload]
+keys = 300
+key_dist = uniform
+value_size = 100B
+mix = get=0.7 set=0.3
+think_time = 500us
+[faults]
+at = 700ms crash server1
+at = 800ms recover server1
+INI
+
+for pol in lazy warm; do
+    timeout 60 "$bin" replay --quiet -o "$tmp/$pol.db" --set placement.resync=$pol "$tmp/rs.ini" \
+        >"$tmp/$pol.out" 2>&1
+    st=$?
+    if [ "$st" -ne 0 ]; then
+        fail "replay resync=$pol: exit $st"; cat "$tmp/$pol.out"
+    else
+        echo "ok   replay resync=$pol"
+    fi
+done
+grep "resync:" "$tmp/warm.out"
+
+# The resync is logged as the simulator logs it: one resync_start (detail = peers scanned:
+# 2) and one resync_done (detail = items stored on server1, > 0) on node 'resync', after
+# the recover; lazy has none.
+ev="SELECT count(*), min(time_ns), max(time_ns) FROM events WHERE node = 'resync' AND kind = "
+set -- $(q "$tmp/warm.db" "$ev'resync_start'" | tr '|' ' ') x x x
+starts=$1 start_ns=$2
+set -- $(q "$tmp/warm.db" "$ev'resync_done'" | tr '|' ' ') x x x
+dones=$1 done_ns=$2
+peers=$(q "$tmp/warm.db" "SELECT substr(detail, instr(detail, 'detail=') + 7) FROM events
+    WHERE kind = 'resync_start'")
+items=$(q "$tmp/warm.db" "SELECT CAST(substr(detail, instr(detail, 'detail=') + 7) AS INTEGER)
+    FROM events WHERE kind = 'resync_done'")
+echo "warm: resync_start at $start_ns ns (peers $peers), resync_done at $done_ns ns, $items item(s)"
+case "$starts$dones$start_ns$done_ns$items" in *[!0-9]*) starts=x ;; esac
+if [ "$starts" = 1 ] && [ "$dones" = 1 ] && [ "$peers" = 2 ] &&
+    [ "$start_ns" -ge 800000000 ] && [ "$done_ns" -ge "$start_ns" ] && [ "$items" -gt 0 ]; then
+    echo "ok   warm resync events"
+else
+    fail "warm resync events: starts=$starts dones=$dones peers=$peers start=$start_ns done=$done_ns items=$items"
+    done_ns=800000000
+fi
+got=$(q "$tmp/lazy.db" "SELECT count(*) FROM events WHERE kind LIKE 'resync%'")
+[ "$got" = 0 ] || fail "lazy: $got resync rows"
+# After the resync (the warm run's resync_done time, in both runs), reads whose primary is
+# server1, of keys stored before the crash (server1 held them, and lost them): lazy misses
+# them until each is written again, warm has copied them back (the same seeded operations).
+mq="SELECT sum(outcome = 'miss'), count(*) FROM requests WHERE op = 'get' AND server = 1
+    AND issue_ns > $done_ns AND key IN (SELECT key FROM requests WHERE op = 'set'
+    AND outcome = 'stored' AND complete_ns < 700000000)"
+set -- $(q "$tmp/lazy.db" "$mq" | tr '|' ' ') x x
+lazy_miss=$1 lazy_gets=$2
+set -- $(q "$tmp/warm.db" "$mq" | tr '|' ' ') x x
+warm_miss=$1 warm_gets=$2
+echo "server1 reads of keys stored before the crash, after the resync: lazy $lazy_miss miss(es) of $lazy_gets, warm $warm_miss of $warm_gets"
+case "$lazy_miss$warm_miss$lazy_gets$warm_gets" in *[!0-9]*) lazy_miss=0 warm_miss=1 ;; esac
+if [ "$lazy_gets" -gt 100 ] && [ "$warm_gets" -gt 100 ] && [ "$lazy_miss" -gt 20 ] &&
+    [ $((4 * warm_miss)) -lt "$lazy_miss" ]; then
+    echo "ok   warm misses less than lazy on server1"
+else
+    fail "warm vs lazy misses on server1: warm $warm_miss/$warm_gets, lazy $lazy_miss/$lazy_gets"
+fi
+# Every request has a real outcome in both runs' windows after the recovery settles.
+for pol in lazy warm; do
+    got=$(q "$tmp/$pol.db" "SELECT count(*) FROM requests WHERE issue_ns > 1500000000
+        AND outcome NOT IN ('hit', 'miss', 'stored')")
+    [ "$got" = 0 ] || fail "$pol: $got request(s) failed after 1.5s"
+done
+
+echo "replay_resync: $fails failure(s)"
+[ "$fails" -eq 0 ]
