@@ -76,8 +76,11 @@ const char cb_cli_replay_help[] =
     "With transport kind = queue, a 'cachebed broker' child is started first and the\n"
     "servers run as its consumers ('cachebed serve --broker'); each client keeps one\n"
     "connection to the broker (docs/real.md §10.3).\n"
-    "Not yet (exit 3): resync = warm, the text protocol with replicas > 1, a codec or the\n"
-    "queue transport, encryption over udp with more than one client, server crashes with\n"
+    "resync = warm (replicas > 1): a resyncer in this process warms each restarted server\n"
+    "from its peers (SCAN, versioned writes) once it accepts connections, one at a time;\n"
+    "its resync_start and resync_done are event rows on node 'resync'.\n"
+    "Not yet (exit 3): the text protocol with replicas > 1, a codec or the queue\n"
+    "transport, encryption over udp with more than one client, server crashes with\n"
     "--servers, and [faults], a codec or replicas > 1 with the queue transport.\n"
     "\n"
     "Exit status: 0 ok, 1 failed or interrupted, 2 bad usage, 3 not built yet.\n";
