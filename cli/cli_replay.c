@@ -514,6 +514,33 @@ static void replay_check_restarts(replay_state *st)
     }
 }
 
+/* Warm resync over udp (cb_realworld_config.server_ready): has restarted server s said it
+ * listens? 1 yes (on its old port), 0 not yet, -1 cannot say (not restarted by a recover,
+ * already checked, or it failed: warned about, as replay_check_restarts does). Reads its
+ * "listening" line once it is readable (written at once by the server). */
+static int replay_server_ready(void *user, uint32_t s)
+{
+    replay_state *st = user;
+    int udp = st->plan->transport.kind == CB_TRANSPORT_UDP;
+    uint16_t port = 0;
+    if (!st->restarted[s] || st->pipes[s] < 0) {
+        return -1;
+    }
+    struct pollfd pfd = {st->pipes[s], POLLIN, 0};
+    if (poll(&pfd, 1, 0) <= 0) {
+        return 0;
+    }
+    st->restarted[s] = 0; /* checked here, not at the end */
+    if (replay_read_port(st->pipes[s], udp, &port) != 0 || port != ntohs(st->addrs[s].sin_port)) {
+        fprintf(stderr,
+                "cachebed replay: warning: server %u did not listen again on port %u after its "
+                "recover (requests to it failed)\n",
+                s, (unsigned)ntohs(st->addrs[s].sin_port));
+        return -1;
+    }
+    return 1;
+}
+
 /* SIGTERM every child, wait for each (SIGKILL after 5 s); 0 if all exited 0. */
 static int replay_stop_servers(replay_state *st)
 {
@@ -617,6 +644,7 @@ static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *
         .faults = st->faults.items,
         .fault_count = st->faults.count,
         .server_fault = replay_server_fault,
+        .server_ready = replay_server_ready,
         .fault_user = st,
     };
     rc_cfg.client.protocol = st->protocol;

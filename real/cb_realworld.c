@@ -118,6 +118,7 @@ struct cb_realworld {
     uint8_t *resync_want;      /* per server: recovered, waiting for its resync */
     uint64_t *resync_since_ns; /* per server: when it was queued */
     uint64_t resync_probe_ns;  /* the next probe round */
+    uint64_t resync_busy_ns;   /* the last step a resync was running (no probes then) */
     int resync_stopped;        /* after *stop: the resyncer starts and sends nothing more */
 };
 
@@ -1146,10 +1147,15 @@ static int rw_resync_waiting(const cb_realworld *w)
 /* Warm resync: unless one runs, start the resync of the first queued server that accepted
  * the resyncer's connection (in server order, one at a time, as cb_sgworld); probe the
  * others (a connect each CB_REALWORLD_RESYNC_PROBE_NS), give up on those silent for
- * CB_REALWORLD_RESYNC_WAIT_NS. */
+ * CB_REALWORLD_RESYNC_WAIT_NS (of probing: time spent behind another resync is not
+ * counted). */
 static int rw_resync_work(cb_realworld *w, uint64_t now)
 {
-    if (w->resync == NULL || w->resync_stopped || cb_resync_active(w->resync)) {
+    if (w->resync == NULL || w->resync_stopped) {
+        return CB_ERR_OK;
+    }
+    if (cb_resync_active(w->resync)) {
+        w->resync_busy_ns = now; /* the queued servers' wait starts over when it is done */
         return CB_ERR_OK;
     }
     uint32_t S = w->cfg.server_count, C = w->cfg.client_count;
@@ -1159,19 +1165,28 @@ static int rw_resync_work(cb_realworld *w, uint64_t now)
         if (!w->resync_want[s]) {
             continue;
         }
-        if (c->state == RW_UP) {
+        int ready = c->state == RW_UP;
+        if (w->cfg.udp) { /* no connect to probe with: ask the driver */
+            ready = w->cfg.server_ready != NULL ? w->cfg.server_ready(w->cfg.fault_user, s) : -1;
+            ready = ready != 0;
+        }
+        if (ready) {
             w->resync_want[s] = 0;
             if (cb_resync_start(w->resync, s, now) == CB_ERR_OK) {
                 return rw_pump(w, C);
             }
             continue; /* not in the placement: nothing to warm */
         }
-        if (now - w->resync_since_ns[s] >= CB_REALWORLD_RESYNC_WAIT_NS) {
+        uint64_t since = w->resync_since_ns[s] > w->resync_busy_ns ? w->resync_since_ns[s]
+                                                                     : w->resync_busy_ns;
+        if (now - since >= CB_REALWORLD_RESYNC_WAIT_NS) {
             w->resync_want[s] = 0;
             w->stats.resync_given_up++;
             continue;
         }
-        if (probe && c->state == RW_CLOSED) {
+        if (probe && w->cfg.udp) {
+            w->stats.resync_probes++; /* asked server_ready */
+        } else if (probe && c->state == RW_CLOSED) {
             w->stats.resync_probes++;
             (void)rw_open(w, c); /* refused: closed again, probed at the next round */
         }

@@ -88,7 +88,8 @@
  * the config's; it is in no partition group, as in cb_sgworld). A server recover fault
  * queues the server; the resyncer then probes it (a connect every
  * CB_REALWORLD_RESYNC_PROBE_NS) and starts its resync once a connect succeeds, i.e. once
- * the restarted process accepts connections (over UDP, where nothing says so, at once).
+ * the restarted process accepts connections. Over UDP no connect says so: the resync
+ * starts once server_ready answers 1 (or at once when it cannot say).
  * One resync at a time, the queued servers in server order; a server that does not accept
  * a connection within CB_REALWORLD_RESYNC_WAIT_NS is given up (stats.resync_given_up).
  * A crash of a queued server takes it off the queue; a resync under way to a server that
@@ -174,6 +175,9 @@ typedef struct cb_realworld_config {
      * note). Writes what it did into note[0..note_cap) (for the event's detail). Required
      * when the timeline crashes or recovers a server. */
     int (*server_fault)(void *user, uint32_t server, int up, char *note, size_t note_cap);
+    /* Warm resync over udp (fault_user's): is restarted server `server` listening? 1 yes,
+     * 0 not yet, -1 cannot say; NULL: cannot say. Over tcp a connect answers that. */
+    int (*server_ready)(void *user, uint32_t server);
     void *fault_user;
 } cb_realworld_config;
 

@@ -52,17 +52,19 @@ at = 700ms crash server1
 at = 800ms recover server1
 INI
 
-for pol in lazy warm; do
-    timeout 60 "$bin" replay --quiet -o "$tmp/$pol.db" --set placement.resync=$pol "$tmp/rs.ini" \
-        >"$tmp/$pol.out" 2>&1
+for pol in lazy warm udp; do
+    kind=tcp rs=$pol
+    [ "$pol" = udp ] && kind=udp rs=warm
+    timeout 60 "$bin" replay --quiet -o "$tmp/$pol.db" --set placement.resync=$rs \
+        --set transport.kind=$kind "$tmp/rs.ini" >"$tmp/$pol.out" 2>&1
     st=$?
     if [ "$st" -ne 0 ]; then
         fail "replay resync=$pol: exit $st"; cat "$tmp/$pol.out"
     else
-        echo "ok   replay resync=$pol"
+        echo "ok   replay resync=$rs over $kind"
     fi
 done
-grep "resync:" "$tmp/warm.out"
+grep "resync:" "$tmp/warm.out" "$tmp/udp.out"
 
 # The resync is logged as the simulator logs it: one resync_start (detail = peers scanned:
 # 2) and one resync_done (detail = items stored on server1, > 0) on node 'resync', after
@@ -104,6 +106,20 @@ if [ "$lazy_gets" -gt 100 ] && [ "$warm_gets" -gt 100 ] && [ "$lazy_miss" -gt 20
     echo "ok   warm misses less than lazy on server1"
 else
     fail "warm vs lazy misses on server1: warm $warm_miss/$warm_gets, lazy $lazy_miss/$lazy_gets"
+fi
+# Over udp no connect says when the restarted server listens: the resync waits for its
+# "listening" line (server_ready). It stores items and the same reads hit (lazy's misses
+# come from the lost items, whatever the transport).
+items=$(q "$tmp/udp.db" "SELECT CAST(substr(detail, instr(detail, 'detail=') + 7) AS INTEGER)
+    FROM events WHERE kind = 'resync_done' AND node = 'resync'")
+set -- $(q "$tmp/udp.db" "$mq" | tr '|' ' ') x x
+udp_miss=$1 udp_gets=$2
+echo "udp warm: $items item(s) stored; server1 reads after the recover: $udp_miss miss(es) of $udp_gets"
+case "$items$udp_miss$udp_gets" in *[!0-9]*) items=0 ;; esac
+if [ "$items" -gt 0 ] && [ "$udp_gets" -gt 100 ] && [ $((4 * udp_miss)) -lt "$lazy_miss" ]; then
+    echo "ok   warm resync over udp"
+else
+    fail "warm resync over udp: items=$items misses $udp_miss/$udp_gets (lazy tcp $lazy_miss)"
 fi
 
 echo "replay_resync: $fails failure(s)"
