@@ -737,6 +737,15 @@ static int replay_note(void *user, cb_results *db, int64_t run_id)
                  "port (empty), client crash/recover in the replay process, link "
                  "latency/jitter/loss and partitions in user space (client side), link "
                  "bandwidth not imposed");
+        if (p->placement.resync == CB_PLAN_RESYNC_WARM && p->placement.replicas > 1) {
+            n = strlen(detail);
+            snprintf(detail + n, sizeof detail - n,
+                     "; resync=warm: a resyncer in the replay process, over %s, starts once "
+                     "the restarted server %s",
+                     p->transport.kind == CB_TRANSPORT_UDP ? "udp" : "tcp",
+                     p->transport.kind == CB_TRANSPORT_UDP ? "says it listens"
+                                                           : "accepts a connection");
+        }
     }
     if (rc == CB_RESULTS_OK) {
         rc = cb_results_add_event(db, run_id, 0, NULL, "impairment", detail);

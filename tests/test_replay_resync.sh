@@ -88,6 +88,9 @@ else
 fi
 got=$(q "$tmp/lazy.db" "SELECT count(*) FROM events WHERE kind LIKE 'resync%'")
 [ "$got" = 0 ] || fail "lazy: $got resync rows"
+got=$(q "$tmp/warm.db" "SELECT count(*) FROM events WHERE kind = 'impairment'
+    AND detail LIKE '%resync=warm: a resyncer in the replay process, over tcp%'")
+[ "$got" = 1 ] || fail "warm: the impairment row does not say how the resync was run"
 # Reads whose primary is server1, issued after the recover, of keys stored before the crash
 # (server1 held them, and lost them): lazy misses them once server1 is back until each is
 # written again; warm has copied them back (the same seeded operations). While server1
