@@ -80,8 +80,9 @@ const char cb_cli_replay_help[] =
     "from its peers (SCAN, versioned writes) once it accepts connections, one at a time;\n"
     "its resync_start and resync_done are event rows on node 'resync'.\n"
     "Not yet (exit 3): the text protocol with replicas > 1, a codec or the queue\n"
-    "transport, encryption over udp with more than one client, server crashes with\n"
-    "--servers, and [faults], a codec or replicas > 1 with the queue transport.\n"
+    "transport, encryption over udp with more than one client or with resync = warm,\n"
+    "server crashes with --servers, and [faults], a codec or replicas > 1 with the queue\n"
+    "transport.\n"
     "\n"
     "Exit status: 0 ok, 1 failed or interrupted, 2 bad usage, 3 not built yet.\n";
 
@@ -134,6 +135,12 @@ static const char *replay_unsupported(void *user, const cb_plan *p)
         p->clients.count > 1) {
         return "encryption over udp with more than one client ('cachebed serve' keeps one seal "
                "session for all its UDP peers, so their salts collide: docs/real.md §8)";
+    }
+    if (p->transport.key_file[0] != '\0' && p->transport.kind == CB_TRANSPORT_UDP &&
+        p->placement.resync == CB_PLAN_RESYNC_WARM && p->placement.replicas > 1) {
+        return "encryption over udp with resync = warm (the resyncer is a second UDP peer of "
+               "each server, and 'cachebed serve' keeps one seal session for all its UDP "
+               "peers: docs/real.md §8)";
     }
     for (size_t k = 0; st->servers_opt != NULL && k < p->fault_count; k++) {
         const cb_fault *f = &p->faults[k];

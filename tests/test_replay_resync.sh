@@ -52,11 +52,15 @@ at = 700ms crash server1
 at = 800ms recover server1
 INI
 
-for pol in lazy warm udp; do
-    kind=tcp rs=$pol
+"$bin" keygen "$tmp/k.key" >/dev/null 2>&1 || fail "keygen"
+for pol in lazy warm udp codec; do
+    kind=tcp rs=$pol codec=
     [ "$pol" = udp ] && kind=udp rs=warm
+    [ "$pol" = codec ] && rs=warm codec="--set transport.compression=zstd
+        --set transport.compression_min=1 --set transport.encryption_key_file=$tmp/k.key"
+    # shellcheck disable=SC2086 # $codec is a list of options
     timeout 60 "$bin" replay --quiet -o "$tmp/$pol.db" --set placement.resync=$rs \
-        --set transport.kind=$kind "$tmp/rs.ini" >"$tmp/$pol.out" 2>&1
+        --set transport.kind=$kind $codec "$tmp/rs.ini" >"$tmp/$pol.out" 2>&1
     st=$?
     if [ "$st" -ne 0 ]; then
         fail "replay resync=$pol: exit $st"; cat "$tmp/$pol.out"
@@ -64,7 +68,7 @@ for pol in lazy warm udp; do
         echo "ok   replay resync=$rs over $kind"
     fi
 done
-grep "resync:" "$tmp/warm.out" "$tmp/udp.out"
+grep "resync:" "$tmp/warm.out" "$tmp/udp.out" "$tmp/codec.out"
 
 # The resync is logged as the simulator logs it: one resync_start (detail = peers scanned:
 # 2) and one resync_done (detail = items stored on server1, > 0) on node 'resync', after
@@ -124,6 +128,26 @@ if [ "$items" -gt 0 ] && [ "$udp_gets" -gt 100 ] && [ $((4 * udp_miss)) -lt "$la
 else
     fail "warm resync over udp: items=$items misses $udp_miss/$udp_gets (lazy tcp $lazy_miss)"
 fi
+
+# The resyncer speaks the clients' codec: compressed and sealed frames (zstd, sealed stream).
+set -- $(q "$tmp/codec.db" "SELECT
+    (SELECT CAST(substr(detail, instr(detail, 'detail=') + 7) AS INTEGER) FROM events
+        WHERE kind = 'resync_done'),
+    (SELECT count(*) FROM events WHERE kind = 'server' AND detail LIKE '%zstd%sealed stream%')" |
+    tr '|' ' ') x x
+echo "codec warm: $1 item(s) stored, $2 server row(s) with zstd and sealing"
+case "$1$2" in *[!0-9]*) set -- 0 0 ;; esac
+[ "$1" -gt 0 ] && [ "$2" = 3 ] && echo "ok   warm resync with zstd and sealing" ||
+    fail "warm resync with zstd and sealing: items $1, server rows $2"
+
+# Sealing over udp has one seal session per server for all its UDP peers: the resyncer
+# would be a second one, so that is refused (exit 3) even with one client.
+timeout 30 "$bin" replay --quiet -o "$tmp/x.db" --set placement.resync=warm --set transport.kind=udp \
+    --set transport.encryption_key_file="$tmp/k.key" --set clients.count=1 "$tmp/rs.ini" \
+    >"$tmp/x.out" 2>&1
+st=$?
+[ "$st" = 3 ] && grep -q "resync = warm" "$tmp/x.out" && echo "ok   sealed udp with warm refused" ||
+    { fail "sealed udp with warm: exit $st"; cat "$tmp/x.out"; }
 
 echo "replay_resync: $fails failure(s)"
 [ "$fails" -eq 0 ]
