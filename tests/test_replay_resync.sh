@@ -7,8 +7,10 @@
 # so nearly every key is written before the crash). server1 is killed at 700ms and restarted
 # empty on its port at 800ms. With lazy, reads whose primary is server1 miss until their key
 # is written again; with warm, the resyncer copies server1's items from its peers once the
-# restarted process accepts connections, and those reads hit. Each run is 2.5s of workload
-# (a restart under ASan on a loaded machine may take most of a second).
+# restarted process accepts connections, and those reads hit. Runs: lazy and warm over tcp,
+# warm over udp, warm with zstd and sealing; then sealing over udp with warm is refused.
+# Each run is 2.5s of workload (a restart under ASan on a loaded machine may take most of a
+# second).
 # Usage: test_replay_resync.sh path/to/cachebed SOURCE_DIR
 set -u
 bin=$1
