@@ -112,7 +112,7 @@ struct cb_realworld {
     /* Warm resync (resync NULL otherwise): the resyncer is agent client_count, its client
      * clients[client_count] (owned by the resyncer), its connections the conns after the
      * clients'. */
-    uint32_t agent_count;      /* client_count, + 1 with the resyncer */
+    uint32_t agent_count; /* client_count, + 1 with the resyncer */
     cb_resync *resync;
     cb_rng resync_rng;
     uint8_t *resync_want;      /* per server: recovered, waiting for its resync */
@@ -1113,7 +1113,8 @@ static void rw_link_change(cb_realworld *w, const cb_sgworld_fault *f, char *not
 }
 
 /* Warm resync: server s recovered (queue = 1: restarted) or crashed (0). A recovered
- * server waits for its resync, probed from the next step; a crashed one leaves the queue
+ * server waits for its resync, probed at once (rw_work runs rw_resync_work right after the
+ * faults); a crashed one leaves the queue
  * (a resync under way to it ends by its requests' timeouts, as in cb_sgworld). The
  * resyncer's connection to it is closed: its next one is to the new process. */
 static void rw_resync_queue(cb_realworld *w, uint32_t s, int queue, uint64_t now)

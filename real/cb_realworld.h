@@ -195,9 +195,10 @@ typedef struct cb_realworld_stats {
     uint64_t peer_closed; /* connections the server closed or reset (CONN_CLOSED events) */
     uint64_t faults;      /* timeline entries applied */
     uint64_t cut;         /* messages dropped by a partition (a TCP one also closes) */
-    uint64_t resync_probes;    /* resync = warm: connects to a recovered server to probe it */
-    uint64_t resync_given_up;  /* recovered servers that never accepted a probe */
-    cb_resync_stats resync;    /* the resyncer's (zero unless resync = warm) */
+    uint64_t resync_probes;   /* resync = warm: probes of a recovered server (tcp: connects;
+                               * udp: server_ready asked) */
+    uint64_t resync_given_up; /* recovered servers that never answered a probe */
+    cb_resync_stats resync;   /* the resyncer's (zero unless resync = warm) */
 } cb_realworld_stats;
 
 /* Returns CB_ERR_OK, CB_ERR_INVALID (no servers or clients, a bad client config, resync =
