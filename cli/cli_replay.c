@@ -80,8 +80,11 @@ const char cb_cli_replay_help[] =
     "node 'broker' crashes by SIGKILL (its queues lost) and recovers on its port (the\n"
     "consumers and clients reconnect and subscribe again); a server crash kills its\n"
     "consumer (the broker requeues), its recover starts a new one.\n"
-    "Not yet (exit 3): resync = warm, the text protocol with replicas > 1, a codec or the\n"
-    "queue transport, and server crashes with --servers.\n"
+    "resync = warm (replicas > 1): a resyncer in this process warms each restarted server\n"
+    "from its peers (SCAN, versioned writes) once it accepts connections, one at a time;\n"
+    "its resync_start and resync_done are event rows on node 'resync'.\n"
+    "Not yet (exit 3): the text protocol with replicas > 1, a codec or the queue\n"
+    "transport, and server crashes with --servers.\n"
     "\n"
     "Exit status: 0 ok, 1 failed or interrupted, 2 bad usage, 3 not built yet.\n";
 
@@ -123,6 +126,12 @@ static const char *replay_unsupported(void *user, const cb_plan *p)
     if (st->protocol == CB_CLIENT_PROTOCOL_TEXT && p->transport.kind == CB_TRANSPORT_QUEUE) {
         return "the text protocol over the queue transport";
     }
+    if (p->transport.kind == CB_TRANSPORT_QUEUE && p->placement.resync == CB_PLAN_RESYNC_WARM &&
+        p->placement.replicas > 1) {
+        return "[placement] resync = warm with the queue transport over real sockets (the "
+               "servers are the broker's consumers: the resyncer has no way to them; the "
+               "simulator runs it through the broker)";
+    }
     if (p->placement.replicas > 1 && st->protocol == CB_CLIENT_PROTOCOL_TEXT) {
         return "replicas > 1 with --protocol text (versioned writes need the binary frame)";
     }
@@ -133,9 +142,6 @@ static const char *replay_unsupported(void *user, const cb_plan *p)
             return "[faults] crash or recover of a server with --servers (replay can kill and "
                    "restart only the servers it started)";
         }
-    }
-    if (p->placement.resync == CB_PLAN_RESYNC_WARM) {
-        return "[placement] resync = warm over real sockets";
     }
     if (st->protocol == CB_CLIENT_PROTOCOL_TEXT &&
         (p->transport.compression != CB_COMPRESSION_NONE || p->transport.key_file[0] != '\0')) {
@@ -694,6 +700,33 @@ static void replay_check_restarts(replay_state *st)
     }
 }
 
+/* Warm resync over udp (cb_realworld_config.server_ready): has restarted server s said it
+ * listens? 1 yes (on its old port), 0 not yet, -1 cannot say (not restarted by a recover,
+ * already checked, or it failed: warned about, as replay_check_restarts does). Reads its
+ * "listening" line once it is readable (written at once by the server). */
+static int replay_server_ready(void *user, uint32_t s)
+{
+    replay_state *st = user;
+    int udp = st->plan->transport.kind == CB_TRANSPORT_UDP;
+    uint16_t port = 0;
+    if (!st->restarted[s] || st->pipes[s] < 0) {
+        return -1;
+    }
+    struct pollfd pfd = {st->pipes[s], POLLIN, 0};
+    if (poll(&pfd, 1, 0) <= 0) {
+        return 0;
+    }
+    st->restarted[s] = 0; /* checked here, not at the end */
+    if (replay_read_port(st->pipes[s], udp, &port) != 0 || port != ntohs(st->addrs[s].sin_port)) {
+        fprintf(stderr,
+                "cachebed replay: warning: server %u did not listen again on port %u after its "
+                "recover (requests to it failed)\n",
+                s, (unsigned)ntohs(st->addrs[s].sin_port));
+        return -1;
+    }
+    return 1;
+}
+
 /* SIGTERM every child, wait for each (SIGKILL after 5 s); 0 if all exited 0. */
 static int replay_stop_servers(replay_state *st)
 {
@@ -797,10 +830,12 @@ static int replay_build(void *user, const cb_plan *p, const cb_memworld_config *
         .stop_grace_ns = REPLAY_GRACE_NS,
         .router = mc->router,
         .placement = mc->placement,
+        .resync = mc->resync,
         .faults = st->faults.items,
         .fault_count = st->faults.count,
         .server_fault = replay_server_fault,
         .broker_fault = replay_broker_fault,
+        .server_ready = replay_server_ready,
         .fault_user = st,
     };
     rc_cfg.client.protocol = st->protocol;
@@ -899,6 +934,15 @@ static int replay_note(void *user, cb_results *db, int64_t run_id)
                        "consumers and clients reconnect and subscribe again; link and "
                        "partition per hop of client-broker-server"
                      : "");
+        if (p->placement.resync == CB_PLAN_RESYNC_WARM && p->placement.replicas > 1) {
+            n = strlen(detail);
+            snprintf(detail + n, sizeof detail - n,
+                     "; resync=warm: a resyncer in the replay process, over %s, starts once "
+                     "the restarted server %s",
+                     p->transport.kind == CB_TRANSPORT_UDP ? "udp" : "tcp",
+                     p->transport.kind == CB_TRANSPORT_UDP ? "says it listens"
+                                                           : "accepts a connection");
+        }
     }
     if (rc == CB_RESULTS_OK) {
         rc = cb_results_add_event(db, run_id, 0, NULL, "impairment", detail);
@@ -920,6 +964,19 @@ static int replay_run(void *user, const cb_world_hooks *hooks, volatile sig_atom
     *end_ns = cb_realworld_now_ns(st->world);
     cb_realworld_stats rs;
     cb_realworld_get_stats(st->world, &rs);
+    if (st->plan->placement.resync == CB_PLAN_RESYNC_WARM && st->plan->placement.replicas > 1) {
+        const cb_resync_stats *r = &rs.resync;
+        fprintf(stderr,
+                "cachebed replay: resync: %llu of %llu run(s) done, %llu SCAN(s) (%llu failed), "
+                "%llu item(s) seen, %llu written (%llu stored, %llu superseded, %llu failed, "
+                "%llu tombstones), %llu probe(s), %llu server(s) given up\n",
+                (unsigned long long)r->runs_done, (unsigned long long)r->runs,
+                (unsigned long long)r->scans, (unsigned long long)r->scans_failed,
+                (unsigned long long)r->items_seen, (unsigned long long)r->writes,
+                (unsigned long long)r->writes_stored, (unsigned long long)r->writes_superseded,
+                (unsigned long long)r->writes_failed, (unsigned long long)r->tombstones,
+                (unsigned long long)rs.resync_probes, (unsigned long long)rs.resync_given_up);
+    }
     if (rs.nacked > 0) {
         fprintf(stderr, "cachebed replay: the broker refused %llu request(s) or replies\n",
                 (unsigned long long)rs.nacked);

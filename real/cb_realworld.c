@@ -17,6 +17,7 @@
 #include "cb_loop.h"
 #include "cb_qendpoint.h"
 #include "cb_seal.h"
+#include "cb_scanbody.h"
 #include "cb_serve.h"
 #include "cb_udp.h"
 #include "cb_sgfaults.h"
@@ -118,7 +119,30 @@ struct cb_realworld {
     int failed;          /* a CB_ERR to return, or 0 */
     int done;
     cb_realworld_stats stats;
+    /* Warm resync (resync NULL otherwise): the resyncer is agent client_count, its client
+     * clients[client_count] (owned by the resyncer), its connections the conns after the
+     * clients'. */
+    uint32_t agent_count; /* client_count, + 1 with the resyncer */
+    cb_resync *resync;
+    cb_rng resync_rng;
+    uint8_t *resync_want;      /* per server: recovered, waiting for its resync */
+    uint64_t *resync_since_ns; /* per server: when it was queued */
+    uint64_t resync_probe_ns;  /* the next probe round */
+    uint64_t resync_busy_ns;   /* the last step a resync was running (no probes then) */
+    int resync_stopped;        /* after *stop: the resyncer starts and sends nothing more */
 };
+
+/* Is agent i the resyncer? */
+static int rw_is_resyncer(const cb_realworld *w, uint32_t i)
+{
+    return w->resync != NULL && i == w->cfg.client_count;
+}
+
+/* Connections: one per (agent, server). */
+static size_t rw_conn_count(const cb_realworld *w)
+{
+    return (size_t)w->agent_count * w->cfg.server_count;
+}
 
 static int rw_impaired(const cb_realworld *w)
 {
@@ -439,8 +463,9 @@ static void rw_close(cb_realworld *w, rw_conn *c)
 static void rw_peer_down(cb_realworld *w, rw_conn *c)
 {
     w->stats.connect_failures++;
-    if (w->routers != NULL && w->qeps == NULL) { /* an unreachable broker says nothing of a
-                                                  * server: the requests' timers decide */
+    /* Not the resyncer's; and an unreachable broker says nothing of a server: the requests'
+     * timers decide. */
+    if (w->routers != NULL && w->qeps == NULL && c->client < w->cfg.client_count) {
         (void)cb_router_on_peer_down(w->routers[c->client], c->server,
                                      cb_loop_now_ns(w->loop)); /* a valid node: cannot fail */
     }
@@ -625,6 +650,9 @@ static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a, int from_rout
                               : rw_transmit(w, c, a->data, a->data_len, id);
     }
     case CB_ACTION_COMPLETE:
+        if (rw_is_resyncer(w, i)) {
+            return cb_resync_on_completion(w->resync, &a->completion, now);
+        }
         w->wake_ns[i] = 0;
         if (w->routers != NULL && !from_router) {
             return cb_router_on_completion(w->routers[i], &a->completion, now);
@@ -649,7 +677,8 @@ static int rw_act(cb_realworld *w, uint32_t i, const cb_action *a, int from_rout
 }
 
 /* Drain client i until its outbox is empty; then its router's (the client's completions
- * went to the router, which may have made the client send more: hence the client first). */
+ * went to the router, which may have made the client send more: hence the client first);
+ * for the resyncer, its events instead. */
 static int rw_pump(cb_realworld *w, uint32_t i)
 {
     cb_action batch[RW_DRAIN_BATCH];
@@ -662,7 +691,16 @@ static int rw_pump(cb_realworld *w, uint32_t i)
             }
         }
     }
-    while (w->routers != NULL && (n = cb_router_drain(w->routers[i], batch, RW_DRAIN_BATCH)) > 0) {
+    while (w->routers != NULL && i < w->cfg.client_count &&
+           (n = cb_router_drain(w->routers[i], batch, RW_DRAIN_BATCH)) > 0) {
+        for (size_t k = 0; k < n; k++) {
+            int rc = rw_act(w, i, &batch[k], 1);
+            if (rc != CB_ERR_OK) {
+                return rc;
+            }
+        }
+    }
+    while (rw_is_resyncer(w, i) && (n = cb_resync_drain(w->resync, batch, RW_DRAIN_BATCH)) > 0) {
         for (size_t k = 0; k < n; k++) {
             int rc = rw_act(w, i, &batch[k], 1);
             if (rc != CB_ERR_OK) {
@@ -1051,11 +1089,12 @@ static int rw_timers(cb_realworld *w, uint32_t i, uint64_t now)
 }
 
 /* Cancel client i's requests in flight (outcome ERROR). A router may answer a cancelled
- * sub-request with another (a repair, a copy): cancel those too, a bounded number of
- * rounds. */
-static int rw_abandon(cb_realworld *w, uint32_t i, uint64_t now)
+ * sub-request with another (a repair, a copy), the resyncer a failed SCAN or write with
+ * the next: cancel those too, a bounded number of rounds. */
+static int rw_abandon(cb_realworld *w, uint32_t i, uint64_t now, uint32_t rounds)
 {
-    for (uint32_t round = 0; round < 16 && cb_client_outstanding(w->clients[i]) > 0; round++) {
+    for (uint32_t round = 0; round < rounds && cb_client_outstanding(w->clients[i]) > 0;
+         round++) {
         int arc;
         do {
             arc = cb_client_abandon(w->clients[i], now);
@@ -1083,11 +1122,22 @@ static int rw_check_stop(cb_realworld *w, uint64_t now)
     for (uint32_t i = 0; i < w->cfg.client_count; i++) {
         w->stats.abandoned += w->routers != NULL ? cb_router_outstanding(w->routers[i])
                                                  : cb_client_outstanding(w->clients[i]);
-        int rc = rw_abandon(w, i, now);
+        int rc = rw_abandon(w, i, now, 16);
         if (rc != CB_ERR_OK) {
             return rc;
         }
         w->wake_ns[i] = UINT64_MAX;
+    }
+    if (w->resync != NULL && !w->resync_stopped) {
+        /* Each round may fail a SCAN (the next peer's goes out) or the writes in flight
+         * (the rest of the body's go out): enough rounds for every peer and a body. */
+        uint32_t rounds = 4u * w->cfg.server_count + CB_SCAN_ITEMS_MAX + 64u;
+        memset(w->resync_want, 0, w->cfg.server_count);
+        int rc = rw_abandon(w, w->cfg.client_count, now, rounds);
+        w->resync_stopped = 1; /* whatever is left: not waited for */
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
     }
     while (w->heap_len > 0) {
         rw_ring_free(w, rw_heap_pop(w).off); /* nobody waits for these any more */
@@ -1130,7 +1180,7 @@ static int rw_release(cb_realworld *w, uint64_t now)
 /* Turn reading back on for connections paused by a full delay queue, once it has room. */
 static void rw_resume_reads(cb_realworld *w)
 {
-    size_t conn_count = (size_t)w->cfg.client_count * w->cfg.server_count;
+    size_t conn_count = rw_conn_count(w);
     size_t need = w->cfg.udp ? RW_UDP_REPLY_MAX : RW_READ_BYTES;
     for (size_t k = 0; k < conn_count && w->read_paused > 0 && rw_queue_room(w, need); k++) {
         rw_conn *c = &w->conns[k];
@@ -1154,7 +1204,7 @@ static int rw_client_crash(cb_realworld *w, uint32_t i, uint64_t now)
     if (w->client_down[i]) {
         return CB_ERR_OK;
     }
-    int rc = rw_abandon(w, i, now);
+    int rc = rw_abandon(w, i, now, 16);
     for (uint32_t s = 0; s < w->cfg.server_count; s++) {
         rw_close(w, &w->conns[(size_t)i * w->cfg.server_count + s]);
     }
@@ -1195,6 +1245,92 @@ static void rw_link_change(cb_realworld *w, const cb_sgworld_fault *f, char *not
              f->link_set & CB_SGWORLD_LINK_BANDWIDTH ? "; bandwidth not imposed" : "");
 }
 
+/* Warm resync: server s recovered (queue = 1: restarted) or crashed (0). A recovered
+ * server waits for its resync, probed at once (rw_work runs rw_resync_work right after the
+ * faults); a crashed one leaves the queue
+ * (a resync under way to it ends by its requests' timeouts, as in cb_sgworld). The
+ * resyncer's connection to it is closed: its next one is to the new process. */
+static void rw_resync_queue(cb_realworld *w, uint32_t s, int queue, uint64_t now)
+{
+    if (w->resync == NULL || w->resync_stopped) {
+        return;
+    }
+    w->resync_want[s] = (uint8_t)(queue != 0);
+    if (!queue) {
+        return;
+    }
+    w->resync_since_ns[s] = now;
+    w->resync_probe_ns = now;
+    rw_conn *c = &w->conns[(size_t)w->cfg.client_count * w->cfg.server_count + s];
+    if (c->state != RW_CLOSED) {
+        rw_close(w, c);
+    }
+}
+
+/* Is a recovered server waiting for its resync? */
+static int rw_resync_waiting(const cb_realworld *w)
+{
+    for (uint32_t s = 0; w->resync != NULL && s < w->cfg.server_count; s++) {
+        if (w->resync_want[s]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Warm resync: unless one runs, start the resync of the first queued server that accepted
+ * the resyncer's connection (in server order, one at a time, as cb_sgworld); probe the
+ * others (a connect each CB_REALWORLD_RESYNC_PROBE_NS), give up on those silent for
+ * CB_REALWORLD_RESYNC_WAIT_NS (of probing: time spent behind another resync is not
+ * counted). */
+static int rw_resync_work(cb_realworld *w, uint64_t now)
+{
+    if (w->resync == NULL || w->resync_stopped) {
+        return CB_ERR_OK;
+    }
+    if (cb_resync_active(w->resync)) {
+        w->resync_busy_ns = now; /* the queued servers' wait starts over when it is done */
+        return CB_ERR_OK;
+    }
+    uint32_t S = w->cfg.server_count, C = w->cfg.client_count;
+    int probe = now >= w->resync_probe_ns;
+    for (uint32_t s = 0; s < S; s++) {
+        rw_conn *c = &w->conns[(size_t)C * S + s];
+        if (!w->resync_want[s]) {
+            continue;
+        }
+        int ready = c->state == RW_UP;
+        if (w->cfg.udp) { /* no connect to probe with: ask the driver */
+            ready = w->cfg.server_ready != NULL ? w->cfg.server_ready(w->cfg.fault_user, s) : -1;
+            ready = ready != 0;
+        }
+        if (ready) {
+            w->resync_want[s] = 0;
+            if (cb_resync_start(w->resync, s, now) == CB_ERR_OK) {
+                return rw_pump(w, C);
+            }
+            continue; /* not in the placement: nothing to warm */
+        }
+        uint64_t since = w->resync_since_ns[s] > w->resync_busy_ns ? w->resync_since_ns[s]
+                                                                     : w->resync_busy_ns;
+        if (now - since >= CB_REALWORLD_RESYNC_WAIT_NS) {
+            w->resync_want[s] = 0;
+            w->stats.resync_given_up++;
+            continue;
+        }
+        if (probe && w->cfg.udp) {
+            w->stats.resync_probes++; /* asked server_ready */
+        } else if (probe && c->state == RW_CLOSED) {
+            w->stats.resync_probes++;
+            (void)rw_open(w, c); /* refused: closed again, probed at the next round */
+        }
+    }
+    if (probe) {
+        w->resync_probe_ns = now + CB_REALWORLD_RESYNC_PROBE_NS;
+    }
+    return CB_ERR_OK;
+}
+
 /* Apply one timeline entry at `now` and report it to the event hook. */
 static int rw_fault(cb_realworld *w, const cb_sgworld_fault *f, uint64_t now)
 {
@@ -1213,10 +1349,11 @@ static int rw_fault(cb_realworld *w, const cb_sgworld_fault *f, uint64_t now)
     case CB_SGWORLD_FAULT_RECOVER: {
         int up = f->kind == CB_SGWORLD_FAULT_RECOVER;
         if (node < S) {
-            if (w->cfg.server_fault(w->cfg.fault_user, node, up, what, sizeof what) != 0 &&
-                what[0] == '\0') {
+            int frc = w->cfg.server_fault(w->cfg.fault_user, node, up, what, sizeof what);
+            if (frc != 0 && what[0] == '\0') {
                 snprintf(what, sizeof what, "failed");
             }
+            rw_resync_queue(w, node, up && frc == 0, now);
         } else if (node == S + w->cfg.client_count) { /* the queue transport's broker */
             if (w->cfg.broker_fault(w->cfg.fault_user, up, what, sizeof what) != 0 &&
                 what[0] == '\0') {
@@ -1286,11 +1423,17 @@ static int rw_work(cb_realworld *w, uint64_t now)
     if (rc == CB_ERR_OK) {
         rc = rw_apply_faults(w, now);
     }
+    if (rc == CB_ERR_OK) {
+        rc = rw_resync_work(w, now);
+    }
     for (uint32_t i = 0; i < w->cfg.client_count && rc == CB_ERR_OK; i++) {
         rc = rw_submit_client(w, i, now);
     }
     for (uint32_t i = 0; i < w->cfg.client_count && rc == CB_ERR_OK; i++) {
         rc = rw_timers(w, i, now);
+    }
+    if (rc == CB_ERR_OK && w->resync != NULL && !w->resync_stopped) {
+        rc = rw_timers(w, w->cfg.client_count, now);
     }
     if (rc == CB_ERR_OK) {
         rc = rw_release(w, now);
@@ -1298,7 +1441,7 @@ static int rw_work(cb_realworld *w, uint64_t now)
     if (rc == CB_ERR_OK && w->read_paused > 0) {
         rw_resume_reads(w);
     }
-    size_t conn_count = (size_t)w->cfg.client_count * w->cfg.server_count;
+    size_t conn_count = rw_conn_count(w);
     for (size_t k = 0; k < conn_count && rc == CB_ERR_OK; k++) {
         rw_flush(w, &w->conns[k]);
     }
@@ -1317,6 +1460,15 @@ static uint64_t rw_next_ns(const cb_realworld *w)
         uint64_t d = cb_client_next_deadline_ns(w->clients[i]);
         next = d < next ? d : next;
         next = w->wake_ns[i] < next ? w->wake_ns[i] : next;
+    }
+    /* The resyncer does not keep the run alive (as in cb_sgworld): with nothing else due
+     * the run is done, a resync under way is cut short. */
+    if (next != UINT64_MAX && w->resync != NULL && !w->resync_stopped) {
+        uint64_t d = cb_client_next_deadline_ns(w->clients[w->cfg.client_count]);
+        next = d < next ? d : next;
+        if (!cb_resync_active(w->resync) && rw_resync_waiting(w) && w->resync_probe_ns < next) {
+            next = w->resync_probe_ns;
+        }
     }
     return next;
 }
@@ -1365,6 +1517,9 @@ static int rw_alloc_queue(cb_realworld *w)
 {
     const cb_realworld_config *c = &w->cfg;
     uint64_t requests = (uint64_t)c->client_count * c->client.outstanding_max * w->fanout;
+    if (w->resync != NULL) {
+        requests += cb_resync_config_default().writes_max + 1u; /* its writes and SCAN */
+    }
     uint64_t entries = requests * CB_REALWORLD_DELAY_MSGS_PER_REQUEST;
     uint64_t bytes = requests * CB_REALWORLD_DELAY_BYTES_PER_REQUEST;
     if (!rw_impaired(w)) {
@@ -1457,6 +1612,9 @@ static int rw_alloc_faults(cb_realworld *w)
 {
     const cb_realworld_config *c = &w->cfg;
     size_t nodes = (size_t)c->server_count + c->client_count + (c->broker != NULL);
+    /* Per-node link and group slots: the clients', and the resyncer's or the broker's (replay
+     * never runs both). */
+    size_t slots = (size_t)c->server_count + w->agent_count + (c->broker != NULL);
     if (c->fault_count == 0) {
         return CB_ERR_OK;
     }
@@ -1476,16 +1634,16 @@ static int rw_alloc_faults(cb_realworld *w)
         }
         w->net_faults |= f->kind == CB_SGWORLD_FAULT_LINK || f->kind == CB_SGWORLD_FAULT_PARTITION;
     }
-    w->link_lat = malloc(nodes * sizeof w->link_lat[0]);
-    w->link_jit = malloc(nodes * sizeof w->link_jit[0]);
-    w->link_loss = malloc(nodes * sizeof w->link_loss[0]);
-    w->groups = calloc(nodes, 1);
+    w->link_lat = malloc(slots * sizeof w->link_lat[0]);
+    w->link_jit = malloc(slots * sizeof w->link_jit[0]);
+    w->link_loss = malloc(slots * sizeof w->link_loss[0]);
+    w->groups = calloc(slots, 1); /* the resyncer's stays 0: in no group */
     w->client_down = calloc(c->client_count, 1);
     if (w->link_lat == NULL || w->link_jit == NULL || w->link_loss == NULL || w->groups == NULL ||
         w->client_down == NULL) {
         return CB_ERR_NOMEM;
     }
-    for (size_t n = 0; n < nodes; n++) {
+    for (size_t n = 0; n < slots; n++) {
         w->link_lat[n] = c->latency_ns;
         w->link_jit[n] = c->jitter_ns;
         w->link_loss[n] = c->loss_ppm;
@@ -1493,13 +1651,38 @@ static int rw_alloc_faults(cb_realworld *w)
     return CB_ERR_OK;
 }
 
+/* The resyncer (resync = warm): the routers' R and placement, the clients' config with a
+ * seal seed of its own, its generator split last (every other draw is as with lazy). */
+static int rw_alloc_resync(cb_realworld *w)
+{
+    const cb_realworld_config *c = &w->cfg;
+    w->resync_want = calloc(c->server_count, sizeof w->resync_want[0]);
+    w->resync_since_ns = calloc(c->server_count, sizeof w->resync_since_ns[0]);
+    if (w->resync_want == NULL || w->resync_since_ns == NULL) {
+        return CB_ERR_NOMEM;
+    }
+    cb_resync_config rc = cb_resync_config_default();
+    rc.replicas = w->router_cfg.replicas;
+    rc.client = c->client;
+    rc.client.peer_count = c->server_count;
+    if (rc.client.codec.seal_key != NULL && rw_seal_seed(&rc.client.codec.seal_seed) != CB_ERR_OK) {
+        return CB_ERR_INVALID;
+    }
+    cb_rng_split(&w->root, &w->resync_rng);
+    int err = cb_resync_new(&rc, c->placement, &w->resync_rng, NULL, &w->resync);
+    if (err == CB_ERR_OK) {
+        w->clients[c->client_count] = cb_resync_client(w->resync);
+    }
+    return err;
+}
+
 static int rw_alloc(cb_realworld *w, const struct sockaddr_in *servers)
 {
     const cb_realworld_config *c = &w->cfg;
-    size_t conn_count = (size_t)c->client_count * c->server_count;
+    size_t conn_count = rw_conn_count(w);
     w->addrs = calloc(c->server_count, sizeof w->addrs[0]);
     w->client_rngs = calloc(c->client_count, sizeof w->client_rngs[0]);
-    w->clients = calloc(c->client_count, sizeof w->clients[0]);
+    w->clients = calloc(w->agent_count, sizeof w->clients[0]);
     w->wake_ns = calloc(c->client_count, sizeof w->wake_ns[0]);
     w->conns = calloc(conn_count, sizeof w->conns[0]);
     w->rbuf = malloc(RW_READ_BYTES);
@@ -1520,6 +1703,12 @@ static int rw_alloc(cb_realworld *w, const struct sockaddr_in *servers)
         return rc;
     }
     cb_rng_init(&w->net_rng, cb_rng_next(&w->root));
+    if (c->resync == CB_RESYNC_WARM) {
+        rc = rw_alloc_resync(w);
+        if (rc != CB_ERR_OK) {
+            return rc;
+        }
+    }
     if (c->broker != NULL) {
         w->qeps = calloc(c->client_count, sizeof w->qeps[0]);
         if (w->qeps == NULL) {
@@ -1561,7 +1750,9 @@ int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out)
     if (cfg->server_count == 0 || cfg->client_count == 0 || cfg->servers == NULL ||
         (cfg->broker != NULL && (cfg->udp || cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT)) ||
         (cfg->router != NULL &&
-         (cfg->placement == NULL || cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT))) {
+         (cfg->placement == NULL || cfg->client.protocol == CB_CLIENT_PROTOCOL_TEXT)) ||
+        cfg->resync > CB_RESYNC_WARM ||
+        (cfg->resync == CB_RESYNC_WARM && (cfg->router == NULL || cfg->broker != NULL))) {
         return CB_ERR_INVALID;
     }
     cb_realworld *w = calloc(1, sizeof *w);
@@ -1576,6 +1767,7 @@ int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out)
     }
     w->stop_at_ns = UINT64_MAX;
     w->fanout = cfg->router != NULL && cfg->router->replicas > 1 ? cfg->router->replicas : 1;
+    w->agent_count = cfg->client_count + (cfg->resync == CB_RESYNC_WARM);
     cb_rng_init(&w->root, cfg->seed);
     int rc = rw_alloc(w, cfg->servers);
     w->cfg.router = NULL; /* read during construction only: w->routers says it */
@@ -1592,7 +1784,7 @@ void cb_realworld_del(cb_realworld *w)
     if (w == NULL) {
         return;
     }
-    size_t conn_count = (size_t)w->cfg.client_count * w->cfg.server_count;
+    size_t conn_count = rw_conn_count(w);
     for (size_t k = 0; w->conns != NULL && k < conn_count; k++) {
         if (w->conns[k].state != RW_CLOSED) {
             (void)close(w->conns[k].watch.fd);
@@ -1604,6 +1796,9 @@ void cb_realworld_del(cb_realworld *w)
     for (uint32_t i = 0; w->clients != NULL && i < w->cfg.client_count; i++) {
         rw_free_client(w, i);
     }
+    cb_resync_del(w->resync); /* and its client */
+    free(w->resync_want);
+    free(w->resync_since_ns);
     for (uint32_t i = 0; w->qeps != NULL && i < w->cfg.client_count; i++) {
         cb_qendpoint_del(w->qeps[i]);
     }
@@ -1644,7 +1839,7 @@ int cb_realworld_run(cb_realworld *w, const cb_world_hooks *hooks, uint64_t unti
     if (!w->done && !w->failed && cb_loop_run(w->loop) != 0) {
         return CB_ERR_INVALID;
     }
-    size_t conn_count = (size_t)w->cfg.client_count * w->cfg.server_count;
+    size_t conn_count = rw_conn_count(w);
     for (size_t k = 0; k < conn_count; k++) {
         if (w->conns[k].state != RW_CLOSED) {
             rw_close(w, &w->conns[k]);
@@ -1661,6 +1856,9 @@ uint64_t cb_realworld_now_ns(const cb_realworld *w)
 void cb_realworld_get_stats(const cb_realworld *w, cb_realworld_stats *out)
 {
     *out = w->stats;
+    if (w->resync != NULL) {
+        cb_resync_get_stats(w->resync, &out->resync);
+    }
 }
 
 void cb_realworld_set_stop(cb_realworld *w, volatile sig_atomic_t *stop)

@@ -83,6 +83,25 @@
  * A timeline with link or partition entries sends everything through the delay queue from
  * the start (with zero delay while nothing is set).
  *
+ * Warm resync (resync = CB_RESYNC_WARM, needs `router`): a resyncer, node S + C, warms each
+ * recovered server from its peers as cb_sgworld's does (docs/replication.md §6): one
+ * cb_resync machine (protocols/cb_resync.h) with the routers' R and placement, its own
+ * cb_client (the clients' config and codec, a seal seed from getrandom) and its own TCP
+ * connections to every server (UDP with `udp`), through the same delay queue (its link is
+ * the config's; it is in no partition group, as in cb_sgworld). A server recover fault
+ * queues the server; the resyncer then probes it (a connect every
+ * CB_REALWORLD_RESYNC_PROBE_NS) and starts its resync once a connect succeeds, i.e. once
+ * the restarted process accepts connections. Over UDP no connect says so: the resync
+ * starts once server_ready answers 1 (or at once when it cannot say).
+ * One resync at a time, the queued servers in server order; a server that does not accept
+ * a connection within CB_REALWORLD_RESYNC_WAIT_NS is given up (stats.resync_given_up).
+ * A crash of a queued server takes it off the queue; a resync under way to a server that
+ * crashes ends by its requests' timeouts. Its events (RESYNC_START, RESYNC_DONE: peer =
+ * the server) and its connections' CONN_CLOSED reach the `event` hook with node S + C;
+ * its COMPLETEs go to the resyncer, never to `complete`. It does not keep the run alive (as
+ * in cb_sgworld): when the workload is done, a resync under way is cut short; at *stop
+ * (after the grace) its requests are abandoned and it starts nothing more.
+ *
  * Stop: when *stop becomes non-zero the `next` hook is expected to issue nothing more (the
  * runner does that); requests in flight are waited for up to stop_grace_ns, then the
  * remaining ones are abandoned (cb_client_abandon: they complete with outcome ERROR, i.e.
@@ -97,6 +116,7 @@
 
 #include "cb_client.h"
 #include "cb_placement.h"
+#include "cb_resync.h"
 #include "cb_router.h"
 #include "cb_sgworld.h"
 #include "cb_world.h"
@@ -114,6 +134,9 @@
 #define CB_REALWORLD_DELAY_BYTES_PER_REQUEST (64u * 1024u)
 #define CB_REALWORLD_DELAY_BYTES_MIN         (8u * 1024u * 1024u)
 #define CB_REALWORLD_DELAY_BYTES_MAX         (256u * 1024u * 1024u)
+/* Warm resync: how often a recovered server is probed, and for how long. */
+#define CB_REALWORLD_RESYNC_PROBE_NS 1000000ull
+#define CB_REALWORLD_RESYNC_WAIT_NS  5000000000ull
 
 typedef struct cb_realworld cb_realworld;
 
@@ -149,6 +172,9 @@ typedef struct cb_realworld_config {
      * outlive the world. */
     const cb_router_config *router;
     const cb_placement *placement;
+    /* cb_resync_policy: CB_RESYNC_LAZY (0) or CB_RESYNC_WARM (needs `router`, not the queue
+     * transport): see "Warm resync" above. */
+    uint32_t resync;
     /* Faults: a timeline in cb_sgworld's form (sim/cb_sgfaults builds it from a plan; node
      * ids: servers 0..S-1, clients S..S+C-1), in non-decreasing at_ns order, read during
      * the run (it, its groups and labels must outlive it). See "Faults" above. */
@@ -164,6 +190,9 @@ typedef struct cb_realworld_config {
      * (what was in flight to and from it is lost); the clients reconnect and SUBSCRIBE again
      * with their next send (refused while it is down: the requests' timers decide). */
     int (*broker_fault)(void *user, int up, char *note, size_t note_cap);
+    /* Warm resync over udp (fault_user's): is restarted server `server` listening? 1 yes,
+     * 0 not yet, -1 cannot say; NULL: cannot say. Over tcp a connect answers that. */
+    int (*server_ready)(void *user, uint32_t server);
     void *fault_user;
 } cb_realworld_config;
 
@@ -181,9 +210,14 @@ typedef struct cb_realworld_stats {
     uint64_t peer_closed; /* connections the server closed or reset (CONN_CLOSED events) */
     uint64_t faults;      /* timeline entries applied */
     uint64_t cut;         /* messages dropped by a partition (a TCP one also closes) */
+    uint64_t resync_probes;   /* resync = warm: probes of a recovered server (tcp: connects;
+                               * udp: server_ready asked) */
+    uint64_t resync_given_up; /* recovered servers that never answered a probe */
+    cb_resync_stats resync;   /* the resyncer's (zero unless resync = warm) */
 } cb_realworld_stats;
 
-/* Returns CB_ERR_OK, CB_ERR_INVALID (no servers or clients, a bad client config) or
+/* Returns CB_ERR_OK, CB_ERR_INVALID (no servers or clients, a bad client config, resync =
+ * warm without a router or with the queue transport) or
  * CB_ERR_NOMEM. Opens no socket yet. */
 int cb_realworld_new(const cb_realworld_config *cfg, cb_realworld **out);
 void cb_realworld_del(cb_realworld *w);
