@@ -32,8 +32,6 @@
 #define RR_KEYS    300u
 #define RR_NEWER   100u /* keys 0..RR_NEWER-1 are overwritten while the resync runs */
 
-enum { RR_WRITE = 0, RR_OVERWRITE, RR_READ };
-
 typedef struct rr_server {
     cb_serve *s;
     pthread_t t;
@@ -42,10 +40,8 @@ typedef struct rr_server {
 
 typedef struct rr_state {
     rr_server servers[RR_SERVERS];
-    int phase;
-    uint32_t next_key;
+    cb_test_phases w;
     uint32_t gen[RR_KEYS];
-    char key[32], val[32];
     cb_test_reads reads;
     uint64_t events[32];
     uint64_t resync_start_ns, resync_done_ns, recover_ns;
@@ -115,38 +111,12 @@ static int rr_fault(void *user, uint32_t s, int up, char *note, size_t note_cap)
     return 0;
 }
 
-static const uint64_t rr_phase_start[] = {0, 202 * RR_MS, 600 * RR_MS};
-
-static int rr_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op,
-                   uint32_t *server, uint64_t *wake_ns)
+static int rr_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op, uint32_t *server,
+                   uint64_t *wake_ns)
 {
     (void)client, (void)server;
     rr_state *s = user;
-    uint32_t end = s->phase == RR_OVERWRITE ? RR_NEWER : RR_KEYS;
-    if (s->next_key >= end && s->phase != RR_READ) {
-        s->phase = s->phase == RR_WRITE ? RR_OVERWRITE : RR_READ;
-        s->next_key = 0;
-        end = s->phase == RR_OVERWRITE ? RR_NEWER : RR_KEYS;
-    }
-    if (now_ns < rr_phase_start[s->phase] || s->next_key >= end) {
-        *wake_ns = s->next_key >= end ? UINT64_MAX : rr_phase_start[s->phase];
-        return 0;
-    }
-    uint32_t k = s->next_key++;
-    snprintf(s->key, sizeof s->key, "key%u", k);
-    op->key = (const uint8_t *)s->key;
-    op->key_len = (uint8_t)strlen(s->key);
-    op->user_data = k;
-    if (s->phase == RR_READ) {
-        op->op = CB_OP_GET;
-        return 1;
-    }
-    s->gen[k]++;
-    snprintf(s->val, sizeof s->val, "v%u-%u", k, s->gen[k]);
-    op->op = CB_OP_SET;
-    op->value = (const uint8_t *)s->val;
-    op->value_len = (uint32_t)strlen(s->val);
-    return 1;
+    return cb_test_phases_next(&s->w, now_ns, op, wake_ns);
 }
 
 static void rr_complete(void *user, uint32_t client, const cb_completion *c)
@@ -178,6 +148,7 @@ static void rr_run(uint32_t resync, cb_realworld_stats *out)
 {
     rr_state *s = &rr_st;
     memset(s, 0, sizeof *s);
+    s->w = (cb_test_phases){RR_KEYS, RR_NEWER, {0, 202 * RR_MS, 600 * RR_MS}, 0, 0, s->gen, "", ""};
     memset(out, 0, sizeof *out);
     struct sockaddr_in addrs[RR_SERVERS];
     for (uint32_t i = 0; i < RR_SERVERS; i++) {
@@ -230,7 +201,7 @@ static void rr_run(uint32_t resync, cb_realworld_stats *out)
     cb_placement_del(p);
     CU_ASSERT_EQUAL(s->fault_errors, 0);
     CU_ASSERT_EQUAL(out->faults, 2);
-    CU_ASSERT_EQUAL(s->phase, RR_READ);
+    CU_ASSERT_EQUAL(s->w.phase, CB_TEST_READ);
     CU_ASSERT_EQUAL(s->reads.failed, 0);
     CU_ASSERT_EQUAL(s->reads.stale, 0);
     CU_ASSERT_EQUAL(s->reads.hits + s->reads.misses, RR_KEYS);
@@ -240,19 +211,7 @@ static void rr_run(uint32_t resync, cb_realworld_stats *out)
  * primary it is. */
 static void rr_owned(uint32_t *owned, uint32_t *primary)
 {
-    char key[32];
-    cb_placement *p = cb_test_placement(RR_SERVERS);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    *owned = *primary = 0;
-    for (uint32_t k = 0; k < RR_KEYS; k++) {
-        uint32_t list[3];
-        snprintf(key, sizeof key, "key%u", k);
-        CU_ASSERT_EQUAL_FATAL(cb_placement_lookup(p, (const uint8_t *)key, strlen(key), list, 3),
-                              3);
-        *owned += list[0] == 0 || list[1] == 0 || list[2] == 0;
-        *primary += list[0] == 0 && k >= RR_NEWER;
-    }
-    cb_placement_del(p);
+    CU_ASSERT_EQUAL_FATAL(cb_test_owned(RR_SERVERS, RR_KEYS, RR_NEWER, 1u << 0, owned, primary), 0);
 }
 
 static void test_realresync_warm(void)

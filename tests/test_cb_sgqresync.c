@@ -36,8 +36,6 @@
 #define QR_BROKER  (QR_SERVERS + 1u)      /* node S + C */
 #define QR_RESYNC  (QR_SERVERS + 1u + 1u) /* node S + C + 1 */
 
-enum { QR_WRITE = 0, QR_OVERWRITE, QR_READ };
-
 typedef struct qr_arg {
     uint32_t resync;
     uint64_t seed;
@@ -61,18 +59,12 @@ typedef struct qr_result {
 
 typedef struct qr_state {
     qr_result *r;
-    uint32_t next_key;
+    cb_test_phases w;
     uint32_t done_writes;
     uint32_t gen[QR_KEYS];
-    char key[32], val[32];
 } qr_state;
 
-static void qr_key(char *buf, size_t cap, uint32_t k)
-{
-    snprintf(buf, cap, "key%u", k);
-}
-
-static const uint64_t qr_phase_start[] = {0, 102 * QR_MS, 400 * QR_MS};
+#define QR_READ_AT (400 * QR_MS)
 
 static void qr_mix(qr_result *r, uint64_t v)
 {
@@ -84,32 +76,9 @@ static int qr_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *o
 {
     (void)client, (void)server;
     qr_state *s = user;
-    qr_result *r = s->r;
-    uint32_t end = r->phase == QR_OVERWRITE ? QR_NEWER : QR_KEYS;
-    if (s->next_key >= end && r->phase != QR_READ) {
-        r->phase = r->phase == QR_WRITE ? QR_OVERWRITE : QR_READ;
-        s->next_key = 0;
-        end = r->phase == QR_OVERWRITE ? QR_NEWER : QR_KEYS;
-    }
-    if (now_ns < qr_phase_start[r->phase] || s->next_key >= end) {
-        *wake_ns = s->next_key >= end ? UINT64_MAX : qr_phase_start[r->phase];
-        return 0;
-    }
-    uint32_t k = s->next_key++;
-    qr_key(s->key, sizeof s->key, k);
-    op->key = (const uint8_t *)s->key;
-    op->key_len = (uint8_t)strlen(s->key);
-    op->user_data = k;
-    if (r->phase == QR_READ) {
-        op->op = CB_OP_GET;
-        return 1;
-    }
-    s->gen[k]++;
-    snprintf(s->val, sizeof s->val, "v%u-%u", k, s->gen[k]);
-    op->op = CB_OP_SET;
-    op->value = (const uint8_t *)s->val;
-    op->value_len = (uint32_t)strlen(s->val);
-    return 1;
+    int rc = cb_test_phases_next(&s->w, now_ns, op, wake_ns);
+    s->r->phase = s->w.phase;
+    return rc;
 }
 
 static void qr_complete(void *user, uint32_t client, const cb_completion *c)
@@ -172,6 +141,7 @@ static void qr_child(const void *arg, void *result)
     static qr_state s;
     memset(&s, 0, sizeof s);
     s.r = result;
+    s.w = (cb_test_phases){QR_KEYS, QR_NEWER, {0, 102 * QR_MS, QR_READ_AT}, 0, 0, s.gen, "", ""};
     cb_placement *p = cb_test_placement(QR_SERVERS);
     if (p == NULL) {
         s.r->rc = CB_ERR_NOMEM;
@@ -215,13 +185,13 @@ static void qr_child(const void *arg, void *result)
     cb_placement_del(p);
 }
 
-static qr_result *qr_run_with(uint32_t resync, uint64_t seed, uint64_t jitter_ns,
-                              int broker_crash, qr_result *out)
+static qr_result *qr_run_with(uint32_t resync, uint64_t seed, uint64_t jitter_ns, int broker_crash,
+                              qr_result *out)
 {
     qr_arg a = {resync, seed, jitter_ns, broker_crash};
     CU_ASSERT_EQUAL_FATAL(cb_test_fork(qr_child, &a, out, sizeof *out), 0);
     CU_ASSERT_EQUAL_FATAL(out->rc, CB_ERR_OK);
-    CU_ASSERT_EQUAL(out->phase, QR_READ);
+    CU_ASSERT_EQUAL(out->phase, CB_TEST_READ);
     CU_ASSERT_EQUAL(out->reads.failed, 0);
     CU_ASSERT_EQUAL(out->reads.stale, 0);
     CU_ASSERT_EQUAL(out->reads.hits + out->reads.misses, QR_KEYS);
@@ -248,23 +218,8 @@ static qr_result *qr_run(uint32_t resync, uint64_t seed, uint64_t jitter_ns, qr_
  * primary is one of them. */
 static void qr_owned(uint32_t *owned, uint32_t *primary)
 {
-    char key[32];
-    cb_placement *p = cb_test_placement(QR_SERVERS);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    *owned = *primary = 0;
-    for (uint32_t k = 0; k < QR_KEYS; k++) {
-        uint32_t list[3];
-        qr_key(key, sizeof key, k);
-        CU_ASSERT_EQUAL_FATAL(cb_placement_lookup(p, (const uint8_t *)key, strlen(key), list, 3),
-                              3);
-        int has = 0;
-        for (int i = 0; i < 3; i++) {
-            has |= list[i] == 0 || list[i] == 3;
-        }
-        *owned += (uint32_t)has;
-        *primary += (list[0] == 0 || list[0] == 3) && k >= QR_NEWER;
-    }
-    cb_placement_del(p);
+    CU_ASSERT_EQUAL_FATAL(
+        cb_test_owned(QR_SERVERS, QR_KEYS, QR_NEWER, 1u << 0 | 1u << 3, owned, primary), 0);
 }
 
 static qr_result qr_lazy_result;
@@ -311,8 +266,7 @@ static void test_qresync_warm(void)
     CU_ASSERT_EQUAL(r->resync_start_ns[0], QR_RECOVER); /* at the recovery */
     CU_ASSERT(r->resync_done_ns[0] > r->resync_start_ns[0]);
     CU_ASSERT(r->resync_start_ns[1] >= r->resync_done_ns[0]);
-    CU_ASSERT(r->resync_done_ns[1] > r->resync_start_ns[1] &&
-              r->resync_done_ns[1] < qr_phase_start[QR_READ]);
+    CU_ASSERT(r->resync_done_ns[1] > r->resync_start_ns[1] && r->resync_done_ns[1] < QR_READ_AT);
     CU_ASSERT_EQUAL(st->runs, 2);
     CU_ASSERT_EQUAL(st->runs_done, 2);
     CU_ASSERT_EQUAL(st->scans_failed, 0);
@@ -366,7 +320,7 @@ static void test_qresync_broker_crash(void)
     CU_ASSERT_EQUAL(st->runs, 2);
     CU_ASSERT_EQUAL(st->runs_done, 2);
     CU_ASSERT(r->resync_done_ns[0] > 106 * QR_MS); /* it was under way at the crash */
-    CU_ASSERT(r->stats.clients.retries > 0);      /* requests lost with the broker */
+    CU_ASSERT(r->stats.clients.retries > 0);       /* requests lost with the broker */
     CU_ASSERT_EQUAL(r->reads.hits, QR_KEYS);
 }
 

@@ -24,8 +24,6 @@
 #define SS_KEYS    300u
 #define SS_NEWER   100u /* keys 0..SS_NEWER-1 are overwritten while the resync runs */
 
-enum { SS_WRITE = 0, SS_OVERWRITE, SS_READ };
-
 typedef struct ss_result {
     int rc;
     int phase;
@@ -38,49 +36,18 @@ typedef struct ss_result {
 
 typedef struct ss_state {
     ss_result *r;
-    uint32_t next_key;
+    cb_test_phases w;
     uint32_t gen[SS_KEYS];
-    char key[32], val[32];
 } ss_state;
-
-static void ss_key(char *buf, size_t cap, uint32_t k)
-{
-    snprintf(buf, cap, "key%u", k);
-}
-
-static const uint64_t ss_phase_start[] = {0, 52 * SS_MS, 300 * SS_MS};
 
 static int ss_next(void *user, uint32_t client, uint64_t now_ns, cb_client_op *op, uint32_t *server,
                    uint64_t *wake_ns)
 {
     (void)client, (void)server;
     ss_state *s = user;
-    ss_result *r = s->r;
-    uint32_t end = r->phase == SS_OVERWRITE ? SS_NEWER : SS_KEYS;
-    if (s->next_key >= end && r->phase != SS_READ) {
-        r->phase = r->phase == SS_WRITE ? SS_OVERWRITE : SS_READ;
-        s->next_key = 0;
-        end = r->phase == SS_OVERWRITE ? SS_NEWER : SS_KEYS;
-    }
-    if (now_ns < ss_phase_start[r->phase] || s->next_key >= end) {
-        *wake_ns = s->next_key >= end ? UINT64_MAX : ss_phase_start[r->phase];
-        return 0;
-    }
-    uint32_t k = s->next_key++;
-    ss_key(s->key, sizeof s->key, k);
-    op->key = (const uint8_t *)s->key;
-    op->key_len = (uint8_t)strlen(s->key);
-    op->user_data = k;
-    if (r->phase == SS_READ) {
-        op->op = CB_OP_GET;
-        return 1;
-    }
-    s->gen[k]++;
-    snprintf(s->val, sizeof s->val, "v%u-%u", k, s->gen[k]);
-    op->op = CB_OP_SET;
-    op->value = (const uint8_t *)s->val;
-    op->value_len = (uint32_t)strlen(s->val);
-    return 1;
+    int rc = cb_test_phases_next(&s->w, now_ns, op, wake_ns);
+    s->r->phase = s->w.phase;
+    return rc;
 }
 
 static void ss_complete(void *user, uint32_t client, const cb_completion *c)
@@ -109,6 +76,7 @@ static void ss_child(const void *arg, void *result)
     static ss_state s;
     memset(&s, 0, sizeof s);
     s.r = result;
+    s.w = (cb_test_phases){SS_KEYS, SS_NEWER, {0, 52 * SS_MS, 300 * SS_MS}, 0, 0, s.gen, "", ""};
     cb_placement *p = cb_test_placement(SS_SERVERS);
     if (p == NULL) {
         s.r->rc = CB_ERR_NOMEM;
@@ -150,7 +118,7 @@ static ss_result *ss_run(uint32_t resync)
     static ss_result result;
     CU_ASSERT_EQUAL_FATAL(cb_test_fork(ss_child, &resync, &result, sizeof result), 0);
     CU_ASSERT_EQUAL_FATAL(result.rc, CB_ERR_OK);
-    CU_ASSERT_EQUAL(result.phase, SS_READ);
+    CU_ASSERT_EQUAL(result.phase, CB_TEST_READ);
     CU_ASSERT_EQUAL(result.reads.failed, 0);
     CU_ASSERT_EQUAL(result.reads.stale, 0);
     CU_ASSERT_EQUAL(result.reads.hits + result.reads.misses, SS_KEYS);
@@ -162,19 +130,7 @@ static ss_result *ss_run(uint32_t resync)
  * primary it is. */
 static void ss_owned(uint32_t *owned, uint32_t *primary)
 {
-    char key[32];
-    cb_placement *p = cb_test_placement(SS_SERVERS);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    *owned = *primary = 0;
-    for (uint32_t k = 0; k < SS_KEYS; k++) {
-        uint32_t list[3];
-        ss_key(key, sizeof key, k);
-        CU_ASSERT_EQUAL_FATAL(cb_placement_lookup(p, (const uint8_t *)key, strlen(key), list, 3),
-                              3);
-        *owned += list[0] == 0 || list[1] == 0 || list[2] == 0;
-        *primary += list[0] == 0 && k >= SS_NEWER;
-    }
-    cb_placement_del(p);
+    CU_ASSERT_EQUAL_FATAL(cb_test_owned(SS_SERVERS, SS_KEYS, SS_NEWER, 1u << 0, owned, primary), 0);
 }
 
 static void test_sgresync_warm(void)
