@@ -425,7 +425,6 @@ static void scen_choices_join(const char *const *choices, char *out, size_t out_
 static int scen_parse_enum(const scen_key *k, const char *text, scen_value *v, char *err,
                            size_t err_cap)
 {
-    char list[160];
     size_t best = SIZE_MAX, best_dist = 3;
     for (size_t i = 0; k->choices[i] != NULL; i++) {
         if (strcmp(k->choices[i], text) == 0) {
@@ -438,12 +437,14 @@ static int scen_parse_enum(const scen_key *k, const char *text, scen_value *v, c
             best_dist = d;
         }
     }
-    scen_choices_join(k->choices, list, sizeof list);
-    if (best != SIZE_MAX) {
-        (void)snprintf(err, err_cap, "unknown choice '%s' (did you mean '%s'?): expected one of %s",
-                       text, k->choices[best], list);
-    } else {
-        (void)snprintf(err, err_cap, "unknown choice '%s': expected one of %s", text, list);
+    /* The list is joined straight into err after the prefix, cut at err_cap. */
+    int n =
+        best != SIZE_MAX
+            ? snprintf(err, err_cap, "unknown choice '%s' (did you mean '%s'?): expected one of ",
+                       text, k->choices[best])
+            : snprintf(err, err_cap, "unknown choice '%s': expected one of ", text);
+    if (n > 0 && (size_t)n < err_cap) {
+        scen_choices_join(k->choices, err + n, err_cap - (size_t)n);
     }
     return CB_ERR_INVALID;
 }
