@@ -50,6 +50,7 @@ typedef struct bench_opts {
     const char *factory;
     const char *only;  /* "driver" or "bare" to run one half (for profiling), else NULL */
     int bare_detached; /* --bare detached: the old detached-comm baseline */
+    uint32_t rounds;   /* --rounds R: R runs of each, alternating which goes first */
 } bench_opts;
 
 typedef struct bench_result {
@@ -403,6 +404,13 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
             o->seed = strtoull(v, NULL, 0);
         } else if (strcmp(a, "--factory") == 0) {
             o->factory = v;
+        } else if (strcmp(a, "--rounds") == 0) {
+            unsigned long r = strtoul(v, NULL, 10);
+            if (r == 0 || r > 100) {
+                fprintf(stderr, "cachebed bench sim: --rounds takes 1..100\n");
+                return -1;
+            }
+            o->rounds = (uint32_t)r;
         } else if (strcmp(a, "--only") == 0) {
             o->only = v;
         } else if (strcmp(a, "--bare") == 0 &&
@@ -424,7 +432,42 @@ static int bench_parse(int argc, char **argv, bench_opts *o)
     return 0;
 }
 
-/* One case: the driver, then bare SimGrid, then their ratio. */
+static int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The driver's rate over the bare one's, by wall or cpu time. */
+static double bench_ratio(const bench_result *drv, const bench_result *base, int by_cpu)
+{
+    double td = by_cpu ? drv->cpu_s : drv->wall_s, tb = by_cpu ? base->cpu_s : base->wall_s;
+    return ((double)drv->requests / td) / ((double)base->requests / tb);
+}
+
+/* Run one half (the driver or bare SimGrid) and print it; 0, or 1 when it failed. */
+static int bench_half(const bench_opts *o, int driver, bench_result *r)
+{
+    memset(r, 0, sizeof *r);
+    if (bench_fork(o, driver ? bench_driver_child : bench_bare_child, r) != 0 ||
+        r->rc != CB_ERR_OK) {
+        if (driver) {
+            fprintf(stderr, "cachebed bench sim: the driver run failed (%s)\n", cb_strerror(r->rc));
+        } else {
+            fprintf(stderr, "cachebed bench sim: the bare SimGrid run failed\n");
+        }
+        return 1;
+    }
+    bench_print(driver ? "driver" : "bare", r);
+    return 0;
+}
+
+/*
+ * One case: the driver, then bare SimGrid, then their ratio. With rounds > 1, each round runs
+ * both, the driver first in odd rounds and bare SimGrid first in even ones (so a drift in the
+ * machine's speed favours neither), and the median of the per-round ratios closes the case:
+ * this VM's speed moves by 20-40% from one minute to the next.
+ */
 static int bench_case(bench_opts o)
 {
     o.per_client = o.requests / o.clients;
@@ -432,38 +475,48 @@ static int bench_case(bench_opts o)
            "tcp, 0.5 ms one way, 1 Gbit/s, %s contexts\n",
            o.clients, o.servers, (unsigned long long)(o.per_client * o.clients),
            (unsigned long long)o.per_client, o.factory);
-    bench_result drv, bare_r;
-    memset(&drv, 0, sizeof drv);
-    memset(&bare_r, 0, sizeof bare_r);
     int want_drv = o.only == NULL || strcmp(o.only, "driver") == 0;
     int want_bare = o.only == NULL || strcmp(o.only, "bare") == 0;
-    if (want_drv && (bench_fork(&o, bench_driver_child, &drv) != 0 || drv.rc != CB_ERR_OK)) {
-        fprintf(stderr, "cachebed bench sim: the driver run failed (%s)\n", cb_strerror(drv.rc));
-        return 1;
-    }
-    if (want_drv) {
-        bench_print("driver", &drv);
-    }
-    if (want_bare && (bench_fork(&o, bench_bare_child, &bare_r) != 0 || bare_r.rc != CB_ERR_OK)) {
-        fprintf(stderr, "cachebed bench sim: the bare SimGrid run failed\n");
-        return 1;
-    }
-    if (want_bare) {
-        bench_print("bare", &bare_r);
-    }
-    if (want_drv && want_bare) {
+    double wall_ratio[100], cpu_ratio[100];
+    for (uint32_t round = 0; round < o.rounds; round++) {
+        bench_result drv, bare_r;
+        int drv_first = round % 2 == 0;
+        if (o.rounds > 1) {
+            printf(" round %u (%s first)\n", round + 1, drv_first ? "driver" : "bare");
+        }
+        for (int k = 0; k < 2; k++) {
+            int driver = k == 0 ? drv_first : !drv_first;
+            if ((driver ? want_drv : want_bare) &&
+                bench_half(&o, driver, driver ? &drv : &bare_r) != 0) {
+                return 1;
+            }
+        }
+        if (!want_drv || !want_bare) {
+            continue;
+        }
+        wall_ratio[round] = bench_ratio(&drv, &bare_r, 0);
+        cpu_ratio[round] = bench_ratio(&drv, &bare_r, 1);
         printf("  driver/bare rate: %.2f by wall time, %.2f by cpu time (goal >= 0.80); "
                "simulated end: driver %.6f s, bare %.6f s\n",
-               ((double)drv.requests / drv.wall_s) / ((double)bare_r.requests / bare_r.wall_s),
-               ((double)drv.requests / drv.cpu_s) / ((double)bare_r.requests / bare_r.cpu_s),
-               drv.sim_s, bare_r.sim_s);
+               wall_ratio[round], cpu_ratio[round], drv.sim_s, bare_r.sim_s);
+    }
+    if (want_drv && want_bare && o.rounds > 1) {
+        qsort(wall_ratio, o.rounds, sizeof wall_ratio[0], bench_cmp_double);
+        qsort(cpu_ratio, o.rounds, sizeof cpu_ratio[0], bench_cmp_double);
+        uint32_t m = o.rounds / 2;
+        double wall_med = o.rounds % 2 ? wall_ratio[m] : (wall_ratio[m - 1] + wall_ratio[m]) / 2;
+        double cpu_med = o.rounds % 2 ? cpu_ratio[m] : (cpu_ratio[m - 1] + cpu_ratio[m]) / 2;
+        printf("  median driver/bare rate over %u rounds: %.2f by wall time (%.2f-%.2f), %.2f by "
+               "cpu time (%.2f-%.2f)\n",
+               o.rounds, wall_med, wall_ratio[0], wall_ratio[o.rounds - 1], cpu_med, cpu_ratio[0],
+               cpu_ratio[o.rounds - 1]);
     }
     return 0;
 }
 
 int cb_bench_sim(int argc, char **argv)
 {
-    bench_opts o = {1000, {1000}, 1, 100, 1000000, 0, 1, "raw", NULL, 0};
+    bench_opts o = {1000, {1000}, 1, 100, 1000000, 0, 1, "raw", NULL, 0, 1};
     if (bench_parse(argc, argv, &o) != 0) {
         return 2;
     }

@@ -43,6 +43,8 @@ const char cb_cli_bench_help[] =
     "                     --servers N (default 100) --requests N (default 1000000) --seed N\n"
     "                     --factory raw|boost|ucontext|thread --only driver|bare\n"
     "                     --bare port|detached (default port: kept sends, as the driver)\n"
+    "                     --rounds R (1: R > 1 alternates which runs first and prints the\n"
+    "                     median ratio)\n"
     "  codec     lz4 and zstd (levels 1, 3, 9): share of value bytes saved, compress and\n"
     "            decompress ns per KiB, break-even link speed; seal/open ns per KiB and\n"
     "            overhead; on fixed, uniform, log-normal and Facebook ETC (generalized\n"

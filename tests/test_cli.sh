@@ -410,6 +410,19 @@ b=$(sqlite3 "$tmp/m.db" "SELECT group_concat(p99_us) FROM run_summary WHERE run_
                          ORDER BY run_id")
 [ "$a" = "$b" ] || { echo "FAIL merge summaries"; fails=$((fails + 1)); }
 
+# bench sim --rounds: a tiny case, both halves alternated, the same simulated shape (the
+# driver ends one TCP set-up round trip later), and the median closing line.
+out=$("$bin" bench sim --clients 20 --servers 4 --requests 400 --rounds 2 2>&1); st=$?
+ends=$(printf '%s\n' "$out" | sed -n 's/.*simulated end: driver \([0-9.]*\) s, bare \([0-9.]*\) s.*/\1 \2/p' | sort -u)
+if [ "$st" -eq 0 ] && printf '%s\n' "$out" | grep -q "round 2 (bare first)" &&
+    printf '%s\n' "$out" | grep -q "median driver/bare rate over 2 rounds" &&
+    [ "$(printf '%s\n' "$ends" | wc -l)" -eq 1 ] && [ -n "$ends" ]; then
+    echo "ok   bench sim --rounds ($ends)"
+else
+    echo "FAIL bench sim --rounds: exit $st"; echo "$out"; fails=$((fails + 1))
+fi
+check "bench sim --rounds 0" 2 "$bin" bench sim --rounds 0
+
 # bench placement -o: figures into a results database (twice: two placement runs), merged
 # with ids shifted, and reported as a placement-only report.
 check "bench placement -o" 0 "$bin" bench placement --keys 2000 --nodes 10,200 -o "$tmp/pl.db"
