@@ -9,6 +9,8 @@
  * cb_test_phases: the resync suites' workload (one client, three phases), for their `next`
  * hook: write keys 0..keys-1, from start_ns[1] overwrite keys 0..newer-1, from start_ns[2]
  * read every key; key k is "key<k>" and holds "v<k>-<gen[k]>" after its latest write.
+ * cb_test_resync_router: the resync suites' router: R = 3 with 2 spares, reads from the
+ * primary, writes to all, 8 operations in flight.
  * cb_test_owned: of those keys under cb_test_placement(servers) with R = 3, how many have a
  * server of `mask` (bit s: server s < 32) among their 3 candidates, and how many of the
  * keys not overwritten (k >= newer) have one as primary; -1 when a lookup fails.
@@ -23,6 +25,7 @@
 #include "cb_client.h"
 #include "cb_err.h"
 #include "cb_placement.h"
+#include "cb_router.h"
 
 /* NULL when it cannot be made (n > 1024, or out of memory). */
 static inline cb_placement *cb_test_placement(uint32_t n)
@@ -110,6 +113,17 @@ static inline int cb_test_phases_next(cb_test_phases *t, uint64_t now_ns, cb_cli
     op->value = (const uint8_t *)t->val;
     op->value_len = (uint32_t)strlen(t->val);
     return 1;
+}
+
+static inline cb_router_config cb_test_resync_router(void)
+{
+    cb_router_config rc = cb_router_config_default();
+    rc.replicas = 3;
+    rc.spares = 2;
+    rc.read_policy = CB_ROUTER_READ_PRIMARY;
+    rc.write_policy = CB_ROUTER_WRITE_ALL;
+    rc.ops_max = 8;
+    return rc;
 }
 
 static inline int cb_test_owned(uint32_t servers, uint32_t keys, uint32_t newer, uint32_t mask,

@@ -160,12 +160,7 @@ static void rr_run(uint32_t resync, cb_realworld_stats *out)
     }
     cb_placement *p = cb_test_placement(RR_SERVERS);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    cb_router_config rc = cb_router_config_default();
-    rc.replicas = 3;
-    rc.spares = 2;
-    rc.read_policy = CB_ROUTER_READ_PRIMARY;
-    rc.write_policy = CB_ROUTER_WRITE_ALL;
-    rc.ops_max = 8;
+    cb_router_config rc = cb_test_resync_router();
     cb_sgworld_fault faults[2] = {
         {.at_ns = 200 * RR_MS, .kind = CB_SGWORLD_FAULT_CRASH, .node = 0},
         {.at_ns = 201 * RR_MS, .kind = CB_SGWORLD_FAULT_RECOVER, .node = 0},

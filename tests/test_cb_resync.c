@@ -148,12 +148,7 @@ static void rs_scenario(uint32_t resync, rs_run *t, uint64_t *items_on_0)
 {
     cb_placement *p = cb_test_placement(RS_SERVERS);
     CU_ASSERT_FATAL(p != NULL);
-    cb_router_config rc = cb_router_config_default();
-    rc.replicas = 3;
-    rc.spares = 2;
-    rc.read_policy = CB_ROUTER_READ_PRIMARY;
-    rc.write_policy = CB_ROUTER_WRITE_ALL;
-    rc.ops_max = 8;
+    cb_router_config rc = cb_test_resync_router();
     cb_memworld *w = rs_world(p, &rc, resync);
     memset(t, 0, sizeof *t);
     cb_world_hooks h = {t, rs_next, rs_complete, rs_event, NULL};
@@ -290,13 +285,8 @@ static void test_resync_keeps_deletes(void)
 {
     cb_placement *p = cb_test_placement(RS_SERVERS);
     CU_ASSERT_FATAL(p != NULL);
-    cb_router_config rc = cb_router_config_default();
-    rc.replicas = 3;
-    rc.spares = 2;
-    rc.read_policy = CB_ROUTER_READ_PRIMARY;
-    rc.write_policy = CB_ROUTER_WRITE_ALL;
+    cb_router_config rc = cb_test_resync_router();
     rc.eject_after = 0; /* every write tries server 0 first: the deletes reach it at once */
-    rc.ops_max = 8;
     cb_memworld *w = rs_world_faults(p, &rc, CB_RESYNC_WARM, del_faults);
     del_run t;
     memset(&t, 0, sizeof t);

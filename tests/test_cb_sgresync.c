@@ -82,12 +82,7 @@ static void ss_child(const void *arg, void *result)
         s.r->rc = CB_ERR_NOMEM;
         return;
     }
-    cb_router_config rc = cb_router_config_default();
-    rc.replicas = 3;
-    rc.spares = 2;
-    rc.read_policy = CB_ROUTER_READ_PRIMARY;
-    rc.write_policy = CB_ROUTER_WRITE_ALL;
-    rc.ops_max = 8;
+    cb_router_config rc = cb_test_resync_router();
     cb_sgworld_config cfg = cb_sgworld_config_default();
     cfg.server_count = SS_SERVERS;
     cfg.client_count = 1;
