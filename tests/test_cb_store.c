@@ -1040,6 +1040,59 @@ static size_t oom_fingerprint(cb_store *s, uint8_t *out, size_t out_cap)
     return off + 8;
 }
 
+/* A write of the same key and value lengths reuses the item (no allocation at all), and
+ * still behaves as a new item: a new CAS, the value, flags and TTL written, the LRU head. */
+static void test_store_overwrite_in_place(void)
+{
+    cb_alloc_failing f;
+    cb_alloc_failing_init(&f, UINT64_MAX, 0);
+    cb_store_config cfg = {.memory_bytes_max = 4096, .buckets_initial = 16};
+    cb_store *s = NULL;
+    CU_ASSERT_EQUAL_FATAL(cb_store_new(&cfg, &f.alloc, &s), CB_ERR_OK);
+    uint64_t cas1 = 0, cas2 = 0, v = 0;
+    CU_ASSERT_EQUAL(cb_store_set(s, u8("k"), 1, u8("abcde"), 5, 1, 0, 0, &cas1), CB_ERR_OK);
+    CU_ASSERT_EQUAL(cb_store_set(s, u8("j"), 1, u8("12345"), 5, 0, 0, 0, NULL), CB_ERR_OK);
+    CU_ASSERT_EQUAL(cb_store_set(s, u8("n"), 1, u8("10"), 2, 0, 0, 0, NULL), CB_ERR_OK);
+    uint64_t used = stats_of(s).bytes_used;
+    f.fail_at = f.calls; /* every allocation from here on fails */
+    f.fail_count = UINT64_MAX;
+    CU_ASSERT_EQUAL(cb_store_set(s, u8("k"), 1, u8("vwxyz"), 5, 7, 0, 10, &cas2), CB_ERR_OK);
+    CU_ASSERT(cas2 > cas1);
+    CU_ASSERT_EQUAL(cb_store_incr(s, u8("n"), 1, 1, 10, &v, NULL), CB_ERR_OK); /* "10" -> "11" */
+    CU_ASSERT_EQUAL(v, 11);
+    /* A different length needs a new item: refused, the old value kept. */
+    CU_ASSERT_EQUAL(cb_store_set(s, u8("k"), 1, u8("longer"), 6, 0, 0, 10, NULL), CB_ERR_NOMEM);
+    CU_ASSERT_EQUAL(cb_store_append(s, u8("k"), 1, u8("!"), 1, 10, NULL), CB_ERR_NOMEM);
+    f.fail_count = 0;
+    cb_store_view view = {0};
+    CU_ASSERT_EQUAL_FATAL(cb_store_get(s, u8("k"), 1, 10, &view), CB_ERR_OK);
+    CU_ASSERT_EQUAL(view.cas, cas2);
+    CU_ASSERT_EQUAL(view.flags, 7);
+    CU_ASSERT_EQUAL(view.value_len, 5);
+    CU_ASSERT(memcmp(view.value, "vwxyz", 5) == 0);
+    CU_ASSERT_EQUAL_FATAL(cb_store_get(s, u8("n"), 1, 10, &view), CB_ERR_OK);
+    CU_ASSERT(memcmp(view.value, "11", 2) == 0);
+    CU_ASSERT_EQUAL(stats_of(s).bytes_used, used);
+    CU_ASSERT_EQUAL(cb_store_check(s), CB_ERR_OK);
+    /* The rewritten "k" is younger than "j": filling the store with items of j's size
+     * evicts "j" first, and one at a time. */
+    CU_ASSERT_EQUAL(cb_store_set(s, u8("n"), 1, u8("10"), 2, 0, 0, 20, NULL), CB_ERR_OK);
+    CU_ASSERT_EQUAL(cb_store_set(s, u8("k"), 1, u8("ABCDE"), 5, 0, 0, 20, NULL), CB_ERR_OK);
+    char key[16];
+    for (int i = 0; stats_of(s).evictions == 0; i++) { /* a get would bump "j" itself */
+        CU_ASSERT_FATAL(i < 100);
+        snprintf(key, sizeof key, "%02d", i); /* 2 + 4 bytes: the size of "j" (1 + 5) */
+        CU_ASSERT_EQUAL_FATAL(cb_store_set(s, u8(key), 2, u8("1234"), 4, 0, 0, 30, NULL),
+                              CB_ERR_OK);
+    }
+    CU_ASSERT_EQUAL(stats_of(s).evictions, 1);
+    CU_ASSERT_EQUAL(cb_store_get(s, u8("j"), 1, 30, &view), CB_ERR_NOT_FOUND);
+    CU_ASSERT_EQUAL(cb_store_get(s, u8("k"), 1, 30, &view), CB_ERR_OK);
+    CU_ASSERT_EQUAL(cb_store_check(s), CB_ERR_OK);
+    cb_store_del(s);
+    CU_ASSERT_EQUAL(f.live, 0);
+}
+
 static void test_store_oom(void)
 {
     static const step script[] = {
@@ -1056,7 +1109,7 @@ static void test_store_oom(void)
         {"set n", OP_SET, "n", "99", 0, 0, 11, 0, CB_ERR_OK, 0},
         {"incr n", OP_INCR, "n", "100", 1, 0, 12, 0, CB_ERR_OK, 0},
         {"decr n", OP_DECR, "n", "90", 10, 0, 13, 0, CB_ERR_OK, 0},
-        {"cas c", OP_CAS, "c", "GAMMA", 0, 3, 14, 0, CB_ERR_OK, 3},
+        {"cas c", OP_CAS, "c", "GAMMA!", 0, 3, 14, 0, CB_ERR_OK, 3},
         {"touch d", OP_TOUCH, "d", NULL, 1000, 0, 0, 0, CB_ERR_OK, 0},
         {"delete e", OP_DELETE, "e", NULL, 0, 0, 0, 0, CB_ERR_OK, 0},
         {"get a", OP_GET, "a", "ALPHA++", 0, 0, 9, 0, CB_ERR_OK, 1},
@@ -1442,6 +1495,7 @@ static const cb_test_case tests[] = {
     {"workload_model", test_store_workload_model},
     {"lru_model", test_store_lru_model},
     {"oom", test_store_oom},
+    {"overwrite_in_place", test_store_overwrite_in_place},
     {"deterministic", test_store_deterministic},
     {"set_versioned", test_store_set_versioned},
     {"tombstones", test_store_tombstones},
