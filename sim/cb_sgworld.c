@@ -126,15 +126,23 @@ typedef struct sg_vec {
     size_t cap;
 } sg_vec;
 
+/* What other nodes' steps read of a node (a sender of its receiver, a receiver of its
+ * sender), kept apart from sg_node in one dense array: 16 bytes a node, so 1,100 nodes take
+ * 17.6 KiB that every message touches and the cache keeps, where the same fields in sg_node
+ * cost a cold line of another node's state per message (docs/simulator.md, "Benchmark"). */
+typedef struct sg_peer {
+    sg_mailbox_t mailbox;
+    uint32_t epoch; /* crashes + recoveries so far */
+    uint8_t down;   /* crashed and not recovered: no machine */
+    uint8_t group;  /* partition group; 0: in none */
+} sg_peer;
+
 typedef struct sg_node {
     cb_sgworld *w;
     uint32_t id;
     uint8_t is_client;
     uint8_t is_broker;       /* queue transport: the broker node (id S+C) */
     uint8_t is_resync;       /* the resyncer (resync = warm): a client node without workload */
-    uint8_t down;            /* crashed and not recovered: no machine */
-    uint8_t group;           /* partition group; 0: in none */
-    uint32_t epoch;          /* crashes + recoveries so far */
     uint32_t conn;           /* client: its connection id at the servers, new per recovery */
     uint32_t recovers_ahead; /* RECOVER entries for this node not applied yet */
     uint32_t loss_ppm;       /* this node's link (config, then LINK faults) */
@@ -145,7 +153,6 @@ typedef struct sg_node {
     cb_broker *broker;  /* the broker node (queue transport) */
     cb_qendpoint *ep;   /* queue transport: every server and client's way to the broker */
     uint64_t seal_seed; /* this incarnation's cb_codec_config.seal_seed */
-    sg_mailbox_t mailbox;
     sg_host_t host;
     cb_sgshim_port *port;
     uint64_t armed_ns; /* the end of the actor's wait while it waits; 0 while it runs */
@@ -166,6 +173,7 @@ struct cb_sgworld {
     uint64_t until_ns;
     uint32_t node_count;
     sg_node *nodes;
+    sg_peer *peers; /* per node, like nodes */
     uint32_t idle_count; /* clients with nothing in flight, nothing to post, no wake time */
     uint32_t *wake_list; /* nodes a step changed (checked after the step) */
     uint32_t wake_count;
@@ -194,6 +202,11 @@ struct cb_sgworld {
     cb_resync *resync;    /* resync = warm: the resyncer, node resync_id */
     uint8_t *resync_want; /* per server: recovered, waiting for its resync */
 };
+
+static sg_peer *node_peer(const sg_node *n)
+{
+    return &n->w->peers[n->id];
+}
 
 cb_sgworld_config cb_sgworld_config_default(void)
 {
@@ -418,7 +431,7 @@ static uint64_t node_next_wake(const sg_node *n)
         return 0;
     }
     uint64_t f = world_next_fault(w);
-    if (n->down) {
+    if (node_peer(n)->down) {
         uint64_t t = node_is_client(n) ? w->until_ns : UINT64_MAX;
         return f < t ? f : t;
     }
@@ -540,10 +553,10 @@ static uint64_t node_connect(sg_node *n, uint32_t dst)
     cb_sgworld *w = n->w;
     sg_node *d = &w->nodes[dst];
     uint32_t *slot = world_conn_slot(w, n->id, dst);
-    if (*slot == d->epoch + 1u) {
+    if (*slot == node_peer(d)->epoch + 1u) {
         return 0;
     }
-    *slot = d->epoch + 1u;
+    *slot = node_peer(d)->epoch + 1u;
     w->stats.connects++;
     uint64_t delay = 0;
     for (uint32_t i = 0; i < SG_SYN_TRIES; i++) {
@@ -593,7 +606,7 @@ static int node_route(sg_node *n, sg_out *o, uint64_t packets)
 /* 1 when a partition keeps nodes a and b apart. */
 static int world_separated(const cb_sgworld *w, uint32_t a, uint32_t b)
 {
-    uint8_t ga = w->nodes[a].group, gb = w->nodes[b].group;
+    uint8_t ga = w->peers[a].group, gb = w->peers[b].group;
     return w->partitioned && ga != 0 && gb != 0 && ga != gb;
 }
 
@@ -621,7 +634,7 @@ static void node_send_to(sg_node *n, uint32_t dst, uint32_t kind, const uint8_t 
 {
     cb_sgworld *w = n->w;
     w->stats.messages_sent++;
-    if (dst == SG_PEER_GONE || w->nodes[dst].down || world_separated(w, n->id, dst)) {
+    if (dst == SG_PEER_GONE || w->peers[dst].down || world_separated(w, n->id, dst)) {
         w->stats.messages_faulted++; /* nobody there to receive it, or no route */
         return;
     }
@@ -633,8 +646,8 @@ static void node_send_to(sg_node *n, uint32_t dst, uint32_t kind, const uint8_t 
     /* The broker names its connections by node id; servers name clients' by connection. */
     o.msg->src = node_is_client(n) && w->broker_id == UINT32_MAX ? n->conn : n->id;
     o.msg->from = n->id;
-    o.msg->from_epoch = n->epoch;
-    o.msg->to_epoch = w->nodes[dst].epoch;
+    o.msg->from_epoch = node_peer(n)->epoch;
+    o.msg->to_epoch = w->peers[dst].epoch;
     o.msg->kind = kind;
     o.msg->sent_ns = n->now_ns;
     o.msg->len = len;
@@ -937,7 +950,7 @@ static void client_offer(sg_node *n)
     cb_sgworld *w = n->w;
     const cb_world_hooks *h = w->hooks;
     uint32_t client = n->id - w->cfg.server_count;
-    if (n->down || n->is_resync) {
+    if (node_peer(n)->down || n->is_resync) {
         return;
     }
     while (!w->finished && n->wake_ns <= n->now_ns && client_has_room(n)) {
@@ -974,7 +987,7 @@ static void client_count_idle(sg_node *n)
         return; /* it works for the workload's servers; it never keeps the run alive */
     }
     /* A down client waits for its recovery, if one is still ahead. */
-    uint8_t idle = n->down ? n->recovers_ahead == 0
+    uint8_t idle = node_peer(n)->down ? n->recovers_ahead == 0
                            : cb_client_outstanding(n->cli) == 0 && n->wake_ns == UINT64_MAX &&
                                  n->held.count == 0 && n->ready.head == n->ready.count &&
                                  (n->router == NULL || cb_router_outstanding(n->router) == 0);
@@ -994,7 +1007,7 @@ static void node_flush(sg_node *n)
 {
     sg_out o;
     while (vec_pop(&n->ready, &o)) {
-        if (cb_sgshim_port_send(n->port, n->w->nodes[o.dst].mailbox, o.msg, o.wire_bytes) != 0) {
+        if (cb_sgshim_port_send(n->port, n->w->peers[o.dst].mailbox, o.msg, o.wire_bytes) != 0) {
             msg_free(o.msg);
             world_fail(n->w, CB_ERR_INVALID);
         }
@@ -1054,7 +1067,8 @@ static void world_apply_due(cb_sgworld *w, uint64_t now)
 static int node_accepts(const sg_node *n, const sg_msg *m)
 {
     const cb_sgworld *w = n->w;
-    return !n->down && n->epoch == m->to_epoch && w->nodes[m->from].epoch == m->from_epoch &&
+    const sg_peer *self = node_peer(n);
+    return !self->down && self->epoch == m->to_epoch && w->peers[m->from].epoch == m->from_epoch &&
            !world_separated(w, m->from, n->id);
 }
 
@@ -1111,7 +1125,7 @@ static void node_on_wake(sg_node *n)
 {
     cb_sgworld *w = n->w;
     w->stats.timer_wakeups++;
-    if (n->down) {
+    if (node_peer(n)->down) {
         if (node_is_client(n) && n->now_ns >= w->until_ns) {
             world_finish(w);
         }
@@ -1394,7 +1408,7 @@ static void queue_endpoint_gone(cb_sgworld *w, const sg_node *n)
         return;
     }
     sg_node *b = &w->nodes[w->broker_id];
-    if (b->down) {
+    if (node_peer(b)->down) {
         return;
     }
     b->now_ns = n->now_ns > b->now_ns ? n->now_ns : b->now_ns;
@@ -1414,7 +1428,7 @@ static void queue_broker_back(cb_sgworld *w, const sg_node *b)
     }
     for (uint32_t i = 0; i < w->node_count; i++) {
         sg_node *n = &w->nodes[i];
-        if (n->is_broker || n->down) {
+        if (n->is_broker || node_peer(n)->down) {
             continue;
         }
         n->now_ns = b->now_ns > n->now_ns ? b->now_ns : n->now_ns;
@@ -1425,7 +1439,7 @@ static void queue_broker_back(cb_sgworld *w, const sg_node *b)
 
 static void fault_crash(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
 {
-    if (n->down) {
+    if (node_peer(n)->down) {
         return;
     }
     if (node_is_client(n)) {
@@ -1436,8 +1450,8 @@ static void fault_crash(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
     /* Unposted messages die with the host; a node_flush under way finds the queue empty. */
     vec_free(&n->ready);
     vec_free(&n->held);
-    n->down = 1;
-    n->epoch++;
+    node_peer(n)->down = 1;
+    node_peer(n)->epoch++;
     n->wake_ns = UINT64_MAX;
     if (w->resync_want != NULL && n->id < w->cfg.server_count) { /* a server, not the broker */
         w->resync_want[n->id] = 0; /* a resync under way to it fails by timeouts */
@@ -1452,7 +1466,7 @@ static void fault_crash(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
 static void fault_recover(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
 {
     n->recovers_ahead -= n->recovers_ahead > 0;
-    if (!n->down) {
+    if (!node_peer(n)->down) {
         return;
     }
     if (node_is_client(n)) {
@@ -1470,8 +1484,8 @@ static void fault_recover(cb_sgworld *w, sg_node *n, const cb_sgworld_fault *f)
         world_fail(w, rc);
         return;
     }
-    n->down = 0;
-    n->epoch++;
+    node_peer(n)->down = 0;
+    node_peer(n)->epoch++;
     n->wake_ns = 0; /* a client asks its hook again at once */
     world_report(w, n->id, CB_EVENT_RECOVER, f);
     node_pump(n); /* queue transport: the new endpoint's SUBSCRIBE */
@@ -1496,7 +1510,7 @@ static void world_resync_kick(cb_sgworld *w)
     uint64_t now = cb_sgsetup_now_ns();
     r->now_ns = now > r->now_ns ? now : r->now_ns;
     for (uint32_t s = 0; s < w->cfg.server_count; s++) {
-        if (w->resync_want[s] && !w->nodes[s].down) {
+        if (w->resync_want[s] && !w->peers[s].down) {
             w->resync_want[s] = 0;
             if (cb_resync_start(w->resync, s, r->now_ns) == CB_ERR_OK) {
                 world_mark_wake(w, r);
@@ -1538,7 +1552,7 @@ static void fault_partition(cb_sgworld *w, const cb_sgworld_fault *f)
      * (S+C): in no group, it would carry every message across any partition. */
     uint32_t grouped = w->broker_id != UINT32_MAX ? w->broker_id + 1 : w->base_count;
     for (uint32_t i = 0; i < grouped; i++) {
-        w->nodes[i].group = f->kind == CB_SGWORLD_FAULT_PARTITION ? f->groups[i] : 0;
+        w->peers[i].group = f->kind == CB_SGWORLD_FAULT_PARTITION ? f->groups[i] : 0;
     }
     w->partitioned = f->kind == CB_SGWORLD_FAULT_PARTITION;
     for (uint32_t c = w->cfg.server_count; w->conn_est != NULL && c < w->node_count; c++) {
@@ -1727,6 +1741,7 @@ static void world_del(cb_sgworld *w)
     }
     pool_del(&w->pool); /* after the ports: messages still in flight go with it */
     free(w->nodes);
+    free(w->peers);
     free(w->wake_list);
     free(w->server_cfg);
     free(w->conn_node);
@@ -1793,10 +1808,11 @@ static int world_new(const cb_sgworld_config *cfg, const cb_world_hooks *hooks, 
                              sizeof w->conn_est[0]);
     }
     w->nodes = calloc(w->node_count, sizeof w->nodes[0]);
+    w->peers = calloc(w->node_count, sizeof w->peers[0]);
     w->wake_list = calloc(w->node_count, sizeof w->wake_list[0]);
     w->server_cfg = calloc(cfg->server_count, sizeof w->server_cfg[0]);
     int rc = world_new_timeline(w);
-    if (rc == CB_ERR_OK && w->nodes != NULL && w->wake_list != NULL && w->server_cfg != NULL &&
+    if (rc == CB_ERR_OK && w->nodes != NULL && w->peers != NULL && w->wake_list != NULL && w->server_cfg != NULL &&
         (cfg->resync != CB_RESYNC_WARM || w->resync_want != NULL) &&
         (cfg->transport != CB_SGWORLD_TCP || w->conn_est != NULL)) {
         rc = world_new_machines(w, cfg->server_each);
@@ -1817,9 +1833,9 @@ static int world_start_actors(cb_sgworld *w, sg_host_t *hosts)
     for (uint32_t i = 0; i < w->node_count; i++) {
         sg_node *n = &w->nodes[i];
         snprintf(name, sizeof name, "m%u", i);
-        n->mailbox = sg_mailbox_by_name(name);
+        node_peer(n)->mailbox = sg_mailbox_by_name(name);
         n->host = hosts[i];
-        n->port = cb_sgshim_port_new(n->mailbox);
+        n->port = cb_sgshim_port_new(node_peer(n)->mailbox);
         if (n->port == NULL) {
             return CB_ERR_NOMEM;
         }
@@ -1834,7 +1850,7 @@ static int world_start_actors(cb_sgworld *w, sg_host_t *hosts)
         sg_actor_start(a, sg_node_main, 0, NULL);
         /* Eager delivery: a message crosses the network as soon as it is sent, whether or
          * not the receiver is waiting yet (docs/simulator.md, "Mailboxes"). */
-        cb_sgshim_set_receiver(n->mailbox, a);
+        cb_sgshim_set_receiver(node_peer(n)->mailbox, a);
     }
     w->done = sg_sem_init(0);
     if (w->done == NULL) {
