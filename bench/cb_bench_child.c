@@ -1,6 +1,7 @@
 /* cb_bench_child.c: one measurement per forked child; see cb_bench_child.h. */
 #include "cb_bench_child.h"
 
+#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,22 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+const char *cb_bench_malloc_name(void)
+{
+    static char name[96];
+    typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+    mallctl_fn mallctl = NULL;
+    void *sym = dlsym(RTLD_DEFAULT, "mallctl");
+    memcpy(&mallctl, &sym, sizeof mallctl); /* ISO C has no object-to-function cast */
+    const char *version = NULL;
+    size_t len = sizeof version;
+    if (mallctl == NULL || mallctl("version", &version, &len, NULL, 0) != 0 || version == NULL) {
+        return "glibc malloc";
+    }
+    snprintf(name, sizeof name, "jemalloc %.*s", (int)strcspn(version, "-"), version);
+    return name;
+}
 
 double cb_bench_now_s(void)
 {

@@ -20,6 +20,11 @@ typedef struct cb_bench_usage {
 int cb_bench_child(void (*fn)(void *arg, void *out), void *arg, void *out, size_t out_len,
                    cb_bench_usage *usage);
 
+/* The malloc this process runs on, for benchmark headers: "jemalloc <version>" when the
+ * cachebed binary links jemalloc (Release builds; CMakeLists.txt), else "glibc malloc".
+ * Looked up at run time, so it names what the process really uses. */
+const char *cb_bench_malloc_name(void);
+
 /* Monotonic wall-clock seconds. */
 double cb_bench_now_s(void);
 

@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include "cb_bench.h"
+#include "cb_bench_child.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -541,12 +542,12 @@ int cb_bench_serve(int argc, char **argv)
     }
     printf("bench serve: %llu connections x %llu pipelined, %llu%% GET / %llu%% SET, %llu keys, "
            "%llu-byte values, %llu s each, %llu server threads, %llu round(s), text protocol, "
-           "loopback\n",
+           "loopback, cachebed on %s\n",
            (unsigned long long)o.conns, (unsigned long long)o.depth,
            (unsigned long long)o.get_percent, (unsigned long long)(100 - o.get_percent),
            (unsigned long long)o.keys, (unsigned long long)o.value_bytes,
            (unsigned long long)o.seconds, (unsigned long long)o.threads,
-           (unsigned long long)o.rounds);
+           (unsigned long long)o.rounds, cb_bench_malloc_name());
     printf("(per op: srv_us server CPU time, all threads; srvwait server time runnable but "
            "waiting for a CPU;\n srvslc times the server was put on a CPU; gen_us the "
            "generator's CPU;\n genwait its time waiting for a CPU; ops/wait replies per generator "

@@ -472,9 +472,9 @@ static int bench_case(bench_opts o)
 {
     o.per_client = o.requests / o.clients;
     printf("bench sim: %u clients, %u servers, %llu requests (%llu per client, one at a time), "
-           "tcp, 0.5 ms one way, 1 Gbit/s, %s contexts\n",
+           "tcp, 0.5 ms one way, 1 Gbit/s, %s contexts, %s\n",
            o.clients, o.servers, (unsigned long long)(o.per_client * o.clients),
-           (unsigned long long)o.per_client, o.factory);
+           (unsigned long long)o.per_client, o.factory, cb_bench_malloc_name());
     int want_drv = o.only == NULL || strcmp(o.only, "driver") == 0;
     int want_bare = o.only == NULL || strcmp(o.only, "bare") == 0;
     double wall_ratio[100], cpu_ratio[100];
