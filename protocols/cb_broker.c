@@ -644,6 +644,11 @@ size_t cb_broker_drain(cb_broker *b, cb_action *out, size_t out_cap)
     return cb_outbox_drain(&b->outbox, out, out_cap);
 }
 
+const cb_action *cb_broker_pop(cb_broker *b)
+{
+    return cb_outbox_pop(&b->outbox);
+}
+
 void cb_broker_get_stats(const cb_broker *b, cb_broker_stats *out)
 {
     *out = b->stats;

@@ -106,6 +106,8 @@ uint64_t cb_broker_next_deadline_ns(const cb_broker *b);
 
 /* Move up to out_cap queued actions into out; returns how many. See cb_outbox.h. */
 size_t cb_broker_drain(cb_broker *b, cb_action *out, size_t out_cap);
+/* The oldest queued action without a copy, or NULL (cb_outbox_pop: valid until the next pop). */
+const cb_action *cb_broker_pop(cb_broker *b);
 
 void cb_broker_get_stats(const cb_broker *b, cb_broker_stats *out);
 

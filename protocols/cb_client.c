@@ -997,6 +997,11 @@ size_t cb_client_drain(cb_client *cli, cb_action *out, size_t out_cap)
     return cb_outbox_drain(&cli->outbox, out, out_cap);
 }
 
+const cb_action *cb_client_pop(cb_client *cli)
+{
+    return cb_outbox_pop(&cli->outbox);
+}
+
 uint32_t cb_client_outstanding(const cb_client *cli)
 {
     return cli->cfg.outstanding_max - cli->free_count;

@@ -147,6 +147,8 @@ uint64_t cb_client_next_deadline_ns(const cb_client *cli);
 
 /* Move up to out_cap queued actions into out; returns how many (0: none). See cb_outbox.h. */
 size_t cb_client_drain(cb_client *cli, cb_action *out, size_t out_cap);
+/* The oldest queued action without a copy, or NULL (cb_outbox_pop: valid until the next pop). */
+const cb_action *cb_client_pop(cb_client *cli);
 
 /* Requests submitted and not yet completed. */
 uint32_t cb_client_outstanding(const cb_client *cli);

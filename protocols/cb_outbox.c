@@ -70,7 +70,8 @@ int cb_outbox_has_room(const cb_outbox *ob, size_t bytes)
 
 int cb_outbox_has_room_n(const cb_outbox *ob, size_t actions, size_t bytes)
 {
-    return ob->action_cap - ob->count >= actions && ob->arena_cap - ob->arena_used >= bytes;
+    return ob->action_cap - ob->count - ob->popped >= actions &&
+           ob->arena_cap - ob->arena_used >= bytes;
 }
 
 uint8_t *cb_outbox_reserve(cb_outbox *ob, size_t len)
@@ -92,7 +93,7 @@ void cb_outbox_unreserve(cb_outbox *ob, size_t len)
 
 int cb_outbox_push(cb_outbox *ob, const cb_action *a)
 {
-    if (ob->count == ob->action_cap) {
+    if (ob->count + ob->popped == ob->action_cap) {
         return CB_ERR_FULL;
     }
     size_t tail = (ob->head + ob->count) % ob->action_cap;
@@ -116,7 +117,7 @@ uint8_t *cb_outbox_send(cb_outbox *ob, uint32_t peer, size_t len)
             return p;
         }
     }
-    if (ob->count == ob->action_cap) {
+    if (ob->count + ob->popped == ob->action_cap) {
         return NULL;
     }
     cb_action a;
@@ -140,6 +141,7 @@ size_t cb_outbox_drain(cb_outbox *ob, cb_action *out, size_t out_cap)
         ob->head = (ob->head + 1) % ob->action_cap;
         ob->count--;
     }
+    ob->popped = 0;
     if (ob->count == 0) {
         /*
          * Everything drained: no queued action references the arena any more, so the next
@@ -151,4 +153,20 @@ size_t cb_outbox_drain(cb_outbox *ob, cb_action *out, size_t out_cap)
         ob->head = 0;
     }
     return n;
+}
+
+const cb_action *cb_outbox_pop(cb_outbox *ob)
+{
+    if (ob->count == 0) {
+        /* The caller is done with the last action popped: as after a drain, start over. */
+        ob->popped = 0;
+        ob->arena_used = 0;
+        ob->head = 0;
+        return NULL;
+    }
+    const cb_action *a = &ob->actions[ob->head];
+    ob->head = (ob->head + 1) % ob->action_cap;
+    ob->count--;
+    ob->popped = 1;
+    return a;
 }

@@ -123,8 +123,9 @@ typedef struct cb_action {
 typedef struct cb_outbox {
     cb_action *actions;
     size_t action_cap;
-    size_t head;  /* first undrained action */
-    size_t count; /* undrained actions */
+    size_t head;   /* first undrained action */
+    size_t count;  /* undrained actions */
+    size_t popped; /* 1 while the action cb_outbox_pop returned last may be in use */
     uint8_t *arena;
     size_t arena_cap;
     size_t arena_used;
@@ -173,5 +174,14 @@ int cb_outbox_push(cb_outbox *ob, const cb_action *a);
  * until then.
  */
 size_t cb_outbox_drain(cb_outbox *ob, cb_action *out, size_t out_cap);
+
+/*
+ * The oldest action, taken off the queue without a copy, or NULL when none is left. The
+ * action and its payload stay valid until the next pop: the outbox reuses neither its slot
+ * nor its payload bytes for actions pushed meanwhile (the call that returns NULL releases
+ * them). For a caller that acts on one action at a time (the SimGrid driver, where the copy
+ * into a batch was cache misses on every step); use pop or drain on an outbox, not both.
+ */
+const cb_action *cb_outbox_pop(cb_outbox *ob);
 
 #endif

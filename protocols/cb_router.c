@@ -910,6 +910,11 @@ size_t cb_router_drain(cb_router *r, cb_action *out, size_t out_cap)
     return cb_outbox_drain(&r->outbox, out, out_cap);
 }
 
+const cb_action *cb_router_pop(cb_router *r)
+{
+    return cb_outbox_pop(&r->outbox);
+}
+
 uint32_t cb_router_outstanding(const cb_router *r)
 {
     return r->pending;

@@ -182,6 +182,8 @@ int cb_router_on_peer_down(cb_router *r, uint32_t node, uint64_t now_ns);
 
 /* Move up to out_cap COMPLETE and EVENT actions into out; returns how many (0: none). */
 size_t cb_router_drain(cb_router *r, cb_action *out, size_t out_cap);
+/* The oldest queued action without a copy, or NULL (cb_outbox_pop: valid until the next pop). */
+const cb_action *cb_router_pop(cb_router *r);
 
 /* Operations submitted whose COMPLETE has not been emitted yet. */
 uint32_t cb_router_outstanding(const cb_router *r);

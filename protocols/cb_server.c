@@ -677,6 +677,11 @@ size_t cb_server_drain(cb_server *srv, cb_action *out, size_t out_cap)
     return cb_outbox_drain(&srv->outbox, out, out_cap);
 }
 
+const cb_action *cb_server_pop(cb_server *srv)
+{
+    return cb_outbox_pop(&srv->outbox);
+}
+
 cb_store *cb_server_store(cb_server *srv)
 {
     return srv->store;

@@ -140,6 +140,8 @@ uint64_t cb_server_next_deadline_ns(const cb_server *srv);
 
 /* Move up to out_cap queued actions into out; returns how many (0: none). */
 size_t cb_server_drain(cb_server *srv, cb_action *out, size_t out_cap);
+/* The oldest queued action without a copy, or NULL (cb_outbox_pop: valid until the next pop). */
+const cb_action *cb_server_pop(cb_server *srv);
 
 void cb_server_get_stats(const cb_server *srv, cb_server_stats *out);
 

@@ -780,37 +780,41 @@ static void node_act(sg_node *n, const cb_action *a, int from_router)
     }
 }
 
-/* Drain `n`'s machine until its outbox is empty; then, for a client with a router, the
- * router's (the client's completions may have made the router send more, hence the client
- * first; the router's own actions never make the client act). */
-static void node_pump(sg_node *n)
+/* The resyncer's own events, then the next recovered server once this resync is done. */
+static void node_pump_resync(sg_node *n)
 {
     cb_action batch[SG_DRAIN_BATCH];
     size_t count;
-    for (;;) {
-        count = n->is_broker        ? cb_broker_drain(n->broker, batch, SG_DRAIN_BATCH)
-                : node_is_client(n) ? cb_client_drain(n->cli, batch, SG_DRAIN_BATCH)
-                                    : cb_server_drain(n->srv, batch, SG_DRAIN_BATCH);
-        if (count == 0) {
-            break;
-        }
-        for (size_t i = 0; i < count; i++) {
-            node_act(n, &batch[i], 0);
-        }
-    }
-    while (n->router != NULL && (count = cb_router_drain(n->router, batch, SG_DRAIN_BATCH)) > 0) {
+    while ((count = cb_resync_drain(n->w->resync, batch, SG_DRAIN_BATCH)) > 0) {
         for (size_t i = 0; i < count; i++) {
             node_act(n, &batch[i], 1);
         }
     }
+    world_resync_kick(n->w);
+}
+
+/* Drain `n`'s machine until its outbox is empty; then, for a client with a router, the
+ * router's (the client's completions may have made the router send more, hence the client
+ * first; the router's own actions never make the client act). Actions are acted on where
+ * they lie (cb_outbox_pop), not copied out: that copy was a cold stack line per action. */
+static void node_pump(sg_node *n)
+{
+    const cb_action *a;
+    for (;;) {
+        a = n->is_broker        ? cb_broker_pop(n->broker)
+            : node_is_client(n) ? cb_client_pop(n->cli)
+                                : cb_server_pop(n->srv);
+        if (a == NULL) {
+            break;
+        }
+        node_act(n, a, 0);
+    }
+    while (n->router != NULL && (a = cb_router_pop(n->router)) != NULL) {
+        node_act(n, a, 1);
+    }
     node_pump_endpoint(n);
     if (n->is_resync) {
-        while ((count = cb_resync_drain(n->w->resync, batch, SG_DRAIN_BATCH)) > 0) {
-            for (size_t i = 0; i < count; i++) {
-                node_act(n, &batch[i], 1);
-            }
-        }
-        world_resync_kick(n->w); /* the next recovered server, once this resync is done */
+        node_pump_resync(n);
     }
 }
 

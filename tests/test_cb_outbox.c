@@ -2,7 +2,7 @@
  * test_cb_outbox.c: the fixed-capacity action queue of the sans-IO machines.
  *
  * FIFO order across the ring's wraparound, FULL at capacity, the payload arena (reserve,
- * unreserve, reuse once everything is drained) and clean NOMEM from init.
+ * unreserve, reuse once everything is drained), popping in place, and clean NOMEM from init.
  */
 #include <string.h>
 
@@ -123,6 +123,51 @@ static void test_outbox_arena_reset_after_drain(void)
     cb_outbox_free(&ob, NULL);
 }
 
+/* Pop: FIFO without copies; the popped action's slot and payload survive pushes until the
+ * next pop, which (finding nothing) frees the ring and the arena. */
+static void test_outbox_pop(void)
+{
+    cb_outbox ob;
+    CU_ASSERT_EQUAL_FATAL(cb_outbox_init(&ob, 3, 64, NULL), CB_ERR_OK);
+    for (uint32_t i = 0; i < 2; i++) {
+        uint8_t *p = cb_outbox_reserve(&ob, 8);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        memset(p, (int)(0xA0 + i), 8);
+        cb_action a = outbox_action(i);
+        a.data = p;
+        a.data_len = 8;
+        CU_ASSERT_EQUAL(cb_outbox_push(&ob, &a), CB_ERR_OK);
+    }
+    const cb_action *first = cb_outbox_pop(&ob);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(first);
+    CU_ASSERT_EQUAL(first->peer, 0);
+    /* Held: one slot queued, one popped, one free; pushing fills the free one only. */
+    cb_action a = outbox_action(7);
+    CU_ASSERT_TRUE(cb_outbox_has_room(&ob, 0));
+    CU_ASSERT_EQUAL(cb_outbox_push(&ob, &a), CB_ERR_OK);
+    CU_ASSERT_FALSE(cb_outbox_has_room(&ob, 0));
+    CU_ASSERT_EQUAL(cb_outbox_push(&ob, &a), CB_ERR_FULL);
+    CU_ASSERT_PTR_NULL(cb_outbox_send(&ob, 9, 4));
+    CU_ASSERT_EQUAL(first->peer, 0);
+    CU_ASSERT_EQUAL(first->data[7], 0xA0);
+    const cb_action *second = cb_outbox_pop(&ob);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(second);
+    CU_ASSERT_EQUAL(second->peer, 1);
+    CU_ASSERT_EQUAL(second->data[0], 0xA1);
+    /* The last action popped: its payload stays while new ones are reserved after it. */
+    const cb_action *third = cb_outbox_pop(&ob);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(third);
+    CU_ASSERT_EQUAL(third->peer, 7);
+    uint8_t *later = cb_outbox_reserve(&ob, 8);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(later);
+    CU_ASSERT(later >= second->data + second->data_len);
+    cb_outbox_unreserve(&ob, 8);
+    CU_ASSERT_PTR_NULL(cb_outbox_pop(&ob));
+    CU_ASSERT_TRUE(cb_outbox_has_room_n(&ob, 3, 64)); /* all of it free again */
+    CU_ASSERT_PTR_EQUAL(cb_outbox_reserve(&ob, 64), ob.arena);
+    cb_outbox_free(&ob, NULL);
+}
+
 /* Two reservations made while the outbox is empty both stay valid. */
 static void test_outbox_two_reservations_when_empty(void)
 {
@@ -172,6 +217,7 @@ static const cb_test_case tests[] = {
     {"arena_reserve_unreserve", test_outbox_arena_reserve_unreserve},
     {"arena_reset_after_drain", test_outbox_arena_reset_after_drain},
     {"two_reservations_when_empty", test_outbox_two_reservations_when_empty},
+    {"pop", test_outbox_pop},
     {"init_nomem", test_outbox_init_nomem},
     {"names", test_outbox_names},
     {NULL, NULL},
