@@ -258,7 +258,7 @@ static void bare_client_port(int argc, char **argv)
     for (uint64_t i = 0; i < bare.o->per_client; i++) {
         bare_port_send(port, node, server, (uint32_t)i, bench_request_bytes(i));
         void *reply = NULL;
-        if (cb_sgshim_port_wait(port, -1.0, &reply) == 1) {
+        if (cb_sgshim_port_wait(port, -1.0, -1.0, &reply) == 1) {
             bare.completed++;
         }
     }
@@ -273,7 +273,7 @@ static void bare_server_port(int argc, char **argv)
     sg_actor_daemonize(sg_actor_self());
     for (;;) {
         void *p = NULL;
-        if (cb_sgshim_port_wait(port, -1.0, &p) == 1) {
+        if (cb_sgshim_port_wait(port, -1.0, -1.0, &p) == 1) {
             uint32_t src;
             uint32_t seq;
             bare_unpack(p, &src, &seq);

@@ -172,21 +172,18 @@ static int port_drop_failed(cb_sgshim_port *p, void **payload)
     return delivered;
 }
 
-extern "C" int cb_sgshim_port_wait(cb_sgshim_port *p, double timeout_s, void **payload)
+extern "C" int cb_sgshim_port_wait(cb_sgshim_port *p, double timeout_s, double until_s,
+                                   void **payload)
 {
-    double until = timeout_s < 0 ? -1.0 : sg4::Engine::get_clock() + timeout_s;
+    double left = timeout_s; // the clock is read only once a completed send ended a wait
     for (;;) {
         try {
             if (p->acts[0] == nullptr) {
                 p->payload = nullptr;
                 p->acts[0] = p->mailbox->get_async(&p->payload).get();
             }
-            double left = -1.0;
-            if (until >= 0) {
-                left = until - sg4::Engine::get_clock();
-                if (left <= 0) {
-                    return 0;
-                }
+            if (left <= 0 && timeout_s >= 0) {
+                return 0;
             }
             ssize_t i = sg4::Activity::wait_any_for(p->acts, left);
             if (i < 0) {
@@ -200,6 +197,9 @@ extern "C" int cb_sgshim_port_wait(cb_sgshim_port *p, double timeout_s, void **p
             // A send completed: the receiver owns its payload now.
             p->acts[static_cast<size_t>(i)] = std::move(p->acts.back());
             p->acts.pop_back();
+            if (timeout_s >= 0) {
+                left = until_s - sg4::Engine::get_clock();
+            }
         } catch (const simgrid::TimeoutException &) {
             return 0;
         } catch (const simgrid::NetworkFailureException &) {

@@ -65,15 +65,17 @@ int cb_sgshim_check_routes(sg_host_t const *from, uint32_t from_count, sg_host_t
  * cb_sgshim_port_send: put `payload` (not NULL) to `to` as `bytes` simulated bytes; returns
  * 0, or -1 (message on stderr). The receiver owns the payload once delivered; a message lost
  * to a network failure is dropped (the caller owns its memory).
- * cb_sgshim_port_wait: wait for the next message of the mailbox, at most `timeout_s`
- * simulated seconds (< 0: no limit). Sends that complete meanwhile are forgotten. Returns 1
- * with *payload, 0 when the time is up, -1 on an unexpected SimGrid error (on stderr).
+ * cb_sgshim_port_wait: wait for the next message of the mailbox until the simulated date
+ * `until_s`, `timeout_s` seconds from now (both < 0: no limit; the caller knows both, and
+ * reading SimGrid's clock per wait showed in profiles). Sends that complete meanwhile are
+ * forgotten. Returns 1 with *payload, 0 when the time is up, -1 on an unexpected SimGrid
+ * error (on stderr).
  * cb_sgshim_port_del: after the run; cancels what is still pending.
  */
 typedef struct cb_sgshim_port cb_sgshim_port;
 cb_sgshim_port *cb_sgshim_port_new(sg_mailbox_t mailbox);
 int cb_sgshim_port_send(cb_sgshim_port *p, sg_mailbox_t to, void *payload, uint64_t bytes);
-int cb_sgshim_port_wait(cb_sgshim_port *p, double timeout_s, void **payload);
+int cb_sgshim_port_wait(cb_sgshim_port *p, double timeout_s, double until_s, void **payload);
 size_t cb_sgshim_port_pending(const cb_sgshim_port *p); /* sends not seen complete */
 void cb_sgshim_port_del(cb_sgshim_port *p);
 

@@ -1021,11 +1021,11 @@ static void node_flush(sg_node *n)
 /* After a step: a node it changed whose actor waits past its new deadline could not be
  * woken (a wait ends only by the node's own messages and deadlines): that is a driver bug,
  * reported rather than left to distort the run. Then, once the run is over, wake the master. */
-static void world_post_wakes(cb_sgworld *w)
+static void world_post_wakes(cb_sgworld *w, uint64_t now)
 {
-    /* A fault is applied at its time (every node wakes then), which SimGrid's clock may
-     * show 1 ns earlier (its double seconds). */
-    uint64_t now = cb_sgsetup_now_ns();
+    /* `now`: the stepping node's clock, SimGrid's (no time passes in a step). A fault is
+     * applied at its time (every node wakes then), which SimGrid's clock may show 1 ns
+     * earlier (its double seconds). */
     now = w->applied_ns > now ? w->applied_ns : now;
     while (w->wake_count > 0) {
         sg_node *n = &w->nodes[w->wake_list[--w->wake_count]];
@@ -1048,7 +1048,7 @@ static void node_step_end(sg_node *n)
     if (node_is_client(n)) {
         client_count_idle(n);
     }
-    world_post_wakes(n->w);
+    world_post_wakes(n->w, n->now_ns);
 }
 
 static void world_apply_fault(cb_sgworld *w, const cb_sgworld_fault *f); /* under faults */
@@ -1102,14 +1102,14 @@ static void node_on_message(sg_node *n, sg_msg *m)
 static sg_msg *node_wait(sg_node *n)
 {
     uint64_t t = node_next_wake(n);
-    uint64_t now = node_now(n);
+    uint64_t now = n->now_ns; /* node_now(n) since the step began: no time passes in a step */
     if (t <= now) {
         return NULL;
     }
     void *payload = NULL;
     n->armed_ns = t;
     int got = cb_sgshim_port_wait(n->port, t == UINT64_MAX ? -1.0 : cb_sgsetup_seconds(t - now),
-                                  &payload);
+                                  t == UINT64_MAX ? -1.0 : cb_sgsetup_seconds(t), &payload);
     n->armed_ns = 0;
     now = node_now(n);
     if (got == 1) {
@@ -1117,7 +1117,7 @@ static sg_msg *node_wait(sg_node *n)
     }
     if (got < 0) {
         world_fail(n->w, CB_ERR_INVALID);
-        world_post_wakes(n->w);
+        world_post_wakes(n->w, now);
     } else if (now < t) {
         n->now_ns = t; /* SimGrid merges events closer than its 1 ns precision */
     }
