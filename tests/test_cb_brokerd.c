@@ -430,7 +430,9 @@ static void test_brokerd_restart(void)
 
 /* ---- the replay world's clients through a broker that goes away and comes back ---------- */
 
-#define RT_REQUESTS 250u
+/* 400 requests 2 ms apart: the last 20 leave 460 ms after the broker is back, room for slow
+ * reconnects when the machine is loaded (250 requests once left too little). */
+#define RT_REQUESTS 400u
 #define RT_PACE_NS  2000000ull
 
 typedef struct rt_state {
