@@ -175,6 +175,8 @@ typedef struct bare_world {
     sg_mailbox_t *mailboxes;
     cb_sgshim_port **ports; /* --bare port */
     uint64_t completed;
+    uint32_t clients_left; /* --bare port: clients still running */
+    double end_s;          /* when the last client finished */
 } bare_world;
 
 static bare_world bare; /* actors reach it through their node index in the actor data */
@@ -227,6 +229,9 @@ static void bare_server_detached(int argc, char **argv)
 
 /* The port form (cb_sgshim_port, as the driver): kept sends and one wait-any, and no
  * allocation at all: the message is its (source, sequence) pair packed into the pointer. */
+/* The stop message: bare_pack never makes it (its values are at least 1). */
+#define BARE_STOP ((void *)(uintptr_t)UINT64_MAX)
+
 static void *bare_pack(uint32_t src, uint32_t seq)
 {
     return (void *)(uintptr_t)((((uint64_t)seq << 32) | src) + 1u);
@@ -262,6 +267,14 @@ static void bare_client_port(int argc, char **argv)
             bare.completed++;
         }
     }
+    /* The last client stops the servers, which return instead of being killed as daemons,
+     * as cb_sgworld's nodes do (its sg_master_main says why). */
+    if (--bare.clients_left == 0) {
+        bare.end_s = simgrid_get_clock();
+        for (uint32_t s = 0; s < bare.o->servers; s++) {
+            sg_comm_detach(sg_mailbox_put_init(bare.mailboxes[s], BARE_STOP, 1), NULL);
+        }
+    }
 }
 
 static void bare_server_port(int argc, char **argv)
@@ -270,10 +283,12 @@ static void bare_server_port(int argc, char **argv)
     (void)argv;
     uint32_t node = (uint32_t)(uintptr_t)sg_actor_self_get_data();
     cb_sgshim_port *port = bare.ports[node];
-    sg_actor_daemonize(sg_actor_self());
     for (;;) {
         void *p = NULL;
         if (cb_sgshim_port_wait(port, -1.0, -1.0, &p) == 1) {
+            if (p == BARE_STOP) {
+                return;
+            }
             uint32_t src;
             uint32_t seq;
             bare_unpack(p, &src, &seq);
@@ -318,6 +333,7 @@ static void bench_bare_child(const bench_opts *o, bench_result *r)
     r->rc = hosts == NULL || bare.mailboxes == NULL || bare.ports == NULL
                 ? CB_ERR_NOMEM
                 : cb_sgsetup_begin(&bare.cfg, hosts);
+    bare.clients_left = o->clients;
     if (r->rc == CB_ERR_OK) {
         r->rc = bare_start(nodes, hosts);
     }
@@ -325,7 +341,7 @@ static void bench_bare_child(const bench_opts *o, bench_result *r)
         simgrid_run();
     }
     r->wall_s = cb_bench_now_s() - t0;
-    r->sim_s = simgrid_get_clock();
+    r->sim_s = bare.end_s > 0 ? bare.end_s : simgrid_get_clock();
     r->requests = bare.completed;
     for (uint32_t i = 0; bare.ports != NULL && i < nodes; i++) {
         cb_sgshim_port_del(bare.ports[i]);

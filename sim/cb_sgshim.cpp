@@ -81,14 +81,21 @@ extern "C" int cb_sgshim_check_routes(sg_host_t const *from, uint32_t from_count
 // ---- ports ----------------------------------------------------------------------------------
 
 // One actor's messaging: its receive (a get on its own mailbox) and the sends it has posted and
-// not yet seen complete, all waited on together. acts[0] is the receive (or null between a
-// delivery and the next wait); acts[1..] the sends, in no particular order.
+// not yet reclaimed. The wait is on the receive alone; a send that has ended is reclaimed
+// (waited on, which SimGrid answers at once) before the actor's next wait. Waiting on the
+// sends too, as the port first did, woke the sender when each send ended just to wait again,
+// and each such wait of a node with a deadline set and removed a SimGrid timer: two of the
+// four timed waits of a request (docs/simulator.md, "Actors, timers, atomic steps"). A send
+// must be waited on by its sender all the same: SimGrid 3.32 keeps it in the sender's
+// activity list until then (a test does not take it out), and that list is walked.
 struct cb_sgshim_port {
     sg4::Mailbox *mailbox;
     void *payload; // where the receive writes the message's pointer
     // Activities, not comms: Comm::wait_any_for would copy the vector with a dynamic_cast
-    // per element at every wait.
-    std::vector<sg4::ActivityPtr> acts;
+    // per element at every wait. recv[0] is the receive, or null between a delivery and the
+    // next wait.
+    std::vector<sg4::ActivityPtr> recv;
+    std::vector<sg4::ActivityPtr> sends;
     uint64_t failed;
 };
 
@@ -98,13 +105,22 @@ extern "C" cb_sgshim_port *cb_sgshim_port_new(sg_mailbox_t mailbox)
         auto *p = new cb_sgshim_port();
         p->mailbox = mailbox;
         p->payload = nullptr;
-        p->acts.reserve(8);
-        p->acts.emplace_back(nullptr);
+        p->recv.emplace_back(nullptr);
+        p->sends.reserve(8);
         p->failed = 0;
         return p;
     } catch (const std::exception &e) {
         std::fprintf(stderr, "cb_sgshim_port_new: %s\n", e.what());
         return nullptr;
+    }
+}
+
+static void port_cancel_started(std::vector<sg4::ActivityPtr> &acts)
+{
+    for (auto &a : acts) {
+        if (a != nullptr && a->get_state() == sg4::Activity::State::STARTED) {
+            a->cancel();
+        }
     }
 }
 
@@ -114,12 +130,10 @@ extern "C" void cb_sgshim_port_del(cb_sgshim_port *p)
         return;
     }
     // After the run: what is still pending belongs to an actor that ended or was killed.
-    // Cancelling marks the s4u side done, so dropping it is not reported as a forgotten comm.
-    for (auto &a : p->acts) {
-        if (a != nullptr && a->get_state() == sg4::Activity::State::STARTED) {
-            a->cancel();
-        }
-    }
+    // Cancelling marks the s4u side done, so dropping it is not reported as a forgotten comm
+    // (a send that ended but was not reclaimed yet is only marked: its transfer is over).
+    port_cancel_started(p->recv);
+    port_cancel_started(p->sends);
     delete p;
 }
 
@@ -128,7 +142,7 @@ extern "C" int cb_sgshim_port_send(cb_sgshim_port *p, sg_mailbox_t to, void *pay
 {
     try {
         sg4::CommPtr c = to->put_async(payload, bytes);
-        p->acts.emplace_back(c.get());
+        p->sends.emplace_back(c.get());
         return 0;
     } catch (const simgrid::Exception &e) {
         std::fprintf(stderr, "cb_sgshim_port_send: %s\n", e.what());
@@ -136,84 +150,67 @@ extern "C" int cb_sgshim_port_send(cb_sgshim_port *p, sg_mailbox_t to, void *pay
     }
 }
 
-// After a NetworkFailureException, which does not say which comm failed: test each and
-// forget those that ended. A receive that ended without a payload failed; one with a payload
-// is delivered (returns 1). Never seen in cachebed, which turns no host or link off.
-static int port_drop_failed(cb_sgshim_port *p, void **payload)
+// Wait on (take out of SimGrid's books) every send whose transfer is over: nothing left to
+// transfer means ended, since SimGrid frees a comm's network action when it ends. The wait
+// returns at once. A send that failed (never seen in cachebed, which turns no host or link
+// off) throws here and is dropped too: its payload stays with the sender.
+static void port_reclaim(cb_sgshim_port *p)
 {
-    int delivered = 0;
-    for (size_t i = p->acts.size(); i-- > 0;) {
-        sg4::ActivityPtr &a = p->acts[i];
-        bool ended = true;
-        if (a == nullptr) {
+    for (size_t i = p->sends.size(); i-- > 0;) {
+        sg4::ActivityPtr &a = p->sends[i];
+        if (a->get_remaining() > 0) {
             continue;
         }
         try {
-            ended = a->test();
-        } catch (const simgrid::Exception &) {
-            ended = true;
+            a->wait();
+        } catch (const simgrid::NetworkFailureException &) {
+            p->failed++;
         }
-        if (!ended) {
-            continue;
-        }
-        if (i == 0) {
-            a = nullptr;
-            if (p->payload != nullptr) {
-                *payload = p->payload;
-                delivered = 1;
-            } else {
-                p->failed++;
-            }
-        } else {
-            a = std::move(p->acts.back());
-            p->acts.pop_back();
-        }
+        a = std::move(p->sends.back());
+        p->sends.pop_back();
     }
-    return delivered;
 }
 
 extern "C" int cb_sgshim_port_wait(cb_sgshim_port *p, double timeout_s, double until_s,
                                    void **payload)
 {
-    double left = timeout_s; // the clock is read only once a completed send ended a wait
+    double left = timeout_s; // the clock is read again only after a failed receive
     for (;;) {
         try {
-            if (p->acts[0] == nullptr) {
+            port_reclaim(p);
+            if (p->recv[0] == nullptr) {
                 p->payload = nullptr;
-                p->acts[0] = p->mailbox->get_async(&p->payload).get();
+                p->recv[0] = p->mailbox->get_async(&p->payload).get();
             }
             if (left <= 0 && timeout_s >= 0) {
                 return 0;
             }
-            ssize_t i = sg4::Activity::wait_any_for(p->acts, left);
+            ssize_t i = sg4::Activity::wait_any_for(p->recv, left);
             if (i < 0) {
                 return 0;
             }
-            if (i == 0) {
-                p->acts[0] = nullptr;
+            p->recv[0] = nullptr;
+            if (p->payload != nullptr) {
                 *payload = p->payload;
                 return 1;
             }
-            // A send completed: the receiver owns its payload now.
-            p->acts[static_cast<size_t>(i)] = std::move(p->acts.back());
-            p->acts.pop_back();
-            if (timeout_s >= 0) {
-                left = until_s - sg4::Engine::get_clock();
-            }
+            p->failed++; // a receive that ended without a message: post another
         } catch (const simgrid::TimeoutException &) {
             return 0;
         } catch (const simgrid::NetworkFailureException &) {
-            if (port_drop_failed(p, payload)) { // a failed send's payload stays with its sender
-                return 1;
-            }
+            p->recv[0] = nullptr; // never seen in cachebed, which turns no host or link off
+            p->failed++;
         } catch (const simgrid::Exception &e) {
             std::fprintf(stderr, "cb_sgshim_port_wait: %s\n", e.what());
             return -1;
+        }
+        if (timeout_s >= 0) {
+            left = until_s - sg4::Engine::get_clock();
         }
     }
 }
 
 extern "C" size_t cb_sgshim_port_pending(const cb_sgshim_port *p)
 {
-    return p->acts.size() - 1;
+    return p->sends.size();
 }

@@ -111,6 +111,9 @@ struct sg_pool {
     size_t chunk_cap;
 };
 
+/* The master's stop message (sg_master_main): one for every node, never freed. */
+static sg_msg sg_stop_msg;
+
 /* A message not yet posted. */
 typedef struct sg_out {
     uint64_t release_ns; /* held: when it may be posted */
@@ -178,6 +181,9 @@ struct cb_sgworld {
     uint32_t *wake_list; /* nodes a step changed (checked after the step) */
     uint32_t wake_count;
     sg_sem_t done;       /* the master sleeps on it until the run is over */
+    uint32_t running;    /* node actors that have not returned */
+    int stopping;        /* the master sent the stop messages and waits for `running` 0 */
+    uint64_t end_ns;     /* when the run ended (before the nodes were stopped) */
     uint64_t applied_ns; /* the time of the last timeline entry applied */
     int done_posted;
     sg_pool pool;
@@ -1183,6 +1189,9 @@ static void sg_node_main(int argc, char **argv)
     node_step_end(n);
     while (!w->finished) {
         sg_msg *m = node_wait(n);
+        if (m == &sg_stop_msg) {
+            break;
+        }
         world_apply_due(w, n->now_ns);
         if (m != NULL) {
             node_on_message(n, m);
@@ -1191,7 +1200,11 @@ static void sg_node_main(int argc, char **argv)
             node_step_end(n);
         }
     }
-    /* Whatever the last step queued stays unposted: the run is over (world_del frees it). */
+    /* Whatever the last step queued stays unposted: the run is over (world_del frees it).
+     * The actor returns rather than being killed (sg_master_main). */
+    if (--w->running == 0 && w->stopping) {
+        sg_sem_release(w->done);
+    }
 }
 
 /* The master, the one actor that is no daemon: the run ends when it does, once a step has
@@ -1202,6 +1215,20 @@ static void sg_master_main(int argc, char **argv)
     (void)argv;
     cb_sgworld *w = sg_actor_self_get_data();
     while (!w->finished) {
+        sg_sem_acquire(w->done);
+    }
+    w->end_ns = cb_sgsetup_now_ns();
+    /* Every node actor returns before the master does, woken by its deadline or by a stop
+     * message, rather than being killed as a daemon when the master ends: killing unwinds
+     * each actor's stack with an exception (26e6 instructions for 1,100 actors), and under
+     * AddressSanitizer with raw contexts that unwinding raised a false stack-buffer-overflow.
+     * The stop messages take simulated time; the run's end is taken before them. Detached:
+     * a node that returned before its stop arrived never takes it. */
+    w->stopping = 1;
+    for (uint32_t i = 0; i < w->node_count && w->running > 0; i++) {
+        sg_comm_detach(sg_mailbox_put_init(w->peers[i].mailbox, &sg_stop_msg, 1), NULL);
+    }
+    while (w->running > 0) {
         sg_sem_acquire(w->done);
     }
 }
@@ -1860,6 +1887,7 @@ static int world_start_actors(cb_sgworld *w, sg_host_t *hosts)
     if (w->done == NULL) {
         return CB_ERR_NOMEM;
     }
+    w->running = w->node_count;
     sg_actor_t master = sg_actor_init("master", hosts[0]);
     sg_actor_set_data(master, w);
     sg_actor_start(master, sg_master_main, 0, NULL);
@@ -1869,7 +1897,7 @@ static int world_start_actors(cb_sgworld *w, sg_host_t *hosts)
 static void world_collect(cb_sgworld *w, cb_sgworld_stats *out)
 {
     cb_sgworld_stats *s = &w->stats;
-    s->end_ns = cb_sgsetup_now_ns();
+    s->end_ns = w->end_ns != 0 ? w->end_ns : cb_sgsetup_now_ns();
     for (uint32_t i = 0; i < w->node_count; i++) {
         node_collect(w, &w->nodes[i]);
     }
