@@ -209,8 +209,3 @@ extern "C" int cb_sgshim_port_wait(cb_sgshim_port *p, double timeout_s, double u
         }
     }
 }
-
-extern "C" size_t cb_sgshim_port_pending(const cb_sgshim_port *p)
-{
-    return p->sends.size();
-}

@@ -57,8 +57,9 @@ int cb_sgshim_check_routes(sg_host_t const *from, uint32_t from_count, sg_host_t
  * A port: one actor's messaging without detached comms. SimGrid 3.32 keeps every detached
  * comm in one list of the maestro and removes each finished one with a walk of the whole
  * list (CommImpl::finish), O(messages in flight) per message; a comm the sender keeps sits
- * in that sender's own short list instead. So the port keeps its sends and waits on them,
- * together with its receive, in one wait-any (docs/simulator.md, "Actors, timers, atomic steps").
+ * in that sender's own short list instead, until the sender waits on it. So the port keeps
+ * its sends, waits on its receive alone, and reclaims (waits on) each send that has ended
+ * before its next wait (docs/simulator.md, "Actors, timers, atomic steps").
  *
  * cb_sgshim_port_new: a port receiving on `mailbox` (NULL: no memory). Create it anywhere;
  * only its actor may send or wait on it.
@@ -67,16 +68,15 @@ int cb_sgshim_check_routes(sg_host_t const *from, uint32_t from_count, sg_host_t
  * to a network failure is dropped (the caller owns its memory).
  * cb_sgshim_port_wait: wait for the next message of the mailbox until the simulated date
  * `until_s`, `timeout_s` seconds from now (both < 0: no limit; the caller knows both, and
- * reading SimGrid's clock per wait showed in profiles). Sends that complete meanwhile are
- * forgotten. Returns 1 with *payload, 0 when the time is up, -1 on an unexpected SimGrid
- * error (on stderr).
+ * reading SimGrid's clock per wait showed in profiles). Sends that ended since the last wait
+ * are reclaimed first; a send's end does not end the wait. Returns 1 with *payload, 0 when
+ * the time is up, -1 on an unexpected SimGrid error (on stderr).
  * cb_sgshim_port_del: after the run; cancels what is still pending.
  */
 typedef struct cb_sgshim_port cb_sgshim_port;
 cb_sgshim_port *cb_sgshim_port_new(sg_mailbox_t mailbox);
 int cb_sgshim_port_send(cb_sgshim_port *p, sg_mailbox_t to, void *payload, uint64_t bytes);
 int cb_sgshim_port_wait(cb_sgshim_port *p, double timeout_s, double until_s, void **payload);
-size_t cb_sgshim_port_pending(const cb_sgshim_port *p); /* sends not seen complete */
 void cb_sgshim_port_del(cb_sgshim_port *p);
 
 #ifdef __cplusplus
